@@ -1,0 +1,1248 @@
+/**
+ * The hub: gevent's event loop, rebuilt on the runtime's own.
+ *
+ * The hub owns a FIFO run queue, drained on microtasks, and a timer heap with
+ * one native timer armed for the earliest deadline. Every wake-up of a
+ * greenlet — a finished sleep, a released lock, a kill — goes through the run
+ * queue, so greenlets resume in the order they were made runnable. After a
+ * few milliseconds of continuous running the hub hands the thread back to
+ * the runtime for one turn (`setImmediate`), so timers and I/O never starve.
+ *
+ * Most programs never touch the hub directly: {@linkcode getHub} returns the
+ * default one and every primitive uses it.
+ *
+ * @module
+ */
+
+import { AsyncLocalStorage } from "node:async_hooks";
+import {
+  nativeClearTimeout,
+  nativeConsoleError,
+  nativeNow,
+  nativeQueueMicrotask,
+  nativeSetImmediate,
+  nativeSetTimeout,
+} from "./_native.ts";
+import { Timer, TimerHeap } from "./_timer_heap.ts";
+import type { Greenlet } from "./greenlet.ts";
+
+// ---------------------------------------------------------------------------
+// Clock
+
+/**
+ * Where a hub reads the time. The default reads `performance.now()`;
+ * a virtual clock can be plugged in for tests.
+ *
+ * @example Counting time in steps of 10 ms
+ * ```ts
+ * import { Hub, type Clock } from "./mod.ts";
+ * let t = 0;
+ * const clock: Clock = { now: () => (t += 10) };
+ * const hub = new Hub({ clock });
+ * console.log(hub.now()); // 10
+ * ```
+ */
+export interface Clock {
+  /** The current time in milliseconds (any origin; only differences count). */
+  now(): number;
+}
+
+const realClock: Clock = { now: nativeNow };
+
+/** Options for {@linkcode Hub}'s constructor. */
+export interface HubOptions {
+  /** Where the hub reads the time (ms). Defaults to `performance.now()`. */
+  clock?: Clock;
+}
+
+// ---------------------------------------------------------------------------
+// Errors
+
+/**
+ * One entry of {@linkcode LoopExit.blocked}: a greenlet and what it waits on.
+ */
+export interface BlockedWait {
+  /** The greenlet that waits. */
+  greenlet: Greenlet;
+  /** What it waits on, e.g. `Semaphore(counter=0, waiters=2)`. */
+  waitingOn: string;
+}
+
+/**
+ * Thrown into the main program's wait when nothing left in the process
+ * could ever wake it: no runnable greenlet, no timer, no pending I/O.
+ * gevent's `LoopExit`, with the list of what is stuck.
+ *
+ * @example Catching a deadlock
+ * ```ts
+ * import { LoopExit } from "./mod.ts";
+ * try {
+ *   // await new Semaphore(0).acquire(); // would end here
+ * } catch (e) {
+ *   if (e instanceof LoopExit) console.error(e.blocked);
+ * }
+ * ```
+ */
+export class LoopExit extends Error {
+  /** Every greenlet that was blocked, main included, with what it waits on. */
+  readonly blocked: readonly BlockedWait[];
+
+  /**
+   * @param blocked The greenlets that were blocked and what each waits on.
+   */
+  constructor(blocked: readonly BlockedWait[]) {
+    const lines = blocked.map((b) =>
+      `\n  ${b.greenlet} is waiting on ${b.waitingOn}`
+    );
+    super(
+      "This operation would block forever: nothing is left that could wake " +
+        `${blocked.length === 1 ? "this greenlet" : "these greenlets"}:` +
+        lines.join(""),
+    );
+    this.name = "LoopExit";
+    this.blocked = blocked;
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Argument checks shared by every module
+
+function describeValue(v: unknown): string {
+  if (typeof v === "string") return JSON.stringify(v);
+  if (typeof v === "function") return `function ${v.name || "(anonymous)"}`;
+  if (typeof v === "bigint") return `${v}n`;
+  if (typeof v === "symbol") return v.toString();
+  if (v === null || typeof v !== "object") return String(v);
+  try {
+    return JSON.stringify(v) ?? Object.prototype.toString.call(v);
+  } catch {
+    return Object.prototype.toString.call(v);
+  }
+}
+
+/** @internal Describes a value for an error message. */
+export const _describe: (v: unknown) => string = describeValue;
+
+/**
+ * @internal Checks a timeout in ms: `undefined` (forever) or a number ≥ 0.
+ * Throws `TypeError`/`RangeError` naming `action` and the value.
+ */
+export function _checkTimeout(
+  action: string,
+  timeout: unknown,
+  name = "timeout",
+): void {
+  if (timeout === undefined) return;
+  if (typeof timeout !== "number" || Number.isNaN(timeout)) {
+    throw new TypeError(
+      `Cannot ${action}: ${name} must be a number of milliseconds or undefined, received ${
+        describeValue(timeout)
+      }`,
+    );
+  }
+  if (timeout < 0) {
+    throw new RangeError(
+      `Cannot ${action}: ${name} must be ≥ 0, received ${timeout}`,
+    );
+  }
+}
+
+/** @internal Checks an optional AbortSignal. */
+export function _checkSignal(action: string, signal: unknown): void {
+  if (signal === undefined) return;
+  if (
+    signal === null || typeof signal !== "object" ||
+    typeof (signal as AbortSignal).aborted !== "boolean" ||
+    typeof (signal as AbortSignal).addEventListener !== "function"
+  ) {
+    throw new TypeError(
+      `Cannot ${action}: signal must be an AbortSignal, received ${
+        describeValue(signal)
+      }`,
+    );
+  }
+}
+
+/** @internal Checks that an options argument is an object or undefined. */
+export function _checkOptions(action: string, options: unknown): void {
+  if (options === undefined) return;
+  if (options === null || typeof options !== "object") {
+    throw new TypeError(
+      `Cannot ${action}: options must be an object, received ${
+        describeValue(options)
+      }`,
+    );
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Waiters: one per blocking call
+
+/**
+ * @internal Something a greenlet can wait on; named in `LoopExit` messages
+ * and run info.
+ */
+export interface WaitSource {
+  /** A short description: `Semaphore(counter=0, waiters=3)`. */
+  _describeWait(): string;
+}
+
+let capturedRes: (v: unknown) => void;
+let capturedRej: (e: unknown) => void;
+function capture(res: (v: unknown) => void, rej: (e: unknown) => void): void {
+  capturedRes = res;
+  capturedRej = rej;
+}
+
+/**
+ * @internal One pending blocking call of one greenlet. It sits in the FIFO
+ * list of what it waits on (`list`) and in its greenlet's list of active
+ * waits, until it is settled: by the source, its timeout, its signal, or a
+ * kill/Timeout thrown into the greenlet.
+ */
+export class Waiter {
+  /** @internal */ g: Greenlet;
+  /** @internal */ source: WaitSource;
+  /** @internal */ list: WaiterList | null = null;
+  /** @internal */ promise: Promise<unknown>;
+  /** @internal */ res: (v: unknown) => void;
+  /** @internal */ rej: (e: unknown) => void;
+  /** @internal */ active = true;
+  /** @internal */ ok = true;
+  /** @internal */ value: unknown = undefined;
+  /** @internal */ timeoutValue: unknown = undefined;
+  /** @internal */ timer: Timer | null = null;
+  /** @internal */ signal: AbortSignal | null = null;
+  /** @internal */ onAbort: (() => void) | null = null;
+  /** @internal */ next: Waiter | null = null;
+  /** @internal */ prev: Waiter | null = null;
+  /** @internal */ gnext: Waiter | null = null;
+  /** @internal */ gprev: Waiter | null = null;
+  /** @internal Free slot for the source's own bookkeeping. */
+  data: unknown = undefined;
+
+  constructor(g: Greenlet, source: WaitSource) {
+    this.g = g;
+    this.source = source;
+    this.promise = new Promise(capture);
+    this.res = capturedRes;
+    this.rej = capturedRej;
+  }
+}
+
+/** @internal An intrusive FIFO list of waiters (O(1) push, shift, remove). */
+export class WaiterList {
+  /** @internal */ head: Waiter | null = null;
+  /** @internal */ tail: Waiter | null = null;
+  /** @internal */ size = 0;
+
+  /** @internal */
+  push(w: Waiter): void {
+    w.list = this;
+    w.prev = this.tail;
+    w.next = null;
+    if (this.tail === null) this.head = w;
+    else this.tail.next = w;
+    this.tail = w;
+    this.size++;
+  }
+
+  /** @internal Removes and returns the oldest waiter. */
+  shift(): Waiter | null {
+    const w = this.head;
+    if (w !== null) this.remove(w);
+    return w;
+  }
+
+  /** @internal */
+  remove(w: Waiter): void {
+    if (w.list !== this) return;
+    if (w.prev === null) this.head = w.next;
+    else w.prev.next = w.next;
+    if (w.next === null) this.tail = w.prev;
+    else w.next.prev = w.prev;
+    w.next = w.prev = null;
+    w.list = null;
+    this.size--;
+  }
+}
+
+function runWaiter(w: unknown): void {
+  const waiter = w as Waiter;
+  if (waiter.ok) waiter.res(waiter.value);
+  else waiter.rej(waiter.value);
+}
+
+function detach(w: Waiter): void {
+  w.active = false;
+  if (w.list !== null) w.list.remove(w);
+  if (w.timer !== null) {
+    w.g.hub._cancelTimer(w.timer);
+    w.timer = null;
+  }
+  if (w.onAbort !== null) {
+    w.signal!.removeEventListener("abort", w.onAbort);
+    w.onAbort = null;
+    w.signal = null;
+  }
+  const g = w.g;
+  if (w.gprev === null) {
+    if (g._waits === w) {
+      g._waits = w.gnext;
+      if (w.gnext === null && !g._isMain) g.hub._blocked--;
+    }
+  } else w.gprev.gnext = w.gnext;
+  if (w.gnext !== null) w.gnext.gprev = w.gprev;
+  w.gnext = w.gprev = null;
+}
+
+/**
+ * @internal Settles an active waiter: the greenlet resumes from the hub's run
+ * queue with `value` (or `value` thrown when `ok` is false). Returns false if
+ * the waiter was already settled.
+ */
+export function _settle(w: Waiter, ok: boolean, value: unknown): boolean {
+  if (!w.active) return false;
+  detach(w);
+  w.ok = ok;
+  w.value = value;
+  w.g.hub._schedule(runWaiter, w);
+  return true;
+}
+
+/**
+ * @internal Like {@linkcode _settle} but resumes at once; only for code that
+ * already runs from the hub's run queue.
+ */
+export function _settleNow(w: Waiter, ok: boolean, value: unknown): boolean {
+  if (!w.active) return false;
+  detach(w);
+  if (ok) w.res(value);
+  else w.rej(value);
+  return true;
+}
+
+/** @internal Drops an active waiter without ever settling it. */
+export function _abandon(w: Waiter): void {
+  if (w.active) detach(w);
+}
+
+function onWaitTimer(w: unknown): void {
+  const waiter = w as Waiter;
+  waiter.timer = null;
+  _settle(waiter, true, waiter.timeoutValue);
+}
+
+/** @internal Options every blocking call accepts. */
+export interface WaitOptions {
+  /** Give up after this many milliseconds; undefined waits forever. */
+  timeout?: number;
+  /** Abort the wait; it rejects with `signal.reason`. */
+  signal?: AbortSignal;
+}
+
+/**
+ * @internal Starts a blocking wait of the current greenlet on `source`.
+ * The waiter is pushed on `list` (when given); on timeout the wait resolves
+ * with `timeoutValue`. A kill or Timeout already pending for the greenlet,
+ * or an aborted `signal`, rejects it through the run queue instead.
+ * Returns the waiter; its `promise` is what the caller returns.
+ */
+export function _wait(
+  source: WaitSource,
+  list: WaiterList | null,
+  timeout: number | undefined,
+  signal: AbortSignal | undefined,
+  timeoutValue: unknown,
+): Waiter {
+  const g = _current();
+  const w = new Waiter(g, source);
+  if (g._hasPending) {
+    const err = g._pending;
+    g._pending = undefined;
+    g._hasPending = false;
+    g._pendingSrc = null;
+    w.active = false;
+    w.ok = false;
+    w.value = err;
+    g.hub._schedule(runWaiter, w);
+    return w;
+  }
+  if (signal !== undefined && signal.aborted) {
+    w.active = false;
+    w.ok = false;
+    w.value = signal.reason;
+    g.hub._schedule(runWaiter, w);
+    return w;
+  }
+  // attach to the greenlet's active waits
+  const head = g._waits;
+  if (head === null) {
+    if (!g._isMain) {
+      g.hub._blocked++;
+      g.hub._noteChange();
+    }
+  } else {
+    head.gprev = w;
+    w.gnext = head;
+  }
+  g._waits = w;
+  if (list !== null) list.push(w);
+  if (timeout !== undefined && timeout !== Infinity) {
+    w.timeoutValue = timeoutValue;
+    w.timer = g.hub._addTimer(timeout, onWaitTimer, w);
+  }
+  if (signal !== undefined) {
+    w.signal = signal;
+    w.onAbort = () => {
+      _settle(w, false, signal.reason);
+    };
+    signal.addEventListener("abort", w.onAbort, { once: true });
+  }
+  return w;
+}
+
+/**
+ * @internal Throws `error` into `g` at its switch point: its active waits
+ * reject with it at once (through the run queue); a greenlet that is running
+ * or awaits something the hub does not own gets it at its next switch point.
+ * `source` is the Timeout that fired, or null for a kill (a kill replaces a
+ * pending Timeout; a Timeout never replaces a pending kill).
+ */
+export function _throwInto(g: Greenlet, error: unknown, source: unknown): void {
+  if (g.dead) return;
+  let w = g._waits;
+  if (w !== null) {
+    while (w !== null) {
+      const next: Waiter | null = w.gnext;
+      _settle(w, false, error);
+      w = next;
+    }
+    return;
+  }
+  if (!g._hasPending || (source === null && g._pendingSrc !== null)) {
+    g._pending = error;
+    g._hasPending = true;
+    g._pendingSrc = source;
+  }
+}
+
+/** @internal Withdraws an error thrown by `source` not yet delivered to `g`. */
+export function _retractPending(g: Greenlet, source: unknown): void {
+  if (g._hasPending && g._pendingSrc === source) {
+    g._pending = undefined;
+    g._hasPending = false;
+    g._pendingSrc = null;
+  }
+}
+
+const sleepSource: WaitSource = { _describeWait: () => "sleep" };
+
+class SleepSource implements WaitSource {
+  until: number;
+  constructor(until: number) {
+    this.until = until;
+  }
+  _describeWait(): string {
+    return `sleep until ${this.until.toFixed(1)} ms`;
+  }
+}
+
+// ---------------------------------------------------------------------------
+// The current greenlet
+
+const als = new AsyncLocalStorage<Greenlet>();
+
+/** @internal The AsyncLocalStorage that holds the running greenlet. */
+export const _als: AsyncLocalStorage<Greenlet> = als;
+
+interface GreenletFactory {
+  main(hub: Hub): Greenlet;
+  spawn(
+    hub: Hub,
+    fn: (...args: never[]) => unknown,
+    args: unknown[],
+  ): Greenlet;
+}
+
+let factory: GreenletFactory | null = null;
+
+/** @internal Called once by greenlet.ts to break the module cycle. */
+export function _registerGreenletFactory(f: GreenletFactory): void {
+  factory = f;
+}
+
+function needFactory(): GreenletFactory {
+  if (factory === null) {
+    throw new Error(
+      "Cannot create a greenlet: import gevent-ts from its entry point (mod.ts)",
+    );
+  }
+  return factory;
+}
+
+let defaultHub: Hub | null = null;
+
+/**
+ * The hub of the running code: the hub of the current greenlet, or the
+ * process-wide default hub outside any greenlet (created on first use).
+ *
+ * @returns The current {@linkcode Hub}.
+ *
+ * @example
+ * ```ts
+ * import { getHub } from "./mod.ts";
+ * const hub = getHub();
+ * console.log(typeof hub.now()); // "number"
+ * ```
+ */
+export function getHub(): Hub {
+  const g = als.getStore();
+  if (g !== undefined) return g.hub;
+  return defaultHub ?? (defaultHub = new Hub());
+}
+
+/** @internal The running greenlet (the hub's main outside greenlets). */
+export function _current(): Greenlet {
+  const g = als.getStore();
+  if (g !== undefined) return g;
+  return (defaultHub ?? (defaultHub = new Hub())).main;
+}
+
+/**
+ * The greenlet running now, correct across any `await`. Code outside every
+ * greenlet runs as `getHub().main`.
+ *
+ * @returns The running {@linkcode Greenlet}.
+ *
+ * @example
+ * ```ts
+ * import { getCurrent, spawn } from "./mod.ts";
+ * const g = spawn(async function worker() {
+ *   return getCurrent().name;
+ * });
+ * console.log(await g.get()); // "worker"
+ * ```
+ */
+export function getCurrent(): Greenlet {
+  return _current();
+}
+
+// ---------------------------------------------------------------------------
+// Exit hook: LoopExit instead of a silent hang or exit
+
+const hubs = new Set<WeakRef<Hub>>();
+let exitHookInstalled = false;
+
+function noop(): void {}
+
+function onLoopDry(): void {
+  let scheduled = false;
+  for (const ref of hubs) {
+    const hub = ref.deref();
+    if (hub === undefined) {
+      hubs.delete(ref);
+      continue;
+    }
+    if (hub._onLoopDry()) scheduled = true;
+  }
+  // Deno only runs the microtasks we just queued if an op is pending.
+  if (scheduled) nativeSetTimeout(noop, 0);
+}
+
+function installExitHook(): void {
+  if (exitHookInstalled) return;
+  exitHookInstalled = true;
+  const g = globalThis as {
+    Deno?: unknown;
+    addEventListener?: (type: string, fn: () => void) => void;
+    process?: { on?: (event: string, fn: () => void) => void };
+  };
+  if (g.Deno !== undefined && typeof g.addEventListener === "function") {
+    g.addEventListener("beforeunload", onLoopDry);
+  } else if (g.process !== undefined && typeof g.process.on === "function") {
+    g.process.on("beforeExit", onLoopDry);
+  }
+}
+
+// ---------------------------------------------------------------------------
+// The Hub
+
+const SLICE_MS = 5;
+const SLICE_BUDGET = 32;
+
+/**
+ * The event loop of gevent-ts: a FIFO run queue, a timer heap, and the
+ * greenlets it runs. One default hub serves the thread ({@linkcode getHub});
+ * `new Hub({ clock })` makes an isolated one.
+ *
+ * @example Overriding error reporting
+ * ```ts
+ * import { getHub, spawn } from "./mod.ts";
+ * const hub = getHub();
+ * const seen: unknown[] = [];
+ * const original = hub.handleError;
+ * hub.handleError = (_greenlet, error) => void seen.push(error);
+ * await spawn(() => { throw new Error("boom"); }).join();
+ * hub.handleError = original;
+ * console.log(seen.length); // 1
+ * ```
+ */
+export class Hub {
+  /** The clock this hub reads time from (ms). */
+  readonly clock: Clock;
+  #main: Greenlet | null = null;
+
+  // run queue: [fn, arg, fn, arg, ...] from #qHead on
+  #q: unknown[] = [];
+  #qHead = 0;
+  #drainScheduled = false;
+  #yieldNext = false;
+  #budget = SLICE_BUDGET;
+  #sliceStart = 0;
+
+  // timers
+  #timers = new TimerHeap();
+  #timerSeq = 0;
+  #native: unknown = null;
+  #nativeDeadline = Infinity;
+
+  // greenlet bookkeeping
+  /** @internal Live spawned greenlets (not main), started or not. */
+  _live = 0;
+  /** @internal Live spawned greenlets with at least one active wait. */
+  _blocked = 0;
+  /** @internal Operations routed through the hub (patched fetch, …). */
+  _ops = 0;
+  /** @internal Head of the list of live greenlets, newest first. */
+  _liveHead: Greenlet | null = null;
+  /** @internal Next greenlet id. */
+  _nextId = 1;
+
+  // idle() and wait() waiters
+  #idleList = new WaiterList();
+  #quietList = new WaiterList();
+  #quietTimers = 0;
+  #checkArmed = false;
+
+  /**
+   * @param options `clock`: where the hub reads time (ms); defaults to
+   * `performance.now()`.
+   */
+  constructor(options: HubOptions = {}) {
+    _checkOptions("create Hub", options);
+    const clock = options.clock ?? realClock;
+    if (clock === null || typeof clock.now !== "function") {
+      throw new TypeError(
+        `Cannot create Hub: clock must have a now() method, received ${
+          describeValue(clock)
+        }`,
+      );
+    }
+    this.clock = clock;
+    hubs.add(new WeakRef(this));
+    installExitHook();
+  }
+
+  /** The greenlet that code outside every greenlet runs as. */
+  get main(): Greenlet {
+    return this.#main ?? (this.#main = needFactory().main(this));
+  }
+
+  /** @internal The main greenlet if it exists yet. */
+  get _mainOrNull(): Greenlet | null {
+    return this.#main;
+  }
+
+  /**
+   * The current time of this hub's clock.
+   *
+   * @returns Milliseconds (origin depends on the clock; only differences count).
+   */
+  now(): number {
+    return this.clock.now();
+  }
+
+  /**
+   * Spawns a greenlet on this hub: `fn(...args)` starts the next time the hub
+   * runs. See {@linkcode spawn}.
+   *
+   * @param fn The function to run (may be async).
+   * @param args Arguments passed to `fn`.
+   * @returns The new, started {@linkcode Greenlet}.
+   */
+  spawn<A extends unknown[], R>(
+    fn: (...args: A) => R,
+    ...args: A
+  ): Greenlet<Awaited<R>> {
+    return needFactory().spawn(
+      this,
+      fn as (...args: never[]) => unknown,
+      args,
+    ) as Greenlet<Awaited<R>>;
+  }
+
+  /**
+   * Called with every greenlet that fails (ends with an error other than
+   * `GreenletExit`) and every error thrown by a callback the hub runs.
+   * The default prints `<Greenlet "name" #id> failed with <stack>` to stderr.
+   * Assign a function to this property (or override in a subclass) to route
+   * errors elsewhere. It never causes an unhandled rejection or an exit.
+   *
+   * @param greenlet The greenlet that failed (or whose callback failed).
+   * @param error What it threw.
+   */
+  handleError(greenlet: Greenlet, error: unknown): void {
+    const text = error instanceof Error
+      ? (error.stack ?? `${error.name}: ${error.message}`)
+      : String(error);
+    nativeConsoleError(`${greenlet} failed with ${text}`);
+  }
+
+  /** @internal Reports through handleError, never throwing. */
+  _reportError(greenlet: Greenlet, error: unknown): void {
+    try {
+      this.handleError(greenlet, error);
+    } catch (e) {
+      try {
+        nativeConsoleError(`${greenlet} failed with`, error);
+        nativeConsoleError("and handleError itself threw:", e);
+      } catch {
+        // nothing more can be done
+      }
+    }
+  }
+
+  /**
+   * A text description of every live greenlet: id, name, parent, state and
+   * what it waits on, one per line.
+   *
+   * @returns The description; empty when nothing runs.
+   */
+  runInfo(): string {
+    const lines: string[] = [];
+    const main = this.#main;
+    if (main !== null && main._waits !== null) {
+      lines.push(describeGreenlet(main));
+    }
+    const all: Greenlet[] = [];
+    for (let g = this._liveHead; g !== null; g = g._lnext) all.push(g);
+    all.reverse();
+    for (const g of all) lines.push(describeGreenlet(g));
+    return lines.join("\n");
+  }
+
+  // -- run queue ------------------------------------------------------------
+
+  /** @internal Appends `fn(arg)` to the run queue. */
+  _schedule(fn: (arg: unknown) => void, arg: unknown): void {
+    this.#q.push(fn, arg);
+    if (!this.#drainScheduled) {
+      this.#drainScheduled = true;
+      if (this.#yieldNext) {
+        this.#yieldNext = false;
+        nativeSetImmediate(this.#drainFromImmediate);
+      } else {
+        nativeQueueMicrotask(this.#drain);
+      }
+    }
+  }
+
+  #drainFromImmediate = (): void => {
+    this.#sliceStart = nativeNow();
+    this.#drain();
+  };
+
+  #drain = (): void => {
+    const q = this.#q;
+    let i = this.#qHead;
+    while (i < q.length) {
+      const fn = q[i] as (arg: unknown) => void;
+      const arg = q[i + 1];
+      q[i] = undefined;
+      q[i + 1] = undefined;
+      i += 2;
+      try {
+        fn(arg);
+      } catch (e) {
+        this._reportError(this.main, e);
+      }
+    }
+    q.length = 0;
+    this.#qHead = 0;
+    this.#drainScheduled = false;
+    this.#budget -= 1 + (i >> 3);
+    if (this.#budget <= 0) {
+      this.#budget = SLICE_BUDGET;
+      const now = nativeNow();
+      if (now - this.#sliceStart >= SLICE_MS) {
+        this.#yieldNext = true;
+        this.#sliceStart = now;
+      }
+    }
+    if (
+      (this.#quietList.size !== 0 || this.#idleList.size !== 0) &&
+      !this.#checkArmed
+    ) {
+      this.#checkArmed = true;
+      nativeSetImmediate(this.#check);
+    }
+  };
+
+  /** @internal Number of entries waiting in the run queue. */
+  get _queued(): number {
+    return (this.#q.length - this.#qHead) >> 1;
+  }
+
+  // -- timers ---------------------------------------------------------------
+
+  /** @internal Arms a hub timer: `fn(arg)` runs after `ms` milliseconds. */
+  _addTimer(ms: number, fn: (arg: unknown) => void, arg: unknown): Timer {
+    const t = new Timer(this.clock.now() + ms, this.#timerSeq++, fn, arg);
+    this.#timers.push(t);
+    if (t.deadline < this.#nativeDeadline) this.#arm(t.deadline);
+    return t;
+  }
+
+  /** @internal Disarms a hub timer; a no-op if it fired or was cancelled. */
+  _cancelTimer(t: Timer): void {
+    if (!this.#timers.remove(t)) return;
+    if (this.#timers.size === 0 && this.#native !== null) {
+      nativeClearTimeout(this.#native);
+      this.#native = null;
+      this.#nativeDeadline = Infinity;
+    }
+    if (this.#quietList.size !== 0) this.#armCheck();
+  }
+
+  /** @internal Number of armed hub timers. */
+  get _timerCount(): number {
+    return this.#timers.size;
+  }
+
+  /** @internal Armed hub timers (diagnostics). */
+  get _timers(): readonly Timer[] {
+    return this.#timers.values();
+  }
+
+  #arm(deadline: number): void {
+    if (this.#native !== null) nativeClearTimeout(this.#native);
+    this.#nativeDeadline = deadline;
+    const delay = Math.max(0, Math.ceil(deadline - this.clock.now()));
+    this.#native = nativeSetTimeout(this.#onNativeTimer, delay);
+  }
+
+  #onNativeTimer = (): void => {
+    this.#native = null;
+    this.#nativeDeadline = Infinity;
+    this.#sliceStart = nativeNow();
+    const heap = this.#timers;
+    const now = this.clock.now();
+    for (;;) {
+      const t = heap.peek();
+      if (t === undefined || t.deadline > now) break;
+      heap.pop();
+      try {
+        t.fn(t.arg);
+      } catch (e) {
+        this._reportError(this.main, e);
+      }
+    }
+    const next = heap.peek();
+    if (next !== undefined && this.#native === null) this.#arm(next.deadline);
+    if (this.#quietList.size !== 0) this.#armCheck();
+  };
+
+  // -- idle() and wait() ----------------------------------------------------
+
+  /** @internal Registers a waiter for idle(). */
+  _waitIdle(): Promise<void> {
+    const w = _wait(idleSource, this.#idleList, undefined, undefined, undefined);
+    if (w.active) this.#armCheck();
+    return w.promise as Promise<void>;
+  }
+
+  /** @internal Registers a waiter for wait() with no objects. */
+  _waitQuiet(timeout: number | undefined): Promise<boolean> {
+    const w = _wait(quietSource, this.#quietList, undefined, undefined, false);
+    if (w.active) {
+      if (timeout !== undefined && timeout !== Infinity) {
+        this.#quietTimers++;
+        w.data = this;
+        w.timer = this._addTimer(timeout, onQuietTimeout, w);
+      }
+      this.#armCheck();
+    }
+    return w.promise as Promise<boolean>;
+  }
+
+  /** @internal A wait() timed out. */
+  _quietTimedOut(w: Waiter): void {
+    this.#quietTimers--;
+    w.timer = null;
+    _settle(w, true, false);
+  }
+
+  /** @internal Something that may make the hub quiet happened. */
+  _noteChange(): void {
+    if (this.#quietList.size !== 0) this.#armCheck();
+  }
+
+  #armCheck(): void {
+    if (this.#checkArmed) return;
+    this.#checkArmed = true;
+    nativeSetImmediate(this.#check);
+  }
+
+  #isQuiet(): boolean {
+    return this._queued === 0 && !this.#drainScheduled &&
+      this.#timers.size === this.#quietTimers && this._ops === 0 &&
+      this._live === this._blocked;
+  }
+
+  #check = (): void => {
+    this.#checkArmed = false;
+    if (this._queued !== 0 || this.#drainScheduled) return; // re-armed by the drain
+    let w: Waiter | null;
+    while ((w = this.#idleList.shift()) !== null) {
+      w.list = null;
+      _settle(w, true, undefined);
+    }
+    if (this.#quietList.size !== 0 && this.#isQuiet()) this.#releaseQuiet();
+  };
+
+  #releaseQuiet(): void {
+    let w: Waiter | null;
+    while ((w = this.#quietList.shift()) !== null) {
+      if (w.timer !== null) this.#quietTimers--;
+      _settle(w, true, true);
+    }
+  }
+
+  /**
+   * @internal The runtime's event loop ran dry. Releases wait() callers if the
+   * hub is quiet, else ends main's waits with LoopExit. Returns whether it
+   * scheduled anything.
+   */
+  _onLoopDry(): boolean {
+    if (this.#quietList.size !== 0 && this.#isQuiet()) {
+      this.#releaseQuiet();
+      return true;
+    }
+    const main = this.#main;
+    if (main === null || main._waits === null) return false;
+    const blocked: BlockedWait[] = [];
+    const mainWaits = describeWaits(main);
+    if (mainWaits !== null) blocked.push({ greenlet: main, waitingOn: mainWaits });
+    const others: BlockedWait[] = [];
+    for (let g = this._liveHead; g !== null; g = g._lnext) {
+      const what = describeWaits(g);
+      if (what !== null) others.push({ greenlet: g, waitingOn: what });
+    }
+    others.reverse();
+    const error = new LoopExit(blocked.concat(others));
+    _throwInto(main, error, null);
+    return true;
+  }
+}
+
+const idleSource: WaitSource = { _describeWait: () => "idle()" };
+const quietSource: WaitSource = {
+  _describeWait: () => "wait() for every greenlet to finish",
+};
+
+function onQuietTimeout(w: unknown): void {
+  const waiter = w as Waiter;
+  (waiter.data as Hub)._quietTimedOut(waiter);
+}
+
+function describeWaits(g: Greenlet): string | null {
+  const parts: string[] = [];
+  for (let w = g._waits; w !== null; w = w.gnext) {
+    parts.push(w.source._describeWait());
+  }
+  return parts.length === 0 ? null : parts.join(" and ");
+}
+
+function describeGreenlet(g: Greenlet): string {
+  const parent = g.parent === null ? "" : ` parent=#${g.parent.id}`;
+  const waits = describeWaits(g);
+  const state = g.dead
+    ? "dead"
+    : waits !== null
+    ? `waiting on ${waits}`
+    : g._state();
+  return `${g}${parent} ${state}`;
+}
+
+/** @internal Describes what `g` waits on, or null. */
+export const _describeWaits: (g: Greenlet) => string | null = describeWaits;
+
+// ---------------------------------------------------------------------------
+// sleep, idle, wait, iwait
+
+let resolvedVoid: Promise<void> | null = null;
+
+/**
+ * Suspends the current greenlet for `ms` milliseconds. `sleep(0)` (the
+ * default) puts it at the tail of the run queue: everything runnable now
+ * runs once before it resumes. A switch point: a kill or `Timeout` aimed at
+ * the greenlet is thrown here.
+ *
+ * @param ms Milliseconds to sleep; 0 yields to every other runnable greenlet.
+ * @returns A promise that resolves when the greenlet resumes.
+ *
+ * @example Two greenlets taking turns
+ * ```ts
+ * import { joinAll, sleep, spawn } from "./mod.ts";
+ * const log: string[] = [];
+ * async function f(name: string) {
+ *   for (let i = 0; i < 2; i++) {
+ *     log.push(`${name} ${i}`);
+ *     await sleep(0);
+ *   }
+ * }
+ * await joinAll([spawn(f, "a"), spawn(f, "b")]);
+ * console.log(log); // ["a 0", "b 0", "a 1", "b 1"]
+ * ```
+ */
+export function sleep(ms = 0): Promise<void> {
+  if (ms !== 0) _checkTimeout("sleep", ms, "ms");
+  const g = _current();
+  if (ms === 0 && !g._hasPending) {
+    const p = new Promise(capture);
+    g.hub._schedule(capturedRes, undefined);
+    return p as Promise<void>;
+  }
+  const hub = g.hub;
+  const source = ms === 0 ? sleepSource : new SleepSource(hub.now() + ms);
+  const w = _wait(source, null, undefined, undefined, undefined);
+  if (w.active) {
+    if (ms === Infinity) return w.promise as Promise<void>;
+    w.timer = hub._addTimer(ms, onWaitTimer, w);
+  }
+  return w.promise as Promise<void>;
+}
+
+/**
+ * Resolves when the hub has nothing runnable left (gevent's `idle()`):
+ * every greenlet is blocked or sleeping.
+ *
+ * @returns A promise that resolves once the run queue is empty.
+ *
+ * @example
+ * ```ts
+ * import { idle, spawn } from "./mod.ts";
+ * const g = spawn(() => 42);
+ * await idle();
+ * console.log(g.dead); // true
+ * ```
+ */
+export function idle(): Promise<void> {
+  return _current().hub._waitIdle();
+}
+
+/**
+ * Something {@linkcode wait} and {@linkcode iwait} can wait for: greenlets,
+ * and later events and async results.
+ */
+export interface Waitable {
+  /** Whether the object is ready (finished, set). */
+  ready(): boolean;
+  /**
+   * Registers `callback`, run once from the hub when the object becomes ready
+   * (at once, through the run queue, if it already is).
+   */
+  rawlink(callback: (source: this) => void): void;
+  /** Removes a callback registered with `rawlink`. */
+  unlink(callback: (source: this) => void): void;
+}
+
+/** Options for {@linkcode wait} and {@linkcode iwait}. */
+export interface WaitObjectsOptions {
+  /** Give up after this many milliseconds; undefined waits forever. */
+  timeout?: number;
+  /** Stop after this many objects became ready; defaults to all of them. */
+  count?: number;
+}
+
+function checkWaitArgs(
+  action: string,
+  objects: unknown,
+  options: WaitObjectsOptions | undefined,
+): void {
+  if (objects !== undefined && !isIterable(objects)) {
+    throw new TypeError(
+      `Cannot ${action}: objects must be an iterable of waitables, received ${
+        describeValue(objects)
+      }`,
+    );
+  }
+  _checkOptions(action, options);
+  _checkTimeout(action, options?.timeout);
+  const count = options?.count;
+  if (count !== undefined) {
+    if (typeof count !== "number" || !Number.isInteger(count)) {
+      throw new TypeError(
+        `Cannot ${action}: count must be an integer, received ${
+          describeValue(count)
+        }`,
+      );
+    }
+    if (count < 0) {
+      throw new RangeError(
+        `Cannot ${action}: count must be ≥ 0, received ${count}`,
+      );
+    }
+  }
+}
+
+function isIterable(v: unknown): v is Iterable<unknown> {
+  return v !== null && typeof v === "object" &&
+    typeof (v as Iterable<unknown>)[Symbol.iterator] === "function";
+}
+
+function checkWaitable(action: string, o: unknown): Waitable {
+  if (
+    o === null || typeof o !== "object" ||
+    typeof (o as Waitable).ready !== "function" ||
+    typeof (o as Waitable).rawlink !== "function" ||
+    typeof (o as Waitable).unlink !== "function"
+  ) {
+    throw new TypeError(
+      `Cannot ${action}: every object must be a Greenlet, Event or other waitable, received ${
+        describeValue(o)
+      }`,
+    );
+  }
+  return o as Waitable;
+}
+
+class ReadyQueue<T extends Waitable> implements WaitSource {
+  items: T[] = [];
+  waiters: WaiterList = new WaiterList();
+  n: number;
+  readonly cb: (o: T) => void;
+  constructor(n: number) {
+    this.n = n;
+    this.cb = (o: T) => {
+      this.items.push(o);
+      const w = this.waiters.shift();
+      if (w !== null) _settleNow(w, true, undefined);
+    };
+  }
+  _describeWait(): string {
+    return `iwait() of ${this.n} object${this.n === 1 ? "" : "s"}`;
+  }
+}
+
+/**
+ * Yields each object as it becomes ready — already-ready ones first, in the
+ * order given — until `count` objects were yielded or `timeout` ms passed.
+ *
+ * @param objects Greenlets (or other waitables) to watch.
+ * @param options `timeout` in ms for the whole iteration; `count` of objects.
+ * @returns An async iterator over the objects in the order they got ready.
+ *
+ * @example
+ * ```ts
+ * import { iwait, sleep, spawn } from "./mod.ts";
+ * const slow = spawn(async () => { await sleep(20); return "slow"; });
+ * const fast = spawn(async () => { await sleep(10); return "fast"; });
+ * for await (const g of iwait([slow, fast])) console.log(g.value); // fast, slow
+ * ```
+ */
+export function iwait<T extends Waitable>(
+  objects: Iterable<T>,
+  options?: WaitObjectsOptions,
+): AsyncGenerator<T, void, undefined> {
+  checkWaitArgs("iwait", objects, options);
+  const list: T[] = [];
+  for (const o of objects) list.push(checkWaitable("iwait", o) as T);
+  return iwaitGen(list, options);
+}
+
+async function* iwaitGen<T extends Waitable>(
+  list: T[],
+  options: WaitObjectsOptions | undefined,
+): AsyncGenerator<T, void, undefined> {
+  const count = Math.min(options?.count ?? list.length, list.length);
+  const timeout = options?.timeout;
+  const hub = _current().hub;
+  const deadline = timeout === undefined ? Infinity : hub.now() + timeout;
+  const rq = new ReadyQueue<T>(list.length);
+  for (const o of list) o.rawlink(rq.cb as (o: Waitable) => void);
+  try {
+    let yielded = 0;
+    while (yielded < count) {
+      if (rq.items.length === 0) {
+        const left = deadline - hub.now();
+        if (left <= 0 && deadline !== Infinity) return;
+        const w = _wait(
+          rq,
+          rq.waiters,
+          deadline === Infinity ? undefined : left,
+          undefined,
+          false,
+        );
+        const got = await w.promise;
+        if (got === false) return;
+        continue;
+      }
+      yielded++;
+      yield rq.items.shift()!;
+    }
+  } finally {
+    for (const o of list) o.unlink(rq.cb as (o: Waitable) => void);
+  }
+}
+
+/**
+ * Waits for objects to become ready, or — called with no objects — for the
+ * hub to have nothing left to do: no runnable greenlet, no hub timer, no
+ * tracked operation (gevent's `gevent.wait()`).
+ *
+ * @param objects Greenlets (or other waitables) to wait for.
+ * @param options `timeout` in ms; `count`: return once that many are ready.
+ * @returns The objects that became ready, in the order they did; with no
+ * objects, `true` when the hub went quiet and `false` on timeout.
+ *
+ * @example
+ * ```ts
+ * import { sleep, spawn, wait } from "./mod.ts";
+ * const a = spawn(() => sleep(10));
+ * const b = spawn(() => sleep(20));
+ * const ready = await wait([a, b], { count: 1 });
+ * console.log(ready[0] === a); // true
+ * await wait(); // until b is done too
+ * ```
+ */
+export function wait(
+  objects?: undefined,
+  options?: { timeout?: number },
+): Promise<boolean>;
+export function wait<T extends Waitable>(
+  objects: Iterable<T>,
+  options?: WaitObjectsOptions,
+): Promise<T[]>;
+export function wait<T extends Waitable>(
+  objects?: Iterable<T>,
+  options?: WaitObjectsOptions,
+): Promise<T[] | boolean> {
+  checkWaitArgs("wait", objects, options);
+  if (objects === undefined) {
+    return _current().hub._waitQuiet(options?.timeout);
+  }
+  return collect(iwait(objects, options));
+}
+
+async function collect<T>(it: AsyncIterable<T>): Promise<T[]> {
+  const out: T[] = [];
+  for await (const o of it) out.push(o);
+  return out;
+}
+
+/** @internal A promise already resolved with undefined. */
+export function _resolvedVoid(): Promise<void> {
+  return resolvedVoid ?? (resolvedVoid = Promise.resolve());
+}

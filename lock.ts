@@ -1,0 +1,459 @@
+/**
+ * Cooperative locks: `Semaphore`, `BoundedSemaphore`, `RLock` and
+ * `DummySemaphore`. Waiters are served in FIFO order, and a release while
+ * greenlets wait hands the permit straight to the longest waiter, so no later
+ * caller can barge in.
+ *
+ * @module
+ */
+
+import {
+  _checkOptions,
+  _checkSignal,
+  _checkTimeout,
+  _current,
+  _describe,
+  _resolvedVoid,
+  _settle,
+  _wait,
+  WaiterList,
+  type WaitSource,
+} from "./hub.ts";
+import type { Greenlet } from "./greenlet.ts";
+import { Timeout } from "./timeout.ts";
+
+/** Options for `acquire()` and `hold()`: every wait takes both. */
+export interface AcquireOptions {
+  /** Give up after this many milliseconds; undefined waits forever. */
+  timeout?: number;
+  /** Abort the wait; it rejects with `signal.reason`. */
+  signal?: AbortSignal;
+}
+
+const RESOLVED_TRUE: Promise<boolean> = Promise.resolve(true);
+const RESOLVED_FALSE: Promise<boolean> = Promise.resolve(false);
+
+function checkAcquire(
+  action: string,
+  options: AcquireOptions | undefined,
+): void {
+  if (options === undefined) return;
+  _checkOptions(action, options);
+  _checkTimeout(action, options.timeout);
+  _checkSignal(action, options.signal);
+}
+
+function checkValue(kind: string, value: unknown): number {
+  if (typeof value !== "number" || !Number.isInteger(value)) {
+    throw new TypeError(
+      `Cannot create ${kind}: value must be an integer, received ${
+        _describe(value)
+      }`,
+    );
+  }
+  if (value < 0) {
+    throw new RangeError(
+      `Cannot create ${kind}: value must be ≥ 0, received ${value}`,
+    );
+  }
+  return value;
+}
+
+/**
+ * A counting semaphore (gevent's `Semaphore`). `acquire()` takes a permit,
+ * waiting in FIFO order while none is left; `release()` gives one back,
+ * straight to the longest waiter if there is one (hand-off, no barging).
+ *
+ * @example Limiting concurrency to two
+ * ```ts
+ * import { joinAll, Semaphore, sleep, spawn } from "./mod.ts";
+ * const sem = new Semaphore(2);
+ * async function job(i: number) {
+ *   using _permit = await sem.hold();
+ *   await sleep(10);
+ *   return i;
+ * }
+ * await joinAll([1, 2, 3, 4].map((i) => spawn(job, i)));
+ * console.log(sem.counter); // 2
+ * ```
+ */
+export class Semaphore implements WaitSource {
+  /** Permits left; 0 while greenlets wait. */
+  counter: number;
+  #waiters = new WaiterList();
+  #watchers = new WaiterList();
+
+  /**
+   * @param value The number of permits (an integer ≥ 0); defaults to 1.
+   */
+  constructor(value = 1) {
+    this.counter = checkValue(new.target.name, value);
+  }
+
+  /** @internal */
+  _describeWait(): string {
+    return `${this.constructor.name}(counter=${this.counter}, waiters=${this.#waiters.size})`;
+  }
+
+  /** Whether `acquire()` would wait now. */
+  locked(): boolean {
+    return this.counter <= 0 || this.#waiters.size !== 0;
+  }
+
+  /**
+   * Takes a permit without waiting (gevent's `acquire(blocking=False)`).
+   *
+   * @returns Whether a permit was taken.
+   */
+  tryAcquire(): boolean {
+    if (this.counter > 0 && this.#waiters.size === 0) {
+      this.counter--;
+      return true;
+    }
+    return false;
+  }
+
+  /**
+   * Takes a permit, waiting in FIFO order while none is free. A switch
+   * point: a kill or `Timeout` aimed at the caller is thrown here.
+   *
+   * @param options `timeout` in milliseconds (then it resolves `false`) and
+   * `signal` (an abort rejects with `signal.reason`).
+   * @returns `true` once a permit is held; `false` if `timeout` ran out.
+   */
+  acquire(options?: AcquireOptions): Promise<boolean> {
+    if (options !== undefined) {
+      checkAcquire(`acquire ${this.constructor.name}`, options);
+    }
+    if (this.counter > 0 && this.#waiters.size === 0) {
+      const g = _current();
+      if (!g._hasPending && options?.signal?.aborted !== true) {
+        this.counter--;
+        return RESOLVED_TRUE;
+      }
+    } else if (options?.timeout === 0) {
+      return RESOLVED_FALSE;
+    }
+    return _wait(
+      this,
+      this.#waiters,
+      options?.timeout,
+      options?.signal,
+      false,
+    ).promise as Promise<boolean>;
+  }
+
+  /**
+   * Gives a permit back: to the longest waiter if any (it resumes from the
+   * hub's run queue), else to the counter.
+   */
+  release(): void {
+    const w = this.#waiters.shift();
+    if (w !== null) {
+      w.list = null;
+      _settle(w, true, true);
+      return;
+    }
+    this.counter++;
+    this.#wakeWatchers();
+  }
+
+  #wakeWatchers(): void {
+    let w;
+    while ((w = this.#watchers.shift()) !== null) {
+      w.list = null;
+      _settle(w, true, this.counter);
+    }
+  }
+
+  /**
+   * Waits until a permit is free, without taking it (gevent's `wait`).
+   *
+   * @param timeout Milliseconds to wait at most; undefined waits forever.
+   * @returns The counter once a permit is free, or 0 on timeout.
+   */
+  wait(timeout?: number): Promise<number> {
+    _checkTimeout(`wait on ${this.constructor.name}`, timeout);
+    if (this.counter > 0 && !_current()._hasPending) {
+      return Promise.resolve(this.counter);
+    }
+    return _wait(this, this.#watchers, timeout, undefined, 0)
+      .promise as Promise<number>;
+  }
+
+  /**
+   * Acquires a permit and returns a `Disposable` that releases it, for
+   * `using _ = await sem.hold();`. Throws `Timeout` if `timeout` runs out.
+   *
+   * @param options `timeout` in milliseconds and `signal`, as `acquire`.
+   * @returns A disposable whose disposal releases the permit (once).
+   */
+  hold(options?: AcquireOptions): Promise<Disposable> {
+    const p = this.acquire(options);
+    return p.then((ok) => {
+      if (!ok) throw new Timeout(options?.timeout);
+      let released = false;
+      return {
+        [Symbol.dispose]: () => {
+          if (released) return;
+          released = true;
+          this.release();
+        },
+      };
+    });
+  }
+}
+
+/**
+ * A {@linkcode Semaphore} that refuses to be released more times than it was
+ * acquired: `release()` beyond the initial value throws `RangeError` and
+ * changes nothing.
+ *
+ * @example
+ * ```ts
+ * import { BoundedSemaphore } from "./mod.ts";
+ * const sem = new BoundedSemaphore(1);
+ * try {
+ *   sem.release();
+ * } catch (e) {
+ *   console.log((e as Error).message); // Semaphore released too many times
+ * }
+ * console.log(sem.counter); // 1
+ * ```
+ */
+export class BoundedSemaphore extends Semaphore {
+  /** The initial (and largest) number of permits. */
+  readonly initialValue: number;
+
+  /** @param value The number of permits (an integer ≥ 0); defaults to 1. */
+  constructor(value = 1) {
+    super(value);
+    this.initialValue = value;
+  }
+
+  /**
+   * Gives a permit back.
+   *
+   * @throws {RangeError} "Semaphore released too many times" if every permit
+   * is already free; nothing changes then.
+   */
+  override release(): void {
+    if (this.counter >= this.initialValue) {
+      throw new RangeError("Semaphore released too many times");
+    }
+    super.release();
+  }
+}
+
+/**
+ * Thrown when a lock is released by a greenlet that does not own it.
+ *
+ * @example
+ * ```ts
+ * import { NotOwnerError, RLock } from "./mod.ts";
+ * try {
+ *   new RLock().release();
+ * } catch (e) {
+ *   console.log(e instanceof NotOwnerError); // true
+ * }
+ * ```
+ */
+export class NotOwnerError extends Error {
+  /** The greenlet that owns the lock, or null if nobody does. */
+  readonly owner: Greenlet | null;
+  /** The greenlet that tried to release it. */
+  readonly caller: Greenlet;
+
+  /**
+   * @param owner The lock's owner (null if unowned).
+   * @param caller The greenlet that tried to release it.
+   */
+  constructor(owner: Greenlet | null, caller: Greenlet) {
+    super(
+      `Cannot release RLock: it is ${
+        owner === null ? "not held" : `held by ${owner}`
+      }, released by ${caller}`,
+    );
+    this.name = "NotOwnerError";
+    this.owner = owner;
+    this.caller = caller;
+  }
+}
+
+/**
+ * A re-entrant lock owned by the greenlet that acquired it
+ * ({@linkcode getCurrent}): the owner may acquire it again, and must release
+ * it as many times. Code outside greenlets shares one owner, `hub.main`.
+ *
+ * @example
+ * ```ts
+ * import { RLock } from "./mod.ts";
+ * const lock = new RLock();
+ * await lock.acquire();
+ * await lock.acquire(); // the owner re-enters
+ * lock.release();
+ * lock.release();
+ * console.log(lock.locked()); // false
+ * ```
+ */
+export class RLock implements WaitSource {
+  #block = new Semaphore(1);
+  #owner: Greenlet | null = null;
+  #count = 0;
+
+  /** The greenlet holding the lock, or null. */
+  get owner(): Greenlet | null {
+    return this.#owner;
+  }
+
+  /** @internal */
+  _describeWait(): string {
+    return `RLock(owner=${this.#owner ?? "none"}, depth=${this.#count})`;
+  }
+
+  /** Whether the lock is held. */
+  locked(): boolean {
+    return this.#owner !== null;
+  }
+
+  /**
+   * Acquires the lock without waiting.
+   *
+   * @returns Whether the caller now holds it.
+   */
+  tryAcquire(): boolean {
+    const me = _current();
+    if (this.#owner === me) {
+      this.#count++;
+      return true;
+    }
+    if (!this.#block.tryAcquire()) return false;
+    this.#owner = me;
+    this.#count = 1;
+    return true;
+  }
+
+  /**
+   * Acquires the lock, waiting in FIFO order while another greenlet holds it.
+   *
+   * @param options `timeout` in milliseconds (then it resolves `false`) and
+   * `signal`.
+   * @returns `true` once held; `false` if `timeout` ran out.
+   */
+  acquire(options?: AcquireOptions): Promise<boolean> {
+    checkAcquire("acquire RLock", options);
+    const me = _current();
+    if (this.#owner === me) {
+      this.#count++;
+      return RESOLVED_TRUE;
+    }
+    return this.#block.acquire(options).then((ok) => {
+      if (ok) {
+        this.#owner = me;
+        this.#count = 1;
+      }
+      return ok;
+    });
+  }
+
+  /**
+   * Releases one level of the lock; the last release frees it for the next
+   * waiter.
+   *
+   * @throws {NotOwnerError} If the caller does not hold the lock.
+   */
+  release(): void {
+    const me = _current();
+    if (this.#owner !== me) throw new NotOwnerError(this.#owner, me);
+    if (--this.#count === 0) {
+      this.#owner = null;
+      this.#block.release();
+    }
+  }
+
+  /**
+   * Acquires the lock and returns a `Disposable` that releases it.
+   *
+   * @param options `timeout` in milliseconds and `signal`, as `acquire`.
+   * @returns A disposable whose disposal releases the lock (once).
+   */
+  hold(options?: AcquireOptions): Promise<Disposable> {
+    return this.acquire(options).then((ok) => {
+      if (!ok) throw new Timeout(options?.timeout);
+      let released = false;
+      return {
+        [Symbol.dispose]: () => {
+          if (released) return;
+          released = true;
+          this.release();
+        },
+      };
+    });
+  }
+}
+
+/**
+ * A semaphore that never blocks: every acquire succeeds at once. Useful
+ * where an API wants a lock but none is needed (gevent's `DummySemaphore`).
+ *
+ * @example
+ * ```ts
+ * import { DummySemaphore } from "./mod.ts";
+ * const sem = new DummySemaphore();
+ * console.log(await sem.acquire(), await sem.acquire()); // true true
+ * ```
+ */
+export class DummySemaphore {
+  /** Always `Infinity`. */
+  readonly counter: number = Infinity;
+
+  /** Always false. */
+  locked(): boolean {
+    return false;
+  }
+
+  /**
+   * Always succeeds.
+   *
+   * @returns true
+   */
+  tryAcquire(): boolean {
+    return true;
+  }
+
+  /**
+   * Resolves `true` at once.
+   *
+   * @param options Accepted for compatibility (`timeout` ms, `signal`).
+   * @returns A promise of `true`.
+   */
+  acquire(options?: AcquireOptions): Promise<boolean> {
+    checkAcquire("acquire DummySemaphore", options);
+    return RESOLVED_TRUE;
+  }
+
+  /** Does nothing. */
+  release(): void {}
+
+  /**
+   * Resolves at once.
+   *
+   * @param timeout Accepted for compatibility (ms).
+   * @returns A promise of `Infinity`.
+   */
+  wait(timeout?: number): Promise<number> {
+    _checkTimeout("wait on DummySemaphore", timeout);
+    return Promise.resolve(Infinity);
+  }
+
+  /**
+   * Resolves with a disposable that does nothing.
+   *
+   * @param options Accepted for compatibility (`timeout` ms, `signal`).
+   * @returns A promise of a no-op disposable.
+   */
+  hold(options?: AcquireOptions): Promise<Disposable> {
+    checkAcquire("hold DummySemaphore", options);
+    return _resolvedVoid().then(() => ({ [Symbol.dispose]: () => {} }));
+  }
+}

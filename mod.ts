@@ -1,0 +1,56 @@
+/**
+ * gevent-ts: Python's gevent model — a hub, greenlets, cooperative locks and
+ * timeouts — for Deno and Node. Durations are milliseconds everywhere.
+ *
+ * @example The tutorial's first program
+ * ```ts
+ * import { joinAll, sleep, spawn } from "./mod.ts";
+ *
+ * async function f(name: string) {
+ *   for (let i = 0; i < 5; i++) {
+ *     console.log(`function:@@@${name} | NUM: @@@`, i);
+ *     await sleep(0);
+ *   }
+ * }
+ * await joinAll([spawn(f, "f1"), spawn(f, "f2")]);
+ * ```
+ *
+ * @module
+ */
+
+export {
+  type BlockedWait,
+  type Clock,
+  getCurrent,
+  getHub,
+  Hub,
+  type HubOptions,
+  idle,
+  iwait,
+  LoopExit,
+  sleep,
+  wait,
+  type Waitable,
+  type WaitObjectsOptions,
+} from "./hub.ts";
+export {
+  type GetOptions,
+  Greenlet,
+  GreenletExit,
+  joinAll,
+  type JoinAllOptions,
+  killAll,
+  type KillAllOptions,
+  type KillOptions,
+  spawn,
+  spawnLater,
+} from "./greenlet.ts";
+export { Timeout, withTimeout, type WithTimeoutOptions } from "./timeout.ts";
+export {
+  type AcquireOptions,
+  BoundedSemaphore,
+  DummySemaphore,
+  NotOwnerError,
+  RLock,
+  Semaphore,
+} from "./lock.ts";
