@@ -534,9 +534,7 @@ export function getCurrent(): Greenlet {
 const hubs = new Set<WeakRef<Hub>>();
 let exitHookInstalled = false;
 
-function noop(): void {}
-
-function onLoopDry(): void {
+function onLoopDry(event?: { preventDefault?: () => void }): void {
   let scheduled = false;
   for (const ref of hubs) {
     const hub = ref.deref();
@@ -546,8 +544,11 @@ function onLoopDry(): void {
     }
     if (hub._onLoopDry()) scheduled = true;
   }
-  // Deno only runs the microtasks we just queued if an op is pending.
-  if (scheduled) nativeSetTimeout(noop, 0);
+  // Deno ends the process after `beforeunload` unless it is cancelled; Node
+  // goes on by itself when a `beforeExit` listener scheduled work.
+  if (scheduled && typeof event?.preventDefault === "function") {
+    event.preventDefault();
+  }
 }
 
 function installExitHook(): void {
@@ -555,13 +556,13 @@ function installExitHook(): void {
   exitHookInstalled = true;
   const g = globalThis as {
     Deno?: unknown;
-    addEventListener?: (type: string, fn: () => void) => void;
-    process?: { on?: (event: string, fn: () => void) => void };
+    addEventListener?: (type: string, fn: (e: Event) => void) => void;
+    process?: { on?: (event: string, fn: (code: number) => void) => void };
   };
   if (g.Deno !== undefined && typeof g.addEventListener === "function") {
     g.addEventListener("beforeunload", onLoopDry);
   } else if (g.process !== undefined && typeof g.process.on === "function") {
-    g.process.on("beforeExit", onLoopDry);
+    g.process.on("beforeExit", () => onLoopDry());
   }
 }
 
@@ -925,6 +926,8 @@ export class Hub {
    * scheduled anything.
    */
   _onLoopDry(): boolean {
+    // The loop is dry: run what this schedules on microtasks, not setImmediate.
+    this.#yieldNext = false;
     if (this.#quietList.size !== 0 && this.#isQuiet()) {
       this.#releaseQuiet();
       return true;
@@ -1156,10 +1159,18 @@ export function iwait<T extends Waitable>(
   objects: Iterable<T>,
   options?: WaitObjectsOptions,
 ): AsyncGenerator<T, void, undefined> {
-  checkWaitArgs("iwait", objects, options);
+  return iwaitGen(waitables("iwait", objects, options), options);
+}
+
+function waitables<T extends Waitable>(
+  action: string,
+  objects: Iterable<T>,
+  options: WaitObjectsOptions | undefined,
+): T[] {
+  checkWaitArgs(action, objects, options);
   const list: T[] = [];
-  for (const o of objects) list.push(checkWaitable("iwait", o) as T);
-  return iwaitGen(list, options);
+  for (const o of objects) list.push(checkWaitable(action, o) as T);
+  return list;
 }
 
 async function* iwaitGen<T extends Waitable>(
@@ -1233,7 +1244,7 @@ export function wait<T extends Waitable>(
   if (objects === undefined) {
     return _current().hub._waitQuiet(options?.timeout);
   }
-  return collect(iwait(objects, options));
+  return collect(iwaitGen(waitables("wait", objects, options), options));
 }
 
 async function collect<T>(it: AsyncIterable<T>): Promise<T[]> {

@@ -1,0 +1,27 @@
+/**
+ * Runs the tutorial's five programs in order, each under a heading
+ * (`npm start`, `deno task demo`).
+ *
+ * @module
+ */
+
+const programs: [string, string, () => Promise<unknown>][] = [
+  ["01_switch.ts", "switching with sleep(0)", () => import("./01_switch.ts")],
+  [
+    "02_blocking.ts",
+    "a blocking call serialises greenlets",
+    () => import("./02_blocking.ts"),
+  ],
+  [
+    "03_cooperative.ts",
+    "the cooperative version",
+    () => import("./03_cooperative.ts"),
+  ],
+  ["04_fetch.ts", "concurrent HTTP requests", () => import("./04_fetch.ts")],
+  ["05_semaphore.ts", "a Semaphore", () => import("./05_semaphore.ts")],
+];
+
+for (const [file, title, load] of programs) {
+  console.log(`\n=== ${file}: ${title} ===`);
+  await load();
+}

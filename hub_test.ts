@@ -1,0 +1,299 @@
+import assert from "node:assert/strict";
+import process from "node:process";
+import {
+  type Clock,
+  getCurrent,
+  getHub,
+  Greenlet,
+  Hub,
+  idle,
+  iwait,
+  joinAll,
+  sleep,
+  spawn,
+  wait,
+} from "./mod.ts";
+import { deferred, isDeno, test } from "./test_adapter.ts";
+
+test("sleep(0): two greenlets alternate exactly", async () => {
+  const log: string[] = [];
+  async function f(name: string) {
+    for (let i = 0; i < 4; i++) {
+      log.push(`${name} ${i}`);
+      await sleep(0);
+    }
+  }
+  await joinAll([spawn(f, "a"), spawn(f, "b")]);
+  assert.deepEqual(log, [
+    "a 0",
+    "b 0",
+    "a 1",
+    "b 1",
+    "a 2",
+    "b 2",
+    "a 3",
+    "b 3",
+  ]);
+});
+
+test("sleep(0): the caller goes to the tail, behind everything runnable", async () => {
+  const log: string[] = [];
+  async function f(name: string) {
+    log.push(`${name} start`);
+    await sleep(0);
+    log.push(`${name} end`);
+  }
+  const gs = [spawn(f, "a"), spawn(f, "b"), spawn(f, "c")];
+  log.push("main before sleep");
+  await sleep(0);
+  log.push("main after sleep");
+  await joinAll(gs);
+  assert.deepEqual(log, [
+    "main before sleep",
+    "a start",
+    "b start",
+    "c start",
+    "main after sleep",
+    "a end",
+    "b end",
+    "c end",
+  ]);
+});
+
+test("spawn never runs synchronously; greenlets start in spawn order", async () => {
+  const log: string[] = [];
+  const g1 = spawn(() => log.push("g1"));
+  const g2 = spawn(() => log.push("g2"));
+  log.push("after spawn");
+  assert.equal(g1.started, true);
+  await joinAll([g2, g1]);
+  assert.deepEqual(log, ["after spawn", "g1", "g2"]);
+});
+
+test("getCurrent() is right across awaits of any kind", async () => {
+  const seen: string[] = [];
+  async function worker(name: string) {
+    seen.push(`${name}:${getCurrent().name}`);
+    await sleep(0);
+    seen.push(`${name}:${getCurrent().name}`);
+    await new Promise<void>((r) => setTimeout(r, 1));
+    seen.push(`${name}:${getCurrent().name}`);
+    await Promise.resolve();
+    seen.push(`${name}:${getCurrent().name}`);
+  }
+  const a = spawn(worker, "a");
+  a.name = "A";
+  const b = spawn(worker, "b");
+  b.name = "B";
+  await joinAll([a, b]);
+  assert.deepEqual(seen.filter((s) => s.startsWith("a")), [
+    "a:A",
+    "a:A",
+    "a:A",
+    "a:A",
+  ]);
+  assert.deepEqual(seen.filter((s) => s.startsWith("b")), [
+    "b:B",
+    "b:B",
+    "b:B",
+    "b:B",
+  ]);
+  assert.equal(getCurrent(), getHub().main);
+  assert.equal(getCurrent().toString(), '<Greenlet "main" #0>');
+});
+
+test("timers: earlier deadlines first, equal deadlines in arming order", async () => {
+  let t = 0;
+  const clock: Clock = { now: () => t };
+  const hub = new Hub({ clock });
+  const log: string[] = [];
+  const nap = async (name: string, ms: number) => {
+    await sleep(ms);
+    log.push(name);
+  };
+  const gs = [
+    hub.spawn(nap, "x30", 30),
+    hub.spawn(nap, "a10", 10),
+    hub.spawn(nap, "b10", 10),
+    hub.spawn(nap, "y20", 20),
+    hub.spawn(nap, "c10", 10),
+  ];
+  await hub.spawn(() => sleep(0)).join(); // every nap is now armed at t = 0
+  t = 30; // every deadline has passed when the native timer fires
+  await joinAll(gs);
+  assert.deepEqual(log, ["a10", "b10", "c10", "y20", "x30"]);
+  assert.equal(hub.now(), 30);
+});
+
+test("an isolated hub runs its own greenlets; getHub() inside is that hub", async () => {
+  const hub = new Hub();
+  const g = hub.spawn(async () => {
+    await sleep(1);
+    return getHub() === hub && getCurrent().hub === hub;
+  });
+  assert.equal(g.hub, hub);
+  assert.equal(await g.get(), true);
+});
+
+test("a greenlet looping on sleep(0) never starves timers or I/O", async () => {
+  let fired = false;
+  let spins = 0;
+  const spinner = spawn(async () => {
+    while (!fired) {
+      spins++;
+      await sleep(0);
+    }
+  });
+  setTimeout(() => (fired = true), 2);
+  await spinner.join();
+  assert.equal(fired, true);
+  assert.ok(spins > 0);
+});
+
+test("idle() resolves once nothing is runnable", async () => {
+  const log: string[] = [];
+  spawn(async () => {
+    log.push("a");
+    await sleep(0);
+    log.push("a again");
+  });
+  spawn(() => log.push("b"));
+  await idle();
+  log.push("idle");
+  assert.deepEqual(log, ["a", "b", "a again", "idle"]);
+});
+
+test("wait() with no objects resolves when every greenlet is done", async () => {
+  const log: string[] = [];
+  spawn(async () => {
+    await sleep(5);
+    log.push("slow");
+  });
+  spawn(async () => {
+    await sleep(1);
+    log.push("fast");
+  });
+  assert.equal(await wait(), true);
+  log.push("quiet");
+  assert.deepEqual(log, ["fast", "slow", "quiet"]);
+});
+
+test("wait() with a timeout returns false while a greenlet still sleeps", async () => {
+  const g = spawn(() => sleep(200));
+  assert.equal(await wait(undefined, { timeout: 5 }), false);
+  assert.equal(g.dead, false);
+  await g.kill();
+});
+
+test("wait(objects) returns what got ready in order; count stops early", async () => {
+  const a = spawn(() => sleep(15));
+  const b = spawn(() => sleep(5));
+  const c = spawn(() => sleep(10));
+  const first = await wait([a, b, c], { count: 2 });
+  assert.deepEqual(first, [b, c]);
+  const rest = await wait([a, b, c]);
+  assert.deepEqual(rest, [b, c, a]);
+});
+
+test("iwait yields in completion order and stops at the timeout", async () => {
+  const a = spawn(() => sleep(100));
+  const b = spawn(() => sleep(2));
+  const got: Greenlet[] = [];
+  for await (const g of iwait([a, b], { timeout: 30 })) got.push(g);
+  assert.deepEqual(got, [b]);
+  await a.kill();
+});
+
+test("a failed greenlet goes to hub.handleError, never an unhandled rejection", async () => {
+  const hub = getHub();
+  const original = hub.handleError;
+  const seen: string[] = [];
+  hub.handleError = (g, e) => {
+    seen.push(`${g}: ${(e as Error).message}`);
+  };
+  try {
+    const g = spawn(function broken() {
+      throw new Error("boom");
+    });
+    await g.join();
+    assert.equal(g.successful(), false);
+    assert.equal((g.exception as Error).message, "boom");
+    assert.deepEqual(seen, [`<Greenlet "broken" #${g.id}>: boom`]);
+  } finally {
+    hub.handleError = original;
+  }
+});
+
+test("the default handleError prints the greenlet and stack; the process goes on", async () => {
+  const { output, code } = await runFixture("testdata/handle_error.ts");
+  assert.equal(code, 0, output);
+  const lines = output.trim().split("\n");
+  assert.equal(lines[0], '<Greenlet "failing" #1> failed with TypeError: bad');
+  assert.match(lines[1], /^\s+at failing \(.*handle_error\.ts:\d+:\d+\)$/);
+  assert.equal(lines[lines.length - 1], "still running: failed=true");
+}, { denoOnly: true });
+
+test("bad arguments throw at once, naming the argument and value", () => {
+  assert.throws(() => sleep(-5), {
+    name: "RangeError",
+    message: "Cannot sleep: ms must be ≥ 0, received -5",
+  });
+  assert.throws(() => sleep(NaN), {
+    name: "TypeError",
+    message: /^Cannot sleep: ms must be a number of milliseconds or undefined, received NaN$/,
+  });
+  assert.throws(() => wait(undefined, { timeout: -1 }), RangeError);
+  assert.throws(() => wait([{}] as never), {
+    name: "TypeError",
+    message: /^Cannot wait: every object must be a Greenlet/,
+  });
+  assert.throws(() => iwait(42 as never), TypeError);
+  assert.throws(() => new Hub({ clock: {} as Clock }), {
+    name: "TypeError",
+    message: /^Cannot create Hub: clock must have a now\(\) method/,
+  });
+});
+
+test("LoopExit names every blocked greenlet instead of hanging", async () => {
+  const { output, code } = await runFixture("testdata/deadlock.ts");
+  assert.equal(code, 0, output);
+  const lines = output.trim().split("\n");
+  assert.deepEqual(lines, [
+    "caught LoopExit",
+    "This operation would block forever: nothing is left that could wake these greenlets:",
+    '  <Greenlet "main" #0> is waiting on joinAll of 2 greenlets (0 done)',
+    '  <Greenlet "first" #1> is waiting on Semaphore(counter=0, waiters=2)',
+    '  <Greenlet "second" #2> is waiting on Semaphore(counter=0, waiters=2)',
+    "blocked: 3",
+  ]);
+}, { denoOnly: true });
+
+test("LoopExit ends the main program's wait when a greenlet was abandoned", async () => {
+  const { output, code } = await runFixture("testdata/deadlock_uncaught.ts");
+  assert.notEqual(code, 0);
+  assert.match(output, /LoopExit: This operation would block forever/);
+  assert.match(
+    output,
+    /<Greenlet "main" #0> is waiting on Semaphore\(counter=0, waiters=1\)/,
+  );
+}, { denoOnly: true });
+
+async function runFixture(
+  path: string,
+): Promise<{ output: string; code: number }> {
+  const { spawn: spawnProcess } = await import("node:child_process");
+  const exe = isDeno
+    ? (globalThis as unknown as { Deno: { execPath(): string } }).Deno
+      .execPath()
+    : process.execPath;
+  const args = isDeno ? ["run", "--quiet", path] : [path];
+  const child = spawnProcess(exe, args, {
+    env: { ...process.env, NO_COLOR: "1" },
+  });
+  let output = "";
+  child.stdout.on("data", (d) => (output += d));
+  child.stderr.on("data", (d) => (output += d));
+  const done = deferred<number>();
+  child.on("close", (code) => done.resolve(code ?? -1));
+  return { code: await done.promise, output };
+}

@@ -1,0 +1,77 @@
+/**
+ * The one test adapter of the suite: every `*_test.ts` registers its tests
+ * through {@linkcode test}, which uses `Deno.test` with the op and resource
+ * sanitizers on under Deno, and `node:test` under Node (where the suite runs
+ * against the built bundle). After each test it also checks that the test
+ * left no greenlet alive on the default hub.
+ *
+ * @module
+ */
+import { test as nodeTest } from "node:test";
+import { getHub } from "./mod.ts";
+
+type TestFn = () => void | Promise<void>;
+
+interface DenoTestApi {
+  test(def: {
+    name: string;
+    fn: () => Promise<void>;
+    sanitizeOps: boolean;
+    sanitizeResources: boolean;
+    sanitizeExit: boolean;
+    ignore?: boolean;
+  }): void;
+}
+
+const deno = (globalThis as { Deno?: DenoTestApi }).Deno;
+
+/** True when the suite runs under Deno (on the sources). */
+export const isDeno: boolean = deno !== undefined;
+
+async function runChecked(fn: TestFn): Promise<void> {
+  await fn();
+  const left = getHub().runInfo();
+  if (left !== "") {
+    throw new Error(`test left greenlets alive on the default hub:\n${left}`);
+  }
+}
+
+/**
+ * Registers a test.
+ *
+ * @param name The test's name.
+ * @param fn The test body.
+ * @param options `denoOnly`: skip under Node (e.g. it runs `.ts` files).
+ */
+export function test(
+  name: string,
+  fn: TestFn,
+  options: { denoOnly?: boolean } = {},
+): void {
+  if (deno !== undefined) {
+    deno.test({
+      name,
+      fn: () => runChecked(fn),
+      sanitizeOps: true,
+      sanitizeResources: true,
+      sanitizeExit: true,
+    });
+  } else {
+    nodeTest(name, { skip: options.denoOnly === true }, () => runChecked(fn));
+  }
+}
+
+/**
+ * A deferred: a promise plus its resolve function (Node 20 has no
+ * `Promise.withResolvers`).
+ *
+ * @returns The promise and a function that resolves it.
+ */
+export function deferred<T = void>(): {
+  promise: Promise<T>;
+  resolve: (v: T) => void;
+} {
+  let resolve!: (v: T) => void;
+  const promise = new Promise<T>((r) => (resolve = r));
+  return { promise, resolve };
+}
