@@ -110,8 +110,11 @@ export class Greenlet<T = unknown> implements Waitable, WaitSource {
   started = false;
   /** True once the function has finished (or the greenlet was killed). */
   dead = false;
-  /** What the function returned, once it finished successfully. */
-  value: T | undefined = undefined;
+  /**
+   * What the function returned, once it finished successfully; the
+   * `GreenletExit` that ended it, if it was killed (as in gevent).
+   */
+  value: T | GreenletExit | undefined = undefined;
   /** What the function threw, once it failed. */
   exception: unknown = undefined;
 
@@ -269,7 +272,8 @@ export class Greenlet<T = unknown> implements Waitable, WaitSource {
   }
 
   /**
-   * The greenlet's result: its value, or its error thrown.
+   * The greenlet's result: its value, or its error thrown. A greenlet that
+   * ended by `GreenletExit` resolves with that `GreenletExit`, as in gevent.
    *
    * @param options `timeout`: milliseconds to wait at most; then it throws
    * `Timeout`.
@@ -412,17 +416,35 @@ function startFromTimer(arg: unknown): void {
   if (!g.dead) g.hub._schedule(startEntry, g);
 }
 
-async function runBody(arg: unknown): Promise<void> {
+function runBody(arg: unknown): void {
   const g = arg as Greenlet;
   if (g.dead) return;
   g._runStarted = true;
-  let ok = true;
-  let v: unknown;
+  let r: unknown;
   try {
-    v = await (g._fn as (...args: unknown[]) => unknown).apply(
+    r = (g._fn as (...args: unknown[]) => unknown).apply(
       undefined,
       g.args as unknown[],
     );
+  } catch (e) {
+    _finish(g, false, e);
+    return;
+  }
+  if (
+    r !== null && (typeof r === "object" || typeof r === "function") &&
+    typeof (r as PromiseLike<unknown>).then === "function"
+  ) {
+    settleBody(g, r as PromiseLike<unknown>);
+  } else {
+    _finish(g, true, r);
+  }
+}
+
+async function settleBody(g: Greenlet, r: PromiseLike<unknown>): Promise<void> {
+  let ok = true;
+  let v: unknown;
+  try {
+    v = await r;
   } catch (e) {
     ok = false;
     v = e;

@@ -211,6 +211,8 @@ export class Waiter {
   /** @internal */ ok = true;
   /** @internal */ value: unknown = undefined;
   /** @internal */ timeoutValue: unknown = undefined;
+  /** @internal When set, a timeout rejects with what this returns. */
+  timeoutError: (() => unknown) | null = null;
   /** @internal */ timer: Timer | null = null;
   /** @internal */ signal: AbortSignal | null = null;
   /** @internal */ onAbort: (() => void) | null = null;
@@ -330,7 +332,11 @@ export function _abandon(w: Waiter): void {
 function onWaitTimer(w: unknown): void {
   const waiter = w as Waiter;
   waiter.timer = null;
-  _settle(waiter, true, waiter.timeoutValue);
+  if (waiter.timeoutError !== null) {
+    _settle(waiter, false, waiter.timeoutError());
+  } else {
+    _settle(waiter, true, waiter.timeoutValue);
+  }
 }
 
 /** @internal Options every blocking call accepts. */
@@ -344,7 +350,8 @@ export interface WaitOptions {
 /**
  * @internal Starts a blocking wait of the current greenlet on `source`.
  * The waiter is pushed on `list` (when given); on timeout the wait resolves
- * with `timeoutValue`. A kill or Timeout already pending for the greenlet,
+ * with `timeoutValue`, or rejects with `timeoutError()` when that is given.
+ * A kill or Timeout already pending for the greenlet,
  * or an aborted `signal`, rejects it through the run queue instead.
  * Returns the waiter; its `promise` is what the caller returns.
  */
@@ -354,6 +361,7 @@ export function _wait(
   timeout: number | undefined,
   signal: AbortSignal | undefined,
   timeoutValue: unknown,
+  timeoutError: (() => unknown) | null = null,
 ): Waiter {
   const g = _current();
   const w = new Waiter(g, source);
@@ -390,6 +398,7 @@ export function _wait(
   if (list !== null) list.push(w);
   if (timeout !== undefined && timeout !== Infinity) {
     w.timeoutValue = timeoutValue;
+    w.timeoutError = timeoutError;
     w.timer = g.hub._addTimer(timeout, onWaitTimer, w);
   }
   if (signal !== undefined) {

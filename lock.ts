@@ -151,7 +151,7 @@ export class Semaphore implements WaitSource {
     const w = this.#waiters.shift();
     if (w !== null) {
       w.list = null;
-      _settle(w, true, true);
+      _settle(w, true, w.data === HOLD ? new Permit(this) : true);
       return;
     }
     this.counter++;
@@ -189,18 +189,43 @@ export class Semaphore implements WaitSource {
    * @returns A disposable whose disposal releases the permit (once).
    */
   hold(options?: AcquireOptions): Promise<Disposable> {
-    const p = this.acquire(options);
-    return p.then((ok) => {
-      if (!ok) throw new Timeout(options?.timeout);
-      let released = false;
-      return {
-        [Symbol.dispose]: () => {
-          if (released) return;
-          released = true;
-          this.release();
-        },
-      };
-    });
+    if (options !== undefined) {
+      checkAcquire(`hold ${this.constructor.name}`, options);
+    }
+    if (this.counter > 0 && this.#waiters.size === 0) {
+      const g = _current();
+      if (!g._hasPending && options?.signal?.aborted !== true) {
+        this.counter--;
+        return Promise.resolve(new Permit(this));
+      }
+    }
+    const timeout = options?.timeout;
+    const w = _wait(
+      this,
+      this.#waiters,
+      timeout,
+      options?.signal,
+      undefined,
+      () => new Timeout(timeout),
+    );
+    w.data = HOLD;
+    return w.promise as Promise<Disposable>;
+  }
+}
+
+const HOLD = Symbol("hold");
+
+/** A held permit: disposing of it releases the lock once. */
+class Permit implements Disposable {
+  #lock: { release(): void } | null;
+  constructor(lock: { release(): void }) {
+    this.#lock = lock;
+  }
+  [Symbol.dispose](): void {
+    const lock = this.#lock;
+    if (lock === null) return;
+    this.#lock = null;
+    lock.release();
   }
 }
 
@@ -297,9 +322,9 @@ export class NotOwnerError extends Error {
  * ```
  */
 export class RLock implements WaitSource {
-  #block = new Semaphore(1);
   #owner: Greenlet | null = null;
   #count = 0;
+  #waiters = new WaiterList();
 
   /** The greenlet holding the lock, or null. */
   get owner(): Greenlet | null {
@@ -308,7 +333,7 @@ export class RLock implements WaitSource {
 
   /** @internal */
   _describeWait(): string {
-    return `RLock(owner=${this.#owner ?? "none"}, depth=${this.#count})`;
+    return `RLock(owner=${this.#owner ?? "none"}, depth=${this.#count}, waiters=${this.#waiters.size})`;
   }
 
   /** Whether the lock is held. */
@@ -327,7 +352,7 @@ export class RLock implements WaitSource {
       this.#count++;
       return true;
     }
-    if (!this.#block.tryAcquire()) return false;
+    if (this.#owner !== null || this.#waiters.size !== 0) return false;
     this.#owner = me;
     this.#count = 1;
     return true;
@@ -342,53 +367,64 @@ export class RLock implements WaitSource {
    */
   acquire(options?: AcquireOptions): Promise<boolean> {
     checkAcquire("acquire RLock", options);
+    return this.#acquire(options, false) as Promise<boolean>;
+  }
+
+  #acquire(options: AcquireOptions | undefined, hold: boolean): Promise<unknown> {
     const me = _current();
-    if (this.#owner === me) {
+    if (
+      (this.#owner === me || this.#owner === null && this.#waiters.size === 0) &&
+      !me._hasPending && options?.signal?.aborted !== true
+    ) {
+      this.#owner = me;
       this.#count++;
-      return RESOLVED_TRUE;
+      return hold ? Promise.resolve(new Permit(this)) : RESOLVED_TRUE;
     }
-    return this.#block.acquire(options).then((ok) => {
-      if (ok) {
-        this.#owner = me;
-        this.#count = 1;
-      }
-      return ok;
-    });
+    if (options?.timeout === 0 && !hold) return RESOLVED_FALSE;
+    const timeout = options?.timeout;
+    const w = _wait(
+      this,
+      this.#waiters,
+      timeout,
+      options?.signal,
+      false,
+      hold ? () => new Timeout(timeout) : null,
+    );
+    if (hold) w.data = HOLD;
+    return w.promise;
   }
 
   /**
-   * Releases one level of the lock; the last release frees it for the next
-   * waiter.
+   * Releases one level of the lock; the last release hands it to the longest
+   * waiter, if any.
    *
    * @throws {NotOwnerError} If the caller does not hold the lock.
    */
   release(): void {
     const me = _current();
     if (this.#owner !== me) throw new NotOwnerError(this.#owner, me);
-    if (--this.#count === 0) {
+    if (--this.#count !== 0) return;
+    const w = this.#waiters.shift();
+    if (w === null) {
       this.#owner = null;
-      this.#block.release();
+      return;
     }
+    w.list = null;
+    this.#owner = w.g;
+    this.#count = 1;
+    _settle(w, true, w.data === HOLD ? new Permit(this) : true);
   }
 
   /**
-   * Acquires the lock and returns a `Disposable` that releases it.
+   * Acquires the lock and returns a `Disposable` that releases it. Throws
+   * `Timeout` if `timeout` runs out.
    *
    * @param options `timeout` in milliseconds and `signal`, as `acquire`.
    * @returns A disposable whose disposal releases the lock (once).
    */
   hold(options?: AcquireOptions): Promise<Disposable> {
-    return this.acquire(options).then((ok) => {
-      if (!ok) throw new Timeout(options?.timeout);
-      let released = false;
-      return {
-        [Symbol.dispose]: () => {
-          if (released) return;
-          released = true;
-          this.release();
-        },
-      };
-    });
+    checkAcquire("hold RLock", options);
+    return this.#acquire(options, true) as Promise<Disposable>;
   }
 }
 

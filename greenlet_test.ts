@@ -1,0 +1,353 @@
+import assert from "node:assert/strict";
+import {
+  getCurrent,
+  getHub,
+  Greenlet,
+  GreenletExit,
+  joinAll,
+  killAll,
+  sleep,
+  spawn,
+  spawnLater,
+  Timeout,
+} from "./mod.ts";
+import { deferred, test } from "./test_adapter.ts";
+
+/** Collects what hub.handleError receives while `fn` runs. */
+async function capturingErrors(
+  fn: (errors: string[]) => Promise<void>,
+): Promise<void> {
+  const hub = getHub();
+  const original = hub.handleError;
+  const errors: string[] = [];
+  hub.handleError = (g, e) => void errors.push(`${g.name}: ${e}`);
+  try {
+    await fn(errors);
+  } finally {
+    hub.handleError = original;
+  }
+}
+
+test("Greenlet members: id, name, args, parent, started, value", async () => {
+  const g = new Greenlet(function adder(a: number, b: number) {
+    return a + b;
+  }, 2, 3);
+  assert.equal(g.started, false);
+  assert.equal(g.name, "adder");
+  assert.deepEqual(g.args, [2, 3]);
+  assert.equal(g.parent, getCurrent());
+  assert.equal(g.toString(), `<Greenlet "adder" #${g.id}>`);
+  g.start();
+  assert.equal(g.started, true);
+  assert.equal(g.dead, false);
+  assert.equal(await g.get(), 5);
+  assert.equal(g.value, 5);
+  assert.equal(g.ready(), true);
+  assert.equal(g.successful(), true);
+  const anon = spawn(() => 1);
+  assert.equal(anon.name, `Greenlet-${anon.id}`);
+  assert.ok(anon.id > g.id);
+  await anon.join();
+});
+
+test("a child's parent is the greenlet that spawned it", async () => {
+  const outer = spawn(async function outer() {
+    const inner = spawn(function inner() {
+      return getCurrent().parent;
+    });
+    return await inner.get();
+  });
+  assert.equal(await outer.get(), outer);
+});
+
+test("spawnLater starts after the delay, in deadline order", async () => {
+  const log: string[] = [];
+  const late = spawnLater(20, () => log.push("late"));
+  const early = spawnLater(5, () => log.push("early"));
+  const now = spawn(() => log.push("now"));
+  assert.equal(late.started, true);
+  await joinAll([late, early, now]);
+  assert.deepEqual(log, ["now", "early", "late"]);
+});
+
+test("kill delivers GreenletExit at the switch point; finally blocks run", async () => {
+  const log: string[] = [];
+  const g = spawn(async function victim() {
+    try {
+      log.push("sleeping");
+      await sleep(10_000);
+      log.push("woke?!");
+    } finally {
+      log.push("finally");
+    }
+  });
+  await sleep(0);
+  log.push("killing");
+  await g.kill();
+  log.push("killed");
+  assert.deepEqual(log, ["sleeping", "killing", "finally", "killed"]);
+  assert.equal(g.dead, true);
+  assert.equal(g.successful(), true);
+  assert.ok(g.value instanceof GreenletExit);
+});
+
+test("kill before start prevents the function from ever running", async () => {
+  let ran = false;
+  const g = spawn(() => {
+    ran = true;
+  });
+  await g.kill();
+  await sleep(0);
+  assert.equal(ran, false);
+  assert.equal(g.dead, true);
+  assert.ok(g.value instanceof GreenletExit);
+  const later = spawnLater(5, () => {
+    ran = true;
+  });
+  await later.kill();
+  assert.equal(ran, false);
+});
+
+test("kill with a custom error fails the greenlet and reports it", async () => {
+  await capturingErrors(async (errors) => {
+    const g = spawn(async function worker() {
+      await sleep(10_000);
+    });
+    await sleep(0);
+    await g.kill(new Error("stop"));
+    assert.equal(g.successful(), false);
+    assert.equal((g.exception as Error).message, "stop");
+    await assert.rejects(g.get(), { message: "stop" });
+    assert.deepEqual(errors, ["worker: Error: stop"]);
+  });
+});
+
+test("kill aborts greenlet.signal at once with the same reason", async () => {
+  const reasons: unknown[] = [];
+  const g = spawn(async () => {
+    const signal = getCurrent().signal;
+    signal.addEventListener("abort", () => reasons.push(signal.reason));
+    await sleep(10_000);
+  });
+  await sleep(0);
+  const error = new GreenletExit("bye");
+  const p = g.kill(error);
+  assert.equal(g.signal.aborted, true); // synchronously, before any switch
+  assert.equal(g.signal.reason, error);
+  await p;
+  assert.deepEqual(reasons, [error]);
+});
+
+test("a kill aimed at a greenlet awaiting something else lands at its next switch point", async () => {
+  const gate = deferred();
+  const log: string[] = [];
+  const g = spawn(async () => {
+    await gate.promise; // not owned by the hub
+    log.push("gate opened");
+    try {
+      await sleep(0);
+      log.push("after sleep?!");
+    } catch (e) {
+      log.push(`caught ${(e as Error).name}`);
+      throw e;
+    }
+  });
+  await sleep(0);
+  const killed = g.kill(undefined, { block: false });
+  await killed;
+  log.push("kill returned");
+  gate.resolve();
+  await g.join();
+  assert.deepEqual(log, ["kill returned", "gate opened", "caught GreenletExit"]);
+});
+
+test("kill with block and timeout gives up on a greenlet that refuses to die", async () => {
+  const g = spawn(async () => {
+    for (;;) {
+      try {
+        await sleep(10_000);
+      } catch (e) {
+        if (e === "really") return "done"; // else: refuses to die
+      }
+    }
+  });
+  await sleep(0);
+  await g.kill(undefined, { timeout: 5 });
+  assert.equal(g.dead, false);
+  await g.kill("really");
+  assert.equal(g.dead, true);
+  assert.equal(g.value, "done");
+});
+
+test("links run once from the hub, in order; linkValue/linkException filter; unlink removes", async () => {
+  const log: string[] = [];
+  const ok = spawn(() => "v");
+  const removed = () => log.push("removed?!");
+  ok.link((g) => log.push(`link ${g.value}`));
+  ok.linkValue(() => log.push("linkValue"));
+  ok.linkException(() => log.push("linkException?!"));
+  ok.link(removed);
+  ok.unlink(removed);
+  await capturingErrors(async () => {
+    const bad = spawn(() => {
+      throw new Error("x");
+    });
+    bad.linkValue(() => log.push("bad linkValue?!"));
+    bad.linkException((g) => log.push(`bad linkException ${g.exception}`));
+    await joinAll([ok, bad]);
+    await sleep(0);
+  });
+  assert.deepEqual(log, [
+    "link v",
+    "linkValue",
+    "bad linkException Error: x",
+  ]);
+  // linking a dead greenlet calls back at once, from the hub
+  const late = deferred<string>();
+  ok.link((g) => late.resolve(`late ${g.value}`));
+  assert.equal(await late.promise, "late v");
+});
+
+test("a link callback that throws goes to handleError", async () => {
+  await capturingErrors(async (errors) => {
+    const g = spawn(function linked() {});
+    g.link(() => {
+      throw new Error("in link");
+    });
+    await g.join();
+    await sleep(0);
+    assert.deepEqual(errors, ["linked: Error: in link"]);
+  });
+});
+
+test("joinAll returns greenlets in completion order", async () => {
+  const a = spawn(() => sleep(15));
+  const b = spawn(() => sleep(5));
+  const c = spawn(() => sleep(10));
+  assert.deepEqual(await joinAll([a, b, c]), [b, c, a]);
+});
+
+test("joinAll lists already-finished greenlets first, in the order given", async () => {
+  const a = spawn(() => "a");
+  const b = spawn(() => "b");
+  await joinAll([a, b]);
+  const c = spawn(() => sleep(1));
+  assert.deepEqual(await joinAll([c, b, a]), [b, a, c]);
+});
+
+test("joinAll with count returns as soon as that many finished", async () => {
+  const a = spawn(() => sleep(20));
+  const b = spawn(() => sleep(1));
+  assert.deepEqual(await joinAll([a, b], { count: 1 }), [b]);
+  assert.equal(a.dead, false);
+  await a.kill();
+});
+
+test("joinAll with a timeout never rejects: it returns the shorter list", async () => {
+  const slow = spawn(() => sleep(10_000));
+  const fast = spawn(() => sleep(1));
+  assert.deepEqual(await joinAll([slow, fast], { timeout: 20 }), [fast]);
+  await slow.kill();
+});
+
+test("joinAll with raiseError rejects with the first failure in completion order", async () => {
+  await capturingErrors(async (errors) => {
+    const first = spawn(async () => {
+      await sleep(5);
+      throw new Error("first");
+    });
+    const second = spawn(async () => {
+      await sleep(10);
+      throw new Error("second");
+    });
+    await assert.rejects(joinAll([second, first], { raiseError: true }), {
+      message: "first",
+    });
+    await second.join();
+    assert.deepEqual(errors, [
+      `${first.name}: Error: first`,
+      `${second.name}: Error: second`,
+    ]);
+  });
+});
+
+test("killAll kills every greenlet and waits for them", async () => {
+  const log: string[] = [];
+  const body = async (name: string) => {
+    try {
+      await sleep(10_000);
+    } finally {
+      log.push(name);
+    }
+  };
+  const gs = [spawn(body, "a"), spawn(body, "b"), spawn(body, "c")];
+  await sleep(0);
+  await killAll(gs);
+  assert.deepEqual(log, ["a", "b", "c"]);
+  assert.ok(gs.every((g) => g.dead && g.value instanceof GreenletExit));
+});
+
+test("get() returns the value, throws the error, or throws Timeout", async () => {
+  await capturingErrors(async () => {
+    assert.equal(await spawn(async () => "x").get(), "x");
+    await assert.rejects(
+      spawn(() => {
+        throw new RangeError("r");
+      }).get(),
+      RangeError,
+    );
+    const slow = spawn(() => sleep(10_000));
+    await assert.rejects(slow.get({ timeout: 5 }), (e: unknown) => {
+      assert.ok(e instanceof Timeout);
+      assert.equal((e as Timeout).ms, 5);
+      return true;
+    });
+    await slow.kill();
+  });
+});
+
+test("join() never throws the greenlet's error; join(timeout) returns early", async () => {
+  await capturingErrors(async (errors) => {
+    const bad = spawn(() => {
+      throw new Error("e");
+    });
+    await bad.join();
+    assert.equal(bad.dead, true);
+    const slow = spawn(() => sleep(10_000));
+    await slow.join(5);
+    assert.equal(slow.dead, false);
+    await slow.kill();
+    assert.equal(errors.length, 1);
+  });
+});
+
+test("bad arguments throw at once, naming the argument and value", () => {
+  assert.throws(() => spawn(42 as never), {
+    name: "TypeError",
+    message: "Cannot spawn: fn must be a function, received 42",
+  });
+  assert.throws(() => new Greenlet("f" as never), {
+    name: "TypeError",
+    message: 'Cannot spawn: fn must be a function, received "f"',
+  });
+  assert.throws(() => spawnLater(-1, () => {}), {
+    name: "RangeError",
+    message: "Cannot spawnLater: ms must be ≥ 0, received -1",
+  });
+  assert.throws(() => joinAll([1] as never), {
+    name: "TypeError",
+    message: "Cannot joinAll: every item must be a Greenlet, received 1",
+  });
+  assert.throws(() => joinAll([], { timeout: NaN }), {
+    name: "TypeError",
+    message:
+      "Cannot joinAll: timeout must be a number of milliseconds or undefined, received NaN",
+  });
+  const g = new Greenlet(() => {});
+  assert.throws(() => g.join(-5), {
+    name: "RangeError",
+    message: "Cannot join greenlet: timeout must be ≥ 0, received -5",
+  });
+  assert.throws(() => g.link("no" as never), TypeError);
+  assert.throws(() => killAll(null as never), TypeError);
+});

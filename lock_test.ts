@@ -1,0 +1,273 @@
+import assert from "node:assert/strict";
+import {
+  BoundedSemaphore,
+  DummySemaphore,
+  getCurrent,
+  getHub,
+  joinAll,
+  NotOwnerError,
+  RLock,
+  Semaphore,
+  sleep,
+  spawn,
+} from "./mod.ts";
+import { test } from "./test_adapter.ts";
+
+test("Semaphore wakes waiters in FIFO order", async () => {
+  const sem = new Semaphore(0);
+  const log: string[] = [];
+  const waiter = async (name: string) => {
+    await sem.acquire();
+    log.push(name);
+  };
+  const gs = ["a", "b", "c"].map((n) => spawn(waiter, n));
+  await sleep(0);
+  sem.release();
+  sem.release();
+  sem.release();
+  await joinAll(gs);
+  assert.deepEqual(log, ["a", "b", "c"]);
+  assert.equal(sem.counter, 0);
+});
+
+test("release hands the permit to the longest waiter: no barging", async () => {
+  const sem = new Semaphore(1);
+  const log: string[] = [];
+  await sem.acquire();
+  const waiter = spawn(async () => {
+    await sem.acquire();
+    log.push("waiter got it");
+    sem.release();
+  });
+  await sleep(0);
+  sem.release(); // handed to the waiter, not to the counter
+  log.push(`counter ${sem.counter}, locked ${sem.locked()}`);
+  log.push(`tryAcquire ${sem.tryAcquire()}`);
+  const barger = spawn(async () => {
+    await sem.acquire();
+    log.push("barger got it");
+    sem.release();
+  });
+  await joinAll([waiter, barger]);
+  assert.deepEqual(log, [
+    "counter 0, locked true",
+    "tryAcquire false",
+    "waiter got it",
+    "barger got it",
+  ]);
+  assert.equal(sem.counter, 1);
+});
+
+test("the tutorial's interleaving: Semaphore(1), sleeps of 100 and 300 ms", async () => {
+  // The same schedule, scaled down 10x.
+  const sem = new Semaphore(1);
+  const log: string[] = [];
+  const f = async (name: string, ms: number) => {
+    for (let i = 0; i < 5; i++) {
+      await sem.acquire();
+      log.push(`${name} ${i}`);
+      sem.release();
+      await sleep(ms);
+    }
+  };
+  await joinAll([spawn(f, "f1", 10), spawn(f, "f2", 30)]);
+  assert.deepEqual(log, [
+    "f1 0",
+    "f2 0",
+    "f1 1",
+    "f1 2",
+    "f2 1",
+    "f1 3",
+    "f1 4",
+    "f2 2",
+    "f2 3",
+    "f2 4",
+  ]);
+});
+
+test("acquire with a timeout resolves false and leaves no waiter behind", async () => {
+  const sem = new Semaphore(0);
+  assert.equal(await sem.acquire({ timeout: 5 }), false);
+  assert.equal(await sem.acquire({ timeout: 0 }), false);
+  sem.release();
+  assert.equal(sem.counter, 1); // not handed to the timed-out waiter
+  assert.equal(sem.tryAcquire(), true);
+});
+
+test("acquire with a signal rejects with signal.reason; an aborted signal at once", async () => {
+  const sem = new Semaphore(0);
+  const ac = new AbortController();
+  const p = sem.acquire({ signal: ac.signal });
+  const reason = new Error("stop waiting");
+  ac.abort(reason);
+  await assert.rejects(p, (e) => e === reason);
+  await assert.rejects(
+    sem.acquire({ signal: AbortSignal.abort("already") }),
+    (e) => e === "already",
+  );
+  sem.release();
+  assert.equal(sem.counter, 1);
+});
+
+test("killing a waiting greenlet removes its wait: the permit is not lost", async () => {
+  const sem = new Semaphore(0);
+  const log: string[] = [];
+  const victim = spawn(async () => {
+    await sem.acquire();
+    log.push("victim?!");
+  });
+  const next = spawn(async () => {
+    await sem.acquire();
+    log.push("next");
+  });
+  await sleep(0);
+  await victim.kill();
+  sem.release();
+  await next.join();
+  assert.deepEqual(log, ["next"]);
+});
+
+test("hold() returns a Disposable for `using`", async () => {
+  const sem = new Semaphore(2);
+  const log: string[] = [];
+  const job = async (name: string, ms: number) => {
+    using _permit = await sem.hold();
+    log.push(`${name} in`);
+    await sleep(ms);
+    log.push(`${name} out`);
+  };
+  await joinAll([spawn(job, "a", 5), spawn(job, "b", 30), spawn(job, "c", 5)]);
+  assert.deepEqual(log, ["a in", "b in", "a out", "c in", "c out", "b out"]);
+  assert.equal(sem.counter, 2);
+  await assert.rejects(new Semaphore(0).hold({ timeout: 1 }), {
+    name: "Timeout",
+  });
+});
+
+test("wait() resolves when a permit is free without taking it", async () => {
+  const sem = new Semaphore(0);
+  const got = spawn(() => sem.wait());
+  await sleep(0);
+  sem.release();
+  assert.equal(await got.get(), 1);
+  assert.equal(sem.counter, 1);
+  assert.equal(await new Semaphore(0).wait(1), 0);
+});
+
+test("BoundedSemaphore: over-release throws RangeError and changes nothing", async () => {
+  const sem = new BoundedSemaphore(2);
+  await sem.acquire();
+  sem.release();
+  assert.throws(() => sem.release(), {
+    name: "RangeError",
+    message: "Semaphore released too many times",
+  });
+  assert.equal(sem.counter, 2);
+  assert.equal(sem.initialValue, 2);
+});
+
+test("RLock is re-entrant for its owner and FIFO for others", async () => {
+  const lock = new RLock();
+  const log: string[] = [];
+  const worker = async (name: string) => {
+    await lock.acquire();
+    await lock.acquire();
+    log.push(`${name} owns: ${lock.owner === getCurrent()}`);
+    await sleep(0);
+    lock.release();
+    lock.release();
+  };
+  await joinAll(["a", "b", "c"].map((n) => spawn(worker, n)));
+  assert.deepEqual(log, ["a owns: true", "b owns: true", "c owns: true"]);
+  assert.equal(lock.locked(), false);
+});
+
+test("RLock.release by a non-owner throws NotOwnerError", async () => {
+  const lock = new RLock();
+  await lock.acquire();
+  const hub = getHub();
+  const original = hub.handleError;
+  const reported: unknown[] = [];
+  hub.handleError = (_g, e) => void reported.push(e);
+  const other = spawn(() => lock.release());
+  await other.join();
+  hub.handleError = original;
+  assert.deepEqual(reported, [other.exception]);
+  assert.ok(other.exception instanceof NotOwnerError);
+  assert.equal((other.exception as NotOwnerError).owner, getCurrent());
+  assert.equal((other.exception as NotOwnerError).caller, other);
+  assert.match(
+    (other.exception as Error).message,
+    /^Cannot release RLock: it is held by <Greenlet "main" #0>, released by <Greenlet/,
+  );
+  lock.release();
+  assert.throws(() => lock.release(), NotOwnerError);
+});
+
+test("RLock: hand-off to the next waiter makes it the owner; timeouts and hold()", async () => {
+  const lock = new RLock();
+  const log: string[] = [];
+  await lock.acquire();
+  const waiter = spawn(async function waiter() {
+    using _held = await lock.hold();
+    log.push(`waiter owns: ${lock.owner === getCurrent()}`);
+  });
+  const impatient = spawn(async function impatient() {
+    log.push(`impatient got it: ${await lock.acquire({ timeout: 1 })}`);
+  });
+  await impatient.join();
+  lock.release();
+  log.push(`owner after release: ${lock.owner?.name}`);
+  await waiter.join();
+  log.push(`locked at the end: ${lock.locked()}`);
+  await assert.rejects(
+    spawn(() => lock.hold({ timeout: 0 })).get().then(() => lock.hold({ timeout: 1 })),
+    { name: "Timeout" },
+  );
+  assert.deepEqual(log, [
+    "impatient got it: false",
+    "owner after release: waiter",
+    "waiter owns: true",
+    "locked at the end: false",
+  ]);
+});
+
+test("DummySemaphore never blocks", async () => {
+  const sem = new DummySemaphore();
+  for (let i = 0; i < 3; i++) assert.equal(await sem.acquire(), true);
+  assert.equal(sem.tryAcquire(), true);
+  assert.equal(sem.locked(), false);
+  sem.release();
+  using _h = await sem.hold();
+});
+
+test("bad arguments throw at once, naming the argument and value", () => {
+  assert.throws(() => new Semaphore(-1), {
+    name: "RangeError",
+    message: "Cannot create Semaphore: value must be ≥ 0, received -1",
+  });
+  assert.throws(() => new Semaphore(1.5), {
+    name: "TypeError",
+    message: "Cannot create Semaphore: value must be an integer, received 1.5",
+  });
+  assert.throws(() => new BoundedSemaphore(-2), {
+    name: "RangeError",
+    message: "Cannot create BoundedSemaphore: value must be ≥ 0, received -2",
+  });
+  const sem = new Semaphore(1);
+  assert.throws(() => sem.acquire({ timeout: -5 }), {
+    name: "RangeError",
+    message: "Cannot acquire Semaphore: timeout must be ≥ 0, received -5",
+  });
+  assert.throws(() => sem.acquire({ timeout: NaN }), {
+    name: "TypeError",
+    message:
+      "Cannot acquire Semaphore: timeout must be a number of milliseconds or undefined, received NaN",
+  });
+  assert.throws(() => sem.acquire({ signal: "x" as never }), {
+    name: "TypeError",
+    message: 'Cannot acquire Semaphore: signal must be an AbortSignal, received "x"',
+  });
+  assert.throws(() => new RLock().acquire({ timeout: -1 }), RangeError);
+  assert.equal(sem.counter, 1);
+});
