@@ -75,11 +75,6 @@ let constructingMainFor: Hub | null = null;
 
 function noopFn(): void {}
 
-let capturedRes: (v: unknown) => void;
-function captureRes(res: (v: unknown) => void): void {
-  capturedRes = res;
-}
-
 /**
  * A function run cooperatively by the hub. Create one with
  * {@linkcode spawn} (or `new Greenlet(fn, ...args)` and `start()`); it
@@ -122,7 +117,6 @@ export class Greenlet<T = unknown> implements Waitable, WaitSource {
   /** @internal */ _failed = false;
   /** @internal */ _isMain = false;
   /** @internal */ _runStarted = false;
-  /** @internal */ _startRes: ((v: unknown) => void) | null = null;
   /** @internal */ _startTimer: Timer | null = null;
   /** @internal */ _links: Link[] | null = null;
   /** @internal */ _joiners: WaiterList | null = null;
@@ -235,7 +229,6 @@ export class Greenlet<T = unknown> implements Waitable, WaitSource {
     this._lnext = head;
     if (head !== null) head._lprev = this;
     hub._liveHead = this;
-    _als.run(this, armStart, this);
   }
 
   /** @internal For waits on this greenlet (join). */
@@ -396,18 +389,14 @@ export class Greenlet<T = unknown> implements Waitable, WaitSource {
   }
 }
 
-function armStart(g: Greenlet): void {
-  const p = new Promise(captureRes);
-  g._startRes = capturedRes;
-  p.then(runBody);
-}
-
+/**
+ * Runs a greenlet's function in the greenlet's context. The hub calls it from
+ * its run queue, and only ever as the first thing of a drain pass, so that
+ * the continuations of greenlets made runnable before it run first.
+ */
 function startEntry(arg: unknown): void {
   const g = arg as Greenlet;
-  const res = g._startRes;
-  if (res === null) return;
-  g._startRes = null;
-  res(g);
+  if (!g.dead) _als.run(g, runBody, g);
 }
 
 function startFromTimer(arg: unknown): void {
@@ -466,7 +455,6 @@ export function _finish(g: Greenlet, ok: boolean, v: unknown): void {
   g._hasPending = false;
   g._pending = undefined;
   g._pendingSrc = null;
-  g._startRes = null;
   if (g._startTimer !== null) {
     hub._cancelTimer(g._startTimer);
     g._startTimer = null;
@@ -536,6 +524,7 @@ function queueLinkCall(cb: (g: Greenlet) => void, g: Greenlet): void {
 }
 
 _registerGreenletFactory({
+  start: startEntry,
   main(hub: Hub): Greenlet {
     constructingMainFor = hub;
     return new Greenlet(noopFn);

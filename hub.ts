@@ -466,6 +466,8 @@ const als = new AsyncLocalStorage<Greenlet>();
 export const _als: AsyncLocalStorage<Greenlet> = als;
 
 interface GreenletFactory {
+  /** The run-queue entry that starts a greenlet (runs user code at once). */
+  start: (g: unknown) => void;
   main(hub: Hub): Greenlet;
   spawn(
     hub: Hub,
@@ -475,10 +477,12 @@ interface GreenletFactory {
 }
 
 let factory: GreenletFactory | null = null;
+let startFn: ((g: unknown) => void) | null = null;
 
 /** @internal Called once by greenlet.ts to break the module cycle. */
 export function _registerGreenletFactory(f: GreenletFactory): void {
   factory = f;
+  startFn = f.start;
 }
 
 function needFactory(): GreenletFactory {
@@ -579,6 +583,7 @@ function installExitHook(): void {
 // The Hub
 
 const SLICE_MS = 5;
+const QUEUE_SLOTS = 1024;
 const SLICE_BUDGET = 32;
 
 /**
@@ -603,9 +608,12 @@ export class Hub {
   readonly clock: Clock;
   #main: Greenlet | null = null;
 
-  // run queue: [fn, arg, fn, arg, ...] from #qHead on
-  #q: unknown[] = [];
-  #qHead = 0;
+  // run queue: a ring of [fn, arg] pairs from #head to #tail (exclusive);
+  // it doubles when full and never shrinks.
+  #q: unknown[] = new Array(QUEUE_SLOTS).fill(undefined);
+  #mask = QUEUE_SLOTS - 1;
+  #head = 0;
+  #tail = 0;
   #drainScheduled = false;
   #yieldNext = false;
   #budget = SLICE_BUDGET;
@@ -746,7 +754,13 @@ export class Hub {
 
   /** @internal Appends `fn(arg)` to the run queue. */
   _schedule(fn: (arg: unknown) => void, arg: unknown): void {
-    this.#q.push(fn, arg);
+    const q = this.#q;
+    const t = this.#tail;
+    q[t] = fn;
+    q[t + 1] = arg;
+    const next = (t + 2) & this.#mask;
+    this.#tail = next;
+    if (next === this.#head) this.#grow();
     if (!this.#drainScheduled) {
       this.#drainScheduled = true;
       if (this.#yieldNext) {
@@ -758,30 +772,62 @@ export class Hub {
     }
   }
 
+  #grow(): void {
+    const old = this.#q;
+    const n = old.length;
+    const q: unknown[] = new Array(n * 2).fill(undefined);
+    let j = 0;
+    for (let i = this.#head; i < n; i++) q[j++] = old[i];
+    for (let i = 0; i < this.#head; i++) q[j++] = old[i];
+    this.#q = q;
+    this.#mask = n * 2 - 1;
+    this.#head = 0;
+    this.#tail = n;
+  }
+
   #drainFromImmediate = (): void => {
     this.#sliceStart = nativeNow();
     this.#drain();
   };
 
   #drain = (): void => {
-    const q = this.#q;
-    let i = this.#qHead;
-    while (i < q.length) {
-      const fn = q[i] as (arg: unknown) => void;
-      const arg = q[i + 1];
-      q[i] = undefined;
-      q[i + 1] = undefined;
-      i += 2;
+    let n = 0;
+    let resumed = false;
+    for (;;) {
+      const h = this.#head;
+      if (h === this.#tail) break;
+      const q = this.#q;
+      const fn = q[h] as (arg: unknown) => void;
+      // Starting a greenlet runs its code at once. If this pass already
+      // resumed greenlets (their continuations wait in the microtask queue),
+      // let those run first: continue the pass in a later microtask.
+      if (fn === startFn) {
+        if (resumed) {
+          this.#budget -= 1 + (n >> 4);
+          nativeQueueMicrotask(this.#drain);
+          return;
+        }
+      } else {
+        resumed = true;
+      }
+      const arg = q[h + 1];
+      q[h] = undefined;
+      q[h + 1] = undefined;
+      this.#head = (h + 2) & this.#mask;
       try {
         fn(arg);
       } catch (e) {
         this._reportError(this.main, e);
       }
+      // A long pass (many greenlets started at once) checks the time too.
+      if ((++n & 1023) === 0 && nativeNow() - this.#sliceStart >= SLICE_MS) {
+        this.#sliceStart = nativeNow();
+        nativeSetImmediate(this.#drainFromImmediate);
+        return;
+      }
     }
-    q.length = 0;
-    this.#qHead = 0;
     this.#drainScheduled = false;
-    this.#budget -= 1 + (i >> 3);
+    this.#budget -= 1 + (n >> 4);
     if (this.#budget <= 0) {
       this.#budget = SLICE_BUDGET;
       const now = nativeNow();
@@ -801,7 +847,7 @@ export class Hub {
 
   /** @internal Number of entries waiting in the run queue. */
   get _queued(): number {
-    return (this.#q.length - this.#qHead) >> 1;
+    return ((this.#tail - this.#head) & this.#mask) >> 1;
   }
 
   // -- timers ---------------------------------------------------------------

@@ -1,0 +1,76 @@
+import assert from "node:assert/strict";
+import { spawn as spawnProcess } from "node:child_process";
+import process from "node:process";
+import { deferred, test } from "./test_adapter.ts";
+
+/** Runs an example with Deno; resolves with its exit code, stdout, stderr. */
+async function run(
+  file: string,
+  ...args: string[]
+): Promise<{ code: number; stdout: string; stderr: string }> {
+  const deno = (globalThis as unknown as { Deno: { execPath(): string } }).Deno;
+  const child = spawnProcess(
+    deno.execPath(),
+    ["run", "--quiet", "--allow-net=127.0.0.1", `examples/${file}`, ...args],
+    { env: { ...process.env, NO_COLOR: "1" } },
+  );
+  let stdout = "";
+  let stderr = "";
+  child.stdout.on("data", (d) => (stdout += d));
+  child.stderr.on("data", (d) => (stderr += d));
+  const done = deferred<number>();
+  child.on("close", (code) => done.resolve(code ?? -1));
+  return { code: await done.promise, stdout, stderr };
+}
+
+const line = (name: string, i: number) => `function:@@@${name} | NUM: @@@ ${i}`;
+const alternating = [0, 1, 2, 3, 4].flatMap((i) => [line("f1", i), line("f2", i)]);
+
+async function expectLines(file: string, expected: string[]): Promise<void> {
+  const { code, stdout, stderr } = await run(file);
+  assert.equal(code, 0, stderr);
+  assert.equal(stderr, "");
+  assert.deepEqual(stdout.trimEnd().split("\n"), expected);
+}
+
+test("examples/01_switch.ts alternates f1/f2", async () => {
+  await expectLines("01_switch.ts", alternating);
+}, { denoOnly: true });
+
+test("examples/02_blocking.ts runs serially: f1 0…4 then f2 0…4", async () => {
+  await expectLines("02_blocking.ts", [
+    ...[0, 1, 2, 3, 4].map((i) => line("f1", i)),
+    ...[0, 1, 2, 3, 4].map((i) => line("f2", i)),
+  ]);
+}, { denoOnly: true });
+
+test("examples/03_cooperative.ts interleaves like program 1", async () => {
+  await expectLines("03_cooperative.ts", alternating);
+}, { denoOnly: true });
+
+test("examples/04_fetch.ts prints each URL in completion order, with its own server", async () => {
+  const { code, stdout, stderr } = await run("04_fetch.ts");
+  assert.equal(code, 0, stderr);
+  const lines = stdout.trimEnd().replace(/127\.0\.0\.1:\d+/g, "127.0.0.1:PORT")
+    .split("\n");
+  assert.deepEqual(lines, [
+    "URL:http://127.0.0.1:PORT/fast | CODE:200!",
+    "URL:http://127.0.0.1:PORT/medium | CODE:200!",
+    "URL:http://127.0.0.1:PORT/slow | CODE:200!",
+  ]);
+}, { denoOnly: true });
+
+test("examples/05_semaphore.ts prints the tutorial's order", async () => {
+  await expectLines("05_semaphore.ts", [
+    line("f1", 0),
+    line("f2", 0),
+    line("f1", 1),
+    line("f1", 2),
+    line("f2", 1),
+    line("f1", 3),
+    line("f1", 4),
+    line("f2", 2),
+    line("f2", 3),
+    line("f2", 4),
+  ]);
+}, { denoOnly: true });
