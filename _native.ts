@@ -29,8 +29,9 @@ export function nativeNow(): number {
   return perfNow.call(perf);
 }
 
-const gSetImmediate = (globalThis as { setImmediate?: (fn: () => void) => unknown })
-  .setImmediate;
+const gSetImmediate =
+  (globalThis as { setImmediate?: (fn: () => void) => unknown })
+    .setImmediate;
 
 /**
  * Runs `fn` as a macrotask, after pending I/O and timers had a chance to run.

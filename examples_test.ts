@@ -24,7 +24,9 @@ async function run(
 }
 
 const line = (name: string, i: number) => `function:@@@${name} | NUM: @@@ ${i}`;
-const alternating = [0, 1, 2, 3, 4].flatMap((i) => [line("f1", i), line("f2", i)]);
+const alternating = [0, 1, 2, 3, 4].flatMap((
+  i,
+) => [line("f1", i), line("f2", i)]);
 
 async function expectLines(file: string, expected: string[]): Promise<void> {
   const { code, stdout, stderr } = await run(file);
@@ -48,17 +50,24 @@ test("examples/03_cooperative.ts interleaves like program 1", async () => {
   await expectLines("03_cooperative.ts", alternating);
 }, { denoOnly: true });
 
-test("examples/04_fetch.ts prints each URL in completion order, with its own server", async () => {
-  const { code, stdout, stderr } = await run("04_fetch.ts");
-  assert.equal(code, 0, stderr);
-  const lines = stdout.trimEnd().replace(/127\.0\.0\.1:\d+/g, "127.0.0.1:PORT")
-    .split("\n");
-  assert.deepEqual(lines, [
-    "URL:http://127.0.0.1:PORT/fast | CODE:200!",
-    "URL:http://127.0.0.1:PORT/medium | CODE:200!",
-    "URL:http://127.0.0.1:PORT/slow | CODE:200!",
-  ]);
-}, { denoOnly: true });
+test(
+  "examples/04_fetch.ts prints each URL in completion order, with its own server",
+  async () => {
+    const { code, stdout, stderr } = await run("04_fetch.ts");
+    assert.equal(code, 0, stderr);
+    const lines = stdout.trimEnd().replace(
+      /127\.0\.0\.1:\d+/g,
+      "127.0.0.1:PORT",
+    )
+      .split("\n");
+    assert.deepEqual(lines, [
+      "URL:http://127.0.0.1:PORT/fast | CODE:200!",
+      "URL:http://127.0.0.1:PORT/medium | CODE:200!",
+      "URL:http://127.0.0.1:PORT/slow | CODE:200!",
+    ]);
+  },
+  { denoOnly: true },
+);
 
 test("examples/05_semaphore.ts prints the tutorial's order", async () => {
   await expectLines("05_semaphore.ts", [

@@ -40,7 +40,11 @@ import { Timeout } from "./timeout.ts";
  * ```
  */
 export class GreenletExit extends Error {
-  /** @param message The error message; defaults to "GreenletExit". */
+  /**
+   * Creates the error; `kill()` makes one when not given another.
+   *
+   * @param message The error message; defaults to "GreenletExit".
+   */
   constructor(message = "GreenletExit") {
     super(message);
     this.name = "GreenletExit";
@@ -139,7 +143,10 @@ export class Greenlet<T = unknown> implements Waitable, WaitSource {
    * `value`.
    * @param args Arguments passed to `fn`.
    */
-  constructor(fn: (...args: never[]) => T | PromiseLike<T>, ...args: unknown[]) {
+  constructor(
+    fn: (...args: never[]) => T | PromiseLike<T>,
+    ...args: unknown[]
+  ) {
     const mainHub = constructingMainFor;
     if (mainHub !== null) {
       constructingMainFor = null;
@@ -653,7 +660,9 @@ class JoinAll implements WaitSource {
     };
   }
   _describeWait(): string {
-    return `joinAll of ${this.total} greenlet${this.total === 1 ? "" : "s"} (${this.done.length} done)`;
+    return `joinAll of ${this.total} greenlet${
+      this.total === 1 ? "" : "s"
+    } (${this.done.length} done)`;
   }
 }
 
@@ -687,7 +696,9 @@ export function joinAll(
   const count = options?.count;
   if (count !== undefined && (typeof count !== "number" || !(count >= 0))) {
     throw new RangeError(
-      `Cannot joinAll: count must be a number ≥ 0, received ${_describe(count)}`,
+      `Cannot joinAll: count must be a number ≥ 0, received ${
+        _describe(count)
+      }`,
     );
   }
   const raiseError = options?.raiseError ?? false;

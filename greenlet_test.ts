@@ -29,9 +29,13 @@ async function capturingErrors(
 }
 
 test("Greenlet members: id, name, args, parent, started, value", async () => {
-  const g = new Greenlet(function adder(a: number, b: number) {
-    return a + b;
-  }, 2, 3);
+  const g = new Greenlet(
+    function adder(a: number, b: number) {
+      return a + b;
+    },
+    2,
+    3,
+  );
   assert.equal(g.started, false);
   assert.equal(g.name, "adder");
   assert.deepEqual(g.args, [2, 3]);
@@ -158,7 +162,11 @@ test("a kill aimed at a greenlet awaiting something else lands at its next switc
   log.push("kill returned");
   gate.resolve();
   await g.join();
-  assert.deepEqual(log, ["kill returned", "gate opened", "caught GreenletExit"]);
+  assert.deepEqual(log, [
+    "kill returned",
+    "gate opened",
+    "caught GreenletExit",
+  ]);
 });
 
 test("kill with block and timeout gives up on a greenlet that refuses to die", async () => {
@@ -289,7 +297,7 @@ test("killAll kills every greenlet and waits for them", async () => {
 
 test("get() returns the value, throws the error, or throws Timeout", async () => {
   await capturingErrors(async () => {
-    assert.equal(await spawn(async () => "x").get(), "x");
+    assert.equal(await spawn(() => Promise.resolve("x")).get(), "x");
     await assert.rejects(
       spawn(() => {
         throw new RangeError("r");

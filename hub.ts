@@ -88,6 +88,8 @@ export class LoopExit extends Error {
   readonly blocked: readonly BlockedWait[];
 
   /**
+   * Creates the error from the list of blocked greenlets.
+   *
    * @param blocked The greenlets that were blocked and what each waits on.
    */
   constructor(blocked: readonly BlockedWait[]) {
@@ -644,6 +646,8 @@ export class Hub {
   #checkArmed = false;
 
   /**
+   * Creates an isolated hub (most code uses the default one, `getHub()`).
+   *
    * @param options `clock`: where the hub reads time (ms); defaults to
    * `performance.now()`.
    */
@@ -913,7 +917,13 @@ export class Hub {
 
   /** @internal Registers a waiter for idle(). */
   _waitIdle(): Promise<void> {
-    const w = _wait(idleSource, this.#idleList, undefined, undefined, undefined);
+    const w = _wait(
+      idleSource,
+      this.#idleList,
+      undefined,
+      undefined,
+      undefined,
+    );
     if (w.active) this.#armCheck();
     return w.promise as Promise<void>;
   }
@@ -991,7 +1001,9 @@ export class Hub {
     if (main === null || main._waits === null) return false;
     const blocked: BlockedWait[] = [];
     const mainWaits = describeWaits(main);
-    if (mainWaits !== null) blocked.push({ greenlet: main, waitingOn: mainWaits });
+    if (mainWaits !== null) {
+      blocked.push({ greenlet: main, waitingOn: mainWaits });
+    }
     const others: BlockedWait[] = [];
     for (let g = this._liveHead; g !== null; g = g._lnext) {
       const what = describeWaits(g);
@@ -1287,6 +1299,13 @@ export function wait(
   objects?: undefined,
   options?: { timeout?: number },
 ): Promise<boolean>;
+/**
+ * Waits for objects to become ready (see the overload without objects).
+ *
+ * @param objects Greenlets (or other waitables) to wait for.
+ * @param options `timeout` in ms; `count`: return once that many are ready.
+ * @returns The objects that became ready, in the order they did.
+ */
 export function wait<T extends Waitable>(
   objects: Iterable<T>,
   options?: WaitObjectsOptions,

@@ -4,7 +4,7 @@ import {
   type Clock,
   getCurrent,
   getHub,
-  Greenlet,
+  type Greenlet,
   Hub,
   idle,
   iwait,
@@ -224,14 +224,23 @@ test("a failed greenlet goes to hub.handleError, never an unhandled rejection", 
   }
 });
 
-test("the default handleError prints the greenlet and stack; the process goes on", async () => {
-  const { output, code } = await runFixture("testdata/handle_error.ts");
-  assert.equal(code, 0, output);
-  const lines = output.trim().split("\n");
-  assert.equal(lines[0], '<Greenlet "failing" #1> failed with TypeError: bad');
-  assert.match(lines[1], /^\s+at failing \(.*handle_error\.ts:\d+:\d+\)$/);
-  assert.equal(lines[lines.length - 1], "still running: failed=true");
-}, { denoOnly: true });
+test(
+  "the default handleError prints the greenlet and stack; the process goes on",
+  async () => {
+    const { output, code } = await runFixture("handle_error");
+    assert.equal(code, 0, output);
+    const lines = output.trim().split("\n");
+    assert.equal(
+      lines[0],
+      '<Greenlet "failing" #1> failed with TypeError: bad',
+    );
+    assert.match(
+      lines[1],
+      /^\s+at failing \(.*handle_error\.(ts|mjs):\d+:\d+\)$/,
+    );
+    assert.equal(lines[lines.length - 1], "still running: failed=true");
+  },
+);
 
 test("bad arguments throw at once, naming the argument and value", () => {
   assert.throws(() => sleep(-5), {
@@ -240,7 +249,8 @@ test("bad arguments throw at once, naming the argument and value", () => {
   });
   assert.throws(() => sleep(NaN), {
     name: "TypeError",
-    message: /^Cannot sleep: ms must be a number of milliseconds or undefined, received NaN$/,
+    message:
+      /^Cannot sleep: ms must be a number of milliseconds or undefined, received NaN$/,
   });
   assert.throws(() => wait(undefined, { timeout: -1 }), RangeError);
   assert.throws(() => wait([{}] as never), {
@@ -255,7 +265,7 @@ test("bad arguments throw at once, naming the argument and value", () => {
 });
 
 test("LoopExit names every blocked greenlet instead of hanging", async () => {
-  const { output, code } = await runFixture("testdata/deadlock.ts");
+  const { output, code } = await runFixture("deadlock");
   assert.equal(code, 0, output);
   const lines = output.trim().split("\n");
   assert.deepEqual(lines, [
@@ -266,21 +276,29 @@ test("LoopExit names every blocked greenlet instead of hanging", async () => {
     '  <Greenlet "second" #2> is waiting on Semaphore(counter=0, waiters=2)',
     "blocked: 3",
   ]);
-}, { denoOnly: true });
+});
 
-test("LoopExit ends the main program's wait when a greenlet was abandoned", async () => {
-  const { output, code } = await runFixture("testdata/deadlock_uncaught.ts");
-  assert.notEqual(code, 0);
-  assert.match(output, /LoopExit: This operation would block forever/);
-  assert.match(
-    output,
-    /<Greenlet "main" #0> is waiting on Semaphore\(counter=0, waiters=1\)/,
-  );
-}, { denoOnly: true });
+test(
+  "LoopExit ends the main program's wait when a greenlet was abandoned",
+  async () => {
+    const { output, code } = await runFixture("deadlock_uncaught");
+    assert.notEqual(code, 0);
+    assert.match(output, /LoopExit: This operation would block forever/);
+    assert.match(
+      output,
+      /<Greenlet "main" #0> is waiting on Semaphore\(counter=0, waiters=1\)/,
+    );
+  },
+);
 
+/**
+ * Runs a program of testdata/ in a child process: the source under Deno, its
+ * build (pointed at the ESM bundle) under Node.
+ */
 async function runFixture(
-  path: string,
+  name: string,
 ): Promise<{ output: string; code: number }> {
+  const path = isDeno ? `testdata/${name}.ts` : `npm/testdata/${name}.mjs`;
   const { spawn: spawnProcess } = await import("node:child_process");
   const exe = isDeno
     ? (globalThis as unknown as { Deno: { execPath(): string } }).Deno

@@ -84,6 +84,8 @@ export class Semaphore implements WaitSource {
   #watchers = new WaiterList();
 
   /**
+   * Creates a semaphore with `value` permits.
+   *
    * @param value The number of permits (an integer ≥ 0); defaults to 1.
    */
   constructor(value = 1) {
@@ -250,7 +252,11 @@ export class BoundedSemaphore extends Semaphore {
   /** The initial (and largest) number of permits. */
   readonly initialValue: number;
 
-  /** @param value The number of permits (an integer ≥ 0); defaults to 1. */
+  /**
+   * Creates a bounded semaphore with `value` permits.
+   *
+   * @param value The number of permits (an integer ≥ 0); defaults to 1.
+   */
   constructor(value = 1) {
     super(value);
     this.initialValue = value;
@@ -290,6 +296,8 @@ export class NotOwnerError extends Error {
   readonly caller: Greenlet;
 
   /**
+   * Creates the error.
+   *
    * @param owner The lock's owner (null if unowned).
    * @param caller The greenlet that tried to release it.
    */
@@ -333,7 +341,9 @@ export class RLock implements WaitSource {
 
   /** @internal */
   _describeWait(): string {
-    return `RLock(owner=${this.#owner ?? "none"}, depth=${this.#count}, waiters=${this.#waiters.size})`;
+    return `RLock(owner=${
+      this.#owner ?? "none"
+    }, depth=${this.#count}, waiters=${this.#waiters.size})`;
   }
 
   /** Whether the lock is held. */
@@ -370,10 +380,14 @@ export class RLock implements WaitSource {
     return this.#acquire(options, false) as Promise<boolean>;
   }
 
-  #acquire(options: AcquireOptions | undefined, hold: boolean): Promise<unknown> {
+  #acquire(
+    options: AcquireOptions | undefined,
+    hold: boolean,
+  ): Promise<unknown> {
     const me = _current();
     if (
-      (this.#owner === me || this.#owner === null && this.#waiters.size === 0) &&
+      (this.#owner === me ||
+        this.#owner === null && this.#waiters.size === 0) &&
       !me._hasPending && options?.signal?.aborted !== true
     ) {
       this.#owner = me;

@@ -221,7 +221,9 @@ test("RLock: hand-off to the next waiter makes it the owner; timeouts and hold()
   await waiter.join();
   log.push(`locked at the end: ${lock.locked()}`);
   await assert.rejects(
-    spawn(() => lock.hold({ timeout: 0 })).get().then(() => lock.hold({ timeout: 1 })),
+    spawn(() => lock.hold({ timeout: 0 })).get().then(() =>
+      lock.hold({ timeout: 1 })
+    ),
     { name: "Timeout" },
   );
   assert.deepEqual(log, [
@@ -266,7 +268,8 @@ test("bad arguments throw at once, naming the argument and value", () => {
   });
   assert.throws(() => sem.acquire({ signal: "x" as never }), {
     name: "TypeError",
-    message: 'Cannot acquire Semaphore: signal must be an AbortSignal, received "x"',
+    message:
+      'Cannot acquire Semaphore: signal must be an AbortSignal, received "x"',
   });
   assert.throws(() => new RLock().acquire({ timeout: -1 }), RangeError);
   assert.equal(sem.counter, 1);

@@ -46,6 +46,8 @@ export class Timeout extends Error {
   #target: Greenlet | null = null;
 
   /**
+   * Creates a Timeout; it does nothing until `start()`.
+   *
    * @param ms Milliseconds until it fires once started; undefined never fires.
    * @param error Thrown instead of the Timeout itself when given.
    */
@@ -167,6 +169,15 @@ export function withTimeout<R, V>(
   fn: () => R,
   options: WithTimeoutOptions<V>,
 ): Promise<Awaited<R> | V>;
+/**
+ * Runs `fn(...args)` bounded by a {@linkcode Timeout} of `ms` milliseconds;
+ * rejects with the `Timeout` when it fires.
+ *
+ * @param ms Milliseconds before `fn` is interrupted at its switch point.
+ * @param fn The function to run (may be async).
+ * @param args Arguments for `fn`.
+ * @returns What `fn` returns.
+ */
 export function withTimeout<A extends unknown[], R>(
   ms: number,
   fn: (...args: A) => R,

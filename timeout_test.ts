@@ -1,5 +1,12 @@
 import assert from "node:assert/strict";
-import { getCurrent, Semaphore, sleep, spawn, Timeout, withTimeout } from "./mod.ts";
+import {
+  getCurrent,
+  Semaphore,
+  sleep,
+  spawn,
+  Timeout,
+  withTimeout,
+} from "./mod.ts";
 import { deferred, test } from "./test_adapter.ts";
 
 test("a Timeout fires at the switch point of the greenlet that started it", async () => {
@@ -105,7 +112,10 @@ test("pending, start twice, and a Timeout that never fires", async () => {
 });
 
 test("withTimeout: value, Timeout rejection, timeoutValue, args", async () => {
-  assert.equal(await withTimeout(50, async (a: number) => a * 2, 21), 42);
+  assert.equal(
+    await withTimeout(50, (a: number) => Promise.resolve(a * 2), 21),
+    42,
+  );
   await assert.rejects(
     withTimeout(1, () => sleep(1_000)),
     (e) => e instanceof Timeout && e.ms === 1,

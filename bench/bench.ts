@@ -78,7 +78,10 @@ async function idleBytes(n: number): Promise<number> {
 }
 
 /** ops/s of acquire + sleep(0) + release by 100 contending greenlets. */
-async function semaphoreOps(greenlets: number, rounds: number): Promise<number> {
+async function semaphoreOps(
+  greenlets: number,
+  rounds: number,
+): Promise<number> {
   const sem = new Semaphore(1);
   const body = async () => {
     for (let i = 0; i < rounds; i++) {
@@ -98,7 +101,10 @@ const M = (x: number) => `${(x / 1e6).toFixed(2)} M/s`;
 const K = (x: number) => `${(x / 1e3).toFixed(0)} k/s`;
 
 const runtime = (globalThis as { Deno?: { version: { deno: string } } }).Deno
-  ? `Deno ${(globalThis as unknown as { Deno: { version: { deno: string } } }).Deno.version.deno}`
+  ? `Deno ${
+    (globalThis as unknown as { Deno: { version: { deno: string } } }).Deno
+      .version.deno
+  }`
   : `Node ${process.version}`;
 console.log(`gevent-ts benchmarks on ${runtime} (best of ${REPS})`);
 const rows: [string, string, string][] = [];
@@ -121,14 +127,24 @@ if (gc) {
     await idleBytes(100_000),
     await idleBytes(100_000),
   );
-  rows.push(["bytes per idle greenlet (blocked on a Semaphore)", `${ib.toFixed(0)} B`, "≤ 2 KB"]);
+  rows.push([
+    "bytes per idle greenlet (blocked on a Semaphore)",
+    `${ib.toFixed(0)} B`,
+    "≤ 2 KB",
+  ]);
 } else {
   rows.push(["bytes per idle greenlet", "(run with --expose-gc)", ""]);
 }
 const so = await best(() => semaphoreOps(100, 20_000));
-rows.push(["Semaphore(1), 100 greenlets: acquire+sleep(0)+release", M(so), "≥ 2.5 M/s"]);
+rows.push([
+  "Semaphore(1), 100 greenlets: acquire+sleep(0)+release",
+  M(so),
+  "≥ 2.5 M/s",
+]);
 const w = Math.max(...rows.map((r) => r[0].length));
 for (const [name, value, target] of rows) {
   console.log(`${name.padEnd(w)}  ${value.padStart(12)}  ${target}`);
 }
-console.log(`rss at end: ${(process.memoryUsage().rss / 2 ** 20).toFixed(0)} MiB`);
+console.log(
+  `rss at end: ${(process.memoryUsage().rss / 2 ** 20).toFixed(0)} MiB`,
+);
