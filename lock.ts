@@ -127,22 +127,34 @@ export class Semaphore implements WaitSource {
     if (options !== undefined) {
       checkAcquire(`acquire ${this.constructor.name}`, options);
     }
+    return this.#acquire(options, false) as Promise<boolean>;
+  }
+
+  /** acquire() and hold(): `hold` resolves with a Permit, rejects on timeout. */
+  #acquire(
+    options: AcquireOptions | undefined,
+    hold: boolean,
+  ): Promise<unknown> {
     if (this.counter > 0 && this.#waiters.size === 0) {
       const g = _current();
       if (!g._hasPending && options?.signal?.aborted !== true) {
         this.counter--;
-        return RESOLVED_TRUE;
+        return hold ? Promise.resolve(new Permit(this)) : RESOLVED_TRUE;
       }
-    } else if (options?.timeout === 0) {
+    } else if (options?.timeout === 0 && !hold) {
       return RESOLVED_FALSE;
     }
-    return _wait(
+    const timeout = options?.timeout;
+    const w = _wait(
       this,
       this.#waiters,
-      options?.timeout,
+      timeout,
       options?.signal,
       false,
-    ).promise as Promise<boolean>;
+      hold ? () => new Timeout(timeout) : null,
+    );
+    if (hold) w.data = HOLD;
+    return w.promise;
   }
 
   /**
@@ -194,24 +206,7 @@ export class Semaphore implements WaitSource {
     if (options !== undefined) {
       checkAcquire(`hold ${this.constructor.name}`, options);
     }
-    if (this.counter > 0 && this.#waiters.size === 0) {
-      const g = _current();
-      if (!g._hasPending && options?.signal?.aborted !== true) {
-        this.counter--;
-        return Promise.resolve(new Permit(this));
-      }
-    }
-    const timeout = options?.timeout;
-    const w = _wait(
-      this,
-      this.#waiters,
-      timeout,
-      options?.signal,
-      undefined,
-      () => new Timeout(timeout),
-    );
-    w.data = HOLD;
-    return w.promise as Promise<Disposable>;
+    return this.#acquire(options, true) as Promise<Disposable>;
   }
 }
 
