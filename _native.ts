@@ -45,6 +45,25 @@ export const nativeSetImmediate: (fn: () => void) => void = gSetImmediate
     nativeSetTimeout(fn, 0);
   };
 
+const denoNs = (globalThis as {
+  Deno?: { refTimer?: (id: number) => void; unrefTimer?: (id: number) => void };
+}).Deno;
+
+/**
+ * Lets a native timer keep the process alive (`ref`) or not (`unref`):
+ * `Deno.refTimer`/`Deno.unrefTimer` on Deno, the handle's methods on Node.
+ */
+export function nativeTimerRef(handle: unknown, ref: boolean): void {
+  if (typeof handle === "number") {
+    if (ref) denoNs?.refTimer?.(handle);
+    else denoNs?.unrefTimer?.(handle);
+    return;
+  }
+  const h = handle as { ref?: () => void; unref?: () => void } | null;
+  if (ref) h?.ref?.();
+  else h?.unref?.();
+}
+
 /** Writes one line to standard error without going through a patched console. */
 export const nativeConsoleError: (...data: unknown[]) => void = globalThis
   .console.error.bind(globalThis.console);

@@ -19,6 +19,8 @@ export class Timer {
   arg: unknown;
   /** Position in the heap, or -1 when not armed. */
   index: number = -1;
+  /** Whether this timer keeps the process alive (see `unref()` of timers). */
+  ref = true;
 
   constructor(
     deadline: number,

@@ -14,12 +14,16 @@ import {
   _checkTimeout,
   _current,
   _describe,
+  _monitorHooks,
   _registerGreenletFactory,
   _resolvedVoid,
+  _runUser,
   _settleNow,
+  _spawnSites,
   _throwInto,
   _wait,
   type Hub,
+  type UserTask,
   type Waitable,
   type Waiter,
   WaiterList,
@@ -94,7 +98,7 @@ function noopFn(): void {}
  * console.log(await g.get()); // 5
  * ```
  */
-export class Greenlet<T = unknown> implements Waitable, WaitSource {
+export class Greenlet<T = unknown> implements Waitable, WaitSource, UserTask {
   /** The hub that runs this greenlet. */
   readonly hub: Hub;
   /** A small increasing integer, unique per hub (main is 0). */
@@ -134,6 +138,8 @@ export class Greenlet<T = unknown> implements Waitable, WaitSource {
   /** @internal */ _ac: AbortController | null = null;
   /** @internal */ _killReason: unknown = undefined;
   /** @internal */ _killed = false;
+  /** @internal Where it was spawned, when spawn sites are recorded. */
+  _spawnSite: string | null = null;
 
   /**
    * Creates a greenlet that is not started yet; call `start()` or
@@ -174,6 +180,7 @@ export class Greenlet<T = unknown> implements Waitable, WaitSource {
     this.args = args;
     this.parent = parent;
     this._fn = fn;
+    if (_spawnSites()) this._spawnSite = callerSite(new Error().stack);
   }
 
   /**
@@ -212,7 +219,7 @@ export class Greenlet<T = unknown> implements Waitable, WaitSource {
   start(): void {
     if (this.started) return;
     this.#begin();
-    this.hub._schedule(startEntry, this);
+    this.hub._schedule(_runUser, this);
   }
 
   /**
@@ -236,6 +243,15 @@ export class Greenlet<T = unknown> implements Waitable, WaitSource {
     this._lnext = head;
     if (head !== null) head._lprev = this;
     hub._liveHead = this;
+  }
+
+  /**
+   * @internal Runs the function in the greenlet's context. The hub calls it
+   * from its run queue, only first in a drain pass, so that the
+   * continuations of greenlets resumed before it run first.
+   */
+  _runUser(): void {
+    if (!this.dead) _als.run(this, runBody, this);
   }
 
   /** @internal For waits on this greenlet (join). */
@@ -396,20 +412,10 @@ export class Greenlet<T = unknown> implements Waitable, WaitSource {
   }
 }
 
-/**
- * Runs a greenlet's function in the greenlet's context. The hub calls it from
- * its run queue, and only ever as the first thing of a drain pass, so that
- * the continuations of greenlets made runnable before it run first.
- */
-function startEntry(arg: unknown): void {
-  const g = arg as Greenlet;
-  if (!g.dead) _als.run(g, runBody, g);
-}
-
 function startFromTimer(arg: unknown): void {
   const g = arg as Greenlet;
   g._startTimer = null;
-  if (!g.dead) g.hub._schedule(startEntry, g);
+  if (!g.dead) g.hub._schedule(_runUser, g);
 }
 
 function runBody(arg: unknown): void {
@@ -448,10 +454,27 @@ async function settleBody(g: Greenlet, r: PromiseLike<unknown>): Promise<void> {
   _finish(g, ok, v);
 }
 
+const INTERNAL_FRAME =
+  /[/\\](greenlet|hub|timeout|lock|mod)\.ts:|[/\\](mod\.js|mod\.cjs):|^\s*at (new )?(Greenlet|Hub\.spawn|spawn|spawnLater)\b/;
+
+/** The first stack frame outside gevent-ts: `file:line:col` (or the frame). */
+function callerSite(stack: string | undefined): string | null {
+  if (stack === undefined) return null;
+  const frames = stack.split("\n").slice(1);
+  for (const frame of frames) {
+    if (INTERNAL_FRAME.test(frame)) continue;
+    const m = frame.match(/\(([^()]+)\)\s*$/) ?? frame.match(/at (.+)$/);
+    return m ? m[1].trim() : frame.trim();
+  }
+  return null;
+}
+
 /** @internal Ends a greenlet: records its result and notifies its links. */
 export function _finish(g: Greenlet, ok: boolean, v: unknown): void {
   if (g.dead) return;
   g.dead = true;
+  const monitor = _monitorHooks();
+  if (monitor !== null) monitor.switched(g);
   const hub = g.hub;
   let w = g._waits;
   while (w !== null) {
@@ -531,7 +554,6 @@ function queueLinkCall(cb: (g: Greenlet) => void, g: Greenlet): void {
 }
 
 _registerGreenletFactory({
-  start: startEntry,
   main(hub: Hub): Greenlet {
     constructingMainFor = hub;
     return new Greenlet(noopFn);

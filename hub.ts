@@ -22,6 +22,7 @@ import {
   nativeQueueMicrotask,
   nativeSetImmediate,
   nativeSetTimeout,
+  nativeTimerRef,
 } from "./_native.ts";
 import { Timer, TimerHeap } from "./_timer_heap.ts";
 import type { Greenlet } from "./greenlet.ts";
@@ -224,6 +225,8 @@ export class Waiter {
   /** @internal */ gprev: Waiter | null = null;
   /** @internal Free slot for the source's own bookkeeping. */
   data: unknown = undefined;
+  /** @internal For tracked operations: aborts the operation itself. */
+  abort: ((reason: unknown) => void) | null = null;
 
   constructor(g: Greenlet, source: WaitSource) {
     this.g = g;
@@ -366,6 +369,7 @@ export function _wait(
   timeoutError: (() => unknown) | null = null,
 ): Waiter {
   const g = _current();
+  if (monitor !== null) monitor.switched(g);
   const w = new Waiter(g, source);
   if (g._hasPending) {
     const err = g._pending;
@@ -426,7 +430,15 @@ export function _throwInto(g: Greenlet, error: unknown, source: unknown): void {
   if (w !== null) {
     while (w !== null) {
       const next: Waiter | null = w.gnext;
+      const abort = w.abort;
       _settle(w, false, error);
+      if (abort !== null) {
+        try {
+          abort(error);
+        } catch (e) {
+          g.hub._reportError(g, e);
+        }
+      }
       w = next;
     }
     return;
@@ -459,6 +471,86 @@ class SleepSource implements WaitSource {
   }
 }
 
+class OpSource implements WaitSource {
+  readonly what: string;
+  constructor(what: string) {
+    this.what = what;
+  }
+  _describeWait(): string {
+    return this.what;
+  }
+}
+
+/**
+ * @internal Runs an asynchronous operation the hub does not own (a fetch, a
+ * file read) as a switch point of the current greenlet: it shows in run info
+ * as `what`, counts for `wait()`, and a kill or Timeout thrown into the
+ * greenlet rejects it at once and calls `abort(reason)` to stop it.
+ */
+export function _trackOp<T>(
+  what: string,
+  start: () => PromiseLike<T>,
+  abort: (reason: unknown) => void,
+): Promise<T> {
+  const w = _wait(new OpSource(what), null, undefined, undefined, undefined);
+  if (!w.active) return w.promise as Promise<T>;
+  const hub = w.g.hub;
+  let p: PromiseLike<T>;
+  try {
+    p = start();
+  } catch (e) {
+    _settle(w, false, e);
+    return w.promise as Promise<T>;
+  }
+  w.abort = abort;
+  hub._ops++;
+  Promise.resolve(p).then(
+    (v) => {
+      hub._ops--;
+      hub._noteChange();
+      _settle(w, true, v);
+    },
+    (e) => {
+      hub._ops--;
+      hub._noteChange();
+      _settle(w, false, e);
+    },
+  );
+  return w.promise as Promise<T>;
+}
+
+/** @internal What the monitor needs to see (see monitor.ts). */
+export interface MonitorHooks {
+  /** A greenlet reached a switch point (or finished). */
+  switched(g: Greenlet): void;
+  /** The hub finished a drain pass. */
+  drained(): void;
+}
+
+let monitor: MonitorHooks | null = null;
+
+/** @internal Installs (or with null removes) the monitor's hooks. */
+export function _setMonitorHooks(hooks: MonitorHooks | null): void {
+  monitor = hooks;
+}
+
+/** @internal The monitor's hooks, if a monitor runs. */
+export function _monitorHooks(): MonitorHooks | null {
+  return monitor;
+}
+
+let spawnSites = false;
+
+/** @internal Whether new greenlets record where they were spawned. */
+export function _spawnSites(): boolean {
+  return spawnSites;
+}
+
+/** @internal Turns recording of spawn sites on or off. */
+export function _setSpawnSites(on: boolean): void {
+  spawnSites = on;
+}
+
 // ---------------------------------------------------------------------------
 // The current greenlet
 
@@ -468,8 +560,6 @@ const als = new AsyncLocalStorage<Greenlet>();
 export const _als: AsyncLocalStorage<Greenlet> = als;
 
 interface GreenletFactory {
-  /** The run-queue entry that starts a greenlet (runs user code at once). */
-  start: (g: unknown) => void;
   main(hub: Hub): Greenlet;
   spawn(
     hub: Hub,
@@ -479,12 +569,27 @@ interface GreenletFactory {
 }
 
 let factory: GreenletFactory | null = null;
-let startFn: ((g: unknown) => void) | null = null;
+
+/**
+ * @internal A run-queue entry that runs user code at once: a greenlet's
+ * start, a patched timer's callback. The hub runs such entries only first
+ * in a drain pass, after the continuations of greenlets resumed before them.
+ */
+export interface UserTask {
+  /** @internal */
+  _runUser(): void;
+}
+
+function runUser(arg: unknown): void {
+  (arg as UserTask)._runUser();
+}
+
+/** @internal Schedule with `hub._schedule(_runUser, task)`. */
+export const _runUser: (arg: unknown) => void = runUser;
 
 /** @internal Called once by greenlet.ts to break the module cycle. */
 export function _registerGreenletFactory(f: GreenletFactory): void {
   factory = f;
-  startFn = f.start;
 }
 
 function needFactory(): GreenletFactory {
@@ -626,6 +731,8 @@ export class Hub {
   #timerSeq = 0;
   #native: unknown = null;
   #nativeDeadline = Infinity;
+  #unrefCount = 0;
+  #nativeRefd = true;
 
   // greenlet bookkeeping
   /** @internal Live spawned greenlets (not main), started or not. */
@@ -736,21 +843,69 @@ export class Hub {
   }
 
   /**
-   * A text description of every live greenlet: id, name, parent, state and
-   * what it waits on, one per line.
+   * The greenlet tree of this hub, one line per greenlet under its parent:
+   * `<Greenlet "name" #id>`, its state (running, waiting on what — a sleep
+   * and until when, which lock, which fetch —, scheduled to start), where it
+   * was spawned (when spawn sites are recorded, see `startMonitor`), and the
+   * patched timers it armed. Main is the root.
    *
-   * @returns The description; empty when nothing runs.
+   * @returns The tree; an empty string when no greenlet is alive, main waits
+   * on nothing and no patched timer is armed.
    */
   runInfo(): string {
-    const lines: string[] = [];
-    const main = this.#main;
-    if (main !== null && main._waits !== null) {
-      lines.push(describeGreenlet(main));
+    const live: Greenlet[] = [];
+    for (let g = this._liveHead; g !== null; g = g._lnext) live.push(g);
+    live.reverse(); // oldest first
+    const timers = new Map<Greenlet, string[]>();
+    for (const t of this.#timers.values()) {
+      const arg = t.arg as Partial<DescribedTimer> | null;
+      if (arg === null || typeof arg !== "object" || !arg._describeTimer) {
+        continue;
+      }
+      const owner = arg.g!;
+      const list = timers.get(owner) ?? [];
+      list.push(`${arg._describeTimer()} due at ${t.deadline.toFixed(1)} ms`);
+      timers.set(owner, list);
     }
-    const all: Greenlet[] = [];
-    for (let g = this._liveHead; g !== null; g = g._lnext) all.push(g);
-    all.reverse();
-    for (const g of all) lines.push(describeGreenlet(g));
+    const main = this.#main;
+    if (
+      live.length === 0 && timers.size === 0 &&
+      (main === null || main._waits === null)
+    ) return "";
+    const root = this.main;
+    const liveSet = new Set<Greenlet>(live);
+    const children = new Map<Greenlet, Greenlet[]>();
+    for (const g of live) {
+      const p = g.parent !== null && liveSet.has(g.parent) ? g.parent : root;
+      const list = children.get(p) ?? [];
+      list.push(g);
+      children.set(p, list);
+    }
+    const lines: string[] = [describeGreenlet(root, null)];
+    const walk = (g: Greenlet, prefix: string): void => {
+      const items: (string | Greenlet)[] = [
+        ...(timers.get(g) ?? []).sort(),
+        ...(children.get(g) ?? []),
+      ];
+      items.forEach((item, i) => {
+        const last = i === items.length - 1;
+        const branch = prefix + (last ? "└─ " : "├─ ");
+        if (typeof item === "string") {
+          lines.push(branch + item);
+          return;
+        }
+        lines.push(branch + describeGreenlet(item, g));
+        walk(item, prefix + (last ? "   " : "│  "));
+      });
+    };
+    walk(root, "");
+    for (const [owner, list] of timers) {
+      if (owner !== root && !liveSet.has(owner)) {
+        for (const text of list.sort()) {
+          lines.push(`${text} (armed by ${owner}, ended)`);
+        }
+      }
+    }
     return lines.join("\n");
   }
 
@@ -805,7 +960,7 @@ export class Hub {
       // Starting a greenlet runs its code at once. If this pass already
       // resumed greenlets (their continuations wait in the microtask queue),
       // let those run first: continue the pass in a later microtask.
-      if (fn === startFn) {
+      if (fn === runUser) {
         if (resumed) {
           this.#budget -= 1 + (n >> 4);
           nativeQueueMicrotask(this.#drain);
@@ -831,6 +986,7 @@ export class Hub {
       }
     }
     this.#drainScheduled = false;
+    if (monitor !== null) monitor.drained();
     this.#budget -= 1 + (n >> 4);
     if (this.#budget <= 0) {
       this.#budget = SLICE_BUDGET;
@@ -861,18 +1017,42 @@ export class Hub {
     const t = new Timer(this.clock.now() + ms, this.#timerSeq++, fn, arg);
     this.#timers.push(t);
     if (t.deadline < this.#nativeDeadline) this.#arm(t.deadline);
+    else if (!this.#nativeRefd) this.#syncRef();
     return t;
   }
 
   /** @internal Disarms a hub timer; a no-op if it fired or was cancelled. */
   _cancelTimer(t: Timer): void {
     if (!this.#timers.remove(t)) return;
+    if (!t.ref) this.#unrefCount--;
     if (this.#timers.size === 0 && this.#native !== null) {
       nativeClearTimeout(this.#native);
       this.#native = null;
       this.#nativeDeadline = Infinity;
     }
     if (this.#quietList.size !== 0) this.#armCheck();
+    this.#syncRef();
+  }
+
+  /**
+   * @internal Sets whether `t` keeps the process alive. The native timer is
+   * unref'd while every armed hub timer is.
+   */
+  _setTimerRef(t: Timer, ref: boolean): void {
+    if (t.ref === ref) return;
+    t.ref = ref;
+    if (t.index < 0) return;
+    this.#unrefCount += ref ? -1 : 1;
+    this.#syncRef();
+  }
+
+  #syncRef(): void {
+    if (this.#native === null) return;
+    const want = this.#timers.size > this.#unrefCount;
+    if (want !== this.#nativeRefd) {
+      this.#nativeRefd = want;
+      nativeTimerRef(this.#native, want);
+    }
   }
 
   /** @internal Number of armed hub timers. */
@@ -890,18 +1070,22 @@ export class Hub {
     this.#nativeDeadline = deadline;
     const delay = Math.max(0, Math.ceil(deadline - this.clock.now()));
     this.#native = nativeSetTimeout(this.#onNativeTimer, delay);
+    this.#nativeRefd = true;
+    if (this.#unrefCount !== 0) this.#syncRef();
   }
 
   #onNativeTimer = (): void => {
     this.#native = null;
     this.#nativeDeadline = Infinity;
     this.#sliceStart = nativeNow();
+    if (monitor !== null) monitor.drained();
     const heap = this.#timers;
     const now = this.clock.now();
     for (;;) {
       const t = heap.peek();
       if (t === undefined || t.deadline > now) break;
       heap.pop();
+      if (!t.ref) this.#unrefCount--;
       try {
         t.fn(t.arg);
       } catch (e) {
@@ -1034,15 +1218,26 @@ function describeWaits(g: Greenlet): string | null {
   return parts.length === 0 ? null : parts.join(" and ");
 }
 
-function describeGreenlet(g: Greenlet): string {
-  const parent = g.parent === null ? "" : ` parent=#${g.parent.id}`;
+/** @internal A timer argument that describes itself in run info. */
+export interface DescribedTimer {
+  /** The greenlet that armed the timer. */
+  g: Greenlet;
+  /** E.g. `setTimeout(tick, 100 ms)`. */
+  _describeTimer(): string;
+}
+
+function describeGreenlet(g: Greenlet, shownUnder: Greenlet | null): string {
   const waits = describeWaits(g);
   const state = g.dead
     ? "dead"
     : waits !== null
     ? `waiting on ${waits}`
     : g._state();
-  return `${g}${parent} ${state}`;
+  const orphan = g.parent !== null && g.parent !== shownUnder && !g._isMain
+    ? ` (parent ${g.parent} ended)`
+    : "";
+  const site = g._spawnSite === null ? "" : ` — spawned at ${g._spawnSite}`;
+  return `${g} ${state}${orphan}${site}`;
 }
 
 /** @internal Describes what `g` waits on, or null. */
@@ -1079,6 +1274,7 @@ let resolvedVoid: Promise<void> | null = null;
 export function sleep(ms = 0): Promise<void> {
   if (ms !== 0) _checkTimeout("sleep", ms, "ms");
   const g = _current();
+  if (monitor !== null) monitor.switched(g);
   if (ms === 0 && !g._hasPending) {
     const p = new Promise(capture);
     g.hub._schedule(capturedRes, undefined);

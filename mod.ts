@@ -47,6 +47,13 @@ export {
 } from "./greenlet.ts";
 export { Timeout, withTimeout, type WithTimeoutOptions } from "./timeout.ts";
 export {
+  type BlockingReport,
+  formatRunInfo,
+  type MonitorOptions,
+  startMonitor,
+  stopMonitor,
+} from "./monitor.ts";
+export {
   type AcquireOptions,
   BoundedSemaphore,
   DummySemaphore,

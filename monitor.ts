@@ -1,0 +1,209 @@
+/**
+ * Seeing it run: a monitor that names the greenlet that blocked the hub
+ * (gevent's monitor thread), and the greenlet tree as text.
+ *
+ * @module
+ */
+
+import {
+  nativeClearTimeout,
+  nativeConsoleError,
+  nativeNow,
+  nativeSetTimeout,
+  nativeTimerRef,
+} from "./_native.ts";
+import {
+  _checkOptions,
+  _checkTimeout,
+  _describe,
+  _setMonitorHooks,
+  _setSpawnSites,
+  getHub,
+} from "./hub.ts";
+import type { Greenlet } from "./greenlet.ts";
+
+/** What the monitor reports when the thread was blocked too long. */
+export interface BlockingReport {
+  /**
+   * The greenlet that ran without reaching a switch point, or null when the
+   * block ended somewhere the hub does not see (a raw `await`, a callback).
+   */
+  greenlet: Greenlet | null;
+  /** How long the thread was blocked, in milliseconds. */
+  duration: number;
+  /** The threshold in force, in milliseconds. */
+  maxBlockingTime: number;
+}
+
+/** Options for {@linkcode startMonitor}. */
+export interface MonitorOptions {
+  /** Report blocks longer than this many milliseconds (default 100). */
+  maxBlockingTime?: number;
+  /** Called with each report; the default prints one line to stderr. */
+  report?: (report: BlockingReport) => void;
+  /** Record where each greenlet is spawned, for run info (default true). */
+  spawnSites?: boolean;
+}
+
+function defaultReport(r: BlockingReport): void {
+  const who = r.greenlet === null ? "the hub's thread" : String(r.greenlet);
+  nativeConsoleError(
+    `gevent-ts monitor: ${who} blocked the hub for ${
+      r.duration.toFixed(1)
+    } ms (max ${r.maxBlockingTime} ms)`,
+  );
+}
+
+interface Running {
+  max: number;
+  report: (r: BlockingReport) => void;
+  tick: number;
+  handle: unknown;
+  /** When the code running now started running (ms). */
+  segStart: number;
+  /** When the next tick is due (ms). */
+  due: number;
+}
+
+let running: Running | null = null;
+
+function safeReport(m: Running, r: BlockingReport): void {
+  try {
+    m.report(r);
+  } catch (e) {
+    nativeConsoleError("gevent-ts monitor: the report callback threw:", e);
+  }
+}
+
+function onTick(): void {
+  const m = running;
+  if (m === null) return;
+  const now = nativeNow();
+  const late = now - m.due;
+  // A block that ended without a switch point shows only as a late tick.
+  if (late >= m.max && now - m.segStart >= m.max) {
+    safeReport(m, { greenlet: null, duration: late, maxBlockingTime: m.max });
+  }
+  m.segStart = now; // the thread is free right now
+  m.due = now + m.tick;
+  m.handle = nativeSetTimeout(onTick, m.tick);
+  nativeTimerRef(m.handle, false);
+}
+
+/**
+ * Starts watching for greenlets that keep the thread too long: when a
+ * greenlet runs for more than `maxBlockingTime` ms between two switch points
+ * (a busy loop, a synchronous call such as `Atomics.wait` or
+ * `Deno.readFileSync`), the monitor reports it and the duration. Blocks that
+ * end where the hub cannot see are still reported, without a greenlet.
+ * Also turns on recording spawn sites for {@linkcode formatRunInfo}.
+ * Starting again replaces the options.
+ *
+ * @param options `maxBlockingTime` in milliseconds (default 100), `report`
+ * callback (default: a line on stderr), `spawnSites` (default true).
+ *
+ * @example
+ * ```ts
+ * import { sleep, spawn, startMonitor, stopMonitor } from "./mod.ts";
+ * startMonitor({ maxBlockingTime: 50, report: (r) => console.log(`${r.greenlet?.name} blocked`) });
+ * await spawn(async function busy() {
+ *   const end = performance.now() + 80;
+ *   while (performance.now() < end); // never yields
+ *   await sleep(0);
+ * }).join(); // prints "busy blocked"
+ * stopMonitor();
+ * ```
+ */
+export function startMonitor(options: MonitorOptions = {}): void {
+  _checkOptions("start monitor", options);
+  const max = options.maxBlockingTime ?? 100;
+  _checkTimeout("start monitor", max, "maxBlockingTime");
+  if (!(max > 0) || max === Infinity) {
+    throw new RangeError(
+      `Cannot start monitor: maxBlockingTime must be > 0 and finite, received ${max}`,
+    );
+  }
+  const report = options.report ?? defaultReport;
+  if (typeof report !== "function") {
+    throw new TypeError(
+      `Cannot start monitor: report must be a function, received ${
+        _describe(report)
+      }`,
+    );
+  }
+  stopMonitor();
+  const tick = Math.max(5, Math.min(max / 4, 250));
+  const now = nativeNow();
+  const m: Running = {
+    max,
+    report,
+    tick,
+    handle: null,
+    segStart: now,
+    due: now + tick,
+  };
+  running = m;
+  _setSpawnSites(options.spawnSites ?? true);
+  _setMonitorHooks({
+    switched(g: Greenlet): void {
+      const t = nativeNow();
+      const d = t - m.segStart;
+      if (d >= m.max) {
+        safeReport(m, { greenlet: g, duration: d, maxBlockingTime: m.max });
+      }
+      m.segStart = t;
+    },
+    drained(): void {
+      m.segStart = nativeNow();
+    },
+  });
+  m.handle = nativeSetTimeout(onTick, tick);
+  nativeTimerRef(m.handle, false); // the monitor never keeps a program alive
+}
+
+/**
+ * Stops the monitor started by {@linkcode startMonitor} (a no-op if none
+ * runs) and stops recording spawn sites.
+ *
+ * @example
+ * ```ts
+ * import { startMonitor, stopMonitor } from "./mod.ts";
+ * startMonitor();
+ * stopMonitor();
+ * ```
+ */
+export function stopMonitor(): void {
+  const m = running;
+  if (m === null) return;
+  running = null;
+  nativeClearTimeout(m.handle);
+  _setMonitorHooks(null);
+  _setSpawnSites(false);
+}
+
+/**
+ * The greenlet tree of the current hub as text (the same as
+ * `getHub().runInfo()`): one line per live greenlet under its parent, with
+ * its id, name, state, what it waits on (a sleep and until when, which lock,
+ * which fetch URL), where it was spawned (while a monitor runs) and the
+ * patched timers it armed.
+ *
+ * @returns The tree; an empty string when nothing is alive.
+ *
+ * @example
+ * ```ts
+ * import { formatRunInfo, Semaphore, sleep, spawn } from "./mod.ts";
+ * const sem = new Semaphore(0);
+ * const g = spawn(async function waiter() {
+ *   await sem.acquire();
+ * });
+ * await sleep(0);
+ * console.log(formatRunInfo());
+ * // <Greenlet "main" #0> running
+ * // └─ <Greenlet "waiter" #1> waiting on Semaphore(counter=0, waiters=1)
+ * await g.kill();
+ * ```
+ */
+export function formatRunInfo(): string {
+  return getHub().runInfo();
+}

@@ -1,0 +1,339 @@
+import assert from "node:assert/strict";
+import { createServer, type IncomingMessage, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import {
+  formatRunInfo,
+  getCurrent,
+  getHub,
+  GreenletExit,
+  sleep,
+  spawn,
+  Timeout,
+  wait,
+  withTimeout,
+} from "./mod.ts";
+import {
+  BlockingCallError,
+  getOriginal,
+  isPatched,
+  patchAll,
+  patchDeno,
+  patchFetch,
+  patchSync,
+  patchTimers,
+  type SyncReport,
+  unpatchAll,
+} from "./patch.ts";
+import { deferred, isDeno, test } from "./test_adapter.ts";
+
+/** Runs `fn` with patches installed by `install`, always unpatching after. */
+async function patched(install: () => void, fn: () => Promise<void>) {
+  install();
+  try {
+    await fn();
+  } finally {
+    unpatchAll();
+  }
+}
+
+const NAMES = [
+  "setTimeout",
+  "setInterval",
+  "clearTimeout",
+  "clearInterval",
+  "fetch",
+  "Atomics.wait",
+];
+
+test("patchAll replaces the globals; unpatchAll restores each exactly; twice is a no-op", () => {
+  const g = globalThis as unknown as Record<string, unknown>;
+  const before = {
+    setTimeout: g.setTimeout,
+    setInterval: g.setInterval,
+    clearTimeout: g.clearTimeout,
+    clearInterval: g.clearInterval,
+    fetch: g.fetch,
+    wait: Atomics.wait,
+  };
+  patchAll();
+  const patchedTimeout = g.setTimeout;
+  patchAll();
+  assert.equal(g.setTimeout, patchedTimeout, "patching twice changes nothing");
+  assert.deepEqual(NAMES.map(isPatched), NAMES.map(() => true));
+  assert.notEqual(g.setTimeout, before.setTimeout);
+  assert.notEqual(g.fetch, before.fetch);
+  assert.notEqual(Atomics.wait, before.wait);
+  assert.equal(getOriginal("setTimeout"), before.setTimeout);
+  assert.equal(getOriginal("fetch"), before.fetch);
+  assert.equal(getOriginal("Atomics.wait"), before.wait);
+  assert.equal(isPatched("Deno.readFile"), isDeno);
+  unpatchAll();
+  assert.deepEqual(NAMES.map(isPatched), NAMES.map(() => false));
+  assert.equal(g.setTimeout, before.setTimeout);
+  assert.equal(g.setInterval, before.setInterval);
+  assert.equal(g.clearTimeout, before.clearTimeout);
+  assert.equal(g.clearInterval, before.clearInterval);
+  assert.equal(g.fetch, before.fetch);
+  assert.equal(Atomics.wait, before.wait);
+  assert.equal(getOriginal("setTimeout"), before.setTimeout);
+});
+
+test("patched timers fire by deadline, in the greenlet that armed them", async () => {
+  await patched(patchTimers, async () => {
+    const log: string[] = [];
+    const done = deferred();
+    const armer = spawn(function armer() {
+      setTimeout(() => log.push(`20 in ${getCurrent().name}`), 20);
+      setTimeout(
+        (x: string) => log.push(`5 in ${getCurrent().name} ${x}`),
+        5,
+        "arg",
+      );
+      const cancelled = setTimeout(() => log.push("cancelled?!"), 10);
+      clearTimeout(cancelled);
+      let n = 0;
+      const tick = setInterval(() => {
+        log.push(`tick ${++n}`);
+        if (n === 3) {
+          clearInterval(tick);
+          setTimeout(done.resolve, 30);
+        }
+      }, 7);
+    });
+    await armer.join();
+    await done.promise;
+    assert.deepEqual(log, [
+      "5 in armer arg",
+      "tick 1",
+      "tick 2",
+      "20 in armer",
+      "tick 3",
+    ]);
+  });
+});
+
+test("killing a greenlet cancels the patched timers it armed; nothing leaks", async () => {
+  await patched(patchTimers, async () => {
+    const log: string[] = [];
+    const g = spawn(async function armer() {
+      setTimeout(() => log.push("timeout?!"), 10);
+      setInterval(() => log.push("interval?!"), 5);
+      await sleep(10_000);
+    });
+    await sleep(0);
+    assert.match(formatRunInfo(), /setInterval\(anonymous, 5 ms\) due at/);
+    await g.kill();
+    await sleep(30);
+    assert.deepEqual(log, []);
+    assert.equal(formatRunInfo(), "");
+  });
+});
+
+test("patched timers show in formatRunInfo under their greenlet", async () => {
+  await patched(patchTimers, async () => {
+    const g = spawn(async function sleeper() {
+      const t = setTimeout(function later() {}, 1_000);
+      await sleep(5);
+      clearTimeout(t);
+    });
+    await sleep(0);
+    const lines = formatRunInfo().replace(/\d+\.\d ms/g, "T ms").split("\n");
+    assert.deepEqual(lines, [
+      '<Greenlet "main" #0> running',
+      `└─ <Greenlet "sleeper" #${g.id}> waiting on sleep until T ms`,
+      "   └─ setTimeout(later, 1000 ms) due at T ms",
+    ]);
+    await g.join();
+  });
+});
+
+/** A loopback server: /slow never answers; /fast answers at once. */
+async function startServer(): Promise<{
+  server: Server;
+  base: string;
+  closed: Promise<string>;
+  arrived: Promise<string>;
+}> {
+  const closed = deferred<string>();
+  const arrived = deferred<string>();
+  const server = createServer((req: IncomingMessage, res) => {
+    if (req.url === "/slow") {
+      arrived.resolve(req.url);
+      res.on("close", () => closed.resolve(`${req.url} closed by client`));
+      return; // never answers
+    }
+    res.writeHead(200, { connection: "close" }).end("fast");
+  });
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+  const { port } = server.address() as AddressInfo;
+  return {
+    server,
+    base: `http://127.0.0.1:${port}`,
+    closed: closed.promise,
+    arrived: arrived.promise,
+  };
+}
+
+async function stopServer(server: Server): Promise<void> {
+  server.closeAllConnections?.();
+  await new Promise((r) => server.close(r));
+}
+
+test("kill aborts a patched fetch at once; the server sees the connection close", async () => {
+  const { server, base, closed, arrived } = await startServer();
+  try {
+    await patched(patchFetch, async () => {
+      const log: string[] = [];
+      const g = spawn(async function fetcher() {
+        try {
+          await fetch(`${base}/slow`);
+          log.push("answered?!");
+        } catch (e) {
+          log.push(`fetcher caught ${(e as Error).name}`);
+          throw e;
+        }
+      });
+      await arrived;
+      assert.match(
+        formatRunInfo(),
+        new RegExp(`waiting on fetch GET ${base}/slow`),
+      );
+      await g.kill();
+      log.push("killed");
+      log.push(await closed);
+      assert.deepEqual(log, [
+        "fetcher caught GreenletExit",
+        "killed",
+        "/slow closed by client",
+      ]);
+      assert.ok(g.value instanceof GreenletExit);
+    });
+  } finally {
+    await stopServer(server);
+  }
+});
+
+test("a Timeout aborts a patched fetch; the greenlet's later requests still work", async () => {
+  const { server, base, closed } = await startServer();
+  try {
+    await patched(patchFetch, async () => {
+      const g = spawn(async () => {
+        const log: string[] = [];
+        try {
+          await withTimeout(50, () => fetch(`${base}/slow`));
+        } catch (e) {
+          log.push(e instanceof Timeout ? "Timeout" : `other ${e}`);
+        }
+        log.push(await closed);
+        const res = await fetch(`${base}/fast`);
+        log.push(`${res.status} ${await res.text()}`);
+        return log;
+      });
+      assert.deepEqual(await g.get(), [
+        "Timeout",
+        "/slow closed by client",
+        "200 fast",
+      ]);
+    });
+  } finally {
+    await stopServer(server);
+  }
+});
+
+test("patchSync throw: a blocking call inside a greenlet throws; outside it runs", async () => {
+  const hub = getHub();
+  const original = hub.handleError;
+  hub.handleError = () => {};
+  try {
+    await patched(() => patchSync({ mode: "throw" }), async () => {
+      const cell = new Int32Array(new SharedArrayBuffer(4));
+      assert.equal(Atomics.wait(cell, 0, 0, 1), "timed-out"); // main: untouched
+      const g = spawn(function blocker() {
+        return Atomics.wait(cell, 0, 0, 1);
+      });
+      await g.join();
+      const e = g.exception as BlockingCallError;
+      assert.ok(e instanceof BlockingCallError);
+      assert.equal(e.name, "BlockingCallError");
+      assert.equal(e.greenlet, g);
+      assert.equal(e.call, "Atomics.wait()");
+      assert.equal(
+        e.message,
+        `Cannot call Atomics.wait() in <Greenlet "blocker" #${g.id}>: it blocks the hub and every greenlet; use await sleep(ms) or Atomics.waitAsync() instead`,
+      );
+    });
+  } finally {
+    hub.handleError = original;
+  }
+});
+
+test("patchSync warn: reports the greenlet, the call, the duration and the alternative", async () => {
+  const reports: SyncReport[] = [];
+  await patched(
+    () => patchSync({ mode: "warn", report: (r) => void reports.push(r) }),
+    async () => {
+      const cell = new Int32Array(new SharedArrayBuffer(4));
+      Atomics.wait(cell, 0, 0, 1); // outside greenlets: not reported
+      const g = spawn(function blocker() {
+        return Atomics.wait(cell, 0, 0, 20);
+      });
+      assert.equal(await g.get(), "timed-out");
+      assert.deepEqual(
+        reports.map((r) => [r.greenlet, r.call, r.alternative]),
+        [[g, "Atomics.wait()", "await sleep(ms) or Atomics.waitAsync()"]],
+      );
+      assert.ok(reports[0].duration >= 19, `duration ${reports[0].duration}`);
+    },
+  );
+});
+
+test(
+  "patchDeno: a kill aborts Deno.Command#output (the process is killed)",
+  async () => {
+    await patched(patchDeno, async () => {
+      assert.equal(isPatched("Deno.Command"), true);
+      const deno = (globalThis as unknown as {
+        Deno: {
+          Command: new (cmd: string, o: { args: string[] }) => {
+            output(): Promise<{ success: boolean }>;
+          };
+        };
+      }).Deno;
+      const log: string[] = [];
+      const g = spawn(async function runner() {
+        try {
+          await new deno.Command("sleep", { args: ["30"] }).output();
+          log.push("finished?!");
+        } catch (e) {
+          log.push(`caught ${(e as Error).name}`);
+          throw e;
+        }
+      });
+      await sleep(50);
+      assert.match(
+        formatRunInfo(),
+        /waiting on Deno\.Command\("sleep"\)\.output\(\)/,
+      );
+      await g.kill();
+      assert.deepEqual(log, ["caught GreenletExit"]);
+      // the aborted command still counts until its process has exited
+      assert.equal(await wait(), true);
+    });
+  },
+  { denoOnly: true },
+);
+
+test("patchDeno is a no-op on Node; bad patchSync options throw", () => {
+  patchDeno();
+  assert.equal(isPatched("Deno.readFile"), isDeno);
+  unpatchAll();
+  assert.throws(() => patchSync({ mode: "loud" as never }), {
+    name: "TypeError",
+    message:
+      'Cannot patchSync: mode must be "warn", "throw" or "off", received "loud"',
+  });
+  assert.throws(
+    () => patchTimers.call(null) ?? setTimeout("x" as never),
+    TypeError,
+  );
+});
