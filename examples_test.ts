@@ -83,3 +83,37 @@ test("examples/05_semaphore.ts prints the tutorial's order", async () => {
     line("f2", 4),
   ]);
 }, { denoOnly: true });
+
+test(
+  "examples/02_blocking.ts --monitor names f1 and f2 as the blockers",
+  async () => {
+    const { code, stdout, stderr } = await run("02_blocking.ts", "--monitor");
+    assert.equal(code, 0, stderr);
+    assert.equal(stdout.trimEnd().split("\n").length, 10);
+    const reports = stderr.trimEnd().split("\n").map((l) =>
+      l.replace(/for \d+\.\d ms/, "for N ms")
+    );
+    assert.deepEqual(reports, [
+      'gevent-ts monitor: <Greenlet "f1" #1> blocked the hub for N ms (max 100 ms)',
+      'gevent-ts monitor: <Greenlet "f2" #2> blocked the hub for N ms (max 100 ms)',
+    ]);
+  },
+  { denoOnly: true },
+);
+
+test(
+  "examples/08_kill_fetch.ts: kill and withTimeout abort the request on the server too",
+  async () => {
+    await expectLines("08_kill_fetch.ts", [
+      "server: /slow arrived, not answering",
+      "fetcher: request ended by GreenletExit",
+      'main: killed <Greenlet "fetcher" #1>',
+      "server: /slow closed by the client",
+      "server: /slow arrived, not answering",
+      "bounded: Timeout after 100 ms",
+      "server: /slow closed by the client",
+      "bounded: next request still works: 200 fast",
+    ]);
+  },
+  { denoOnly: true },
+);

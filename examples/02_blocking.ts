@@ -14,11 +14,18 @@
  * 03_cooperative.ts). `patch.ts` routes the runtime's *asynchronous* APIs
  * through the hub and can report synchronous ones that stall it.
  *
- * Run: `deno run examples/02_blocking.ts`
+ * With `--monitor`, a blocking monitor (gevent's monitor thread) names the
+ * greenlets that kept the thread, on stderr: f1 and f2, about 500 ms each.
+ *
+ * Run: `deno run examples/02_blocking.ts [--monitor]`
  *
  * @module
  */
-import { joinAll, spawn } from "../mod.ts";
+import process from "node:process";
+import { joinAll, spawn, startMonitor, stopMonitor } from "../mod.ts";
+
+const monitor = process.argv.includes("--monitor");
+if (monitor) startMonitor({ maxBlockingTime: 100 });
 
 const cell = new Int32Array(new SharedArrayBuffer(4));
 
@@ -42,3 +49,4 @@ function f2(): void {
 }
 
 await joinAll([spawn(f1), spawn(f2)]);
+if (monitor) stopMonitor();

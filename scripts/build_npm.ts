@@ -19,22 +19,34 @@ const common: esbuild.BuildOptions = {
   keepNames: true,
 };
 
-/** Rewrites the tests' `./mod.ts` to the built bundle; refuses other sources. */
-function publicEntryOnly(bundle: string): esbuild.Plugin {
+/** The public entry points: source → name of the built file (no extension). */
+const ENTRIES: Record<string, string> = {
+  "mod.ts": "mod",
+  "patch.ts": "patch",
+  "patch_all.ts": "patch_all",
+};
+
+/**
+ * Rewrites the tests' imports of public entry points (`./mod.ts`,
+ * `./patch.ts`) to the built bundle in `dir`; refuses any other source
+ * module, which would bundle a second copy of the hub's state.
+ */
+function publicEntriesOnly(dir: string, ext: string): esbuild.Plugin {
   return {
-    name: "public-entry-only",
+    name: "public-entries-only",
     setup(build) {
       build.onResolve({ filter: /^\.\.?\// }, (args) => {
         if (args.kind === "entry-point") return undefined;
-        if (args.path === "./mod.ts" || args.path === "../mod.ts") {
-          // tests sit beside mod.ts; fixtures in testdata/ one level down
-          return { path: bundle, external: true };
+        const file = args.path.replace(/^(\.\.?\/)+/, "");
+        if (file in ENTRIES) {
+          return { path: `${dir}/${ENTRIES[file]}${ext}`, external: true };
         }
         if (args.path === "./test_adapter.ts") return undefined;
         return {
           errors: [{
-            text:
-              `tests may import only ./mod.ts (and the adapter), not ${args.path} (from ${args.importer})`,
+            text: `tests may import only public entry points (${
+              Object.keys(ENTRIES).join(", ")
+            }) and the adapter, not ${args.path} (from ${args.importer})`,
           }],
         };
       });
@@ -44,36 +56,57 @@ function publicEntryOnly(bundle: string): esbuild.Plugin {
 
 await Deno.remove(OUT, { recursive: true }).catch(() => {});
 
+// ESM: one module per entry point, sharing one chunk (one hub, one state).
 await esbuild.build({
   ...common,
-  entryPoints: ["mod.ts"],
+  entryPoints: Object.keys(ENTRIES),
   format: "esm",
-  outfile: `${OUT}/esm/mod.js`,
+  splitting: true,
+  outdir: `${OUT}/esm`,
+  chunkNames: "_chunks/[name]-[hash]",
 });
+// CJS cannot split: one core bundle, and a thin file per entry point.
 await esbuild.build({
   ...common,
-  entryPoints: ["mod.ts"],
+  stdin: {
+    contents: Object.entries(ENTRIES)
+      .filter(([, name]) => name !== "patch_all")
+      .map(([file, name]) => `export * as ${name} from "./${file}";`)
+      .join("\n"),
+    resolveDir: ".",
+    sourcefile: "_core.ts",
+    loader: "ts",
+  },
   format: "cjs",
-  outfile: `${OUT}/cjs/mod.cjs`,
+  outfile: `${OUT}/cjs/_core.cjs`,
 });
+await Deno.writeTextFile(
+  `${OUT}/cjs/mod.cjs`,
+  '"use strict";\nmodule.exports = require("./_core.cjs").mod;\n',
+);
+await Deno.writeTextFile(
+  `${OUT}/cjs/patch.cjs`,
+  '"use strict";\nmodule.exports = require("./_core.cjs").patch;\n',
+);
+await Deno.writeTextFile(
+  `${OUT}/cjs/patch_all.cjs`,
+  '"use strict";\nrequire("./_core.cjs").patch.patchAll();\n',
+);
 
 const tests = [...Deno.readDirSync(".")]
   .filter((e) => e.isFile && e.name.endsWith("_test.ts"))
   .map((e) => e.name)
   .sort();
-for (
-  const [format, ext, bundle] of [
-    ["esm", ".mjs", "../../esm/mod.js"],
-    ["cjs", ".cjs", "../../cjs/mod.cjs"],
-  ] as const
-) {
+for (const [format, ext] of [["esm", ".mjs"], ["cjs", ".cjs"]] as const) {
   await esbuild.build({
     ...common,
     entryPoints: tests,
     format,
     outdir: `${OUT}/test/${format}`,
     outExtension: { ".js": ext },
-    plugins: [publicEntryOnly(bundle)],
+    plugins: [
+      publicEntriesOnly(`../../${format}`, format === "esm" ? ".js" : ".cjs"),
+    ],
   });
 }
 // Programs the tests run in a child process (deadlock, error reporting).
@@ -86,7 +119,7 @@ await esbuild.build({
   format: "esm",
   outdir: `${OUT}/testdata`,
   outExtension: { ".js": ".mjs" },
-  plugins: [publicEntryOnly("../esm/mod.js")],
+  plugins: [publicEntriesOnly("../esm", ".js")],
 });
 // The ESM bundle needs Node to treat .js as a module.
 await Deno.writeTextFile(
@@ -95,5 +128,7 @@ await Deno.writeTextFile(
 );
 await esbuild.stop();
 console.log(
-  `built ${OUT}/esm/mod.js, ${OUT}/cjs/mod.cjs and ${tests.length} test files × 2`,
+  `built ${OUT}/esm and ${OUT}/cjs (${
+    Object.values(ENTRIES).join(", ")
+  }) and ${tests.length} test files × 2`,
 );
