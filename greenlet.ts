@@ -23,7 +23,6 @@ import {
   _throwInto,
   _wait,
   type Hub,
-  type UserTask,
   type Waitable,
   type Waiter,
   WaiterList,
@@ -98,7 +97,7 @@ function noopFn(): void {}
  * console.log(await g.get()); // 5
  * ```
  */
-export class Greenlet<T = unknown> implements Waitable, WaitSource, UserTask {
+export class Greenlet<T = unknown> implements Waitable {
   /** The hub that runs this greenlet. */
   readonly hub: Hub;
   /** A small increasing integer, unique per hub (main is 0). */

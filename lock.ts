@@ -17,7 +17,6 @@ import {
   _settle,
   _wait,
   WaiterList,
-  type WaitSource,
 } from "./hub.ts";
 import type { Greenlet } from "./greenlet.ts";
 import { Timeout } from "./timeout.ts";
@@ -77,7 +76,7 @@ function checkValue(kind: string, value: unknown): number {
  * console.log(sem.counter); // 2
  * ```
  */
-export class Semaphore implements WaitSource {
+export class Semaphore {
   /** Permits left; 0 while greenlets wait. */
   counter: number;
   #waiters = new WaiterList();
@@ -324,7 +323,7 @@ export class NotOwnerError extends Error {
  * console.log(lock.locked()); // false
  * ```
  */
-export class RLock implements WaitSource {
+export class RLock {
   #owner: Greenlet | null = null;
   #count = 0;
   #waiters = new WaiterList();

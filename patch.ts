@@ -445,7 +445,7 @@ export function patchFetch(): void {
     "fetch",
     globalThis,
     "fetch",
-    function fetch(input: RequestInfo | URL, init?: RequestInit) {
+    function fetch(input: Request | string | URL, init?: RequestInit) {
       const req = input instanceof Request ? input : null;
       const method = init?.method ?? req?.method ?? "GET";
       const url = req !== null ? req.url : String(input);

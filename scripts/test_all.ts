@@ -1,7 +1,8 @@
 /**
- * Runs the whole suite (`deno task test`, part of `npm test`): Deno on the
- * sources (sanitizers on, doc examples included), then the npm build, then
- * Node's test runner on the built ESM and CJS bundles. Ends with one line
+ * Runs the whole suite (`deno task test`, part of `npm test`): the npm build,
+ * then Deno on the sources (sanitizers on, doc examples included, and the
+ * packed tarball and URL-import checks), then Node's test runner on the
+ * built ESM and CJS bundles. Ends with one line
  * `N passed, N failed` over both runtimes and exits non-zero on any failure.
  *
  * @module
@@ -48,10 +49,19 @@ const deno = Deno.execPath();
 const results: { name: string; passed: number; failed: number; ok: boolean }[] =
   [];
 
+const b = await run(deno, [
+  "run",
+  "--allow-read",
+  "--allow-write",
+  "--allow-env",
+  "--allow-run",
+  "scripts/build_npm.ts",
+]);
 const d = await run(deno, [
   "test",
   "--allow-run",
   "--allow-read",
+  "--allow-write",
   "--allow-net=127.0.0.1",
   "--allow-env",
   "--sanitize-ops",
@@ -65,14 +75,6 @@ results.push({
   ok: d.code === 0,
 });
 
-const b = await run(deno, [
-  "run",
-  "--allow-read",
-  "--allow-write",
-  "--allow-env",
-  "--allow-run",
-  "scripts/build_npm.ts",
-]);
 if (b.code !== 0) {
   results.push({ name: "npm build", passed: 0, failed: 1, ok: false });
 } else {
