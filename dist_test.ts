@@ -5,15 +5,13 @@
  * after the build (`deno task test` builds first).
  */
 import assert from "node:assert/strict";
-import { spawn as spawnProcess } from "node:child_process";
 import { mkdtemp, readdir, rm, writeFile } from "node:fs/promises";
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { extname, join, resolve } from "node:path";
-import process from "node:process";
 import { readFile } from "node:fs/promises";
-import { deferred, test } from "./test_adapter.ts";
+import { runProcess, test } from "./test_adapter.ts";
 
 const ROOT = resolve(".");
 
@@ -22,17 +20,8 @@ async function sh(
   args: string[],
   cwd: string,
 ): Promise<{ code: number; out: string; err: string }> {
-  const child = spawnProcess(cmd, args, {
-    cwd,
-    env: { ...process.env, NO_COLOR: "1", npm_config_update_notifier: "false" },
-  });
-  let out = "";
-  let err = "";
-  child.stdout.on("data", (d) => (out += d));
-  child.stderr.on("data", (d) => (err += d));
-  const done = deferred<number>();
-  child.on("close", (code) => done.resolve(code ?? -1));
-  return { code: await done.promise, out, err };
+  const r = await runProcess(cmd, args, cwd);
+  return { code: r.code, out: r.stdout, err: r.stderr };
 }
 
 const SWITCH = [0, 1, 2].flatMap((i) => [`f1 ${i}`, `f2 ${i}`]);

@@ -1,26 +1,16 @@
 import assert from "node:assert/strict";
-import { spawn as spawnProcess } from "node:child_process";
-import process from "node:process";
-import { deferred, test } from "./test_adapter.ts";
+import { type ProcessResult, runProcess, test } from "./test_adapter.ts";
 
 /** Runs an example with Deno; resolves with its exit code, stdout, stderr. */
-async function run(
-  file: string,
-  ...args: string[]
-): Promise<{ code: number; stdout: string; stderr: string }> {
+function run(file: string, ...args: string[]): Promise<ProcessResult> {
   const deno = (globalThis as unknown as { Deno: { execPath(): string } }).Deno;
-  const child = spawnProcess(
-    deno.execPath(),
-    ["run", "--quiet", "--allow-net=127.0.0.1", `examples/${file}`, ...args],
-    { env: { ...process.env, NO_COLOR: "1" } },
-  );
-  let stdout = "";
-  let stderr = "";
-  child.stdout.on("data", (d) => (stdout += d));
-  child.stderr.on("data", (d) => (stderr += d));
-  const done = deferred<number>();
-  child.on("close", (code) => done.resolve(code ?? -1));
-  return { code: await done.promise, stdout, stderr };
+  return runProcess(deno.execPath(), [
+    "run",
+    "--quiet",
+    "--allow-net=127.0.0.1",
+    `examples/${file}`,
+    ...args,
+  ]);
 }
 
 const line = (name: string, i: number) => `function:@@@${name} | NUM: @@@ ${i}`;

@@ -468,8 +468,8 @@ function callerSite(stack: string | undefined): string | null {
   return null;
 }
 
-/** @internal Ends a greenlet: records its result and notifies its links. */
-export function _finish(g: Greenlet, ok: boolean, v: unknown): void {
+/** Ends a greenlet: records its result and notifies its links. */
+function _finish(g: Greenlet, ok: boolean, v: unknown): void {
   if (g.dead) return;
   g.dead = true;
   const monitor = _monitorHooks();

@@ -344,14 +344,6 @@ function onWaitTimer(w: unknown): void {
   }
 }
 
-/** @internal Options every blocking call accepts. */
-export interface WaitOptions {
-  /** Give up after this many milliseconds; undefined waits forever. */
-  timeout?: number;
-  /** Abort the wait; it rejects with `signal.reason`. */
-  signal?: AbortSignal;
-}
-
 /**
  * @internal Starts a blocking wait of the current greenlet on `source`.
  * The waiter is pushed on `list` (when given); on timeout the wait resolves
@@ -1239,9 +1231,6 @@ function describeGreenlet(g: Greenlet, shownUnder: Greenlet | null): string {
   const site = g._spawnSite === null ? "" : ` — spawned at ${g._spawnSite}`;
   return `${g} ${state}${orphan}${site}`;
 }
-
-/** @internal Describes what `g` waits on, or null. */
-export const _describeWaits: (g: Greenlet) => string | null = describeWaits;
 
 // ---------------------------------------------------------------------------
 // sleep, idle, wait, iwait

@@ -13,7 +13,7 @@ import {
   spawn,
   wait,
 } from "./mod.ts";
-import { deferred, isDeno, test } from "./test_adapter.ts";
+import { isDeno, runProcess, test } from "./test_adapter.ts";
 
 test("sleep(0): two greenlets alternate exactly", async () => {
   const log: string[] = [];
@@ -299,19 +299,10 @@ async function runFixture(
   name: string,
 ): Promise<{ output: string; code: number }> {
   const path = isDeno ? `testdata/${name}.ts` : `npm/testdata/${name}.mjs`;
-  const { spawn: spawnProcess } = await import("node:child_process");
   const exe = isDeno
     ? (globalThis as unknown as { Deno: { execPath(): string } }).Deno
       .execPath()
     : process.execPath;
   const args = isDeno ? ["run", "--quiet", path] : [path];
-  const child = spawnProcess(exe, args, {
-    env: { ...process.env, NO_COLOR: "1" },
-  });
-  let output = "";
-  child.stdout.on("data", (d) => (output += d));
-  child.stderr.on("data", (d) => (output += d));
-  const done = deferred<number>();
-  child.on("close", (code) => done.resolve(code ?? -1));
-  return { code: await done.promise, output };
+  return await runProcess(exe, args);
 }

@@ -17,6 +17,7 @@ import {
   _settle,
   _wait,
   WaiterList,
+  type WaitSource,
 } from "./hub.ts";
 import type { Greenlet } from "./greenlet.ts";
 import { Timeout } from "./timeout.ts";
@@ -143,17 +144,7 @@ export class Semaphore {
     } else if (options?.timeout === 0 && !hold) {
       return RESOLVED_FALSE;
     }
-    const timeout = options?.timeout;
-    const w = _wait(
-      this,
-      this.#waiters,
-      timeout,
-      options?.signal,
-      false,
-      hold ? () => new Timeout(timeout) : null,
-    );
-    if (hold) w.data = HOLD;
-    return w.promise;
+    return waitForPermit(this, this.#waiters, options, hold);
   }
 
   /**
@@ -210,6 +201,30 @@ export class Semaphore {
 }
 
 const HOLD = Symbol("hold");
+
+/**
+ * Queues the caller on a lock's FIFO `waiters`. It resolves with `true` (or,
+ * for `hold`, a {@linkcode Permit}) when `release()` hands it the lock, and on
+ * timeout with `false` (or, for `hold`, rejects with `Timeout`).
+ */
+function waitForPermit(
+  lock: WaitSource,
+  waiters: WaiterList,
+  options: AcquireOptions | undefined,
+  hold: boolean,
+): Promise<unknown> {
+  const timeout = options?.timeout;
+  const w = _wait(
+    lock,
+    waiters,
+    timeout,
+    options?.signal,
+    false,
+    hold ? () => new Timeout(timeout) : null,
+  );
+  if (hold) w.data = HOLD;
+  return w.promise;
+}
 
 /** A held permit: disposing of it releases the lock once. */
 class Permit implements Disposable {
@@ -389,17 +404,7 @@ export class RLock {
       return hold ? Promise.resolve(new Permit(this)) : RESOLVED_TRUE;
     }
     if (options?.timeout === 0 && !hold) return RESOLVED_FALSE;
-    const timeout = options?.timeout;
-    const w = _wait(
-      this,
-      this.#waiters,
-      timeout,
-      options?.signal,
-      false,
-      hold ? () => new Timeout(timeout) : null,
-    );
-    if (hold) w.data = HOLD;
-    return w.promise;
+    return waitForPermit(this, this.#waiters, options, hold);
   }
 
   /**

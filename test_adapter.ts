@@ -7,6 +7,8 @@
  *
  * @module
  */
+import { spawn as spawnProcess } from "node:child_process";
+import process from "node:process";
 import { test as nodeTest } from "node:test";
 import { getHub } from "./mod.ts";
 
@@ -74,4 +76,48 @@ export function deferred<T = void>(): {
   let resolve!: (v: T) => void;
   const promise = new Promise<T>((r) => (resolve = r));
   return { promise, resolve };
+}
+
+/** What {@linkcode runProcess} resolves with. */
+export interface ProcessResult {
+  /** The exit code (-1 if killed by a signal). */
+  code: number;
+  /** Standard output. */
+  stdout: string;
+  /** Standard error. */
+  stderr: string;
+  /** Both, in the order they arrived. */
+  output: string;
+}
+
+/**
+ * Runs a command to its end with `NO_COLOR=1` added to the environment.
+ *
+ * @param cmd The executable.
+ * @param args Its arguments.
+ * @param cwd The working directory (default: the current one).
+ * @returns Exit code and output.
+ */
+export async function runProcess(
+  cmd: string,
+  args: string[],
+  cwd?: string,
+): Promise<ProcessResult> {
+  const child = spawnProcess(cmd, args, {
+    cwd,
+    env: { ...process.env, NO_COLOR: "1" },
+  });
+  const r: ProcessResult = { code: -1, stdout: "", stderr: "", output: "" };
+  child.stdout.on("data", (d) => {
+    r.stdout += d;
+    r.output += d;
+  });
+  child.stderr.on("data", (d) => {
+    r.stderr += d;
+    r.output += d;
+  });
+  const done = deferred<number>();
+  child.on("close", (code) => done.resolve(code ?? -1));
+  r.code = await done.promise;
+  return r;
 }
