@@ -136,18 +136,20 @@ test("an isolated hub runs its own greenlets; getHub() inside is that hub", asyn
 });
 
 test("a greenlet looping on sleep(0) never starves timers or I/O", async () => {
+  // Capped, so that a hub that never yields fails here instead of hanging.
+  const CAP = 5_000_000;
   let fired = false;
   let spins = 0;
   const spinner = spawn(async () => {
-    while (!fired) {
+    while (!fired && spins < CAP) {
       spins++;
       await sleep(0);
     }
   });
   setTimeout(() => (fired = true), 2);
   await spinner.join();
-  assert.equal(fired, true);
-  assert.ok(spins > 0);
+  assert.equal(fired, true, `the timer never ran during ${spins} switches`);
+  assert.ok(spins < CAP);
 });
 
 test("idle() resolves once nothing is runnable", async () => {
