@@ -137,6 +137,8 @@ export class Greenlet<T = unknown> implements Waitable {
   /** @internal */ _ac: AbortController | null = null;
   /** @internal */ _killReason: unknown = undefined;
   /** @internal */ _killed = false;
+  /** @internal In the hub's list of live greenlets (started, not dead). */
+  _inLive = false;
   /** @internal Where it was spawned, when spawn sites are recorded. */
   _spawnSite: string | null = null;
 
@@ -216,7 +218,7 @@ export class Greenlet<T = unknown> implements Waitable {
    * was started already.
    */
   start(): void {
-    if (this.started) return;
+    if (this.started || this.dead) return;
     this.#begin();
     this.hub._schedule(_runUser, this);
   }
@@ -229,13 +231,14 @@ export class Greenlet<T = unknown> implements Waitable {
    */
   startLater(ms: number): void {
     _checkTimeout("start greenlet later", ms, "ms");
-    if (this.started) return;
+    if (this.started || this.dead) return;
     this.#begin();
     this._startTimer = this.hub._addTimer(ms, startFromTimer, this);
   }
 
   #begin(): void {
     this.started = true;
+    this._inLive = true;
     const hub = this.hub;
     hub._live++;
     const head = hub._liveHead;
@@ -335,7 +338,6 @@ export class Greenlet<T = unknown> implements Waitable {
       if (this._ac !== null) this._ac.abort(err);
     }
     if (!this._runStarted) {
-      this.started = true;
       _finish(this, false, err);
       return _resolvedVoid();
     }
@@ -488,7 +490,8 @@ function _finish(g: Greenlet, ok: boolean, v: unknown): void {
     hub._cancelTimer(g._startTimer);
     g._startTimer = null;
   }
-  if (g.started) {
+  if (g._inLive) {
+    g._inLive = false;
     hub._live--;
     if (g._lprev === null) hub._liveHead = g._lnext;
     else g._lprev._lnext = g._lnext;

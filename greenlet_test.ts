@@ -112,6 +112,22 @@ test("kill before start prevents the function from ever running", async () => {
   assert.equal(ran, false);
 });
 
+test("killing a greenlet that was never started leaves the others alone", async () => {
+  const sleeper = spawn(async function sleeper() {
+    await sleep(10_000);
+  });
+  const never = new Greenlet(function never() {});
+  await never.kill();
+  never.start(); // dead: it never runs
+  assert.deepEqual([never.dead, never.started], [true, false]);
+  assert.match(
+    getHub().runInfo(),
+    /<Greenlet "sleeper" #\d+> waiting on sleep/,
+  );
+  await sleeper.kill();
+  assert.equal(getHub().runInfo(), "");
+});
+
 test("kill with a custom error fails the greenlet and reports it", async () => {
   await capturingErrors(async (errors) => {
     const g = spawn(async function worker() {

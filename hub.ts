@@ -459,7 +459,9 @@ class SleepSource implements WaitSource {
     this.until = until;
   }
   _describeWait(): string {
-    return `sleep until ${this.until.toFixed(1)} ms`;
+    return this.until === Infinity
+      ? "sleep forever"
+      : `sleep until ${this.until.toFixed(1)} ms`;
   }
 }
 
@@ -1263,8 +1265,8 @@ let resolvedVoid: Promise<void> | null = null;
 export function sleep(ms = 0): Promise<void> {
   if (ms !== 0) _checkTimeout("sleep", ms, "ms");
   const g = _current();
-  if (monitor !== null) monitor.switched(g);
   if (ms === 0 && !g._hasPending) {
+    if (monitor !== null) monitor.switched(g);
     const p = new Promise(capture);
     g.hub._schedule(capturedRes, undefined);
     return p as Promise<void>;
