@@ -36,6 +36,8 @@ import {
   type UserTask,
 } from "./hub.ts";
 import type { Greenlet } from "./greenlet.ts";
+// Loads greenlets too, so that `patch/all` may come before any other import.
+import "./greenlet.ts";
 
 // ---------------------------------------------------------------------------
 // The registry: every replaced property and how to put it back
@@ -156,7 +158,8 @@ const TIMER_ID_BASE = 1 << 30; // far above the runtimes' own ids
 let nextTimerId = TIMER_ID_BASE;
 const timers = new Map<number, PatchedTimer>();
 const ownedTimers = new WeakMap<Greenlet, Set<PatchedTimer>>();
-const isDeno = (globalThis as { Deno?: unknown }).Deno !== undefined;
+const denoNs = (globalThis as { Deno?: Record<string, unknown> }).Deno;
+const isDeno = denoNs !== undefined;
 
 // deno-lint-ignore no-explicit-any
 type TimerCallback = (...args: any[]) => void;
@@ -191,6 +194,11 @@ class PatchedTimer implements UserTask, DescribedTimer {
     const hub = this.g.hub;
     this.timer = hub._addTimer(this.ms, fireTimer, this);
     if (!this.ref) hub._setTimerRef(this.timer, false);
+  }
+
+  setRef(ref: boolean): void {
+    this.ref = ref;
+    if (this.timer !== null) this.g.hub._setTimerRef(this.timer, ref);
   }
 
   clear(): void {
@@ -255,11 +263,11 @@ class TimerHandle {
     this.#t = t;
   }
   ref(): this {
-    this.#setRef(true);
+    this.#t.setRef(true);
     return this;
   }
   unref(): this {
-    this.#setRef(false);
+    this.#t.setRef(false);
     return this;
   }
   hasRef(): boolean {
@@ -283,11 +291,6 @@ class TimerHandle {
   /** @internal */
   get _id(): number {
     return this.#t.id;
-  }
-  #setRef(ref: boolean): void {
-    const t = this.#t;
-    t.ref = ref;
-    if (t.timer !== null) t.g.hub._setTimerRef(t.timer, ref);
   }
 }
 
@@ -332,7 +335,10 @@ function timerOf(handle: unknown): PatchedTimer | undefined {
  * `clearInterval` with versions on the hub's clock: callbacks run from the
  * hub's run queue in the greenlet that armed them, timers show in run info,
  * and killing a greenlet cancels the timers it armed. Timers armed before
- * patching keep working with the patched `clear*`. Patching twice is a no-op.
+ * patching keep working with the patched `clear*`. As natively, a timer can
+ * stop keeping the process alive: `unref()` on Node's handle,
+ * `Deno.unrefTimer(id)` on Deno (patched to know these ids). Patching twice
+ * is a no-op.
  *
  * @example
  * ```ts
@@ -386,6 +392,20 @@ export function patchTimers(): void {
       else clearI(handle);
     },
   );
+  // Deno marks timers with Deno.refTimer/unrefTimer(id): accept our ids too.
+  if (denoNs !== undefined) {
+    for (
+      const [key, ref] of [["refTimer", true], ["unrefTimer", false]] as const
+    ) {
+      const original = denoNs[key];
+      if (typeof original !== "function") continue;
+      install(`Deno.${key}`, denoNs, key, function (id: number) {
+        const t = timers.get(id);
+        if (t !== undefined) t.setRef(ref);
+        else original.call(denoNs, id);
+      });
+    }
+  }
 }
 
 // ---------------------------------------------------------------------------
@@ -467,7 +487,6 @@ export function patchFetch(): void {
 // ---------------------------------------------------------------------------
 // Deno's async APIs
 
-const denoNs = (globalThis as { Deno?: Record<string, unknown> }).Deno;
 const OriginalCommand = denoNs?.Command as
   | (new (cmd: string | URL, opts?: { signal?: AbortSignal }) => {
     output(): Promise<unknown>;

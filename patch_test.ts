@@ -24,7 +24,8 @@ import {
   type SyncReport,
   unpatchAll,
 } from "./patch.ts";
-import { deferred, isDeno, test } from "./test_adapter.ts";
+import process from "node:process";
+import { deferred, isDeno, runProcess, test } from "./test_adapter.ts";
 
 /** Runs `fn` with patches installed by `install`, always unpatching after. */
 async function patched(install: () => void, fn: () => Promise<void>) {
@@ -336,4 +337,20 @@ test("patchDeno is a no-op on Node; bad patchSync options throw", () => {
     () => patchTimers.call(null) ?? setTimeout("x" as never),
     TypeError,
   );
+});
+
+test("an unref'd patched timer lets the process exit; a ref'd one keeps it", async () => {
+  const exe = isDeno
+    ? (globalThis as unknown as { Deno: { execPath(): string } }).Deno
+      .execPath()
+    : process.execPath;
+  const args = isDeno
+    ? ["run", "--quiet", "testdata/unref_timer.ts"]
+    : ["npm/testdata/unref_timer.mjs"];
+  const r = await runProcess(exe, args, undefined, 10_000);
+  assert.equal(r.code, 0, r.output);
+  assert.deepEqual(r.stdout.trimEnd().split("\n"), [
+    `armed ${isDeno ? "number" : "object"}`,
+    "ref'd timeout fired",
+  ]);
 });

@@ -96,12 +96,15 @@ export interface ProcessResult {
  * @param cmd The executable.
  * @param args Its arguments.
  * @param cwd The working directory (default: the current one).
+ * @param timeoutMs Kill the process after this many ms (code -1): a test
+ * fails instead of hanging.
  * @returns Exit code and output.
  */
 export async function runProcess(
   cmd: string,
   args: string[],
   cwd?: string,
+  timeoutMs = 60_000,
 ): Promise<ProcessResult> {
   const child = spawnProcess(cmd, args, {
     cwd,
@@ -118,6 +121,11 @@ export async function runProcess(
   });
   const done = deferred<number>();
   child.on("close", (code) => done.resolve(code ?? -1));
-  r.code = await done.promise;
+  const guard = setTimeout(() => child.kill("SIGKILL"), timeoutMs);
+  try {
+    r.code = await done.promise;
+  } finally {
+    clearTimeout(guard);
+  }
   return r;
 }
