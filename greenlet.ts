@@ -54,7 +54,18 @@ export class GreenletExit extends Error {
   }
 }
 
-/** Options for {@linkcode Greenlet.kill}. */
+/**
+ * Options for {@linkcode Greenlet.kill}.
+ *
+ * @example
+ * ```ts
+ * import { type KillOptions, sleep, spawn } from "./mod.ts";
+ * const g = spawn(() => sleep(1000));
+ * const options: KillOptions = { block: true, timeout: 100 };
+ * await g.kill(undefined, options);
+ * console.log(g.dead); // true
+ * ```
+ */
 export interface KillOptions {
   /** Wait for the greenlet to die (default true). */
   block?: boolean;
@@ -62,7 +73,16 @@ export interface KillOptions {
   timeout?: number;
 }
 
-/** Options for {@linkcode Greenlet.get}. */
+/**
+ * Options for {@linkcode Greenlet.get}.
+ *
+ * @example
+ * ```ts
+ * import { type GetOptions, spawn } from "./mod.ts";
+ * const options: GetOptions = { timeout: 100 };
+ * console.log(await spawn(() => "ok").get(options)); // "ok"
+ * ```
+ */
 export interface GetOptions {
   /** Throw `Timeout` if not ready within this many milliseconds. */
   timeout?: number;
@@ -625,7 +645,18 @@ export function spawnLater<A extends unknown[], R>(
   return g;
 }
 
-/** Options for {@linkcode joinAll}. */
+/**
+ * Options for {@linkcode joinAll}.
+ *
+ * @example
+ * ```ts
+ * import { joinAll, type JoinAllOptions, sleep, spawn } from "./mod.ts";
+ * const options: JoinAllOptions = { timeout: 50, raiseError: true, count: 1 };
+ * const gs = [spawn(() => sleep(1)), spawn(() => sleep(5))];
+ * console.log((await joinAll(gs, options)).length); // 1
+ * await joinAll(gs);
+ * ```
+ */
 export interface JoinAllOptions {
   /** Return what finished after this many milliseconds (never rejects). */
   timeout?: number;
@@ -758,7 +789,16 @@ export function joinAll(
   );
 }
 
-/** Options for {@linkcode killAll}. */
+/**
+ * Options for {@linkcode killAll}.
+ *
+ * @example
+ * ```ts
+ * import { GreenletExit, killAll, type KillAllOptions, sleep, spawn } from "./mod.ts";
+ * const options: KillAllOptions = { error: new GreenletExit("shutdown"), timeout: 100 };
+ * await killAll([spawn(() => sleep(1000))], options);
+ * ```
+ */
 export interface KillAllOptions {
   /** What to throw into each greenlet; defaults to a new `GreenletExit`. */
   error?: unknown;

@@ -50,7 +50,16 @@ export interface Clock {
 
 const realClock: Clock = { now: nativeNow };
 
-/** Options for {@linkcode Hub}'s constructor. */
+/**
+ * Options for {@linkcode Hub}'s constructor.
+ *
+ * @example
+ * ```ts
+ * import { Hub, type HubOptions } from "./mod.ts";
+ * const options: HubOptions = { clock: { now: () => performance.now() } };
+ * console.log(new Hub(options).now() >= 0); // true
+ * ```
+ */
 export interface HubOptions {
   /** Where the hub reads the time (ms). Defaults to `performance.now()`. */
   clock?: Clock;
@@ -61,6 +70,13 @@ export interface HubOptions {
 
 /**
  * One entry of {@linkcode LoopExit.blocked}: a greenlet and what it waits on.
+ *
+ * @example
+ * ```ts
+ * import { type BlockedWait, getHub, LoopExit } from "./mod.ts";
+ * const entry: BlockedWait = { greenlet: getHub().main, waitingOn: "Semaphore(counter=0, waiters=1)" };
+ * console.log(new LoopExit([entry]).blocked.length); // 1
+ * ```
  */
 export interface BlockedWait {
   /** The greenlet that waits. */
@@ -1302,6 +1318,14 @@ export function idle(): Promise<void> {
 /**
  * Something {@linkcode wait} and {@linkcode iwait} can wait for: greenlets,
  * and later events and async results.
+ *
+ * @example A greenlet is a Waitable
+ * ```ts
+ * import { spawn, type Waitable } from "./mod.ts";
+ * const w: Waitable = spawn(() => 1);
+ * await new Promise<void>((resolve) => w.rawlink(() => resolve()));
+ * console.log(w.ready()); // true
+ * ```
  */
 export interface Waitable {
   /** Whether the object is ready (finished, set). */
@@ -1315,7 +1339,18 @@ export interface Waitable {
   unlink(callback: (source: this) => void): void;
 }
 
-/** Options for {@linkcode wait} and {@linkcode iwait}. */
+/**
+ * Options for {@linkcode wait} and {@linkcode iwait}.
+ *
+ * @example
+ * ```ts
+ * import { sleep, spawn, wait, type WaitObjectsOptions } from "./mod.ts";
+ * const options: WaitObjectsOptions = { timeout: 50, count: 1 };
+ * const ready = await wait([spawn(() => sleep(1)), spawn(() => sleep(5))], options);
+ * console.log(ready.length); // 1
+ * await wait();
+ * ```
+ */
 export interface WaitObjectsOptions {
   /** Give up after this many milliseconds; undefined waits forever. */
   timeout?: number;

@@ -22,7 +22,16 @@ import {
 import type { Greenlet } from "./greenlet.ts";
 import { Timeout } from "./timeout.ts";
 
-/** Options for `acquire()` and `hold()`: every wait takes both. */
+/**
+ * Options for `acquire()` and `hold()`: every wait takes both.
+ *
+ * @example
+ * ```ts
+ * import { type AcquireOptions, Semaphore } from "./mod.ts";
+ * const options: AcquireOptions = { timeout: 10, signal: new AbortController().signal };
+ * console.log(await new Semaphore(0).acquire(options)); // false
+ * ```
+ */
 export interface AcquireOptions {
   /** Give up after this many milliseconds; undefined waits forever. */
   timeout?: number;

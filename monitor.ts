@@ -22,7 +22,18 @@ import {
 } from "./hub.ts";
 import type { Greenlet } from "./greenlet.ts";
 
-/** What the monitor reports when the thread was blocked too long. */
+/**
+ * What the monitor reports when the thread was blocked too long.
+ *
+ * @example
+ * ```ts
+ * import { type BlockingReport, startMonitor, stopMonitor } from "./mod.ts";
+ * const reports: BlockingReport[] = [];
+ * startMonitor({ report: (r) => void reports.push(r) });
+ * stopMonitor();
+ * console.log(reports.length); // 0
+ * ```
+ */
 export interface BlockingReport {
   /**
    * The greenlet that ran without reaching a switch point, or null when the
@@ -35,7 +46,17 @@ export interface BlockingReport {
   maxBlockingTime: number;
 }
 
-/** Options for {@linkcode startMonitor}. */
+/**
+ * Options for {@linkcode startMonitor}.
+ *
+ * @example
+ * ```ts
+ * import { type MonitorOptions, startMonitor, stopMonitor } from "./mod.ts";
+ * const options: MonitorOptions = { maxBlockingTime: 50, spawnSites: false };
+ * startMonitor(options);
+ * stopMonitor();
+ * ```
+ */
 export interface MonitorOptions {
   /** Report blocks longer than this many milliseconds (default 100). */
   maxBlockingTime?: number;

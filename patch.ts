@@ -559,10 +559,33 @@ export function patchDeno(): void {
 // ---------------------------------------------------------------------------
 // Synchronous blocking calls
 
-/** How `patchSync` treats synchronous blocking calls inside greenlets. */
+/**
+ * How `patchSync` treats synchronous blocking calls inside greenlets.
+ *
+ * @example
+ * ```ts
+ * import { patchSync, type SyncMode, unpatchAll } from "./patch.ts";
+ * const mode: SyncMode = "throw";
+ * patchSync({ mode });
+ * unpatchAll();
+ * ```
+ */
 export type SyncMode = "warn" | "throw" | "off";
 
-/** What `patchSync` reports in `"warn"` mode. */
+/**
+ * What `patchSync` reports in `"warn"` mode.
+ *
+ * @example
+ * ```ts
+ * import { spawn } from "./mod.ts";
+ * import { patchSync, type SyncReport, unpatchAll } from "./patch.ts";
+ * const reports: SyncReport[] = [];
+ * patchSync({ mode: "warn", report: (r) => void reports.push(r) });
+ * await spawn(() => Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 1)).join();
+ * unpatchAll();
+ * console.log(reports[0].call); // "Atomics.wait()"
+ * ```
+ */
 export interface SyncReport {
   /** The greenlet that made the call (and so stalled the hub). */
   greenlet: Greenlet;
@@ -574,7 +597,17 @@ export interface SyncReport {
   alternative: string;
 }
 
-/** Options for {@linkcode patchSync}. */
+/**
+ * Options for {@linkcode patchSync}.
+ *
+ * @example
+ * ```ts
+ * import { patchSync, type PatchSyncOptions, unpatchAll } from "./patch.ts";
+ * const options: PatchSyncOptions = { mode: "warn", report: (r) => console.log(r.call) };
+ * patchSync(options);
+ * unpatchAll();
+ * ```
+ */
 export interface PatchSyncOptions {
   /** `"warn"` (report, default), `"throw"` (refuse) or `"off"` (unpatch). */
   mode?: SyncMode;
@@ -740,7 +773,18 @@ export function patchSync(options: PatchSyncOptions = {}): void {
 
 // ---------------------------------------------------------------------------
 
-/** Options for {@linkcode patchAll}: each part can be left out. */
+/**
+ * Options for {@linkcode patchAll}: each part can be left out.
+ *
+ * @example
+ * ```ts
+ * import { isPatched, patchAll, type PatchAllOptions, unpatchAll } from "./patch.ts";
+ * const options: PatchAllOptions = { timers: false, sync: "off" };
+ * patchAll(options);
+ * console.log(isPatched("setTimeout"), isPatched("fetch")); // false true
+ * unpatchAll();
+ * ```
+ */
 export interface PatchAllOptions {
   /** Patch the global timers (default true). */
   timers?: boolean;

@@ -133,7 +133,16 @@ export class Timeout extends Error {
   }
 }
 
-/** Options for {@linkcode withTimeout}. */
+/**
+ * Options for {@linkcode withTimeout}.
+ *
+ * @example
+ * ```ts
+ * import { sleep, withTimeout, type WithTimeoutOptions } from "./mod.ts";
+ * const options: WithTimeoutOptions<null> = { timeoutValue: null };
+ * console.log(await withTimeout(5, () => sleep(100), options)); // null
+ * ```
+ */
 export interface WithTimeoutOptions<V> {
   /** Resolve with this value instead of rejecting with `Timeout`. */
   timeoutValue: V;
