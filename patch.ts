@@ -354,44 +354,27 @@ function timerOf(handle: unknown): PatchedTimer | undefined {
  * ```
  */
 export function patchTimers(): void {
-  const clearT = resolvePath("clearTimeout") as (h: unknown) => void;
-  const clearI = resolvePath("clearInterval") as (h: unknown) => void;
-  install(
-    "setTimeout",
-    globalThis,
-    "setTimeout",
-    function setTimeout(fn: unknown, ms?: unknown, ...args: unknown[]) {
-      return startTimer("setTimeout", fn, ms, args, false);
-    },
-  );
-  install(
-    "setInterval",
-    globalThis,
-    "setInterval",
-    function setInterval(fn: unknown, ms?: unknown, ...args: unknown[]) {
-      return startTimer("setInterval", fn, ms, args, true);
-    },
-  );
-  install(
-    "clearTimeout",
-    globalThis,
-    "clearTimeout",
-    function clearTimeout(handle?: unknown) {
-      const t = timerOf(handle);
-      if (t !== undefined) t.clear();
-      else clearT(handle);
-    },
-  );
-  install(
-    "clearInterval",
-    globalThis,
-    "clearInterval",
-    function clearInterval(handle?: unknown) {
-      const t = timerOf(handle);
-      if (t !== undefined) t.clear();
-      else clearI(handle);
-    },
-  );
+  for (
+    const [setName, clearName, repeat] of [
+      ["setTimeout", "clearTimeout", false],
+      ["setInterval", "clearInterval", true],
+    ] as const
+  ) {
+    const nativeClear = resolvePath(clearName) as (h: unknown) => void;
+    // computed names keep `setTimeout.name === "setTimeout"`
+    const replacements = {
+      [setName](fn: unknown, ms?: unknown, ...args: unknown[]) {
+        return startTimer(setName, fn, ms, args, repeat);
+      },
+      [clearName](handle?: unknown) {
+        const t = timerOf(handle);
+        if (t !== undefined) t.clear();
+        else nativeClear(handle); // armed before patching
+      },
+    };
+    install(setName, globalThis, setName, replacements[setName]);
+    install(clearName, globalThis, clearName, replacements[clearName]);
+  }
   // Deno marks timers with Deno.refTimer/unrefTimer(id): accept our ids too.
   if (denoNs !== undefined) {
     for (
