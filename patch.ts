@@ -403,9 +403,21 @@ const BODY_METHODS = [
   "text",
 ] as const;
 
+/** `controller`'s signal, also aborted by `other` (the caller's signal). */
 function combine(controller: AbortController, other: unknown): AbortSignal {
   if (other === undefined || other === null) return controller.signal;
-  return AbortSignal.any([other as AbortSignal, controller.signal]);
+  const signal = other as AbortSignal;
+  if (typeof AbortSignal.any === "function") {
+    return AbortSignal.any([signal, controller.signal]);
+  }
+  // Node < 20.3 has no AbortSignal.any
+  if (signal.aborted) controller.abort(signal.reason);
+  else {
+    signal.addEventListener("abort", () => controller.abort(signal.reason), {
+      once: true,
+    });
+  }
+  return controller.signal;
 }
 
 function trackBody(res: Response, what: string, controller: AbortController) {
