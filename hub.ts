@@ -962,6 +962,7 @@ export class Hub {
   #drain = (): void => {
     let n = 0;
     let resumed = false;
+    let ranUser = false;
     for (;;) {
       const h = this.#head;
       if (h === this.#tail) break;
@@ -976,6 +977,7 @@ export class Hub {
           nativeQueueMicrotask(this.#drain);
           return;
         }
+        ranUser = true;
       } else {
         resumed = true;
       }
@@ -996,7 +998,9 @@ export class Hub {
       }
     }
     this.#drainScheduled = false;
-    if (monitor !== null) monitor.drained();
+    // User code that ran here reported its own switch points; one that
+    // ended at a raw await must stay visible to the monitor's timer.
+    if (monitor !== null && !ranUser) monitor.drained();
     this.#budget -= 1 + (n >> 4);
     if (this.#budget <= 0) {
       this.#budget = SLICE_BUDGET;

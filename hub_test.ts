@@ -293,6 +293,17 @@ test(
   },
 );
 
+test("a deadlocked top-level await: LoopExit on Node; Deno ends the program first", async () => {
+  const { output, code } = await runFixture("deadlock_tla");
+  if (isDeno) {
+    assert.notEqual(code, 0);
+    assert.match(output, /Top-level await promise never resolved/);
+  } else {
+    assert.equal(code, 0, output);
+    assert.equal(output.trim(), "caught LoopExit");
+  }
+});
+
 /**
  * Runs a program of testdata/ in a child process: the source under Deno, its
  * build (pointed at the ESM bundle) under Node.

@@ -57,6 +57,25 @@ test("a greenlet that blocks until it ends is named too", async () => {
   assert.deepEqual(reports, ["blocker"]);
 });
 
+test("a block that ends at a raw await is still reported, without a greenlet", async () => {
+  const reports: (string | null)[] = [];
+  startMonitor({
+    maxBlockingTime: 100,
+    report: (r) => void reports.push(r.greenlet?.name ?? null),
+  });
+  try {
+    await spawn(async function hidden() {
+      busy(200);
+      // not a switch point: the monitor's own timer sees the block
+      await new Promise<void>((resolve) => setTimeout(resolve, 50));
+      await sleep(0);
+    }).join();
+  } finally {
+    stopMonitor();
+  }
+  assert.deepEqual(reports, [null]);
+});
+
 test("formatRunInfo draws the greenlet tree with states, waits and spawn sites", async () => {
   startMonitor({ report: () => {} }); // records spawn sites
   const sem = new Semaphore(0);
