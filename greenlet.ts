@@ -475,8 +475,14 @@ async function settleBody(g: Greenlet, r: PromiseLike<unknown>): Promise<void> {
   _finish(g, ok, v);
 }
 
+/**
+ * Frames that are not the user's: gevent-ts's sources, the npm build's files
+ * (the ESM chunk and the CJS core hold the library's code; the entry files
+ * only re-export it), and the runtime's own (`node:…`, `ext:…`, e.g. the
+ * AsyncLocalStorage.run that Hub#spawn goes through).
+ */
 const INTERNAL_FRAME =
-  /[/\\](greenlet|hub|timeout|lock|mod)\.ts:|[/\\](mod\.js|mod\.cjs):|^\s*at (new )?(Greenlet|Hub\.spawn|spawn|spawnLater)\b/;
+  /[/\\](greenlet|hub|timeout|lock|mod)\.ts:|[/\\]_chunks[/\\]chunk-[\w-]+\.js:|[/\\]_core\.cjs:|[( ](node|ext):[^)]*\)?\s*$|^\s*at (new )?(Greenlet|Hub\.spawn|spawn|spawnLater)\b/;
 
 /** The first stack frame outside gevent-ts: `file:line:col` (or the frame). */
 function callerSite(stack: string | undefined): string | null {

@@ -3,6 +3,7 @@ import {
   type BlockingReport,
   formatRunInfo,
   getHub,
+  Hub,
   joinAll,
   Semaphore,
   sleep,
@@ -113,6 +114,25 @@ test("formatRunInfo draws the greenlet tree with states, waits and spawn sites",
   await sleeper.kill();
   await main;
   assert.equal(formatRunInfo(), "");
+});
+
+test("spawn sites point at the caller, through Hub#spawn too", async () => {
+  startMonitor({ report: () => {} });
+  const hub = new Hub();
+  const viaHub = hub.spawn(async function viaHub() {
+    await sleep(10_000);
+  });
+  await sleep(0);
+  const lines = hub.runInfo()
+    .replace(/ — spawned at .*monitor_test\.(ts|mjs|cjs):\d+:\d+$/gm, " — here")
+    .replace(/\d+\.\d ms/g, "T ms")
+    .split("\n");
+  stopMonitor();
+  assert.deepEqual(lines, [
+    '<Greenlet "main" #0> running',
+    `└─ <Greenlet "viaHub" #${viaHub.id}> waiting on sleep until T ms — here`,
+  ]);
+  await viaHub.kill();
 });
 
 test("bad monitor options throw at once", () => {
