@@ -514,18 +514,12 @@ export function _trackOp<T>(
   }
   w.abort = abort;
   hub._ops++;
-  Promise.resolve(p).then(
-    (v) => {
-      hub._ops--;
-      hub._noteChange();
-      _settle(w, true, v);
-    },
-    (e) => {
-      hub._ops--;
-      hub._noteChange();
-      _settle(w, false, e);
-    },
-  );
+  const done = (ok: boolean, value: unknown): void => {
+    hub._ops--;
+    hub._noteChange();
+    _settle(w, ok, value);
+  };
+  Promise.resolve(p).then((v) => done(true, v), (e) => done(false, e));
   return w.promise as Promise<T>;
 }
 
@@ -863,9 +857,7 @@ export class Hub {
    * on nothing and no patched timer is armed.
    */
   runInfo(): string {
-    const live: Greenlet[] = [];
-    for (let g = this._liveHead; g !== null; g = g._lnext) live.push(g);
-    live.reverse(); // oldest first
+    const live = this.#liveOldestFirst();
     const timers = new Map<Greenlet, string[]>();
     for (const t of this.#timers.values()) {
       const arg = t.arg as Partial<DescribedTimer> | null;
@@ -917,6 +909,13 @@ export class Hub {
       }
     }
     return lines.join("\n");
+  }
+
+  /** The live greenlets, oldest first (the list keeps the newest first). */
+  #liveOldestFirst(): Greenlet[] {
+    const live: Greenlet[] = [];
+    for (let g = this._liveHead; g !== null; g = g._lnext) live.push(g);
+    return live.reverse();
   }
 
   // -- run queue ------------------------------------------------------------
@@ -1202,13 +1201,11 @@ export class Hub {
     if (mainWaits !== null) {
       blocked.push({ greenlet: main, waitingOn: mainWaits });
     }
-    const others: BlockedWait[] = [];
-    for (let g = this._liveHead; g !== null; g = g._lnext) {
+    for (const g of this.#liveOldestFirst()) {
       const what = describeWaits(g);
-      if (what !== null) others.push({ greenlet: g, waitingOn: what });
+      if (what !== null) blocked.push({ greenlet: g, waitingOn: what });
     }
-    others.reverse();
-    const error = new LoopExit(blocked.concat(others));
+    const error = new LoopExit(blocked);
     _throwInto(main, error, null);
     return true;
   }
