@@ -10,6 +10,7 @@ import {
   spawn,
   spawnLater,
   Timeout,
+  wait,
 } from "./mod.ts";
 import { deferred, test } from "./test_adapter.ts";
 
@@ -374,4 +375,141 @@ test("bad arguments throw at once, naming the argument and value", () => {
   });
   assert.throws(() => g.link("no" as never), TypeError);
   assert.throws(() => killAll(null as never), TypeError);
+});
+
+test("link callbacks run before join()/get() return, in registration order", async () => {
+  const log: string[] = [];
+  const g = spawn(async function worker() {
+    await sleep(0);
+    log.push("worker ends");
+    return 7;
+  });
+  g.link(() => log.push("link 1"));
+  g.rawlink(() => log.push("rawlink 2"));
+  g.linkValue(() => log.push("linkValue 3"));
+  g.linkException(() => log.push("linkException?!"));
+  g.link(() => log.push("link 4"));
+  await g.join();
+  log.push("join returned");
+  const h = spawn(() => "h");
+  h.link(() => log.push("h link"));
+  log.push(`get returned ${await h.get()}`);
+  assert.deepEqual(log, [
+    "worker ends",
+    "link 1",
+    "rawlink 2",
+    "linkValue 3",
+    "link 4",
+    "join returned",
+    "h link",
+    "get returned h",
+  ]);
+});
+
+test("join() of a greenlet that just died waits for its link callbacks", async () => {
+  const log: string[] = [];
+  const g = spawn(() => log.push("ran"));
+  g.link(() => log.push("link"));
+  await sleep(0); // g ran and died in this turn; its links are not notified yet
+  assert.equal(g.dead, true);
+  await g.join();
+  log.push("join returned");
+  assert.deepEqual(log, ["ran", "link", "join returned"]);
+});
+
+test("unlink from inside a callback stops a later callback of the same notification", async () => {
+  const log: string[] = [];
+  const g = spawn(() => "v");
+  const second = () => log.push("second?!");
+  const third = () => log.push("third");
+  g.link(() => {
+    log.push("first");
+    g.unlink(second);
+  });
+  g.link(second);
+  g.rawlink(third);
+  await g.join();
+  assert.deepEqual(log, ["first", "third"]);
+});
+
+test("kill({ block: false }) reaches a greenlet inside sleep(0) at that switch point", async () => {
+  const log: string[] = [];
+  const g = spawn(async function looper() {
+    try {
+      for (let i = 0;; i++) {
+        log.push(`tick ${i}`);
+        await sleep(0);
+      }
+    } catch (e) {
+      log.push(`caught ${(e as Error).message}`);
+    }
+  });
+  const k = spawn(function killer() {
+    log.push("kill");
+    g.kill(new Error("stop"), { block: false });
+  });
+  await joinAll([g, k]);
+  assert.deepEqual(log, ["tick 0", "kill", "caught stop"]);
+});
+
+test("killAll rejects with Timeout when greenlets outlive its timeout", async () => {
+  const log: string[] = [];
+  const stubborn = spawn(async function stubborn() {
+    // an await the hub does not own: the kill cannot land before it returns
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    log.push("stubborn ends");
+  });
+  const quick = spawn(() => sleep(10_000));
+  await sleep(0);
+  await assert.rejects(killAll([stubborn, quick], { timeout: 5 }), (e) => {
+    assert.ok(e instanceof Timeout);
+    log.push("killAll timed out");
+    return true;
+  });
+  assert.equal(quick.dead, true);
+  await killAll([stubborn]);
+  log.push("killAll returned");
+  assert.equal(stubborn.dead, true);
+  assert.deepEqual(log, [
+    "killAll timed out",
+    "stubborn ends",
+    "killAll returned",
+  ]);
+});
+
+test("started is true from spawn() until the greenlet is dead (gevent's bool(g))", async () => {
+  const g = new Greenlet(() => sleep(0));
+  assert.equal(g.started, false);
+  g.start();
+  assert.equal(g.started, true);
+  await sleep(0);
+  assert.equal(g.started, true); // running, inside sleep(0)
+  await g.join();
+  assert.equal(g.dead, true);
+  assert.equal(g.started, false);
+  const never = spawn(() => {});
+  await never.kill();
+  assert.equal(never.started, false);
+});
+
+test("joinAll and wait check count alike", () => {
+  for (
+    const [call, action] of [
+      [(o: object) => joinAll([], o), "joinAll"],
+      [(o: object) => wait([], o), "wait"],
+    ] as const
+  ) {
+    assert.throws(() => call({ count: 1.5 }), {
+      name: "TypeError",
+      message: `Cannot ${action}: count must be an integer, received 1.5`,
+    });
+    assert.throws(() => call({ count: "2" }), {
+      name: "TypeError",
+      message: `Cannot ${action}: count must be an integer, received "2"`,
+    });
+    assert.throws(() => call({ count: -1 }), {
+      name: "RangeError",
+      message: `Cannot ${action}: count must be ≥ 0, received -1`,
+    });
+  }
 });

@@ -151,4 +151,8 @@ test("bad arguments throw at once, naming the argument and value", () => {
     name: "TypeError",
     message: "Cannot run withTimeout: fn must be a function, received 5",
   });
+  assert.throws(() => withTimeout(1, "later" as never), {
+    name: "TypeError",
+    message: 'Cannot run withTimeout: fn must be a function, received "later"',
+  });
 });
