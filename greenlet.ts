@@ -5,29 +5,32 @@
  * @module
  */
 
-import { nativeQueueMicrotask } from "./_native.ts";
 import type { Timer } from "./_timer_heap.ts";
 import {
-  _abandon,
-  _als,
-  _checkOptions,
-  _checkTimeout,
-  _current,
-  _describe,
-  _monitorHooks,
-  _registerGreenletFactory,
-  _resolvedVoid,
-  _runUser,
-  _settleNow,
-  _spawnSites,
-  _throwInto,
-  _wait,
-  type Hub,
-  type Waitable,
+  checkCount,
+  checkFunction,
+  checkOptions,
+  checkTimeout,
+  describe,
+} from "./_checks.ts";
+import { als, currentTask } from "./_context.ts";
+import { emit, onFinish, onSpawn, onStart, spawnSites } from "./_hooks.ts";
+import { coreOf, registerGreenletFactory } from "./_hub_core.ts";
+import { runUserTask, type UserTask } from "./_run_queue.ts";
+import {
+  DEAD,
+  endWaits,
+  NEW,
+  RUNNING,
+  SCHEDULED,
+  settleNow,
+  Task,
+  throwInto,
   type Waiter,
-  WaiterList,
-  type WaitSource,
-} from "./hub.ts";
+  waitOn,
+} from "./_waiter.ts";
+import type { Hub } from "./hub.ts";
+import { Linkable } from "./linkable.ts";
 import { Timeout } from "./timeout.ts";
 
 /**
@@ -88,24 +91,35 @@ export interface GetOptions {
   timeout?: number;
 }
 
-const LINK_RAW = 0;
-const LINK_ANY = 1;
-const LINK_VALUE = 2;
-const LINK_EXCEPTION = 3;
-
-interface Link {
-  cb: (g: never) => void;
-  kind: number;
+/** A greenlet's task: what the hub's run queue starts. */
+class GreenletTask extends Task implements UserTask {
+  readonly fn: (...args: never[]) => unknown;
+  constructor(
+    core: Task["core"],
+    parent: Task,
+    fn: (...args: never[]) => unknown,
+  ) {
+    super(core, parent, false);
+    this.fn = fn;
+  }
+  runUser(): void {
+    if (this.state !== DEAD) als.run(this, runBody, this);
+  }
 }
 
-let constructingMainFor: Hub | null = null;
-
-function noopFn(): void {}
+// Set just before a constructor call by the library's own callers.
+let constructingMain: Task | null = null;
+let spawnParent: Task | null = null;
+let spawnEntry: ((...args: never[]) => unknown) | null = null;
+let finish: (g: Greenlet, ok: boolean, v: unknown) => void;
+let startFromTimer: (arg: unknown) => void;
+const resolvedVoid: Promise<void> = Promise.resolve();
 
 /**
  * A function run cooperatively by the hub. Create one with
  * {@linkcode spawn} (or `new Greenlet(fn, ...args)` and `start()`); it
- * starts the next time the hub runs, never synchronously.
+ * starts the next time the hub runs, never synchronously. A greenlet is a
+ * {@linkcode Waitable}: ready once it is dead.
  *
  * @typeParam T What the function returns (awaited).
  *
@@ -117,21 +131,13 @@ function noopFn(): void {}
  * console.log(await g.get()); // 5
  * ```
  */
-export class Greenlet<T = unknown> implements Waitable {
-  /** The hub that runs this greenlet. */
-  readonly hub: Hub;
+export class Greenlet<T = unknown> extends Linkable {
   /** A small increasing integer, unique per hub (main is 0). */
   readonly id: number;
   /** A name for messages; defaults to the function's name. */
   name: string;
   /** The arguments the function is called with. */
   readonly args: readonly unknown[];
-  /** The greenlet that created this one (null for main). */
-  readonly parent: Greenlet | null;
-  /** True from `start()`/`spawn()` on, before the function first runs. */
-  started = false;
-  /** True once the function has finished (or the greenlet was killed). */
-  dead = false;
   /**
    * What the function returned, once it finished successfully; the
    * `GreenletExit` that ended it, if it was killed (as in gevent).
@@ -139,28 +145,16 @@ export class Greenlet<T = unknown> implements Waitable {
   value: T | GreenletExit | undefined = undefined;
   /** What the function threw, once it failed. */
   exception: unknown = undefined;
+  readonly #task: Task;
+  #failed = false;
+  #startTimer: Timer | null = null;
+  #ac: AbortController | null = null;
+  #killed = false;
+  #killReason: unknown = undefined;
 
-  /** @internal */ _fn: (...args: never[]) => unknown;
-  /** @internal */ _failed = false;
-  /** @internal */ _isMain = false;
-  /** @internal */ _runStarted = false;
-  /** @internal */ _startTimer: Timer | null = null;
-  /** @internal */ _links: Link[] | null = null;
-  /** @internal */ _joiners: WaiterList | null = null;
-  /** @internal */ _notifyScheduled = false;
-  /** @internal */ _waits: Waiter | null = null;
-  /** @internal */ _hasPending = false;
-  /** @internal */ _pending: unknown = undefined;
-  /** @internal */ _pendingSrc: unknown = null;
-  /** @internal */ _lnext: Greenlet | null = null;
-  /** @internal */ _lprev: Greenlet | null = null;
-  /** @internal */ _ac: AbortController | null = null;
-  /** @internal */ _killReason: unknown = undefined;
-  /** @internal */ _killed = false;
-  /** @internal In the hub's list of live greenlets (started, not dead). */
-  _inLive = false;
-  /** @internal Where it was spawned, when spawn sites are recorded. */
-  _spawnSite: string | null = null;
+  static {
+    finish = (g, ok, v) => g.#finish(ok, v);
+  }
 
   /**
    * Creates a greenlet that is not started yet; call `start()` or
@@ -174,34 +168,55 @@ export class Greenlet<T = unknown> implements Waitable {
     fn: (...args: never[]) => T | PromiseLike<T>,
     ...args: unknown[]
   ) {
-    const mainHub = constructingMainFor;
-    if (mainHub !== null) {
-      constructingMainFor = null;
-      this.hub = mainHub;
+    super("join of");
+    const mainTask = constructingMain;
+    const parent = spawnParent;
+    const entry = spawnEntry ?? Greenlet;
+    constructingMain = spawnParent = spawnEntry = null;
+    if (mainTask !== null) {
+      this.#task = mainTask;
+      mainTask.greenlet = this;
       this.id = 0;
       this.name = "main";
       this.args = [];
-      this.parent = null;
-      this._fn = noopFn;
-      this._isMain = true;
-      this.started = true;
-      this._runStarted = true;
       return;
     }
-    if (typeof fn !== "function") {
-      throw new TypeError(
-        `Cannot spawn: fn must be a function, received ${_describe(fn)}`,
-      );
-    }
-    const parent = _current();
-    const hub = parent.hub;
-    this.hub = hub;
-    this.id = hub._nextId++;
+    checkFunction("spawn", "fn", fn);
+    const p = parent ?? currentTask();
+    const core = coreOf(p);
+    const task = new GreenletTask(core, p, fn as (...a: never[]) => unknown);
+    task.greenlet = this;
+    this.#task = task;
+    this.id = core.nextId++;
     this.name = fn.name || `Greenlet-${this.id}`;
     this.args = args;
-    this.parent = parent;
-    this._fn = fn;
-    if (_spawnSites()) this._spawnSite = callerSite(new Error().stack);
+    if (spawnSites) task.spawnSite = callerSite(entry);
+    if (onSpawn !== null) emit(onSpawn, task);
+  }
+
+  /** The hub that runs this greenlet. */
+  get hub(): Hub {
+    return coreOf(this.#task).hub as Hub;
+  }
+
+  /** The greenlet that created this one (null for main). */
+  get parent(): Greenlet | null {
+    const p = this.#task.parent;
+    return p === null ? null : coreOf(p).greenletOf(p) as Greenlet;
+  }
+
+  /**
+   * True from `start()`/`spawn()` on — before the function first runs — until
+   * the greenlet is dead (gevent's `bool(g)`).
+   */
+  get started(): boolean {
+    const s = this.#task.state;
+    return s === SCHEDULED || s === RUNNING;
+  }
+
+  /** True once the function has finished (or the greenlet was killed). */
+  get dead(): boolean {
+    return this.#task.state === DEAD;
   }
 
   /**
@@ -210,26 +225,38 @@ export class Greenlet<T = unknown> implements Waitable {
    * stops them too. A `Timeout` does not abort it.
    */
   get signal(): AbortSignal {
-    let ac = this._ac;
+    let ac = this.#ac;
     if (ac === null) {
-      ac = this._ac = new AbortController();
-      if (this._killed) ac.abort(this._killReason);
+      ac = this.#ac = new AbortController();
+      if (this.#killed) ac.abort(this.#killReason);
     }
     return ac.signal;
   }
 
-  /** Whether the greenlet has finished (gevent's `ready()`). */
+  /**
+   * Whether the greenlet has finished (gevent's `ready()`).
+   *
+   * @returns `dead`.
+   */
   ready(): boolean {
-    return this.dead;
+    return this.#task.state === DEAD;
   }
 
-  /** Whether it finished without an error (`GreenletExit` counts as success). */
+  /**
+   * Whether it finished without an error (`GreenletExit` counts as success).
+   *
+   * @returns True when dead and not failed.
+   */
   successful(): boolean {
-    return this.dead && !this._failed;
+    return this.#task.state === DEAD && !this.#failed;
   }
 
-  /** `<Greenlet "name" #id>`. */
-  toString(): string {
+  /**
+   * `<Greenlet "name" #id>`.
+   *
+   * @returns The greenlet's name and id.
+   */
+  override toString(): string {
     return `<Greenlet "${this.name}" #${this.id}>`;
   }
 
@@ -238,9 +265,9 @@ export class Greenlet<T = unknown> implements Waitable {
    * was started already.
    */
   start(): void {
-    if (this.started || this.dead) return;
+    if (this.#task.state !== NEW) return;
     this.#begin();
-    this.hub._schedule(_runUser, this);
+    this.#task.core.schedule(runUserTask, this.#task);
   }
 
   /**
@@ -250,63 +277,39 @@ export class Greenlet<T = unknown> implements Waitable {
    * @param ms Milliseconds to wait before the function runs.
    */
   startLater(ms: number): void {
-    _checkTimeout("start greenlet later", ms, "ms");
-    if (this.started || this.dead) return;
+    checkTimeout("start greenlet later", ms, "ms");
+    if (this.#task.state !== NEW) return;
     this.#begin();
-    this._startTimer = this.hub._addTimer(ms, startFromTimer, this);
+    this.#startTimer = this.#task.core.addTimer(ms, startFromTimer, this);
   }
 
   #begin(): void {
-    this.started = true;
-    this._inLive = true;
-    const hub = this.hub;
-    hub._live++;
-    const head = hub._liveHead;
-    this._lnext = head;
-    if (head !== null) head._lprev = this;
-    hub._liveHead = this;
+    const task = this.#task;
+    task.state = SCHEDULED;
+    coreOf(task).addLive(task);
   }
 
-  /**
-   * @internal Runs the function in the greenlet's context. The hub calls it
-   * from its run queue, only first in a drain pass, so that the
-   * continuations of greenlets resumed before it run first.
-   */
-  _runUser(): void {
-    if (!this.dead) _als.run(this, runBody, this);
+  static #startFromTimer(g: Greenlet): void {
+    g.#startTimer = null;
+    const task = g.#task;
+    if (task.state !== DEAD) task.core.schedule(runUserTask, task);
   }
 
-  /** @internal For waits on this greenlet (join). */
-  _describeWait(): string {
-    return `join of ${this}`;
-  }
-
-  /** @internal State for run info. */
-  _state(): string {
-    if (this.dead) return "dead";
-    if (!this.started) return "not started";
-    if (!this._runStarted) return "scheduled to start";
-    return "running";
+  static {
+    startFromTimer = (arg) => Greenlet.#startFromTimer(arg as Greenlet);
   }
 
   /**
    * Waits until the greenlet has finished, or `timeout` ms passed. Never
-   * throws the greenlet's error (use `get()` for that).
+   * throws the greenlet's error (use `get()` for that). Its link callbacks
+   * have all run when it returns.
    *
    * @param timeout Milliseconds to wait at most; undefined waits forever.
    * @returns A promise that resolves when it finished or the time is up.
    */
   join(timeout?: number): Promise<void> {
-    _checkTimeout("join greenlet", timeout);
-    if (this.dead && !_current()._hasPending) return _resolvedVoid();
-    const w = _wait(
-      this,
-      this._joiners ?? (this._joiners = new WaiterList()),
-      timeout,
-      undefined,
-      undefined,
-    );
-    return w.promise as Promise<void>;
+    checkTimeout("join greenlet", timeout);
+    return this.waitReady({ timeout }) as Promise<void>;
   }
 
   /**
@@ -318,20 +321,14 @@ export class Greenlet<T = unknown> implements Waitable {
    * @returns A promise of the function's value.
    */
   get(options?: GetOptions): Promise<T> {
-    _checkOptions("get greenlet result", options);
+    checkOptions("get greenlet result", options);
     const timeout = options?.timeout;
-    _checkTimeout("get greenlet result", timeout);
-    if (this.dead) return this.#result();
-    return this.join(timeout).then(() => {
-      if (!this.dead) throw new Timeout(timeout);
-      return this.#result();
+    checkTimeout("get greenlet result", timeout);
+    return this.waitReady({ timeout }).then(() => {
+      if (this.#task.state !== DEAD) throw new Timeout(timeout);
+      if (this.#failed) throw this.exception;
+      return this.value as T;
     });
-  }
-
-  #result(): Promise<T> {
-    return this._failed
-      ? Promise.reject(this.exception)
-      : Promise.resolve(this.value as T);
   }
 
   /**
@@ -346,33 +343,24 @@ export class Greenlet<T = unknown> implements Waitable {
    * without `block`).
    */
   kill(error?: unknown, options?: KillOptions): Promise<void> {
-    _checkOptions("kill greenlet", options);
+    checkOptions("kill greenlet", options);
     const timeout = options?.timeout;
-    _checkTimeout("kill greenlet", timeout);
+    checkTimeout("kill greenlet", timeout);
     const block = options?.block ?? true;
-    if (this.dead || this._isMain) return _resolvedVoid();
+    const task = this.#task;
+    if (task.state === DEAD || task.isMain) return resolvedVoid;
     const err = error === undefined ? new GreenletExit() : error;
-    if (!this._killed) {
-      this._killed = true;
-      this._killReason = err;
-      if (this._ac !== null) this._ac.abort(err);
+    if (!this.#killed) {
+      this.#killed = true;
+      this.#killReason = err;
+      if (this.#ac !== null) this.#ac.abort(err);
     }
-    if (!this._runStarted) {
-      _finish(this, false, err);
-      return _resolvedVoid();
+    if (task.state !== RUNNING) {
+      this.#finish(false, err);
+      return resolvedVoid;
     }
-    _throwInto(this, err, null);
-    return block ? this.join(timeout) : _resolvedVoid();
-  }
-
-  /**
-   * Calls `callback(greenlet)` once when the greenlet finishes, however it
-   * ends (at once, from the hub, if it already has).
-   *
-   * @param callback Called with this greenlet.
-   */
-  link(callback: (greenlet: this) => void): void {
-    this.#addLink(callback, LINK_ANY, "link");
+    throwInto(task, err, null);
+    return block ? this.join(timeout) : resolvedVoid;
   }
 
   /**
@@ -381,7 +369,7 @@ export class Greenlet<T = unknown> implements Waitable {
    * @param callback Called with this greenlet.
    */
   linkValue(callback: (greenlet: this) => void): void {
-    this.#addLink(callback, LINK_VALUE, "linkValue");
+    this.addLink(callback, false, succeeded, "linkValue");
   }
 
   /**
@@ -390,67 +378,64 @@ export class Greenlet<T = unknown> implements Waitable {
    * @param callback Called with this greenlet.
    */
   linkException(callback: (greenlet: this) => void): void {
-    this.#addLink(callback, LINK_EXCEPTION, "linkException");
+    this.addLink(callback, false, failed, "linkException");
   }
 
   /**
-   * Like `link`, but `callback` runs inside the hub's run queue rather than
-   * as a task of its own (gevent's `rawlink`). It must not throw or block.
+   * A link callback failed: reported as this greenlet's error.
    *
-   * @param callback Called with this greenlet.
+   * @param error What the callback threw.
    */
-  rawlink(callback: (greenlet: this) => void): void {
-    this.#addLink(callback, LINK_RAW, "rawlink");
+  protected override linkError(error: unknown): void {
+    coreOf(this.#task).reportError(this.#task, error);
   }
 
-  /**
-   * Removes a callback added by `link`, `linkValue`, `linkException` or
-   * `rawlink` (every registration of it).
-   *
-   * @param callback The callback to remove.
-   */
-  unlink(callback: (greenlet: this) => void): void {
-    const links = this._links;
-    if (links === null) return;
-    for (let i = links.length - 1; i >= 0; i--) {
-      if (links[i].cb === callback) links.splice(i, 1);
+  /** Ends the greenlet: records its result and notifies its links. */
+  #finish(ok: boolean, v: unknown): void {
+    const task = this.#task;
+    if (task.state === DEAD) return;
+    const wasLive = task.state !== NEW;
+    task.state = DEAD;
+    if (onFinish !== null) emit(onFinish, task);
+    endWaits(task);
+    const core = coreOf(task);
+    if (this.#startTimer !== null) {
+      core.cancelTimer(this.#startTimer);
+      this.#startTimer = null;
     }
-  }
-
-  #addLink(cb: (g: this) => void, kind: number, name: string): void {
-    if (typeof cb !== "function") {
-      throw new TypeError(
-        `Cannot ${name}: callback must be a function, received ${
-          _describe(cb)
-        }`,
-      );
+    if (wasLive) core.removeLive(task);
+    if (ok || v instanceof GreenletExit) {
+      this.value = v as T | GreenletExit;
+    } else {
+      this.exception = v;
+      this.#failed = true;
     }
-    (this._links ?? (this._links = [])).push({
-      cb: cb as (g: never) => void,
-      kind,
-    });
-    if (this.dead) scheduleNotify(this);
+    this.notifyLinks();
+    if (this.#failed) core.reportError(task, v);
   }
 }
 
-function startFromTimer(arg: unknown): void {
-  const g = arg as Greenlet;
-  g._startTimer = null;
-  if (!g.dead) g.hub._schedule(_runUser, g);
+function succeeded(g: Greenlet): boolean {
+  return g.successful();
 }
 
-function runBody(arg: unknown): void {
-  const g = arg as Greenlet;
-  if (g.dead) return;
-  g._runStarted = true;
+function failed(g: Greenlet): boolean {
+  return !g.successful();
+}
+
+function runBody(task: GreenletTask): void {
+  if (task.state === DEAD) return;
+  task.state = RUNNING;
+  if (onStart !== null) emit(onStart, task);
+  const g = task.greenlet as Greenlet;
   let r: unknown;
   try {
-    r = (g._fn as (...args: unknown[]) => unknown).apply(
+    r = (task.fn as (...args: unknown[]) => unknown).apply(
       undefined,
       g.args as unknown[],
     );
   } catch (e) {
-    _finish(g, false, e);
+    finish(g, false, e);
     return;
   }
   if (
@@ -459,7 +444,7 @@ function runBody(arg: unknown): void {
   ) {
     settleBody(g, r as PromiseLike<unknown>);
   } else {
-    _finish(g, true, r);
+    finish(g, true, r);
   }
 }
 
@@ -472,126 +457,44 @@ async function settleBody(g: Greenlet, r: PromiseLike<unknown>): Promise<void> {
     ok = false;
     v = e;
   }
-  _finish(g, ok, v);
+  finish(g, ok, v);
 }
+
+// deno-lint-ignore ban-types
+type Entry = Function;
+type CaptureStackTrace = (holder: object, below: Entry) => void;
 
 /**
- * Frames that are not the user's: gevent-ts's sources, the npm build's files
- * (the ESM chunk and the CJS core hold the library's code; the entry files
- * only re-export it), and the runtime's own (`node:…`, `ext:…`, e.g. the
- * AsyncLocalStorage.run that Hub#spawn goes through).
+ * The frame that called `entry` (the public function that spawned):
+ * `file:line:col`, or the frame's text; null where stacks are not captured.
  */
-const INTERNAL_FRAME =
-  /[/\\](greenlet|hub|timeout|lock|mod)\.ts:|[/\\]_chunks[/\\]chunk-[\w-]+\.js:|[/\\]_core\.cjs:|[( ](node|ext):[^)]*\)?\s*$|^\s*at (new )?(Greenlet|Hub\.spawn|spawn|spawnLater)\b/;
-
-/** The first stack frame outside gevent-ts: `file:line:col` (or the frame). */
-function callerSite(stack: string | undefined): string | null {
-  if (stack === undefined) return null;
-  const frames = stack.split("\n").slice(1);
-  for (const frame of frames) {
-    if (INTERNAL_FRAME.test(frame)) continue;
-    const m = frame.match(/\(([^()]+)\)\s*$/) ?? frame.match(/at (.+)$/);
-    return m ? m[1].trim() : frame.trim();
-  }
-  return null;
+function callerSite(entry: Entry): string | null {
+  const capture = (Error as unknown as { captureStackTrace?: CaptureStackTrace })
+    .captureStackTrace;
+  if (typeof capture !== "function") return null;
+  const holder: { stack?: string } = {};
+  capture(holder, entry);
+  const frame = holder.stack?.split("\n")[1];
+  if (frame === undefined) return null;
+  const m = frame.match(/\(([^()]+)\)\s*$/) ?? frame.match(/at (.+)$/);
+  return m ? m[1].trim() : frame.trim();
 }
 
-/** Ends a greenlet: records its result and notifies its links. */
-function _finish(g: Greenlet, ok: boolean, v: unknown): void {
-  if (g.dead) return;
-  g.dead = true;
-  const monitor = _monitorHooks();
-  if (monitor !== null) monitor.switched(g);
-  const hub = g.hub;
-  let w = g._waits;
-  while (w !== null) {
-    const next: Waiter | null = w.gnext;
-    _abandon(w);
-    w = next;
-  }
-  g._hasPending = false;
-  g._pending = undefined;
-  g._pendingSrc = null;
-  if (g._startTimer !== null) {
-    hub._cancelTimer(g._startTimer);
-    g._startTimer = null;
-  }
-  if (g._inLive) {
-    g._inLive = false;
-    hub._live--;
-    if (g._lprev === null) hub._liveHead = g._lnext;
-    else g._lprev._lnext = g._lnext;
-    if (g._lnext !== null) g._lnext._lprev = g._lprev;
-    g._lnext = g._lprev = null;
-  }
-  if (ok || v instanceof GreenletExit) {
-    g.value = v;
-  } else {
-    g.exception = v;
-    g._failed = true;
-  }
-  if (g._joiners !== null || g._links !== null) scheduleNotify(g);
-  hub._noteChange();
-  if (g._failed) hub._reportError(g, v);
-}
-
-function scheduleNotify(g: Greenlet): void {
-  if (g._notifyScheduled) return;
-  g._notifyScheduled = true;
-  g.hub._schedule(notifyLinks, g);
-}
-
-function notifyLinks(arg: unknown): void {
-  const g = arg as Greenlet;
-  g._notifyScheduled = false;
-  const joiners = g._joiners;
-  if (joiners !== null) {
-    let w: Waiter | null;
-    while ((w = joiners.shift()) !== null) {
-      w.list = null;
-      _settleNow(w, true, undefined);
-    }
-  }
-  const links = g._links;
-  if (links === null) return;
-  g._links = null;
-  const ok = !g._failed;
-  for (const { cb, kind } of links) {
-    if (kind === LINK_RAW) {
-      try {
-        (cb as (g: Greenlet) => void)(g);
-      } catch (e) {
-        g.hub._reportError(g, e);
-      }
-    } else if (
-      kind === LINK_ANY || (kind === LINK_VALUE) === ok
-    ) {
-      _als.run(g.hub.main, queueLinkCall, cb as (g: Greenlet) => void, g);
-    }
-  }
-}
-
-function queueLinkCall(cb: (g: Greenlet) => void, g: Greenlet): void {
-  nativeQueueMicrotask(() => {
-    try {
-      cb(g);
-    } catch (e) {
-      g.hub._reportError(g, e);
-    }
-  });
-}
-
-_registerGreenletFactory({
-  main(hub: Hub): Greenlet {
-    constructingMainFor = hub;
-    return new Greenlet(noopFn);
+registerGreenletFactory({
+  main(task: Task): Greenlet {
+    constructingMain = task;
+    return new Greenlet(noop);
   },
-  spawn(hub: Hub, fn: (...args: never[]) => unknown, args: unknown[]) {
-    const g = _als.run(hub.main, () => new Greenlet(fn, ...args));
+  spawn(parent, fn, args, entry) {
+    spawnParent = parent;
+    spawnEntry = entry;
+    const g = new Greenlet(fn, ...args);
     g.start();
     return g;
   },
 });
+
+function noop(): void {}
 
 /**
  * Creates a greenlet running `fn(...args)` and starts it: it runs the next
@@ -614,6 +517,7 @@ export function spawn<A extends unknown[], R>(
   fn: (...args: A) => R,
   ...args: A
 ): Greenlet<Awaited<R>> {
+  spawnEntry = spawn as (...args: never[]) => unknown;
   const g = new Greenlet<Awaited<R>>(
     fn as unknown as (...args: never[]) => Awaited<R>,
     ...args,
@@ -642,7 +546,8 @@ export function spawnLater<A extends unknown[], R>(
   fn: (...args: A) => R,
   ...args: A
 ): Greenlet<Awaited<R>> {
-  _checkTimeout("spawnLater", ms, "ms");
+  checkTimeout("spawnLater", ms, "ms");
+  spawnEntry = spawnLater as (...args: never[]) => unknown;
   const g = new Greenlet<Awaited<R>>(
     fn as unknown as (...args: never[]) => Awaited<R>,
     ...args,
@@ -679,7 +584,7 @@ function checkGreenlets(action: string, greenlets: unknown): Greenlet[] {
   ) {
     throw new TypeError(
       `Cannot ${action}: greenlets must be an iterable of Greenlets, received ${
-        _describe(greenlets)
+        describe(greenlets)
       }`,
     );
   }
@@ -688,7 +593,7 @@ function checkGreenlets(action: string, greenlets: unknown): Greenlet[] {
     if (!(g instanceof Greenlet)) {
       throw new TypeError(
         `Cannot ${action}: every item must be a Greenlet, received ${
-          _describe(g)
+          describe(g)
         }`,
       );
     }
@@ -697,7 +602,8 @@ function checkGreenlets(action: string, greenlets: unknown): Greenlet[] {
   return list;
 }
 
-class JoinAll implements WaitSource {
+/** The state of one joinAll: what finished, and its waiter. */
+class JoinAll {
   done: Greenlet[] = [];
   count: number;
   raiseError: boolean;
@@ -712,15 +618,15 @@ class JoinAll implements WaitSource {
     this.cb = (g: Greenlet) => {
       if (this.failed) return;
       this.done.push(g);
-      if (this.raiseError && g._failed) {
+      if (this.raiseError && !g.successful()) {
         this.failed = true;
-        if (this.w !== null) _settleNow(this.w, false, g.exception);
+        if (this.w !== null) settleNow(this.w, false, g.exception);
       } else if (this.done.length >= this.count && this.w !== null) {
-        _settleNow(this.w, true, this.done);
+        settleNow(this.w, true, this.done);
       }
     };
   }
-  _describeWait(): string {
+  toString(): string {
     return `joinAll of ${this.total} greenlet${
       this.total === 1 ? "" : "s"
     } (${this.done.length} done)`;
@@ -751,22 +657,15 @@ export function joinAll(
   options?: JoinAllOptions,
 ): Promise<Greenlet[]> {
   const list = checkGreenlets("joinAll", greenlets);
-  _checkOptions("joinAll", options);
+  checkOptions("joinAll", options);
   const timeout = options?.timeout;
-  _checkTimeout("joinAll", timeout);
+  checkTimeout("joinAll", timeout);
   const count = options?.count;
-  if (count !== undefined && (typeof count !== "number" || !(count >= 0))) {
-    throw new RangeError(
-      `Cannot joinAll: count must be a number ≥ 0, received ${
-        _describe(count)
-      }`,
-    );
-  }
-  const raiseError = options?.raiseError ?? false;
+  checkCount("joinAll", count);
   const j = new JoinAll(
     list.length,
     Math.min(count ?? list.length, list.length),
-    raiseError,
+    options?.raiseError ?? false,
   );
   for (const g of list) {
     if (g.dead) j.cb(g);
@@ -774,10 +673,11 @@ export function joinAll(
   if (j.failed) {
     return Promise.reject(j.done[j.done.length - 1].exception);
   }
-  if (j.done.length >= j.count && !_current()._hasPending) {
+  const task = currentTask();
+  if (j.done.length >= j.count && task.pending === null) {
     return Promise.resolve(j.done.slice(0, j.count));
   }
-  const w = _wait(j, null, timeout, undefined, null);
+  const w = waitOn(task, j, { timeout, timeoutValue: null });
   if (!w.active) return w.promise as Promise<Greenlet[]>;
   j.w = w;
   for (const g of list) {
@@ -810,13 +710,14 @@ export interface KillAllOptions {
   error?: unknown;
   /** Wait for them to die (default true). */
   block?: boolean;
-  /** With `block`, wait at most this many milliseconds. */
+  /** With `block`, wait at most this many milliseconds, then reject with `Timeout`. */
   timeout?: number;
 }
 
 /**
  * Kills every greenlet (see {@linkcode Greenlet.kill}) and, with `block`
- * (the default), waits until all of them died, at most `timeout` ms.
+ * (the default), waits until all of them died; if some outlive `timeout`
+ * ms, it rejects with {@linkcode Timeout} (as gevent's `killall`).
  *
  * @param greenlets The greenlets to kill.
  * @param options `error` to throw, `block`, and `timeout` in milliseconds.
@@ -836,9 +737,9 @@ export function killAll(
   options?: KillAllOptions,
 ): Promise<void> {
   const list = checkGreenlets("killAll", greenlets);
-  _checkOptions("killAll", options);
+  checkOptions("killAll", options);
   const timeout = options?.timeout;
-  _checkTimeout("killAll", timeout);
+  checkTimeout("killAll", timeout);
   const block = options?.block ?? true;
   for (const g of list) {
     g.kill(
@@ -846,6 +747,8 @@ export function killAll(
       { block: false },
     );
   }
-  if (!block) return _resolvedVoid();
-  return joinAll(list, { timeout }).then(() => undefined);
+  if (!block) return resolvedVoid;
+  return joinAll(list, { timeout }).then((done) => {
+    if (done.length < list.length) throw new Timeout(timeout);
+  });
 }

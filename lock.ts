@@ -8,18 +8,16 @@
  */
 
 import {
-  _checkOptions,
-  _checkSignal,
-  _checkTimeout,
-  _current,
-  _describe,
-  _resolvedVoid,
-  _settle,
-  _wait,
-  WaiterList,
-  type WaitSource,
-} from "./hub.ts";
+  checkOptions,
+  checkSignal,
+  checkTimeout,
+  describe,
+} from "./_checks.ts";
+import { currentTask } from "./_context.ts";
+import { coreOf } from "./_hub_core.ts";
+import { settle, type Task, WaiterList, waitOn } from "./_waiter.ts";
 import type { Greenlet } from "./greenlet.ts";
+import { Linkable } from "./linkable.ts";
 import { Timeout } from "./timeout.ts";
 
 /**
@@ -47,16 +45,16 @@ function checkAcquire(
   options: AcquireOptions | undefined,
 ): void {
   if (options === undefined) return;
-  _checkOptions(action, options);
-  _checkTimeout(action, options.timeout);
-  _checkSignal(action, options.signal);
+  checkOptions(action, options);
+  checkTimeout(action, options.timeout);
+  checkSignal(action, options.signal);
 }
 
 function checkValue(kind: string, value: unknown): number {
   if (typeof value !== "number" || !Number.isInteger(value)) {
     throw new TypeError(
       `Cannot create ${kind}: value must be an integer, received ${
-        _describe(value)
+        describe(value)
       }`,
     );
   }
@@ -72,6 +70,7 @@ function checkValue(kind: string, value: unknown): number {
  * A counting semaphore (gevent's `Semaphore`). `acquire()` takes a permit,
  * waiting in FIFO order while none is left; `release()` gives one back,
  * straight to the longest waiter if there is one (hand-off, no barging).
+ * A {@linkcode Waitable}: ready while a permit is free.
  *
  * @example Limiting concurrency to two
  * ```ts
@@ -86,11 +85,12 @@ function checkValue(kind: string, value: unknown): number {
  * console.log(sem.counter); // 2
  * ```
  */
-export class Semaphore {
+export class Semaphore extends Linkable {
   /** Permits left; 0 while greenlets wait. */
   counter: number;
   #waiters = new WaiterList();
-  #watchers = new WaiterList();
+  #options: AcquireWait;
+  #holdOptions: AcquireWait;
 
   /**
    * Creates a semaphore with `value` permits.
@@ -98,12 +98,30 @@ export class Semaphore {
    * @param value The number of permits (an integer ≥ 0); defaults to 1.
    */
   constructor(value = 1) {
+    super();
     this.counter = checkValue(new.target.name, value);
+    this.#options = acquireWait(this.#waiters, undefined, false);
+    this.#holdOptions = acquireWait(this.#waiters, undefined, true);
   }
 
-  /** @internal */
-  _describeWait(): string {
+  /**
+   * `Semaphore(counter=1, waiters=0)`: how it shows in run info and
+   * `LoopExit` messages.
+   *
+   * @returns The class name, counter and number of waiters.
+   */
+  override toString(): string {
     return `${this.constructor.name}(counter=${this.counter}, waiters=${this.#waiters.size})`;
+  }
+
+  /**
+   * Whether a permit is free (gevent's `ready()`): `wait()`, `wait([sem])`
+   * and links return then.
+   *
+   * @returns `counter > 0`.
+   */
+  ready(): boolean {
+    return this.counter > 0;
   }
 
   /** Whether `acquire()` would wait now. */
@@ -144,16 +162,19 @@ export class Semaphore {
     options: AcquireOptions | undefined,
     hold: boolean,
   ): Promise<unknown> {
+    const task = currentTask();
     if (this.counter > 0 && this.#waiters.size === 0) {
-      const g = _current();
-      if (!g._hasPending && options?.signal?.aborted !== true) {
+      if (task.pending === null && options?.signal?.aborted !== true) {
         this.counter--;
         return hold ? Promise.resolve(new Permit(this)) : RESOLVED_TRUE;
       }
     } else if (options?.timeout === 0 && !hold) {
       return RESOLVED_FALSE;
     }
-    return waitForPermit(this, this.#waiters, options, hold);
+    const o = options === undefined
+      ? (hold ? this.#holdOptions : this.#options)
+      : acquireWait(this.#waiters, options, hold);
+    return waitOn(task, this, o).promise;
   }
 
   /**
@@ -163,20 +184,20 @@ export class Semaphore {
   release(): void {
     const w = this.#waiters.shift();
     if (w !== null) {
-      w.list = null;
-      _settle(w, true, w.data === HOLD ? new Permit(this) : true);
+      settle(w, true, isHold(w.options) ? new Permit(this) : true);
       return;
     }
     this.counter++;
-    this.#wakeWatchers();
+    this.notifyLinks();
   }
 
-  #wakeWatchers(): void {
-    let w;
-    while ((w = this.#watchers.shift()) !== null) {
-      w.list = null;
-      _settle(w, true, this.counter);
-    }
+  /**
+   * What `wait()` resolves with: the counter.
+   *
+   * @returns `counter`.
+   */
+  protected override waitResult(): unknown {
+    return this.counter;
   }
 
   /**
@@ -186,12 +207,8 @@ export class Semaphore {
    * @returns The counter once a permit is free, or 0 on timeout.
    */
   wait(timeout?: number): Promise<number> {
-    _checkTimeout(`wait on ${this.constructor.name}`, timeout);
-    if (this.counter > 0 && !_current()._hasPending) {
-      return Promise.resolve(this.counter);
-    }
-    return _wait(this, this.#watchers, timeout, undefined, 0)
-      .promise as Promise<number>;
+    checkTimeout(`wait on ${this.constructor.name}`, timeout);
+    return this.waitReady({ timeout }, 0) as Promise<number>;
   }
 
   /**
@@ -209,30 +226,37 @@ export class Semaphore {
   }
 }
 
-const HOLD = Symbol("hold");
-
 /**
- * Queues the caller on a lock's FIFO `waiters`. It resolves with `true` (or,
- * for `hold`, a {@linkcode Permit}) when `release()` hands it the lock, and on
- * timeout with `false` (or, for `hold`, rejects with `Timeout`).
+ * How a lock's waiter waits: on the lock's FIFO `waiters`; it resolves with
+ * `true` (or, for `hold`, a {@linkcode Permit}) when `release()` hands it
+ * the lock, and on timeout with `false` (or, for `hold`, rejects with
+ * `Timeout`).
  */
-function waitForPermit(
-  lock: WaitSource,
+interface AcquireWait {
+  readonly list: WaiterList;
+  readonly timeout: number | undefined;
+  readonly signal: AbortSignal | undefined;
+  readonly timeoutValue: false;
+  readonly timeoutError: (() => unknown) | undefined;
+}
+
+function acquireWait(
   waiters: WaiterList,
   options: AcquireOptions | undefined,
   hold: boolean,
-): Promise<unknown> {
+): AcquireWait {
   const timeout = options?.timeout;
-  const w = _wait(
-    lock,
-    waiters,
+  return {
+    list: waiters,
     timeout,
-    options?.signal,
-    false,
-    hold ? () => new Timeout(timeout) : null,
-  );
-  if (hold) w.data = HOLD;
-  return w.promise;
+    signal: options?.signal,
+    timeoutValue: false,
+    timeoutError: hold ? () => new Timeout(timeout) : undefined,
+  };
+}
+
+function isHold(o: object): boolean {
+  return (o as AcquireWait).timeoutError !== undefined;
 }
 
 /** A held permit: disposing of it releases the lock once. */
@@ -347,20 +371,26 @@ export class NotOwnerError extends Error {
  * console.log(lock.locked()); // false
  * ```
  */
-export class RLock {
-  #owner: Greenlet | null = null;
+export class RLock extends Linkable {
+  #owner: Task | null = null;
   #count = 0;
   #waiters = new WaiterList();
 
   /** The greenlet holding the lock, or null. */
   get owner(): Greenlet | null {
-    return this.#owner;
+    const t = this.#owner;
+    return t === null ? null : coreOf(t).greenletOf(t) as Greenlet;
   }
 
-  /** @internal */
-  _describeWait(): string {
+  /**
+   * `RLock(owner=…, depth=1, waiters=0)`: how it shows in run info and
+   * `LoopExit` messages.
+   *
+   * @returns The owner, depth and number of waiters.
+   */
+  override toString(): string {
     return `RLock(owner=${
-      this.#owner ?? "none"
+      this.owner ?? "none"
     }, depth=${this.#count}, waiters=${this.#waiters.size})`;
   }
 
@@ -370,12 +400,21 @@ export class RLock {
   }
 
   /**
+   * Whether nobody holds the lock (links and `wait([lock])` return then).
+   *
+   * @returns `!locked()`.
+   */
+  ready(): boolean {
+    return this.#owner === null;
+  }
+
+  /**
    * Acquires the lock without waiting.
    *
    * @returns Whether the caller now holds it.
    */
   tryAcquire(): boolean {
-    const me = _current();
+    const me = currentTask();
     if (this.#owner === me) {
       this.#count++;
       return true;
@@ -402,18 +441,18 @@ export class RLock {
     options: AcquireOptions | undefined,
     hold: boolean,
   ): Promise<unknown> {
-    const me = _current();
+    const me = currentTask();
     if (
       (this.#owner === me ||
         this.#owner === null && this.#waiters.size === 0) &&
-      !me._hasPending && options?.signal?.aborted !== true
+      me.pending === null && options?.signal?.aborted !== true
     ) {
       this.#owner = me;
       this.#count++;
       return hold ? Promise.resolve(new Permit(this)) : RESOLVED_TRUE;
     }
     if (options?.timeout === 0 && !hold) return RESOLVED_FALSE;
-    return waitForPermit(this, this.#waiters, options, hold);
+    return waitOn(me, this, acquireWait(this.#waiters, options, hold)).promise;
   }
 
   /**
@@ -423,18 +462,20 @@ export class RLock {
    * @throws {NotOwnerError} If the caller does not hold the lock.
    */
   release(): void {
-    const me = _current();
-    if (this.#owner !== me) throw new NotOwnerError(this.#owner, me);
+    const me = currentTask();
+    if (this.#owner !== me) {
+      throw new NotOwnerError(this.owner, coreOf(me).greenletOf(me) as Greenlet);
+    }
     if (--this.#count !== 0) return;
     const w = this.#waiters.shift();
     if (w === null) {
       this.#owner = null;
+      this.notifyLinks();
       return;
     }
-    w.list = null;
-    this.#owner = w.g;
+    this.#owner = w.task;
     this.#count = 1;
-    _settle(w, true, w.data === HOLD ? new Permit(this) : true);
+    settle(w, true, isHold(w.options) ? new Permit(this) : true);
   }
 
   /**
@@ -461,9 +502,18 @@ export class RLock {
  * console.log(await sem.acquire(), await sem.acquire()); // true true
  * ```
  */
-export class DummySemaphore {
+export class DummySemaphore extends Linkable {
   /** Always `Infinity`. */
   readonly counter: number = Infinity;
+
+  /**
+   * Always true: a permit is always free.
+   *
+   * @returns true
+   */
+  ready(): boolean {
+    return true;
+  }
 
   /** Always false. */
   locked(): boolean {
@@ -500,7 +550,7 @@ export class DummySemaphore {
    * @returns A promise of `Infinity`.
    */
   wait(timeout?: number): Promise<number> {
-    _checkTimeout("wait on DummySemaphore", timeout);
+    checkTimeout("wait on DummySemaphore", timeout);
     return Promise.resolve(Infinity);
   }
 
@@ -512,6 +562,6 @@ export class DummySemaphore {
    */
   hold(options?: AcquireOptions): Promise<Disposable> {
     checkAcquire("hold DummySemaphore", options);
-    return _resolvedVoid().then(() => ({ [Symbol.dispose]: () => {} }));
+    return Promise.resolve({ [Symbol.dispose]: () => {} });
   }
 }

@@ -26,13 +26,11 @@ export {
   Hub,
   type HubOptions,
   idle,
-  iwait,
   LoopExit,
   sleep,
-  wait,
-  type Waitable,
-  type WaitObjectsOptions,
 } from "./hub.ts";
+export { Linkable, type Waitable } from "./linkable.ts";
+export { iwait, wait, type WaitObjectsOptions } from "./wait.ts";
 export {
   type GetOptions,
   Greenlet,

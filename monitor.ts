@@ -12,15 +12,12 @@ import {
   nativeSetTimeout,
   nativeTimerRef,
 } from "./_native.ts";
-import {
-  _checkOptions,
-  _checkTimeout,
-  _describe,
-  _setMonitorHooks,
-  _setSpawnSites,
-  getHub,
-} from "./hub.ts";
+import { checkOptions, checkTimeout, describe } from "./_checks.ts";
+import { subscribe } from "./_hooks.ts";
+import { coreOf } from "./_hub_core.ts";
+import type { Task } from "./_waiter.ts";
 import type { Greenlet } from "./greenlet.ts";
+import { getHub } from "./hub.ts";
 
 /**
  * What the monitor reports when the thread was blocked too long.
@@ -84,6 +81,8 @@ interface Running {
   segStart: number;
   /** When the next tick is due (ms). */
   due: number;
+  /** Removes the monitor's hooks. */
+  unsubscribe: () => void;
 }
 
 let running: Running | null = null;
@@ -136,9 +135,9 @@ function onTick(): void {
  * ```
  */
 export function startMonitor(options: MonitorOptions = {}): void {
-  _checkOptions("start monitor", options);
+  checkOptions("start monitor", options);
   const max = options.maxBlockingTime ?? 100;
-  _checkTimeout("start monitor", max, "maxBlockingTime");
+  checkTimeout("start monitor", max, "maxBlockingTime");
   if (!(max > 0) || max === Infinity) {
     throw new RangeError(
       `Cannot start monitor: maxBlockingTime must be > 0 and finite, received ${max}`,
@@ -148,7 +147,7 @@ export function startMonitor(options: MonitorOptions = {}): void {
   if (typeof report !== "function") {
     throw new TypeError(
       `Cannot start monitor: report must be a function, received ${
-        _describe(report)
+        describe(report)
       }`,
     );
   }
@@ -162,19 +161,29 @@ export function startMonitor(options: MonitorOptions = {}): void {
     handle: null,
     segStart: now,
     due: now + tick,
+    unsubscribe: () => {},
   };
   running = m;
-  _setSpawnSites(options.spawnSites ?? true);
-  _setMonitorHooks({
-    switched(g: Greenlet): void {
-      const t = nativeNow();
-      const d = t - m.segStart;
-      if (d >= m.max) {
-        safeReport(m, { greenlet: g, duration: d, maxBlockingTime: m.max });
-      }
-      m.segStart = t;
+  // A greenlet that reached a switch point (or ended) ran since segStart.
+  const switched = (task: Task): void => {
+    const t = nativeNow();
+    const d = t - m.segStart;
+    if (d >= m.max) {
+      const greenlet = coreOf(task).greenletOf(task) as Greenlet;
+      safeReport(m, { greenlet, duration: d, maxBlockingTime: m.max });
+    }
+    m.segStart = t;
+  };
+  m.unsubscribe = subscribe({
+    spawnSites: options.spawnSites ?? true,
+    switch: switched,
+    finish: switched,
+    // User code that ran in a drain announced its own switch points; one
+    // that ended at a raw await must stay visible to the monitor's timer.
+    drain(ranUser: boolean): void {
+      if (!ranUser) m.segStart = nativeNow();
     },
-    drained(): void {
+    timer(): void {
       m.segStart = nativeNow();
     },
   });
@@ -198,8 +207,7 @@ export function stopMonitor(): void {
   if (m === null) return;
   running = null;
   nativeClearTimeout(m.handle);
-  _setMonitorHooks(null);
-  _setSpawnSites(false);
+  m.unsubscribe();
 }
 
 /**

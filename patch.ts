@@ -25,19 +25,16 @@
 
 import { nativeConsoleError, nativeNow } from "./_native.ts";
 import type { Timer } from "./_timer_heap.ts";
-import {
-  _als,
-  _checkOptions,
-  _current,
-  _describe,
-  _runUser,
-  _trackOp,
-  type DescribedTimer,
-  type UserTask,
-} from "./hub.ts";
+import { checkOptions, describe } from "./_checks.ts";
+import { als, currentTask } from "./_context.ts";
+import { coreOf, type HubCore } from "./_hub_core.ts";
+import type { DescribedTimer } from "./_run_info.ts";
+import { runUserTask, type UserTask } from "./_run_queue.ts";
+import { trackOp } from "./_track.ts";
+import type { Task } from "./_waiter.ts";
 import type { Greenlet } from "./greenlet.ts";
-// Loads greenlets too, so that `patch/all` may come before any other import.
-import "./greenlet.ts";
+// Loads the hub and greenlets, so that `patch/all` may come before any other import.
+import "./mod.ts";
 
 // ---------------------------------------------------------------------------
 // The registry: every replaced property and how to put it back
@@ -157,7 +154,7 @@ export function unpatchAll(): void {
 const TIMER_ID_BASE = 1 << 30; // far above the runtimes' own ids
 let nextTimerId = TIMER_ID_BASE;
 const timers = new Map<number, PatchedTimer>();
-const ownedTimers = new WeakMap<Greenlet, Set<PatchedTimer>>();
+const ownedTimers = new WeakMap<Task, Set<PatchedTimer>>();
 const denoNs = (globalThis as { Deno?: Record<string, unknown> }).Deno;
 const isDeno = denoNs !== undefined;
 
@@ -166,7 +163,8 @@ type TimerCallback = (...args: any[]) => void;
 
 class PatchedTimer implements UserTask, DescribedTimer {
   readonly id: number;
-  readonly g: Greenlet;
+  readonly owner: Task;
+  readonly core: HubCore;
   readonly fn: TimerCallback;
   readonly args: unknown[];
   readonly ms: number;
@@ -176,14 +174,15 @@ class PatchedTimer implements UserTask, DescribedTimer {
   cleared = false;
 
   constructor(
-    g: Greenlet,
+    owner: Task,
     fn: TimerCallback,
     ms: number,
     args: unknown[],
     repeat: boolean,
   ) {
     this.id = nextTimerId++;
-    this.g = g;
+    this.owner = owner;
+    this.core = coreOf(owner);
     this.fn = fn;
     this.ms = ms;
     this.args = args;
@@ -191,45 +190,45 @@ class PatchedTimer implements UserTask, DescribedTimer {
   }
 
   arm(): void {
-    const hub = this.g.hub;
-    this.timer = hub._addTimer(this.ms, fireTimer, this);
-    if (!this.ref) hub._setTimerRef(this.timer, false);
+    const timers = this.core.timers;
+    this.timer = timers.add(this.ms, fireTimer, this);
+    if (!this.ref) timers.setRef(this.timer, false);
   }
 
   setRef(ref: boolean): void {
     this.ref = ref;
-    if (this.timer !== null) this.g.hub._setTimerRef(this.timer, ref);
+    if (this.timer !== null) this.core.timers.setRef(this.timer, ref);
   }
 
   clear(): void {
     if (this.cleared) return;
     this.cleared = true;
     timers.delete(this.id);
-    ownedTimers.get(this.g)?.delete(this);
+    ownedTimers.get(this.owner)?.delete(this);
     if (this.timer !== null) {
-      this.g.hub._cancelTimer(this.timer);
+      this.core.cancelTimer(this.timer);
       this.timer = null;
     }
   }
 
-  _describeTimer(): string {
+  describeTimer(): string {
     return `${this.repeat ? "setInterval" : "setTimeout"}(${
       this.fn.name || "anonymous"
     }, ${this.ms} ms)`;
   }
 
-  _runUser(): void {
+  runUser(): void {
     if (this.cleared) return;
     if (this.repeat) this.arm();
     else this.clear();
-    _als.run(this.g, callTimer, this);
+    als.run(this.owner, callTimer, this);
   }
 }
 
 function fireTimer(arg: unknown): void {
   const t = arg as PatchedTimer;
   t.timer = null;
-  if (!t.cleared) t.g.hub._schedule(_runUser, t);
+  if (!t.cleared) t.core.schedule(runUserTask, t);
 }
 
 function callTimer(t: PatchedTimer): void {
@@ -241,20 +240,22 @@ function callTimer(t: PatchedTimer): void {
     ) {
       (r as PromiseLike<unknown>).then(
         undefined,
-        (e) => t.g.hub._reportError(t.g, e),
+        (e) => t.core.reportError(t.owner, e),
       );
     }
   } catch (e) {
-    t.g.hub._reportError(t.g, e);
+    t.core.reportError(t.owner, e);
   }
 }
 
 function onOwnerDeath(g: Greenlet): void {
-  if (!g._killed) return; // a greenlet that ends normally leaves its timers
-  const owned = ownedTimers.get(g);
+  if (!g.signal.aborted) return; // one that ends unkilled leaves its timers
+  const owned = ownedTimers.get(taskOf.get(g)!);
   if (owned === undefined) return;
   for (const t of [...owned]) t.clear();
 }
+
+let handleTimer: (h: TimerHandle) => PatchedTimer;
 
 /** What the patched `setTimeout` returns on Node (Deno: the number). */
 class TimerHandle {
@@ -276,7 +277,7 @@ class TimerHandle {
   refresh(): this {
     const t = this.#t;
     if (!t.cleared && t.timer !== null) {
-      t.g.hub._cancelTimer(t.timer);
+      t.core.cancelTimer(t.timer);
       t.arm();
     }
     return this;
@@ -288,11 +289,12 @@ class TimerHandle {
   [Symbol.toPrimitive](): number {
     return this.#t.id;
   }
-  /** @internal */
-  get _id(): number {
-    return this.#t.id;
+  static {
+    handleTimer = (h) => h.#t;
   }
 }
+
+const taskOf = new WeakMap<Greenlet, Task>();
 
 function startTimer(
   kind: string,
@@ -303,19 +305,21 @@ function startTimer(
 ): number | TimerHandle {
   if (typeof fn !== "function") {
     throw new TypeError(
-      `Cannot ${kind}: callback must be a function, received ${_describe(fn)}`,
+      `Cannot ${kind}: callback must be a function, received ${describe(fn)}`,
     );
   }
   let delay = Number(ms);
   if (!(delay >= 0) || delay === Infinity) delay = 0; // as the runtimes do
   if (repeat && delay < 1) delay = 1;
-  const g = _current();
-  const t = new PatchedTimer(g, fn as TimerCallback, delay, args, repeat);
+  const task = currentTask();
+  const t = new PatchedTimer(task, fn as TimerCallback, delay, args, repeat);
   timers.set(t.id, t);
-  if (!g._isMain) {
-    let owned = ownedTimers.get(g);
+  if (!task.isMain) {
+    let owned = ownedTimers.get(task);
     if (owned === undefined) {
-      ownedTimers.set(g, owned = new Set());
+      ownedTimers.set(task, owned = new Set());
+      const g = t.core.greenletOf(task) as Greenlet;
+      taskOf.set(g, task);
       g.rawlink(onOwnerDeath);
     }
     owned.add(t);
@@ -326,7 +330,7 @@ function startTimer(
 
 function timerOf(handle: unknown): PatchedTimer | undefined {
   if (typeof handle === "number") return timers.get(handle);
-  if (handle instanceof TimerHandle) return timers.get(handle._id);
+  if (handle instanceof TimerHandle) return handleTimer(handle);
   return undefined;
 }
 
@@ -428,7 +432,7 @@ function trackBody(res: Response, what: string, controller: AbortController) {
       configurable: true,
       writable: true,
       value: (...args: unknown[]) =>
-        _trackOp(
+        trackOp(
           `${what} (reading the body)`,
           () => original.apply(res, args),
           (reason) => controller.abort(reason),
@@ -467,7 +471,7 @@ export function patchFetch(): void {
       const what = `fetch ${method.toUpperCase()} ${url}`;
       const controller = new AbortController();
       const signal = combine(controller, init?.signal ?? req?.signal);
-      return _trackOp(
+      return trackOp(
         what,
         () =>
           original(input, { ...init, signal }).then((res) =>
@@ -521,7 +525,7 @@ export function patchDeno(): void {
       const controller = new AbortController();
       const opts = (args[optIndex] ?? {}) as { signal?: AbortSignal };
       args[optIndex] = { ...opts, signal: combine(controller, opts.signal) };
-      return _trackOp(
+      return trackOp(
         `Deno.${name}(${describeArg(args[0])})`,
         () => original.apply(denoNs, args),
         (reason) => controller.abort(reason),
@@ -540,7 +544,7 @@ export function patchDeno(): void {
         this.#what = `Deno.Command(${describeArg(String(cmd))}).output()`;
       }
       override output(): Promise<unknown> {
-        return _trackOp(
+        return trackOp(
           this.#what,
           () => super.output(),
           (reason) => this.#controller.abort(reason),
@@ -668,10 +672,11 @@ function guardSync(
   original: (...args: unknown[]) => unknown,
 ): (...args: unknown[]) => unknown {
   return function (this: unknown, ...args: unknown[]): unknown {
-    const g = _als.getStore();
-    if (g === undefined || g._isMain || syncMode === "off") {
+    const task = als.getStore();
+    if (task === undefined || task.isMain || syncMode === "off") {
       return original.apply(this, args);
     }
+    const g = coreOf(task).greenletOf(task) as Greenlet;
     if (syncMode === "throw") throw new BlockingCallError(g, call, alternative);
     const t0 = nativeNow();
     try {
@@ -727,19 +732,19 @@ const SYNC_CALLS: readonly [string, string, string][] = [
  * ```
  */
 export function patchSync(options: PatchSyncOptions = {}): void {
-  _checkOptions("patchSync", options);
+  checkOptions("patchSync", options);
   const mode = options.mode ?? "warn";
   if (mode !== "warn" && mode !== "throw" && mode !== "off") {
     throw new TypeError(
       `Cannot patchSync: mode must be "warn", "throw" or "off", received ${
-        _describe(mode)
+        describe(mode)
       }`,
     );
   }
   if (options.report !== undefined && typeof options.report !== "function") {
     throw new TypeError(
       `Cannot patchSync: report must be a function, received ${
-        _describe(options.report)
+        describe(options.report)
       }`,
     );
   }
@@ -808,7 +813,7 @@ export interface PatchAllOptions {
  * ```
  */
 export function patchAll(options: PatchAllOptions = {}): void {
-  _checkOptions("patchAll", options);
+  checkOptions("patchAll", options);
   if (options.timers ?? true) patchTimers();
   if (options.fetch ?? true) patchFetch();
   if (options.deno ?? true) patchDeno();

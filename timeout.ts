@@ -7,18 +7,11 @@
  */
 
 import type { Timer } from "./_timer_heap.ts";
-import {
-  _checkOptions,
-  _checkTimeout,
-  _current,
-  _retractPending,
-  _throwInto,
-} from "./hub.ts";
-import type { Greenlet } from "./greenlet.ts";
+import { checkFunction, checkOptions, checkTimeout } from "./_checks.ts";
+import { currentTask } from "./_context.ts";
+import { retractPending, type Task, throwInto } from "./_waiter.ts";
 
-function onTimeoutFired(t: unknown): void {
-  (t as Timeout)._fire();
-}
+let fire: (t: unknown) => void;
 
 /**
  * A timer that, once started, throws an error into the greenlet that started
@@ -43,7 +36,11 @@ export class Timeout extends Error {
   /** What is thrown when it fires; undefined means the Timeout itself. */
   readonly error: unknown;
   #timer: Timer | null = null;
-  #target: Greenlet | null = null;
+  #target: Task | null = null;
+
+  static {
+    fire = (t) => (t as Timeout).#fire();
+  }
 
   /**
    * Creates a Timeout; it does nothing until `start()`.
@@ -52,7 +49,7 @@ export class Timeout extends Error {
    * @param error Thrown instead of the Timeout itself when given.
    */
   constructor(ms?: number, error?: unknown) {
-    _checkTimeout("create Timeout", ms, "ms");
+    checkTimeout("create Timeout", ms, "ms");
     super(ms === undefined ? "Timeout" : `${ms} ms`);
     this.name = "Timeout";
     this.ms = ms;
@@ -96,11 +93,11 @@ export class Timeout extends Error {
         `Cannot start Timeout: it is already pending; cancel it first, received ${this.message}`,
       );
     }
-    const g = _current();
-    if (this.#target !== null) _retractPending(this.#target, this);
-    this.#target = g;
+    const task = currentTask();
+    if (this.#target !== null) retractPending(this.#target, this);
+    this.#target = task;
     if (this.ms === undefined || this.ms === Infinity) return this;
-    this.#timer = g.hub._addTimer(this.ms, onTimeoutFired, this);
+    this.#timer = task.core.addTimer(this.ms, fire, this);
     return this;
   }
 
@@ -110,13 +107,13 @@ export class Timeout extends Error {
    * withdrawn too.
    */
   cancel(): void {
-    const g = this.#target;
-    if (g === null) return;
+    const task = this.#target;
+    if (task === null) return;
     if (this.#timer !== null) {
-      g.hub._cancelTimer(this.#timer);
+      task.core.cancelTimer(this.#timer);
       this.#timer = null;
     }
-    _retractPending(g, this);
+    retractPending(task, this);
   }
 
   /** Cancels the timeout (for `using`). */
@@ -124,12 +121,11 @@ export class Timeout extends Error {
     this.cancel();
   }
 
-  /** @internal Called by the hub when the timer fires. */
-  _fire(): void {
+  #fire(): void {
     this.#timer = null;
-    const g = this.#target;
-    if (g === null) return;
-    _throwInto(g, this.error === undefined ? this : this.error, this);
+    const task = this.#target;
+    if (task === null) return;
+    throwInto(task, this.error === undefined ? this : this.error, this);
   }
 }
 
@@ -204,16 +200,12 @@ export function withTimeout(
       }`,
     );
   }
-  _checkTimeout("run withTimeout", ms, "ms");
-  if (typeof fn !== "function") {
-    throw new TypeError(
-      `Cannot run withTimeout: fn must be a function, received ${String(fn)}`,
-    );
-  }
+  checkTimeout("run withTimeout", ms, "ms");
+  checkFunction("run withTimeout", "fn", fn);
   let hasValue = false;
   let timeoutValue: unknown;
   if (args.length === 1 && isTimeoutOptions(args[0])) {
-    _checkOptions("run withTimeout", args[0]);
+    checkOptions("run withTimeout", args[0]);
     hasValue = true;
     timeoutValue = args[0].timeoutValue;
     args = [];

@@ -1,0 +1,95 @@
+/**
+ * Owns the hooks bus: what the hub and greenlets announce (spawn, start,
+ * switch, wait, settle, finish, timer, drain) to any number of subscribers.
+ * With none, each announcement costs one null check.
+ *
+ * @module
+ */
+
+import type { Task, Waiter } from "./_waiter.ts";
+
+/** What a subscriber may listen to; every member is optional. */
+export interface HubHooks {
+  /** A greenlet was created (its task is new, not started). */
+  spawn?(task: Task): void;
+  /** A greenlet's function starts to run. */
+  start?(task: Task): void;
+  /** A greenlet reached a switch point: a wait, a sleep, a yield. */
+  switch?(task: Task): void;
+  /** A wait began (after `switch`). */
+  wait?(waiter: Waiter): void;
+  /** A wait ended: resumed, rejected, timed out or abandoned. */
+  settle?(waiter: Waiter): void;
+  /** A greenlet ended. */
+  finish?(task: Task): void;
+  /** The hub's native timer fired; due timers run next. */
+  timer?(): void;
+  /** A drain pass of the run queue ended; `ranUser`: it started user code. */
+  drain?(ranUser: boolean): void;
+  /** Record where greenlets are spawned while this subscriber is on. */
+  spawnSites?: boolean;
+}
+
+type Fn<A> = (arg: A) => void;
+
+/** Listeners per event, or null when nobody listens (checked on hot paths). */
+export let onSpawn: Fn<Task>[] | null = null;
+/** See {@linkcode HubHooks.start}. */
+export let onStart: Fn<Task>[] | null = null;
+/** See {@linkcode HubHooks.switch}. */
+export let onSwitch: Fn<Task>[] | null = null;
+/** See {@linkcode HubHooks.wait}. */
+export let onWait: Fn<Waiter>[] | null = null;
+/** See {@linkcode HubHooks.settle}. */
+export let onSettle: Fn<Waiter>[] | null = null;
+/** See {@linkcode HubHooks.finish}. */
+export let onFinish: Fn<Task>[] | null = null;
+/** See {@linkcode HubHooks.timer}. */
+export let onTimer: Fn<void>[] | null = null;
+/** See {@linkcode HubHooks.drain}. */
+export let onDrain: Fn<boolean>[] | null = null;
+/** Whether any subscriber wants spawn sites recorded. */
+export let spawnSites = false;
+
+const subscribers: HubHooks[] = [];
+
+function collect<A>(key: keyof HubHooks): Fn<A>[] | null {
+  const fns: Fn<A>[] = [];
+  for (const s of subscribers) {
+    const f = s[key];
+    if (typeof f === "function") fns.push((f as Fn<A>).bind(s));
+  }
+  return fns.length === 0 ? null : fns;
+}
+
+function rebuild(): void {
+  onSpawn = collect("spawn");
+  onStart = collect("start");
+  onSwitch = collect("switch");
+  onWait = collect("wait");
+  onSettle = collect("settle");
+  onFinish = collect("finish");
+  onTimer = collect("timer");
+  onDrain = collect("drain");
+  spawnSites = subscribers.some((s) => s.spawnSites === true);
+}
+
+/**
+ * Adds a subscriber; returns the function that removes it (idempotent).
+ * Subscribers are called in subscription order; they must not throw.
+ */
+export function subscribe(hooks: HubHooks): () => void {
+  subscribers.push(hooks);
+  rebuild();
+  return () => {
+    const i = subscribers.indexOf(hooks);
+    if (i < 0) return;
+    subscribers.splice(i, 1);
+    rebuild();
+  };
+}
+
+/** Calls every listener in `fns` with `arg` (callers check for null first). */
+export function emit<A>(fns: Fn<A>[], arg: A): void {
+  for (let i = 0; i < fns.length; i++) fns[i](arg);
+}

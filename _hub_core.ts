@@ -1,0 +1,149 @@
+/**
+ * Owns the wiring inside one hub: its run queue, timers and quiescence, its
+ * main task, the list of live greenlets and error routing. The public `Hub`
+ * (hub.ts) is a facade over one of these.
+ *
+ * @module
+ */
+
+import { nativeConsoleError } from "./_native.ts";
+import type { Timer } from "./_timer_heap.ts";
+import { RunQueue } from "./_run_queue.ts";
+import { type TimerHost, Timers } from "./_timers.ts";
+import { Quiescence } from "./_quiescence.ts";
+import { RUNNING, type Scheduler, Task } from "./_waiter.ts";
+
+/** What the core needs of its public hub: the overridable error handler. */
+export interface HubFacade {
+  /** `hub.handleError(greenlet, error)`. */
+  handleError(greenlet: never, error: unknown): void;
+}
+
+/** How greenlet.ts makes greenlets for the hub (registered at its load). */
+export interface GreenletFactory {
+  /** The public Greenlet of a hub's main task. */
+  main(task: Task): object;
+  /** Spawns `fn(...args)` as a child of `parent`; `entry` is the public function called. */
+  spawn(
+    parent: Task,
+    fn: (...args: never[]) => unknown,
+    args: unknown[],
+    entry: (...args: never[]) => unknown,
+  ): object;
+}
+
+let factory: GreenletFactory | null = null;
+
+/** Called once by greenlet.ts. */
+export function registerGreenletFactory(f: GreenletFactory): void {
+  factory = f;
+}
+
+/** The factory; throws when greenlet.ts was never loaded. */
+export function greenletFactory(): GreenletFactory {
+  if (factory === null) {
+    throw new Error(
+      "Cannot create a greenlet: import gevent-ts from its entry point (mod.ts)",
+    );
+  }
+  return factory;
+}
+
+/** The inside of one hub. */
+export class HubCore implements Scheduler {
+  readonly hub: HubFacade;
+  readonly queue: RunQueue;
+  readonly timers: Timers;
+  readonly quiet: Quiescence;
+  readonly main: Task;
+  /** Next greenlet id. */
+  nextId = 1;
+  #liveHead: Task | null = null;
+
+  constructor(hub: HubFacade, host: TimerHost) {
+    this.hub = hub;
+    this.queue = new RunQueue({
+      reportError: (e) => this.reportError(this.main, e),
+      drained: () => this.quiet.drained(),
+    });
+    this.timers = new Timers(host, {
+      reportError: (e) => this.reportError(this.main, e),
+      willFire: () => this.queue.newSlice(),
+      changed: () => this.quiet.changed(),
+    });
+    this.quiet = new Quiescence(this.queue, this.timers);
+    this.main = new Task(this, null, true);
+    this.main.state = RUNNING;
+  }
+
+  /** The hub's time in milliseconds. */
+  now(): number {
+    return this.timers.host.now();
+  }
+
+  schedule(fn: (arg: unknown) => void, arg: unknown): void {
+    this.queue.schedule(fn, arg);
+  }
+
+  addTimer(ms: number, fn: (arg: unknown) => void, arg: unknown): Timer {
+    return this.timers.add(ms, fn, arg);
+  }
+
+  cancelTimer(t: Timer): void {
+    this.timers.cancel(t);
+  }
+
+  noteBlocked(delta: number): void {
+    this.quiet.noteBlocked(delta);
+  }
+
+  /** The public Greenlet of `task` (main's is made on first use). */
+  greenletOf(task: Task): object {
+    return task.greenlet ?? greenletFactory().main(task);
+  }
+
+  reportError(task: Task, error: unknown): void {
+    const g = this.greenletOf(task);
+    try {
+      this.hub.handleError(g as never, error);
+    } catch (e) {
+      try {
+        nativeConsoleError(`${g} failed with`, error);
+        nativeConsoleError("and handleError itself threw:", e);
+      } catch {
+        // nothing more can be done
+      }
+    }
+  }
+
+  /** A spawned greenlet started: it joins the live list (newest first). */
+  addLive(task: Task): void {
+    this.quiet.live++;
+    const head = this.#liveHead;
+    task.lnext = head;
+    if (head !== null) head.lprev = task;
+    this.#liveHead = task;
+  }
+
+  /** A live greenlet ended. */
+  removeLive(task: Task): void {
+    this.quiet.live--;
+    if (task.lprev === null) this.#liveHead = task.lnext;
+    else task.lprev.lnext = task.lnext;
+    if (task.lnext !== null) task.lnext.lprev = task.lprev;
+    task.lnext = task.lprev = null;
+    this.quiet.changed();
+  }
+
+  /** The live greenlets' tasks, oldest first. */
+  liveOldestFirst(): Task[] {
+    const live: Task[] = [];
+    for (let t = this.#liveHead; t !== null; t = t.lnext) live.push(t);
+    return live.reverse();
+  }
+}
+
+/** The hub core that runs `task`. */
+export function coreOf(task: Task): HubCore {
+  return task.core as HubCore;
+}

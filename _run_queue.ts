@@ -1,0 +1,174 @@
+/**
+ * Owns the run queue: a FIFO ring of `fn(arg)` entries drained on
+ * microtasks, with a few-ms slice after which the hub hands the thread back
+ * to the runtime for one turn (`setImmediate`), so timers and I/O never starve.
+ *
+ * @module
+ */
+
+import {
+  nativeNow,
+  nativeQueueMicrotask,
+  nativeSetImmediate,
+} from "./_native.ts";
+import { emit, onDrain } from "./_hooks.ts";
+
+/**
+ * A run-queue entry that starts user code at once (a greenlet's start, a
+ * patched timer's callback). The queue runs such entries only first in a
+ * drain pass, after the continuations of greenlets resumed before them.
+ */
+export interface UserTask {
+  /** Runs the user code. */
+  runUser(): void;
+}
+
+function runUser(arg: unknown): void {
+  (arg as UserTask).runUser();
+}
+
+/** Schedule a {@linkcode UserTask} with `queue.schedule(runUserTask, task)`. */
+export const runUserTask: (arg: unknown) => void = runUser;
+
+/** What the run queue tells its hub. */
+export interface RunQueueOwner {
+  /** An entry threw. */
+  reportError(error: unknown): void;
+  /** A drain pass ended with the queue empty. */
+  drained(): void;
+}
+
+const SLICE_MS = 5;
+const QUEUE_SLOTS = 1024;
+const SLICE_BUDGET = 32;
+
+/** The FIFO run queue of one hub. */
+export class RunQueue {
+  // a ring of [fn, arg] pairs from #head to #tail (exclusive); it doubles
+  // when full and never shrinks.
+  #q: unknown[] = new Array(QUEUE_SLOTS).fill(undefined);
+  #mask = QUEUE_SLOTS - 1;
+  #head = 0;
+  #tail = 0;
+  #drainScheduled = false;
+  #yieldNext = false;
+  #budget = SLICE_BUDGET;
+  #sliceStart = 0;
+  readonly #owner: RunQueueOwner;
+
+  constructor(owner: RunQueueOwner) {
+    this.#owner = owner;
+  }
+
+  /** Number of entries waiting. */
+  get size(): number {
+    return ((this.#tail - this.#head) & this.#mask) >> 1;
+  }
+
+  /** Whether anything is queued or a drain is on its way. */
+  get busy(): boolean {
+    return this.#head !== this.#tail || this.#drainScheduled;
+  }
+
+  /** Appends `fn(arg)`. */
+  schedule(fn: (arg: unknown) => void, arg: unknown): void {
+    const q = this.#q;
+    const t = this.#tail;
+    q[t] = fn;
+    q[t + 1] = arg;
+    const next = (t + 2) & this.#mask;
+    this.#tail = next;
+    if (next === this.#head) this.#grow();
+    if (!this.#drainScheduled) {
+      this.#drainScheduled = true;
+      if (this.#yieldNext) {
+        this.#yieldNext = false;
+        nativeSetImmediate(this.#drainFromImmediate);
+      } else {
+        nativeQueueMicrotask(this.#drain);
+      }
+    }
+  }
+
+  /** A new slice starts now (the runtime just gave the thread back). */
+  newSlice(): void {
+    this.#sliceStart = nativeNow();
+  }
+
+  /** The event loop ran dry: drain on microtasks, not after a turn. */
+  noYield(): void {
+    this.#yieldNext = false;
+  }
+
+  #grow(): void {
+    const old = this.#q;
+    const n = old.length;
+    const q: unknown[] = new Array(n * 2).fill(undefined);
+    let j = 0;
+    for (let i = this.#head; i < n; i++) q[j++] = old[i];
+    for (let i = 0; i < this.#head; i++) q[j++] = old[i];
+    this.#q = q;
+    this.#mask = n * 2 - 1;
+    this.#head = 0;
+    this.#tail = n;
+  }
+
+  #drainFromImmediate = (): void => {
+    this.#sliceStart = nativeNow();
+    this.#drain();
+  };
+
+  #drain = (): void => {
+    let n = 0;
+    let resumed = false;
+    let ranUser = false;
+    for (;;) {
+      const h = this.#head;
+      if (h === this.#tail) break;
+      const q = this.#q;
+      const fn = q[h] as (arg: unknown) => void;
+      // Starting user code runs it at once. If this pass already resumed
+      // greenlets (their continuations wait in the microtask queue), let
+      // those run first: continue the pass in a later microtask.
+      if (fn === runUser) {
+        if (resumed) {
+          this.#budget -= 1 + (n >> 4);
+          nativeQueueMicrotask(this.#drain);
+          return;
+        }
+        ranUser = true;
+      } else {
+        resumed = true;
+      }
+      const arg = q[h + 1];
+      q[h] = undefined;
+      q[h + 1] = undefined;
+      this.#head = (h + 2) & this.#mask;
+      try {
+        fn(arg);
+      } catch (e) {
+        this.#owner.reportError(e);
+      }
+      // A long pass (many greenlets started at once) checks the time too.
+      if ((++n & 1023) === 0 && nativeNow() - this.#sliceStart >= SLICE_MS) {
+        this.#sliceStart = nativeNow();
+        nativeSetImmediate(this.#drainFromImmediate);
+        return;
+      }
+    }
+    this.#drainScheduled = false;
+    // User code that ran here announced its own switch points; one that
+    // ended at a raw await must stay visible to the monitor's timer.
+    if (onDrain !== null) emit(onDrain, ranUser);
+    this.#budget -= 1 + (n >> 4);
+    if (this.#budget <= 0) {
+      this.#budget = SLICE_BUDGET;
+      const now = nativeNow();
+      if (now - this.#sliceStart >= SLICE_MS) {
+        this.#yieldNext = true;
+        this.#sliceStart = now;
+      }
+    }
+    this.#owner.drained();
+  };
+}

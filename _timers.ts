@@ -1,0 +1,147 @@
+/**
+ * Owns a hub's timers: the heap of armed timers and the one native timer
+ * armed for the earliest deadline, through a host seam (clock, arm, disarm,
+ * ref) that a virtual host can replace in tests.
+ *
+ * @module
+ */
+
+import {
+  nativeClearTimeout,
+  nativeSetTimeout,
+  nativeTimerRef,
+} from "./_native.ts";
+import { Timer, TimerHeap } from "./_timer_heap.ts";
+import { emit, onTimer } from "./_hooks.ts";
+
+/** Where a hub's time comes from and how it waits for it. */
+export interface TimerHost {
+  /** The current time in milliseconds. */
+  now(): number;
+  /** Calls `fire` after `delay` ms; returns a handle for `disarm`/`ref`. */
+  arm(delay: number, fire: () => void): unknown;
+  /** Cancels an armed handle. */
+  disarm(handle: unknown): void;
+  /** Lets the handle keep the process alive (`true`) or not. */
+  ref(handle: unknown, ref: boolean): void;
+}
+
+/** The runtime's timers, reading time from `now`. */
+export function realTimerHost(now: () => number): TimerHost {
+  return {
+    now,
+    arm: (delay, fire) => nativeSetTimeout(fire, delay),
+    disarm: nativeClearTimeout,
+    ref: nativeTimerRef,
+  };
+}
+
+/** What the timers tell their hub. */
+export interface TimersOwner {
+  /** A timer callback threw. */
+  reportError(error: unknown): void;
+  /** The native timer fired: due timers run now. */
+  willFire(): void;
+  /** Due timers ran (or one was cancelled): the hub may have gone quiet. */
+  changed(): void;
+}
+
+/** The timers of one hub. */
+export class Timers {
+  readonly host: TimerHost;
+  readonly #owner: TimersOwner;
+  readonly #heap = new TimerHeap();
+  #seq = 0;
+  #native: unknown = null;
+  #nativeDeadline = Infinity;
+  #unrefCount = 0;
+  #nativeRefd = true;
+
+  constructor(host: TimerHost, owner: TimersOwner) {
+    this.host = host;
+    this.#owner = owner;
+  }
+
+  /** Number of armed timers. */
+  get size(): number {
+    return this.#heap.size;
+  }
+
+  /** Every armed timer, in no order (diagnostics). */
+  values(): readonly Timer[] {
+    return this.#heap.values();
+  }
+
+  /** Arms a timer: `fn(arg)` runs after `ms` milliseconds. */
+  add(ms: number, fn: (arg: unknown) => void, arg: unknown): Timer {
+    const t = new Timer(this.host.now() + ms, this.#seq++, fn, arg);
+    this.#heap.push(t);
+    if (t.deadline < this.#nativeDeadline) this.#arm(t.deadline);
+    else if (!this.#nativeRefd) this.#syncRef();
+    return t;
+  }
+
+  /** Disarms a timer; a no-op if it fired or was cancelled. */
+  cancel(t: Timer): void {
+    if (!this.#heap.remove(t)) return;
+    if (!t.ref) this.#unrefCount--;
+    if (this.#heap.size === 0 && this.#native !== null) {
+      this.host.disarm(this.#native);
+      this.#native = null;
+      this.#nativeDeadline = Infinity;
+    }
+    this.#syncRef();
+    this.#owner.changed();
+  }
+
+  /** Sets whether `t` keeps the process alive (the native timer is unref'd while all are). */
+  setRef(t: Timer, ref: boolean): void {
+    if (t.ref === ref) return;
+    t.ref = ref;
+    if (t.index < 0) return;
+    this.#unrefCount += ref ? -1 : 1;
+    this.#syncRef();
+  }
+
+  #syncRef(): void {
+    if (this.#native === null) return;
+    const want = this.#heap.size > this.#unrefCount;
+    if (want !== this.#nativeRefd) {
+      this.#nativeRefd = want;
+      this.host.ref(this.#native, want);
+    }
+  }
+
+  #arm(deadline: number): void {
+    const host = this.host;
+    if (this.#native !== null) host.disarm(this.#native);
+    this.#nativeDeadline = deadline;
+    const delay = Math.max(0, Math.ceil(deadline - host.now()));
+    this.#native = host.arm(delay, this.#fire);
+    this.#nativeRefd = true;
+    if (this.#unrefCount !== 0) this.#syncRef();
+  }
+
+  #fire = (): void => {
+    this.#native = null;
+    this.#nativeDeadline = Infinity;
+    this.#owner.willFire();
+    if (onTimer !== null) emit(onTimer, undefined);
+    const heap = this.#heap;
+    const now = this.host.now();
+    for (;;) {
+      const t = heap.peek();
+      if (t === undefined || t.deadline > now) break;
+      heap.pop();
+      if (!t.ref) this.#unrefCount--;
+      try {
+        t.fn(t.arg);
+      } catch (e) {
+        this.#owner.reportError(e);
+      }
+    }
+    const next = heap.peek();
+    if (next !== undefined && this.#native === null) this.#arm(next.deadline);
+    this.#owner.changed();
+  };
+}

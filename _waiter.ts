@@ -1,0 +1,399 @@
+/**
+ * Owns waiting: one Waiter per blocking call, the FIFO lists they queue on,
+ * each greenlet's task (its active waits and the kill pending for it), and
+ * kill delivery — the one place an error is thrown into a greenlet.
+ *
+ * @module
+ */
+
+import type { Timer } from "./_timer_heap.ts";
+import { emit, onSettle, onSwitch, onWait } from "./_hooks.ts";
+
+/** What the waiting layer needs from a hub (implemented by the hub core). */
+export interface Scheduler {
+  /** The hub's main task: code outside greenlets, and link callbacks. */
+  readonly main: Task;
+  /** Appends `fn(arg)` to the hub's run queue. */
+  schedule(fn: (arg: unknown) => void, arg: unknown): void;
+  /** Arms a hub timer: `fn(arg)` after `ms` milliseconds. */
+  addTimer(ms: number, fn: (arg: unknown) => void, arg: unknown): Timer;
+  /** Disarms a hub timer; a no-op if it fired or was cancelled. */
+  cancelTimer(t: Timer): void;
+  /** A spawned greenlet started (+1) or stopped (-1) waiting on something. */
+  noteBlocked(delta: number): void;
+  /** Hands an error to `hub.handleError`, never throwing. */
+  reportError(task: Task, error: unknown): void;
+}
+
+/** An error thrown into a greenlet that has not reached a switch point yet. */
+export interface Pending {
+  /** What to throw. */
+  readonly error: unknown;
+  /** The Timeout that threw it, or null for a kill. */
+  readonly source: unknown;
+}
+
+/** Run states of a task, written by greenlet.ts. */
+export const NEW = 0, SCHEDULED = 1, RUNNING = 2, DEAD = 3;
+
+/**
+ * A greenlet's internal record. Each group of fields has one writer:
+ * waits, pending and the yield slot — this module; state, greenlet and
+ * spawnSite — greenlet.ts; lnext/lprev (the hub's live list) — the hub core.
+ */
+export class Task {
+  /** The hub core that runs this task. */
+  readonly core: Scheduler;
+  /** The greenlet that spawned this one (null for main). */
+  readonly parent: Task | null;
+  /** Whether this is a hub's main (code outside greenlets). */
+  readonly isMain: boolean;
+  /** Active waits, newest first (linked through `gnext`/`gprev`). */
+  waits: Waiter | null = null;
+  /** An error to throw at the next switch point. */
+  pending: Pending | null = null;
+  /** The resolvers of a `sleep(0)` in flight (at most one uses the slot). */
+  yieldRes: ((v: unknown) => void) | null = null;
+  /** See `yieldRes`. */
+  yieldRej: ((e: unknown) => void) | null = null;
+  /** NEW, SCHEDULED, RUNNING or DEAD. */
+  state: number = NEW;
+  /** The public Greenlet (main's is made on first use). */
+  greenlet: object | null = null;
+  /** Where it was spawned, while a monitor records it. */
+  spawnSite: string | null = null;
+  /** The hub's live list. */
+  lnext: Task | null = null;
+  /** See `lnext`. */
+  lprev: Task | null = null;
+
+  constructor(core: Scheduler, parent: Task | null, isMain: boolean) {
+    this.core = core;
+    this.parent = parent;
+    this.isMain = isMain;
+  }
+}
+
+let capturedRes: (v: unknown) => void;
+let capturedRej: (e: unknown) => void;
+/** A promise executor that leaves its resolvers in two module variables. */
+export function capture(
+  res: (v: unknown) => void,
+  rej: (e: unknown) => void,
+): void {
+  capturedRes = res;
+  capturedRej = rej;
+}
+
+/**
+ * One pending blocking call of one task. It sits in the FIFO list of what it
+ * waits on (`list`) and in its task's active waits until it is settled: by
+ * the source, its timeout, its signal, or an error thrown into the task.
+ */
+export class Waiter {
+  readonly task: Task;
+  /** What it waits on; `String(source)` describes it (LoopExit, run info). */
+  readonly source: object;
+  readonly promise: Promise<unknown>;
+  res: (v: unknown) => void;
+  rej: (e: unknown) => void;
+  active = true;
+  ok = true;
+  value: unknown = undefined;
+  list: WaiterList | null = null;
+  next: Waiter | null = null;
+  prev: Waiter | null = null;
+  gnext: Waiter | null = null;
+  gprev: Waiter | null = null;
+  timer: Timer | null = null;
+  options: WaitOptions;
+  onAbort: (() => void) | null = null;
+  /** Free for the source's own use (e.g. a lock's "hold" mark). */
+  data: unknown = undefined;
+
+  constructor(task: Task, source: object, options: WaitOptions) {
+    this.task = task;
+    this.source = source;
+    this.options = options;
+    this.promise = new Promise(capture);
+    this.res = capturedRes;
+    this.rej = capturedRej;
+  }
+}
+
+/** An intrusive FIFO list of waiters (O(1) push, shift, remove). */
+export class WaiterList {
+  head: Waiter | null = null;
+  tail: Waiter | null = null;
+  size = 0;
+
+  push(w: Waiter): void {
+    w.list = this;
+    w.prev = this.tail;
+    w.next = null;
+    if (this.tail === null) this.head = w;
+    else this.tail.next = w;
+    this.tail = w;
+    this.size++;
+  }
+
+  /** Removes and returns the oldest waiter. */
+  shift(): Waiter | null {
+    const w = this.head;
+    if (w !== null) this.remove(w);
+    return w;
+  }
+
+  remove(w: Waiter): void {
+    if (w.list !== this) return;
+    if (w.prev === null) this.head = w.next;
+    else w.prev.next = w.next;
+    if (w.next === null) this.tail = w.prev;
+    else w.next.prev = w.prev;
+    w.next = w.prev = null;
+    w.list = null;
+    this.size--;
+  }
+
+  /**
+   * Settles every waiter, oldest first, with `value` (`now`: at once, for
+   * code already running from the run queue; else through the run queue).
+   */
+  settleAll(value: unknown, now: boolean): void {
+    let w: Waiter | null;
+    while ((w = this.shift()) !== null) {
+      if (now) settleNow(w, true, value);
+      else settle(w, true, value);
+    }
+  }
+}
+
+/** How a wait behaves besides waiting for its source. */
+export interface WaitOptions {
+  /** The FIFO list the waiter joins (the source settles it from there). */
+  readonly list?: WaiterList | null;
+  /** Milliseconds before the wait ends by itself; undefined: never. */
+  readonly timeout?: number;
+  /** Aborting it rejects the wait with `signal.reason`. */
+  readonly signal?: AbortSignal;
+  /** On timeout, resolve with this (when `timeoutError` is not given). */
+  readonly timeoutValue?: unknown;
+  /** On timeout, reject with what this returns. */
+  readonly timeoutError?: () => unknown;
+  /** Teardown: stops the operation behind the wait when an error is thrown into it. */
+  readonly abort?: (reason: unknown) => void;
+}
+
+/** Options of a plain wait: no list, no timeout, no signal. */
+export const NO_OPTIONS: WaitOptions = {};
+
+function runWaiter(arg: unknown): void {
+  const w = arg as Waiter;
+  if (w.ok) w.res(w.value);
+  else w.rej(w.value);
+}
+
+function detach(w: Waiter): void {
+  w.active = false;
+  if (w.list !== null) w.list.remove(w);
+  const task = w.task;
+  if (w.timer !== null) {
+    task.core.cancelTimer(w.timer);
+    w.timer = null;
+  }
+  if (w.onAbort !== null) {
+    w.options.signal!.removeEventListener("abort", w.onAbort);
+    w.onAbort = null;
+  }
+  if (w.gprev === null) {
+    if (task.waits === w) {
+      task.waits = w.gnext;
+      if (w.gnext === null && !task.isMain) task.core.noteBlocked(-1);
+    }
+  } else w.gprev.gnext = w.gnext;
+  if (w.gnext !== null) w.gnext.gprev = w.gprev;
+  w.gnext = w.gprev = null;
+  if (onSettle !== null) emit(onSettle, w);
+}
+
+/**
+ * Settles an active waiter: its task resumes from the hub's run queue with
+ * `value` (or `value` thrown when `ok` is false). Returns false if the
+ * waiter was already settled.
+ */
+export function settle(w: Waiter, ok: boolean, value: unknown): boolean {
+  if (!w.active) return false;
+  detach(w);
+  w.ok = ok;
+  w.value = value;
+  w.task.core.schedule(runWaiter, w);
+  return true;
+}
+
+/** Like {@linkcode settle} but resumes at once: for code run from the run queue. */
+export function settleNow(w: Waiter, ok: boolean, value: unknown): boolean {
+  if (!w.active) return false;
+  detach(w);
+  if (ok) w.res(value);
+  else w.rej(value);
+  return true;
+}
+
+/** Drops an active waiter without ever settling it. */
+export function abandon(w: Waiter): void {
+  if (w.active) detach(w);
+}
+
+function onWaitTimer(arg: unknown): void {
+  const w = arg as Waiter;
+  w.timer = null;
+  const o = w.options;
+  if (o.timeoutError !== undefined) settle(w, false, o.timeoutError());
+  else settle(w, true, o.timeoutValue);
+}
+
+function rejectLater(w: Waiter, error: unknown): Waiter {
+  w.active = false;
+  w.ok = false;
+  w.value = error;
+  w.task.core.schedule(runWaiter, w);
+  return w;
+}
+
+/**
+ * Starts a blocking wait of `task` on `source`: a switch point. An error
+ * pending for the task, or an aborted signal, rejects it through the run
+ * queue at once. Returns the waiter; its `promise` is what the caller returns.
+ */
+export function waitOn(
+  task: Task,
+  source: object,
+  options: WaitOptions,
+): Waiter {
+  if (onSwitch !== null) emit(onSwitch, task);
+  const w = new Waiter(task, source, options);
+  const pending = task.pending;
+  if (pending !== null) {
+    task.pending = null;
+    return rejectLater(w, pending.error);
+  }
+  const signal = options.signal;
+  if (signal !== undefined && signal.aborted) {
+    return rejectLater(w, signal.reason);
+  }
+  const head = task.waits;
+  if (head === null) {
+    if (!task.isMain) task.core.noteBlocked(1);
+  } else {
+    head.gprev = w;
+    w.gnext = head;
+  }
+  task.waits = w;
+  const list = options.list;
+  if (list != null) list.push(w);
+  const timeout = options.timeout;
+  if (timeout !== undefined && timeout !== Infinity) {
+    w.timer = task.core.addTimer(timeout, onWaitTimer, w);
+  }
+  if (signal !== undefined) {
+    w.onAbort = () => {
+      settle(w, false, signal.reason);
+    };
+    signal.addEventListener("abort", w.onAbort, { once: true });
+  }
+  if (onWait !== null) emit(onWait, w);
+  return w;
+}
+
+const yieldSource = { toString: () => "sleep(0)" };
+
+function resumeYield(arg: unknown): void {
+  const t = arg as Task;
+  const res = t.yieldRes!;
+  const rej = t.yieldRej!;
+  t.yieldRes = t.yieldRej = null;
+  const pending = t.pending;
+  if (pending === null) res(undefined);
+  else {
+    t.pending = null;
+    rej(pending.error);
+  }
+}
+
+/**
+ * `sleep(0)`: puts `task` at the tail of the run queue. An error thrown into
+ * the task before it resumes is thrown here.
+ */
+export function yieldNow(task: Task): Promise<unknown> {
+  if (task.pending === null && task.yieldRes === null) {
+    if (onSwitch !== null) emit(onSwitch, task);
+    const p = new Promise(capture);
+    task.yieldRes = capturedRes;
+    task.yieldRej = capturedRej;
+    task.core.schedule(resumeYield, task);
+    return p;
+  }
+  // an error is pending, or another flow of this task yields right now
+  const w = waitOn(task, yieldSource, NO_OPTIONS);
+  settle(w, true, undefined);
+  return w.promise;
+}
+
+/**
+ * Throws `error` into `task` at its switch point: its active waits reject
+ * with it at once (through the run queue) and their operations are aborted;
+ * a task that runs, yields or awaits something the hub does not own gets it
+ * at its next switch point. `source` is the Timeout that fired, or null for
+ * a kill (a kill replaces a pending Timeout; a Timeout never replaces a kill).
+ */
+export function throwInto(task: Task, error: unknown, source: unknown): void {
+  if (task.state === DEAD) return;
+  let w = task.waits;
+  if (w !== null) {
+    while (w !== null) {
+      const next: Waiter | null = w.gnext;
+      const abort = w.options.abort;
+      settle(w, false, error);
+      if (abort !== undefined) {
+        try {
+          abort(error);
+        } catch (e) {
+          task.core.reportError(task, e);
+        }
+      }
+      w = next;
+    }
+    return;
+  }
+  const p = task.pending;
+  if (p === null || (source === null && p.source !== null)) {
+    task.pending = { error, source };
+  }
+}
+
+/** Withdraws an error thrown by `source` that has not reached `task` yet. */
+export function retractPending(task: Task, source: unknown): void {
+  const p = task.pending;
+  if (p !== null && p.source === source) task.pending = null;
+}
+
+/** A task ended: its waits are dropped and nothing stays pending for it. */
+export function endWaits(task: Task): void {
+  let w = task.waits;
+  while (w !== null) {
+    const next: Waiter | null = w.gnext;
+    abandon(w);
+    w = next;
+  }
+  task.pending = null;
+}
+
+/** What `task` waits on, e.g. `sleep until 12.0 ms and join of <…>`; null if nothing. */
+export function describeWaits(task: Task): string | null {
+  let text: string | null = null;
+  for (let w = task.waits; w !== null; w = w.gnext) {
+    const part = String(w.source);
+    text = text === null ? part : `${text} and ${part}`;
+  }
+  return text;
+}
