@@ -81,8 +81,24 @@ export class HubCore implements Scheduler {
     return this.timers.host.now();
   }
 
-  schedule(fn: (arg: unknown) => void, arg: unknown): void {
-    this.queue.schedule(fn, arg);
+  schedule<A, B>(fn: (arg: A, arg2: B) => void, arg: A, arg2?: B): void {
+    this.queue.schedule(fn, arg, arg2);
+  }
+
+  scheduleYield(
+    resume: (v: undefined, task: Task) => void,
+    task: Task,
+  ): number {
+    return this.queue.schedule(resume, undefined, task);
+  }
+
+  redirectYield(
+    slot: number,
+    task: Task,
+    redirect: (resume: (v: unknown) => void, error: unknown) => void,
+    error: unknown,
+  ): boolean {
+    return this.queue.redirect(slot, task, redirect, error);
   }
 
   addTimer(ms: number, fn: (arg: unknown) => void, arg: unknown): Timer {

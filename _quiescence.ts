@@ -179,4 +179,3 @@ export function watchLoopDry(w: LoopDryWatcher): void {
     g.process.on("beforeExit", () => onLoopDry());
   }
 }
-

@@ -39,15 +39,14 @@ export interface RunQueueOwner {
 }
 
 const SLICE_MS = 5;
-const QUEUE_SLOTS = 1024;
+const QUEUE_ENTRIES = 512;
 const SLICE_BUDGET = 32;
 
 /** The FIFO run queue of one hub. */
 export class RunQueue {
-  // a ring of [fn, arg] pairs from #head to #tail (exclusive); it doubles
-  // when full and never shrinks.
-  #q: unknown[] = new Array(QUEUE_SLOTS).fill(undefined);
-  #mask = QUEUE_SLOTS - 1;
+  // a ring of [fn, arg, arg2] entries from #head to #tail (exclusive); it
+  // doubles when full and never shrinks.
+  #q: unknown[] = new Array(QUEUE_ENTRIES * 3).fill(undefined);
   #head = 0;
   #tail = 0;
   #drainScheduled = false;
@@ -62,7 +61,8 @@ export class RunQueue {
 
   /** Number of entries waiting. */
   get size(): number {
-    return ((this.#tail - this.#head) & this.#mask) >> 1;
+    const d = this.#tail - this.#head;
+    return (d < 0 ? d + this.#q.length : d) / 3;
   }
 
   /** Whether anything is queued or a drain is on its way. */
@@ -70,13 +70,15 @@ export class RunQueue {
     return this.#head !== this.#tail || this.#drainScheduled;
   }
 
-  /** Appends `fn(arg)`. */
-  schedule(fn: (arg: unknown) => void, arg: unknown): void {
+  /** Appends `fn(arg, arg2)`; returns the entry's slot (see `redirect`). */
+  schedule<A, B>(fn: (arg: A, arg2: B) => void, arg: A, arg2?: B): number {
     const q = this.#q;
     const t = this.#tail;
     q[t] = fn;
     q[t + 1] = arg;
-    const next = (t + 2) & this.#mask;
+    q[t + 2] = arg2;
+    let next = t + 3;
+    if (next === q.length) next = 0;
     this.#tail = next;
     if (next === this.#head) this.#grow();
     if (!this.#drainScheduled) {
@@ -88,6 +90,27 @@ export class RunQueue {
         nativeQueueMicrotask(this.#drain);
       }
     }
+    return t;
+  }
+
+  /**
+   * If the entry scheduled at `slot` as `fn(undefined, tag)` is still
+   * queued, it becomes `redirect(fn, arg)`; returns whether it was.
+   */
+  redirect<F>(
+    slot: number,
+    tag: unknown,
+    redirect: (fn: F, arg: unknown) => void,
+    arg: unknown,
+  ): boolean {
+    const q = this.#q;
+    if (
+      slot < 0 || q[slot + 2] !== tag || q[slot + 1] !== undefined
+    ) return false;
+    q[slot + 1] = q[slot];
+    q[slot] = redirect;
+    q[slot + 2] = arg;
+    return true;
   }
 
   /** A new slice starts now (the runtime just gave the thread back). */
@@ -108,7 +131,6 @@ export class RunQueue {
     for (let i = this.#head; i < n; i++) q[j++] = old[i];
     for (let i = 0; i < this.#head; i++) q[j++] = old[i];
     this.#q = q;
-    this.#mask = n * 2 - 1;
     this.#head = 0;
     this.#tail = n;
   }
@@ -126,7 +148,7 @@ export class RunQueue {
       const h = this.#head;
       if (h === this.#tail) break;
       const q = this.#q;
-      const fn = q[h] as (arg: unknown) => void;
+      const fn = q[h] as (arg: unknown, arg2: unknown) => void;
       // Starting user code runs it at once. If this pass already resumed
       // greenlets (their continuations wait in the microtask queue), let
       // those run first: continue the pass in a later microtask.
@@ -141,11 +163,12 @@ export class RunQueue {
         resumed = true;
       }
       const arg = q[h + 1];
-      q[h] = undefined;
-      q[h + 1] = undefined;
-      this.#head = (h + 2) & this.#mask;
+      const arg2 = q[h + 2];
+      q[h] = q[h + 1] = q[h + 2] = undefined;
+      const next = h + 3;
+      this.#head = next === q.length ? 0 : next;
       try {
-        fn(arg);
+        fn(arg, arg2);
       } catch (e) {
         this.#owner.reportError(e);
       }

@@ -13,8 +13,20 @@ import { emit, onSettle, onSwitch, onWait } from "./_hooks.ts";
 export interface Scheduler {
   /** The hub's main task: code outside greenlets, and link callbacks. */
   readonly main: Task;
-  /** Appends `fn(arg)` to the hub's run queue. */
-  schedule(fn: (arg: unknown) => void, arg: unknown): void;
+  /** Appends `fn(arg, arg2)` to the hub's run queue. */
+  schedule<A, B>(fn: (arg: A, arg2: B) => void, arg: A, arg2?: B): void;
+  /** Queues a `sleep(0)` of `task`; returns its slot in the run queue. */
+  scheduleYield(resume: (v: undefined, task: Task) => void, task: Task): number;
+  /**
+   * If `task`'s yield at `slot` is still queued, it calls
+   * `redirect(resume, error)` instead; returns whether it was.
+   */
+  redirectYield(
+    slot: number,
+    task: Task,
+    redirect: (resume: (v: unknown) => void, error: unknown) => void,
+    error: unknown,
+  ): boolean;
   /** Arms a hub timer: `fn(arg)` after `ms` milliseconds. */
   addTimer(ms: number, fn: (arg: unknown) => void, arg: unknown): Timer;
   /** Disarms a hub timer; a no-op if it fired or was cancelled. */
@@ -52,10 +64,8 @@ export class Task {
   waits: Waiter | null = null;
   /** An error to throw at the next switch point. */
   pending: Pending | null = null;
-  /** The resolvers of a `sleep(0)` in flight (at most one uses the slot). */
-  yieldRes: ((v: unknown) => void) | null = null;
-  /** See `yieldRes`. */
-  yieldRej: ((e: unknown) => void) | null = null;
+  /** Run-queue slot of its latest `sleep(0)` (maybe run already). */
+  yieldSlot = -1;
   /** NEW, SCHEDULED, RUNNING or DEAD. */
   state: number = NEW;
   /** The public Greenlet (main's is made on first use). */
@@ -307,17 +317,19 @@ export function waitOn(
 
 const yieldSource = { toString: () => "sleep(0)" };
 
-function resumeYield(arg: unknown): void {
-  const t = arg as Task;
-  const res = t.yieldRes!;
-  const rej = t.yieldRej!;
-  t.yieldRes = t.yieldRej = null;
-  const pending = t.pending;
-  if (pending === null) res(undefined);
-  else {
-    t.pending = null;
-    rej(pending.error);
+/** A thenable that rejects whatever adopts it with `error`. */
+class Rejecting {
+  readonly error: unknown;
+  constructor(error: unknown) {
+    this.error = error;
   }
+  then(_: unknown, reject: (e: unknown) => void): void {
+    reject(this.error);
+  }
+}
+
+function rejectYield(resume: (v: unknown) => void, error: unknown): void {
+  resume(new Rejecting(error));
 }
 
 /**
@@ -325,18 +337,14 @@ function resumeYield(arg: unknown): void {
  * the task before it resumes is thrown here.
  */
 export function yieldNow(task: Task): Promise<unknown> {
-  if (task.pending === null && task.yieldRes === null) {
-    if (onSwitch !== null) emit(onSwitch, task);
-    const p = new Promise(capture);
-    task.yieldRes = capturedRes;
-    task.yieldRej = capturedRej;
-    task.core.schedule(resumeYield, task);
-    return p;
+  // an error pending for the task is thrown from the run queue
+  if (task.pending !== null) {
+    return waitOn(task, yieldSource, NO_OPTIONS).promise;
   }
-  // an error is pending, or another flow of this task yields right now
-  const w = waitOn(task, yieldSource, NO_OPTIONS);
-  settle(w, true, undefined);
-  return w.promise;
+  if (onSwitch !== null) emit(onSwitch, task);
+  const p = new Promise(capture);
+  task.yieldSlot = task.core.scheduleYield(capturedRes, task);
+  return p;
 }
 
 /**
@@ -365,6 +373,8 @@ export function throwInto(task: Task, error: unknown, source: unknown): void {
     }
     return;
   }
+  // in sleep(0): it throws there
+  if (task.core.redirectYield(task.yieldSlot, task, rejectYield, error)) return;
   const p = task.pending;
   if (p === null || (source === null && p.source !== null)) {
     task.pending = { error, source };

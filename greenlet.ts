@@ -469,8 +469,9 @@ type CaptureStackTrace = (holder: object, below: Entry) => void;
  * `file:line:col`, or the frame's text; null where stacks are not captured.
  */
 function callerSite(entry: Entry): string | null {
-  const capture = (Error as unknown as { captureStackTrace?: CaptureStackTrace })
-    .captureStackTrace;
+  const capture =
+    (Error as unknown as { captureStackTrace?: CaptureStackTrace })
+      .captureStackTrace;
   if (typeof capture !== "function") return null;
   const holder: { stack?: string } = {};
   capture(holder, entry);

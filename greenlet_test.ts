@@ -6,6 +6,7 @@ import {
   GreenletExit,
   joinAll,
   killAll,
+  Semaphore,
   sleep,
   spawn,
   spawnLater,
@@ -13,6 +14,7 @@ import {
   wait,
 } from "./mod.ts";
 import { deferred, test } from "./test_adapter.ts";
+import { type WaitCase, waitContract } from "./test_waits.ts";
 
 /** Collects what hub.handleError receives while `fn` runs. */
 async function capturingErrors(
@@ -513,3 +515,37 @@ test("joinAll and wait check count alike", () => {
     });
   }
 });
+
+function joinCase(
+  name: string,
+  call: (g: Greenlet, timeout?: number) => Promise<unknown>,
+  onTimeout: string,
+  onReady: string,
+): WaitCase {
+  return {
+    name,
+    make() {
+      const gate = new Semaphore(0);
+      const target = spawn(function target() {
+        return gate.acquire();
+      });
+      return {
+        wait: (o) => call(target, o.timeout),
+        wake: () => gate.release(),
+        waitable: target,
+        cleanup: () => target.kill(),
+      };
+    },
+    onTimeout,
+    onReady,
+    signal: false,
+    description: /join of <Greenlet "target" #\d+>/,
+  };
+}
+
+waitContract(
+  joinCase("Greenlet.join", (g, t) => g.join(t), "undefined", "undefined"),
+);
+waitContract(
+  joinCase("Greenlet.get", (g, t) => g.get({ timeout: t }), "Timeout", "true"),
+);

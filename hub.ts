@@ -16,7 +16,12 @@
  */
 
 import { nativeConsoleError, nativeNow } from "./_native.ts";
-import { checkFunction, checkOptions, checkTimeout, describe } from "./_checks.ts";
+import {
+  checkFunction,
+  checkOptions,
+  checkTimeout,
+  describe,
+} from "./_checks.ts";
 import { currentTask, setFallbackTask } from "./_context.ts";
 import { coreOf, greenletFactory, HubCore } from "./_hub_core.ts";
 import { watchLoopDry } from "./_quiescence.ts";

@@ -40,12 +40,6 @@ interface LinkRecord {
   when: ((source: never) => boolean) | null;
 }
 
-/** Options of {@linkcode Linkable}'s protected `waitReady`. */
-interface ReadyWaitOptions {
-  timeout?: number;
-  signal?: AbortSignal;
-}
-
 /**
  * gevent's `AbstractLinkable`: the base of every waitable. Callbacks
  * (`rawlink`, `link`) and waiters (`waitReady`) are notified once the object
@@ -86,6 +80,8 @@ export abstract class Linkable implements Waitable {
   #source: object | null = null;
 
   /**
+   * Creates the base of a waitable, not ready until `ready()` says so.
+   *
    * @param waitLabel Prefix of this object's waits in run info and
    * `LoopExit` messages (e.g. `"join of"`); by default `String(this)` alone.
    */
@@ -184,7 +180,7 @@ export abstract class Linkable implements Waitable {
    * @returns A promise of `waitResult()` or `timeoutValue`.
    */
   protected waitReady(
-    options: ReadyWaitOptions,
+    options: { timeout?: number; signal?: AbortSignal },
     timeoutValue?: unknown,
   ): Promise<unknown> {
     const task = currentTask();
@@ -277,4 +273,3 @@ export abstract class Linkable implements Waitable {
     }
   }
 }
-

@@ -464,7 +464,10 @@ export class RLock extends Linkable {
   release(): void {
     const me = currentTask();
     if (this.#owner !== me) {
-      throw new NotOwnerError(this.owner, coreOf(me).greenletOf(me) as Greenlet);
+      throw new NotOwnerError(
+        this.owner,
+        coreOf(me).greenletOf(me) as Greenlet,
+      );
     }
     if (--this.#count !== 0) return;
     const w = this.#waiters.shift();

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import {
+  type AcquireOptions,
   BoundedSemaphore,
   DummySemaphore,
   getCurrent,
@@ -12,6 +13,7 @@ import {
   spawn,
 } from "./mod.ts";
 import { test } from "./test_adapter.ts";
+import { type WaitCase, waitContract } from "./test_waits.ts";
 
 test("Semaphore wakes waiters in FIFO order", async () => {
   const sem = new Semaphore(0);
@@ -59,7 +61,9 @@ test("release hands the permit to the longest waiter: no barging", async () => {
 });
 
 test("the tutorial's interleaving: Semaphore(1), sleeps of 100 and 300 ms", async () => {
-  // The same schedule, scaled down 10x.
+  // The same schedule, scaled down 2.5x: the order depends on real timers
+  // (f1's two 40 ms sleeps must end before f2's 120 ms one), so each step
+  // keeps a 40 ms margin against a loaded machine's late timers.
   const sem = new Semaphore(1);
   const log: string[] = [];
   const f = async (name: string, ms: number) => {
@@ -70,7 +74,7 @@ test("the tutorial's interleaving: Semaphore(1), sleeps of 100 and 300 ms", asyn
       await sleep(ms);
     }
   };
-  await joinAll([spawn(f, "f1", 10), spawn(f, "f2", 30)]);
+  await joinAll([spawn(f, "f1", 40), spawn(f, "f2", 120)]);
   assert.deepEqual(log, [
     "f1 0",
     "f2 0",
@@ -274,3 +278,104 @@ test("bad arguments throw at once, naming the argument and value", () => {
   assert.throws(() => new RLock().acquire({ timeout: -1 }), RangeError);
   assert.equal(sem.counter, 1);
 });
+
+function semaphoreCase(
+  name: string,
+  call: (sem: Semaphore, o: AcquireOptions) => Promise<unknown>,
+  onTimeout: string,
+  onReady: string,
+  signal: boolean,
+  wakeAll = false,
+): WaitCase {
+  return {
+    name,
+    make() {
+      const sem = new Semaphore(0);
+      return {
+        wait: (o) => call(sem, o),
+        after: (v) => (v as Partial<Disposable>)?.[Symbol.dispose]?.(),
+        wake: (n) => {
+          for (let i = 0; i < (wakeAll ? 1 : n); i++) sem.release();
+        },
+        waitable: sem,
+      };
+    },
+    onTimeout,
+    onReady,
+    signal,
+    description: /Semaphore\(counter=0, waiters=\d\)/,
+  };
+}
+
+waitContract(
+  semaphoreCase(
+    "Semaphore.acquire",
+    (s, o) => s.acquire(o),
+    "false",
+    "true",
+    true,
+  ),
+);
+waitContract(
+  semaphoreCase(
+    "Semaphore.hold",
+    (s, o) => s.hold(o),
+    "Timeout",
+    "object",
+    true,
+  ),
+);
+waitContract(
+  semaphoreCase(
+    "Semaphore.wait",
+    (s, o) => s.wait(o.timeout),
+    "0",
+    "1",
+    false,
+    true,
+  ),
+);
+
+function rlockCase(
+  name: string,
+  call: (lock: RLock, o: AcquireOptions) => Promise<unknown>,
+  onTimeout: string,
+  onReady: string,
+): WaitCase {
+  return {
+    name,
+    async make() {
+      const lock = new RLock();
+      const gate = new Semaphore(0);
+      const holder = spawn(async function holder() {
+        await lock.acquire();
+        await gate.acquire();
+        lock.release();
+      });
+      await sleep(0);
+      return {
+        wait: (o) => call(lock, o),
+        after: (v) => {
+          const permit = v as Partial<Disposable>;
+          if (permit?.[Symbol.dispose]) permit[Symbol.dispose]!();
+          else lock.release();
+        },
+        wake: () => gate.release(),
+        waitable: lock,
+        cleanup: async () => {
+          gate.release();
+          await holder.join();
+        },
+      };
+    },
+    onTimeout,
+    onReady,
+    signal: true,
+    description: /RLock\(owner=<Greenlet "holder" #\d+>, depth=1, waiters=\d\)/,
+  };
+}
+
+waitContract(
+  rlockCase("RLock.acquire", (l, o) => l.acquire(o), "false", "true"),
+);
+waitContract(rlockCase("RLock.hold", (l, o) => l.hold(o), "Timeout", "object"));

@@ -5,12 +5,7 @@
  * @module
  */
 
-import {
-  checkCount,
-  checkOptions,
-  checkTimeout,
-  describe,
-} from "./_checks.ts";
+import { checkCount, checkOptions, checkTimeout, describe } from "./_checks.ts";
 import { currentTask } from "./_context.ts";
 import { coreOf } from "./_hub_core.ts";
 import { settleNow, WaiterList, waitOn } from "./_waiter.ts";
