@@ -11,25 +11,9 @@ import {
   spawn,
   spawnLater,
   Timeout,
-  wait,
 } from "./mod.ts";
-import { deferred, test } from "./test_adapter.ts";
+import { capturingErrors, deferred, test } from "./test_adapter.ts";
 import { type WaitCase, waitContract } from "./test_waits.ts";
-
-/** Collects what hub.handleError receives while `fn` runs. */
-async function capturingErrors(
-  fn: (errors: string[]) => Promise<void>,
-): Promise<void> {
-  const hub = getHub();
-  const original = hub.handleError;
-  const errors: string[] = [];
-  hub.handleError = (g, e) => void errors.push(`${g.name}: ${e}`);
-  try {
-    await fn(errors);
-  } finally {
-    hub.handleError = original;
-  }
-}
 
 test("Greenlet members: id, name, args, parent, started, value", async () => {
   const g = new Greenlet(
@@ -247,73 +231,6 @@ test("a link callback that throws goes to handleError", async () => {
   });
 });
 
-test("joinAll returns greenlets in completion order", async () => {
-  const a = spawn(() => sleep(15));
-  const b = spawn(() => sleep(5));
-  const c = spawn(() => sleep(10));
-  assert.deepEqual(await joinAll([a, b, c]), [b, c, a]);
-});
-
-test("joinAll lists already-finished greenlets first, in the order given", async () => {
-  const a = spawn(() => "a");
-  const b = spawn(() => "b");
-  await joinAll([a, b]);
-  const c = spawn(() => sleep(1));
-  assert.deepEqual(await joinAll([c, b, a]), [b, a, c]);
-});
-
-test("joinAll with count returns as soon as that many finished", async () => {
-  const a = spawn(() => sleep(20));
-  const b = spawn(() => sleep(1));
-  assert.deepEqual(await joinAll([a, b], { count: 1 }), [b]);
-  assert.equal(a.dead, false);
-  await a.kill();
-});
-
-test("joinAll with a timeout never rejects: it returns the shorter list", async () => {
-  const slow = spawn(() => sleep(10_000));
-  const fast = spawn(() => sleep(1));
-  assert.deepEqual(await joinAll([slow, fast], { timeout: 20 }), [fast]);
-  await slow.kill();
-});
-
-test("joinAll with raiseError rejects with the first failure in completion order", async () => {
-  await capturingErrors(async (errors) => {
-    const first = spawn(async () => {
-      await sleep(5);
-      throw new Error("first");
-    });
-    const second = spawn(async () => {
-      await sleep(10);
-      throw new Error("second");
-    });
-    await assert.rejects(joinAll([second, first], { raiseError: true }), {
-      message: "first",
-    });
-    await second.join();
-    assert.deepEqual(errors, [
-      `${first.name}: Error: first`,
-      `${second.name}: Error: second`,
-    ]);
-  });
-});
-
-test("killAll kills every greenlet and waits for them", async () => {
-  const log: string[] = [];
-  const body = async (name: string) => {
-    try {
-      await sleep(10_000);
-    } finally {
-      log.push(name);
-    }
-  };
-  const gs = [spawn(body, "a"), spawn(body, "b"), spawn(body, "c")];
-  await sleep(0);
-  await killAll(gs);
-  assert.deepEqual(log, ["a", "b", "c"]);
-  assert.ok(gs.every((g) => g.dead && g.value instanceof GreenletExit));
-});
-
 test("get() returns the value, throws the error, or throws Timeout", async () => {
   await capturingErrors(async () => {
     assert.equal(await spawn(() => Promise.resolve("x")).get(), "x");
@@ -454,31 +371,6 @@ test("kill({ block: false }) reaches a greenlet inside sleep(0) at that switch p
   assert.deepEqual(log, ["tick 0", "kill", "caught stop"]);
 });
 
-test("killAll rejects with Timeout when greenlets outlive its timeout", async () => {
-  const log: string[] = [];
-  const stubborn = spawn(async function stubborn() {
-    // an await the hub does not own: the kill cannot land before it returns
-    await new Promise((resolve) => setTimeout(resolve, 50));
-    log.push("stubborn ends");
-  });
-  const quick = spawn(() => sleep(10_000));
-  await sleep(0);
-  await assert.rejects(killAll([stubborn, quick], { timeout: 5 }), (e) => {
-    assert.ok(e instanceof Timeout);
-    log.push("killAll timed out");
-    return true;
-  });
-  assert.equal(quick.dead, true);
-  await killAll([stubborn]);
-  log.push("killAll returned");
-  assert.equal(stubborn.dead, true);
-  assert.deepEqual(log, [
-    "killAll timed out",
-    "stubborn ends",
-    "killAll returned",
-  ]);
-});
-
 test("started is true from spawn() until the greenlet is dead (gevent's bool(g))", async () => {
   const g = new Greenlet(() => sleep(0));
   assert.equal(g.started, false);
@@ -492,28 +384,6 @@ test("started is true from spawn() until the greenlet is dead (gevent's bool(g))
   const never = spawn(() => {});
   await never.kill();
   assert.equal(never.started, false);
-});
-
-test("joinAll and wait check count alike", () => {
-  for (
-    const [call, action] of [
-      [(o: object) => joinAll([], o), "joinAll"],
-      [(o: object) => wait([], o), "wait"],
-    ] as const
-  ) {
-    assert.throws(() => call({ count: 1.5 }), {
-      name: "TypeError",
-      message: `Cannot ${action}: count must be an integer, received 1.5`,
-    });
-    assert.throws(() => call({ count: "2" }), {
-      name: "TypeError",
-      message: `Cannot ${action}: count must be an integer, received "2"`,
-    });
-    assert.throws(() => call({ count: -1 }), {
-      name: "RangeError",
-      message: `Cannot ${action}: count must be ≥ 0, received -1`,
-    });
-  }
 });
 
 function joinCase(

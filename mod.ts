@@ -35,14 +35,16 @@ export {
   type GetOptions,
   Greenlet,
   GreenletExit,
-  joinAll,
-  type JoinAllOptions,
-  killAll,
-  type KillAllOptions,
   type KillOptions,
   spawn,
   spawnLater,
 } from "./greenlet.ts";
+export {
+  joinAll,
+  type JoinAllOptions,
+  killAll,
+  type KillAllOptions,
+} from "./join_all.ts";
 export { Timeout, withTimeout, type WithTimeoutOptions } from "./timeout.ts";
 export {
   type BlockingReport,

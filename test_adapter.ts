@@ -129,3 +129,23 @@ export async function runProcess(
   }
   return r;
 }
+
+/**
+ * Collects what `hub.handleError` receives (as `"name: error"`) while `fn`
+ * runs, and restores the handler afterwards.
+ *
+ * @param fn The test body; gets the list of errors seen so far.
+ */
+export async function capturingErrors(
+  fn: (errors: string[]) => Promise<void>,
+): Promise<void> {
+  const hub = getHub();
+  const original = hub.handleError;
+  const errors: string[] = [];
+  hub.handleError = (g, e) => void errors.push(`${g.name}: ${e}`);
+  try {
+    await fn(errors);
+  } finally {
+    hub.handleError = original;
+  }
+}

@@ -1,0 +1,210 @@
+/**
+ * `joinAll` and `killAll`: waiting for, and killing, many greenlets at once.
+ *
+ * @module
+ */
+
+import { checkCount, checkOptions, checkTimeout, describe } from "./_checks.ts";
+import { currentTask } from "./_context.ts";
+import { settleNow, type Waiter, waitOn } from "./_waiter.ts";
+import { Greenlet, GreenletExit } from "./greenlet.ts";
+import { Timeout } from "./timeout.ts";
+
+const resolvedVoid: Promise<void> = Promise.resolve();
+
+/**
+ * Options for {@linkcode joinAll}.
+ *
+ * @example
+ * ```ts
+ * import { joinAll, type JoinAllOptions, sleep, spawn } from "./mod.ts";
+ * const options: JoinAllOptions = { timeout: 50, raiseError: true, count: 1 };
+ * const gs = [spawn(() => sleep(1)), spawn(() => sleep(5))];
+ * console.log((await joinAll(gs, options)).length); // 1
+ * await joinAll(gs);
+ * ```
+ */
+export interface JoinAllOptions {
+  /** Return what finished after this many milliseconds (never rejects). */
+  timeout?: number;
+  /** Reject with the first failure, in completion order. */
+  raiseError?: boolean;
+  /** Return once this many greenlets finished. */
+  count?: number;
+}
+
+function checkGreenlets(action: string, greenlets: unknown): Greenlet[] {
+  if (
+    greenlets === null || typeof greenlets !== "object" ||
+    typeof (greenlets as Iterable<unknown>)[Symbol.iterator] !== "function"
+  ) {
+    throw new TypeError(
+      `Cannot ${action}: greenlets must be an iterable of Greenlets, received ${
+        describe(greenlets)
+      }`,
+    );
+  }
+  const list: Greenlet[] = [];
+  for (const g of greenlets as Iterable<unknown>) {
+    if (!(g instanceof Greenlet)) {
+      throw new TypeError(
+        `Cannot ${action}: every item must be a Greenlet, received ${
+          describe(g)
+        }`,
+      );
+    }
+    list.push(g);
+  }
+  return list;
+}
+
+/** The state of one joinAll: what finished, and its waiter. */
+class JoinAll {
+  done: Greenlet[] = [];
+  count: number;
+  raiseError: boolean;
+  total: number;
+  w: Waiter | null = null;
+  failed = false;
+  readonly cb: (g: Greenlet) => void;
+  constructor(total: number, count: number, raiseError: boolean) {
+    this.total = total;
+    this.count = count;
+    this.raiseError = raiseError;
+    this.cb = (g: Greenlet) => {
+      if (this.failed) return;
+      this.done.push(g);
+      if (this.raiseError && !g.successful()) {
+        this.failed = true;
+        if (this.w !== null) settleNow(this.w, false, g.exception);
+      } else if (this.done.length >= this.count && this.w !== null) {
+        settleNow(this.w, true, this.done);
+      }
+    };
+  }
+  toString(): string {
+    return `joinAll of ${this.total} greenlet${
+      this.total === 1 ? "" : "s"
+    } (${this.done.length} done)`;
+  }
+}
+
+/**
+ * Waits for greenlets to finish and returns those that did, in completion
+ * order (already-finished ones first, in the order given). A `timeout` never
+ * rejects: it returns the shorter list. With `raiseError` it rejects with the
+ * first failure in completion order.
+ *
+ * @param greenlets The greenlets to wait for.
+ * @param options `timeout` in milliseconds, `raiseError`, `count`.
+ * @returns The greenlets that finished, in completion order.
+ *
+ * @example
+ * ```ts
+ * import { joinAll, sleep, spawn } from "./mod.ts";
+ * const a = spawn(() => sleep(20));
+ * const b = spawn(() => sleep(10));
+ * const done = await joinAll([a, b]);
+ * console.log(done[0] === b); // true
+ * ```
+ */
+export function joinAll(
+  greenlets: Iterable<Greenlet>,
+  options?: JoinAllOptions,
+): Promise<Greenlet[]> {
+  const list = checkGreenlets("joinAll", greenlets);
+  checkOptions("joinAll", options);
+  const timeout = options?.timeout;
+  checkTimeout("joinAll", timeout);
+  const count = options?.count;
+  checkCount("joinAll", count);
+  const j = new JoinAll(
+    list.length,
+    Math.min(count ?? list.length, list.length),
+    options?.raiseError ?? false,
+  );
+  for (const g of list) {
+    if (g.dead) j.cb(g);
+  }
+  if (j.failed) {
+    return Promise.reject(j.done[j.done.length - 1].exception);
+  }
+  const task = currentTask();
+  if (j.done.length >= j.count && task.pending === null) {
+    return Promise.resolve(j.done.slice(0, j.count));
+  }
+  const w = waitOn(task, j, { timeout, timeoutValue: null });
+  if (!w.active) return w.promise as Promise<Greenlet[]>;
+  j.w = w;
+  for (const g of list) {
+    if (!g.dead) g.rawlink(j.cb);
+  }
+  return (w.promise as Promise<Greenlet[] | null>).then(
+    (v) => {
+      for (const g of list) g.unlink(j.cb);
+      return v ?? j.done.slice();
+    },
+    (e) => {
+      for (const g of list) g.unlink(j.cb);
+      throw e;
+    },
+  );
+}
+
+/**
+ * Options for {@linkcode killAll}.
+ *
+ * @example
+ * ```ts
+ * import { GreenletExit, killAll, type KillAllOptions, sleep, spawn } from "./mod.ts";
+ * const options: KillAllOptions = { error: new GreenletExit("shutdown"), timeout: 100 };
+ * await killAll([spawn(() => sleep(1000))], options);
+ * ```
+ */
+export interface KillAllOptions {
+  /** What to throw into each greenlet; defaults to a new `GreenletExit`. */
+  error?: unknown;
+  /** Wait for them to die (default true). */
+  block?: boolean;
+  /** With `block`, wait at most this many milliseconds, then reject with `Timeout`. */
+  timeout?: number;
+}
+
+/**
+ * Kills every greenlet (see {@linkcode Greenlet.kill}) and, with `block`
+ * (the default), waits until all of them died; if some outlive `timeout`
+ * ms, it rejects with {@linkcode Timeout} (as gevent's `killall`).
+ *
+ * @param greenlets The greenlets to kill.
+ * @param options `error` to throw, `block`, and `timeout` in milliseconds.
+ * @returns A promise that resolves once they are dead (or at once without
+ * `block`).
+ *
+ * @example
+ * ```ts
+ * import { killAll, sleep, spawn } from "./mod.ts";
+ * const gs = [spawn(() => sleep(1000)), spawn(() => sleep(1000))];
+ * await killAll(gs);
+ * console.log(gs.every((g) => g.dead)); // true
+ * ```
+ */
+export function killAll(
+  greenlets: Iterable<Greenlet>,
+  options?: KillAllOptions,
+): Promise<void> {
+  const list = checkGreenlets("killAll", greenlets);
+  checkOptions("killAll", options);
+  const timeout = options?.timeout;
+  checkTimeout("killAll", timeout);
+  const block = options?.block ?? true;
+  for (const g of list) {
+    g.kill(
+      options?.error === undefined ? new GreenletExit() : options.error,
+      { block: false },
+    );
+  }
+  if (!block) return resolvedVoid;
+  return joinAll(list, { timeout }).then((done) => {
+    if (done.length < list.length) throw new Timeout(timeout);
+  });
+}

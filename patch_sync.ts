@@ -1,0 +1,231 @@
+/**
+ * `patchSync()`: synchronous blocking calls made inside greenlets, reported
+ * or refused.
+ *
+ * @module
+ */
+
+import { nativeConsoleError, nativeNow } from "./_native.ts";
+import { checkOptions, describe } from "./_checks.ts";
+import { als } from "./_context.ts";
+import { coreOf } from "./_hub_core.ts";
+import {
+  install,
+  OriginalCommand,
+  resolvePath,
+  restore,
+} from "./_patch_registry.ts";
+import type { Greenlet } from "./greenlet.ts";
+
+/**
+ * How `patchSync` treats synchronous blocking calls inside greenlets.
+ *
+ * @example
+ * ```ts
+ * import { patchSync, type SyncMode, unpatchAll } from "./patch.ts";
+ * const mode: SyncMode = "throw";
+ * patchSync({ mode });
+ * unpatchAll();
+ * ```
+ */
+export type SyncMode = "warn" | "throw" | "off";
+
+/**
+ * What `patchSync` reports in `"warn"` mode.
+ *
+ * @example
+ * ```ts
+ * import { spawn } from "./mod.ts";
+ * import { patchSync, type SyncReport, unpatchAll } from "./patch.ts";
+ * const reports: SyncReport[] = [];
+ * patchSync({ mode: "warn", report: (r) => void reports.push(r) });
+ * await spawn(() => Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 1)).join();
+ * unpatchAll();
+ * console.log(reports[0].call); // "Atomics.wait()"
+ * ```
+ */
+export interface SyncReport {
+  /** The greenlet that made the call (and so stalled the hub). */
+  greenlet: Greenlet;
+  /** The call, e.g. `"Deno.readFileSync()"`. */
+  call: string;
+  /** How long the call blocked the thread, in milliseconds. */
+  duration: number;
+  /** The asynchronous call to use instead. */
+  alternative: string;
+}
+
+/**
+ * Options for {@linkcode patchSync}.
+ *
+ * @example
+ * ```ts
+ * import { patchSync, type PatchSyncOptions, unpatchAll } from "./patch.ts";
+ * const options: PatchSyncOptions = { mode: "warn", report: (r) => console.log(r.call) };
+ * patchSync(options);
+ * unpatchAll();
+ * ```
+ */
+export interface PatchSyncOptions {
+  /** `"warn"` (report, default), `"throw"` (refuse) or `"off"` (unpatch). */
+  mode?: SyncMode;
+  /** Called with each report in `"warn"` mode; default: a line on stderr. */
+  report?: (report: SyncReport) => void;
+}
+
+/**
+ * Thrown by a synchronous blocking call made inside a greenlet while
+ * `patchSync({ mode: "throw" })` is in force.
+ *
+ * @example
+ * ```ts
+ * import { spawn } from "./mod.ts";
+ * import { BlockingCallError, patchSync, unpatchAll } from "./patch.ts";
+ * patchSync({ mode: "throw" });
+ * const g = spawn(() => Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 10));
+ * await g.join();
+ * console.log(g.exception instanceof BlockingCallError); // true
+ * unpatchAll();
+ * ```
+ */
+export class BlockingCallError extends Error {
+  /** The greenlet that made the call. */
+  readonly greenlet: Greenlet;
+  /** The call that was refused, e.g. `"Atomics.wait()"`. */
+  readonly call: string;
+  /** The asynchronous call to use instead. */
+  readonly alternative: string;
+
+  /**
+   * Creates the error.
+   *
+   * @param greenlet The greenlet that made the call.
+   * @param call The refused call.
+   * @param alternative What to call instead.
+   */
+  constructor(greenlet: Greenlet, call: string, alternative: string) {
+    super(
+      `Cannot call ${call} in ${greenlet}: it blocks the hub and every greenlet; use ${alternative} instead`,
+    );
+    this.name = "BlockingCallError";
+    this.greenlet = greenlet;
+    this.call = call;
+    this.alternative = alternative;
+  }
+}
+
+let syncMode: SyncMode = "off";
+let syncReport: (r: SyncReport) => void = defaultSyncReport;
+
+function defaultSyncReport(r: SyncReport): void {
+  nativeConsoleError(
+    `gevent-ts: ${r.greenlet} blocked the hub for ${
+      r.duration.toFixed(1)
+    } ms in ${r.call}; use ${r.alternative} instead`,
+  );
+}
+
+function guardSync(
+  call: string,
+  alternative: string,
+  original: (...args: unknown[]) => unknown,
+): (...args: unknown[]) => unknown {
+  return function (this: unknown, ...args: unknown[]): unknown {
+    const task = als.getStore();
+    if (task === undefined || task.isMain || syncMode === "off") {
+      return original.apply(this, args);
+    }
+    const g = coreOf(task).greenletOf(task) as Greenlet;
+    if (syncMode === "throw") throw new BlockingCallError(g, call, alternative);
+    const t0 = nativeNow();
+    try {
+      return original.apply(this, args);
+    } finally {
+      const report = syncReport;
+      try {
+        report({ greenlet: g, call, duration: nativeNow() - t0, alternative });
+      } catch (e) {
+        nativeConsoleError("gevent-ts: the patchSync report threw:", e);
+      }
+    }
+  };
+}
+
+const SYNC_CALLS: readonly [string, string, string][] = [
+  ["Deno.readFileSync", "Deno.readFileSync()", "await Deno.readFile()"],
+  [
+    "Deno.readTextFileSync",
+    "Deno.readTextFileSync()",
+    "await Deno.readTextFile()",
+  ],
+  ["Deno.writeFileSync", "Deno.writeFileSync()", "await Deno.writeFile()"],
+  [
+    "Deno.writeTextFileSync",
+    "Deno.writeTextFileSync()",
+    "await Deno.writeTextFile()",
+  ],
+  [
+    "Deno.Command.prototype.outputSync",
+    "Deno.Command#outputSync()",
+    "await command.output()",
+  ],
+  ["Atomics.wait", "Atomics.wait()", "await sleep(ms) or Atomics.waitAsync()"],
+];
+
+/**
+ * Watches synchronous blocking calls made inside greenlets — `Atomics.wait`,
+ * `Deno.readFileSync`, `Deno.readTextFileSync`, `Deno.writeFileSync`,
+ * `Deno.writeTextFileSync`, `Deno.Command#outputSync` — which stall the hub
+ * and every greenlet. `"warn"` lets the call run and reports the greenlet,
+ * how long it blocked and the async call to use instead; `"throw"` refuses
+ * the call with {@linkcode BlockingCallError}; `"off"` restores the
+ * originals. Outside greenlets the calls run untouched.
+ *
+ * @param options `mode` (default `"warn"`) and `report` callback.
+ *
+ * @example
+ * ```ts
+ * import { patchSync, unpatchAll } from "./patch.ts";
+ * patchSync({ mode: "warn", report: (r) => console.log(r.call, r.alternative) });
+ * unpatchAll();
+ * ```
+ */
+export function patchSync(options: PatchSyncOptions = {}): void {
+  checkOptions("patchSync", options);
+  const mode = options.mode ?? "warn";
+  if (mode !== "warn" && mode !== "throw" && mode !== "off") {
+    throw new TypeError(
+      `Cannot patchSync: mode must be "warn", "throw" or "off", received ${
+        describe(mode)
+      }`,
+    );
+  }
+  if (options.report !== undefined && typeof options.report !== "function") {
+    throw new TypeError(
+      `Cannot patchSync: report must be a function, received ${
+        describe(options.report)
+      }`,
+    );
+  }
+  syncMode = mode;
+  syncReport = options.report ?? defaultSyncReport;
+  for (const [name, call, alternative] of SYNC_CALLS) {
+    if (mode === "off") {
+      restore(name);
+      continue;
+    }
+    const dot = name.lastIndexOf(".");
+    const target = name === "Deno.Command.prototype.outputSync"
+      ? OriginalCommand?.prototype
+      : resolvePath(name.slice(0, dot));
+    const key = name.slice(dot + 1);
+    const original = (target as Record<string, unknown> | undefined)?.[key];
+    if (typeof original !== "function") continue;
+    install(
+      name,
+      target as object,
+      key,
+      guardSync(call, alternative, original as (...a: unknown[]) => unknown),
+    );
+  }
+}
