@@ -1,7 +1,7 @@
 /**
  * Builds the npm package into `npm/` (`deno task build`, `npm run build`):
- * - esbuild bundles the entry points (`mod.ts`, `patch.ts`, `patch_all.ts`)
- *   as ESM (sharing one chunk) and CJS (one core) for Node 20;
+ * - esbuild bundles the entry points (`deno.json`'s `exports`) as ESM
+ *   (sharing one chunk) and CJS (one core, a thin file per entry) for Node 20;
  * - tsc writes `.d.ts` (and `.d.cts` for `require`) declarations;
  * - a generated package.json (exports map, engines, sideEffects), README and
  *   LICENSE make `npm/` the package (`npm pack` inside it);
@@ -12,6 +12,7 @@
  * @module
  */
 import * as esbuild from "esbuild";
+import { ENTRIES as ENTRY_LIST, META } from "./entries.ts";
 
 const OUT = "npm";
 const common: esbuild.BuildOptions = {
@@ -25,11 +26,9 @@ const common: esbuild.BuildOptions = {
 };
 
 /** The public entry points: source → name of the built file (no extension). */
-const ENTRIES: Record<string, string> = {
-  "mod.ts": "mod",
-  "patch.ts": "patch",
-  "patch_all.ts": "patch_all",
-};
+const ENTRIES: Record<string, string> = Object.fromEntries(
+  ENTRY_LIST.map((e) => [e.file, e.name]),
+);
 
 /**
  * Rewrites the tests' imports of public entry points (`./mod.ts`,
@@ -64,21 +63,31 @@ function publicEntriesOnly(dir: string, ext: string): esbuild.Plugin {
 await Deno.remove(OUT, { recursive: true }).catch(() => {});
 
 // ESM: one module per entry point, sharing one chunk (one hub, one state).
-await esbuild.build({
+const esm = await esbuild.build({
   ...common,
   entryPoints: Object.keys(ENTRIES),
   format: "esm",
   splitting: true,
   outdir: `${OUT}/esm`,
   chunkNames: "_chunks/[name]-[hash]",
+  metafile: true,
 });
-// CJS cannot split: one core bundle, and a thin file per entry point.
+// An entry that exports nothing is run for its effect (`patch/all`).
+const exported = new Set(
+  Object.values(esm.metafile.outputs)
+    .filter((o) => o.entryPoint !== undefined && o.exports.length > 0)
+    .map((o) => o.entryPoint!.replace(/^\.\//, "")),
+);
+const library = ENTRY_LIST.filter((e) => exported.has(e.file));
+const effects = ENTRY_LIST.filter((e) => !exported.has(e.file));
+// CJS cannot split: one core bundle with every exporting entry, a thin
+// file per entry; an effect-only entry is bundled with the other entries it
+// imports mapped to the core.
 await esbuild.build({
   ...common,
   stdin: {
-    contents: Object.entries(ENTRIES)
-      .filter(([, name]) => name !== "patch_all")
-      .map(([file, name]) => `export * as ${name} from "./${file}";`)
+    contents: library
+      .map((e) => `export * as ${e.name} from "./${e.file}";`)
       .join("\n"),
     resolveDir: ".",
     sourcefile: "_core.ts",
@@ -87,18 +96,36 @@ await esbuild.build({
   format: "cjs",
   outfile: `${OUT}/cjs/_core.cjs`,
 });
-await Deno.writeTextFile(
-  `${OUT}/cjs/mod.cjs`,
-  '"use strict";\nmodule.exports = require("./_core.cjs").mod;\n',
-);
-await Deno.writeTextFile(
-  `${OUT}/cjs/patch.cjs`,
-  '"use strict";\nmodule.exports = require("./_core.cjs").patch;\n',
-);
-await Deno.writeTextFile(
-  `${OUT}/cjs/patch_all.cjs`,
-  '"use strict";\nrequire("./_core.cjs").patch.patchAll();\n',
-);
+for (const e of library) {
+  await Deno.writeTextFile(
+    `${OUT}/cjs/${e.name}.cjs`,
+    `"use strict";\nmodule.exports = require("./_core.cjs").${e.name};\n`,
+  );
+}
+for (const e of effects) {
+  await esbuild.build({
+    ...common,
+    entryPoints: [e.file],
+    format: "cjs",
+    outfile: `${OUT}/cjs/${e.name}.cjs`,
+    plugins: [{
+      name: "entries-from-core",
+      setup(build) {
+        build.onResolve({ filter: /^\.\// }, (args) => {
+          if (args.path === "./_core.cjs") {
+            return { path: args.path, external: true };
+          }
+          const lib = library.find((l) => `./${l.file}` === args.path);
+          return lib && { path: lib.name, namespace: "core" };
+        });
+        build.onLoad({ filter: /.*/, namespace: "core" }, (args) => ({
+          contents: `module.exports = require("./_core.cjs").${args.path};`,
+          loader: "js",
+        }));
+      },
+    }],
+  });
+}
 
 const tests = [...Deno.readDirSync(".")]
   .filter((e) => e.isFile && e.name.endsWith("_test.ts"))
@@ -130,22 +157,44 @@ await esbuild.build({
 });
 // Declarations: tsc (declaration-only, isolatedDeclarations, stripInternal,
 // lib ES2022 + Node 20 types: code using what Node 20 lacks fails here).
+await Deno.writeTextFile(
+  `${OUT}/tsconfig.dts.json`,
+  JSON.stringify({
+    extends: "../tsconfig.dts.json",
+    files: ENTRY_LIST.map((e) => `../${e.file}`),
+  }),
+);
 const tsc = await new Deno.Command("node", {
-  args: ["node_modules/typescript/bin/tsc", "-p", "tsconfig.dts.json"],
+  args: ["node_modules/typescript/bin/tsc", "-p", `${OUT}/tsconfig.dts.json`],
 }).output();
 if (!tsc.success) {
   console.error(new TextDecoder().decode(tsc.stdout));
   console.error(new TextDecoder().decode(tsc.stderr));
   throw new Error("tsc failed to write the declarations");
 }
+// Private files (`_*.ts`) are never named by a public declaration: check,
+// then leave their declarations out of the package.
+for (const e of [...Deno.readDirSync(`${OUT}/types`)]) {
+  const path = `${OUT}/types/${e.name}`;
+  if (e.name.startsWith("_")) {
+    await Deno.remove(path);
+  } else if (/from "\.\/_/.test(await Deno.readTextFile(path))) {
+    throw new Error(
+      `${e.name} names a private file; export its types publicly`,
+    );
+  }
+}
 await Deno.mkdir(`${OUT}/types-cjs`, { recursive: true });
 for (const e of Deno.readDirSync(`${OUT}/types`)) {
   const path = `${OUT}/types/${e.name}`;
   // JSDoc examples import the package, not the repository's files
-  const text = (await Deno.readTextFile(path))
-    .replace(/^( \* .*from )"\.\/mod\.ts"/gm, '$1"gevent-ts"')
-    .replace(/^( \* .*from )"\.\/patch\.ts"/gm, '$1"gevent-ts/patch"')
-    .replace(/^( \* import )"\.\/patch_all\.ts"/gm, '$1"gevent-ts/patch/all"');
+  let text = await Deno.readTextFile(path);
+  for (const entry of ENTRY_LIST) {
+    text = text.replaceAll(
+      `"./${entry.file}"`,
+      `"gevent-ts${entry.subpath.slice(1)}"`,
+    );
+  }
   const spec = (ext: string) => (_m: string, q: string, p: string) =>
     `${q}${p}${ext}${q}`;
   await Deno.writeTextFile(
@@ -159,7 +208,6 @@ for (const e of Deno.readDirSync(`${OUT}/types`)) {
 }
 
 // The package.json of the npm package (the repo's own is a dev manifest).
-const denoJson = JSON.parse(await Deno.readTextFile("deno.json"));
 const entry = (name: string) => ({
   import: { types: `./types/${name}.d.ts`, default: `./esm/${name}.js` },
   require: {
@@ -169,22 +217,23 @@ const entry = (name: string) => ({
 });
 const pkg = {
   name: "gevent-ts",
-  version: denoJson.version,
+  version: META.version,
   description:
     "gevent's model — a hub, greenlets, cooperative locks, timeouts, monkey patching — for Node and Deno",
-  license: denoJson.license,
+  license: META.license,
   type: "module",
   main: "./cjs/mod.cjs",
   module: "./esm/mod.js",
   types: "./types/mod.d.ts",
   exports: {
-    ".": entry("mod"),
-    "./patch": entry("patch"),
-    "./patch/all": entry("patch_all"),
+    ...Object.fromEntries(ENTRY_LIST.map((e) => [e.subpath, entry(e.name)])),
     "./package.json": "./package.json",
   },
   files: ["esm/", "cjs/", "types/", "types-cjs/", "README.md", "LICENSE"],
-  sideEffects: ["./esm/patch_all.js", "./cjs/patch_all.cjs"],
+  sideEffects: effects.flatMap((e) => [
+    `./esm/${e.name}.js`,
+    `./cjs/${e.name}.cjs`,
+  ]),
   engines: { node: ">=20" },
   keywords: ["gevent", "greenlet", "coroutine", "semaphore", "timeout", "deno"],
 };
@@ -199,7 +248,7 @@ await Deno.copyFile("LICENSE", `${OUT}/LICENSE`);
 const min = await esbuild.build({
   ...common,
   stdin: {
-    contents: 'export * from "./mod.ts"; export * from "./patch.ts";',
+    contents: library.map((e) => `export * from "./${e.file}";`).join("\n"),
     resolveDir: ".",
     loader: "ts",
   },
