@@ -11,7 +11,7 @@ import type { Timer } from "./_timer_heap.ts";
 import { RunQueue } from "./_run_queue.ts";
 import { type TimerHost, Timers } from "./_timers.ts";
 import { Quiescence } from "./_quiescence.ts";
-import { RUNNING, type Scheduler, Task } from "./_waiter.ts";
+import { DEAD, RUNNING, type Scheduler, type Scope, Task } from "./_waiter.ts";
 
 /** What the core needs of its public hub: the overridable error handler. */
 export interface HubFacade {
@@ -86,19 +86,19 @@ export class HubCore implements Scheduler {
   }
 
   scheduleYield(
-    resume: (v: undefined, task: Task) => void,
-    task: Task,
+    resume: (v: undefined, scope: Scope) => void,
+    scope: Scope,
   ): number {
-    return this.queue.schedule(resume, undefined, task);
+    return this.queue.schedule(resume, undefined, scope);
   }
 
   redirectYield(
     slot: number,
-    task: Task,
+    hit: (scope: unknown) => boolean,
     redirect: (resume: (v: unknown) => void, error: unknown) => void,
     error: unknown,
   ): boolean {
-    return this.queue.redirect(slot, task, redirect, error);
+    return this.queue.redirect(slot, hit, redirect, error);
   }
 
   addTimer(ms: number, fn: (arg: unknown) => void, arg: unknown): Timer {
@@ -109,8 +109,10 @@ export class HubCore implements Scheduler {
     this.timers.cancel(t);
   }
 
-  noteBlocked(delta: number): void {
+  noteBlocked(task: Task, delta: number): void {
     this.quiet.noteBlocked(delta);
+    // an ended greenlet stays listed while flows it started still wait
+    if (delta < 0 && task.state === DEAD) this.removeLive(task);
   }
 
   /** The public Greenlet of `task` (main's is made on first use). */
@@ -134,6 +136,7 @@ export class HubCore implements Scheduler {
 
   /** A spawned greenlet started: it joins the live list (newest first). */
   addLive(task: Task): void {
+    task.live = true;
     this.quiet.live++;
     const head = this.#liveHead;
     task.lnext = head;
@@ -141,8 +144,13 @@ export class HubCore implements Scheduler {
     this.#liveHead = task;
   }
 
-  /** A live greenlet ended. */
+  /**
+   * A live greenlet ended and nothing it started still waits: it leaves the
+   * live list (a no-op if it is not on it).
+   */
   removeLive(task: Task): void {
+    if (!task.live) return;
+    task.live = false;
     this.quiet.live--;
     if (task.lprev === null) this.#liveHead = task.lnext;
     else task.lprev.lnext = task.lnext;

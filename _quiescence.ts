@@ -10,8 +10,8 @@ import { nativeSetImmediate } from "./_native.ts";
 import type { RunQueue } from "./_run_queue.ts";
 import type { Timers } from "./_timers.ts";
 import {
+  type Scope,
   settle,
-  type Task,
   type Waiter,
   WaiterList,
   waitOn,
@@ -64,21 +64,21 @@ export class Quiescence {
     if (this.#quiet.size !== 0 || this.#idle.size !== 0) this.#armCheck();
   }
 
-  /** `idle()` of `task`. */
-  waitIdle(task: Task): Promise<void> {
-    const w = waitOn(task, idleSource, { list: this.#idle });
+  /** `idle()` in `scope`. */
+  waitIdle(scope: Scope): Promise<void> {
+    const w = waitOn(scope, idleSource, { list: this.#idle });
     if (w.active) this.#armCheck();
     return w.promise as Promise<void>;
   }
 
   /** `wait()` without objects: true once quiet, false after `timeout` ms. */
-  waitQuiet(task: Task, timeout: number | undefined): Promise<boolean> {
-    const w = waitOn(task, quietSource, { list: this.#quiet });
+  waitQuiet(scope: Scope, timeout: number | undefined): Promise<boolean> {
+    const w = waitOn(scope, quietSource, { list: this.#quiet });
     if (w.active) {
       if (timeout !== undefined && timeout !== Infinity) {
         this.#quietTimers++;
         w.data = this;
-        w.timer = task.core.addTimer(timeout, onQuietTimeout, w);
+        w.timer = scope.task.core.addTimer(timeout, onQuietTimeout, w);
       }
       this.#armCheck();
     }

@@ -95,17 +95,19 @@ export class RunQueue {
 
   /**
    * If the entry scheduled at `slot` as `fn(undefined, tag)` is still
-   * queued, it becomes `redirect(fn, arg)`; returns whether it was.
+   * queued and `hit(tag)` holds, it becomes `redirect(fn, arg)`; returns
+   * whether it did.
    */
   redirect<F>(
     slot: number,
-    tag: unknown,
+    hit: (tag: unknown) => boolean,
     redirect: (fn: F, arg: unknown) => void,
     arg: unknown,
   ): boolean {
     const q = this.#q;
     if (
-      slot < 0 || q[slot + 2] !== tag || q[slot + 1] !== undefined
+      slot < 0 || slot >= q.length || q[slot + 1] !== undefined ||
+      q[slot + 2] === undefined || !hit(q[slot + 2])
     ) return false;
     q[slot + 1] = q[slot];
     q[slot] = redirect;

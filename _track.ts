@@ -5,7 +5,7 @@
  * @module
  */
 
-import { currentTask } from "./_context.ts";
+import { currentScope } from "./_context.ts";
 import { coreOf } from "./_hub_core.ts";
 import { settle, waitOn } from "./_waiter.ts";
 
@@ -29,8 +29,9 @@ export function trackOp<T>(
   start: () => PromiseLike<T>,
   abort: (reason: unknown) => void,
 ): Promise<T> {
-  const task = currentTask();
-  const w = waitOn(task, new OpSource(what), { abort });
+  const scope = currentScope();
+  const task = scope.task;
+  const w = waitOn(scope, new OpSource(what), { abort });
   if (!w.active) return w.promise as Promise<T>;
   let p: PromiseLike<T>;
   try {

@@ -1,7 +1,8 @@
 /**
- * Owns waiting: one Waiter per blocking call, the FIFO lists they queue on,
- * each greenlet's task (its active waits and the kill pending for it), and
- * kill delivery — the one place an error is thrown into a greenlet.
+ * Owns waiting and cancellation: one Waiter per blocking call, the FIFO lists
+ * they queue on, scopes (a greenlet's task and the scopes inside it, each
+ * cancelled level-triggered or sent a one-shot error), and delivery — the one
+ * place an error is thrown into a greenlet.
  *
  * @module
  */
@@ -16,14 +17,18 @@ export interface Scheduler {
   /** Appends `fn(arg, arg2)` to the hub's run queue. */
   schedule<A, B>(fn: (arg: A, arg2: B) => void, arg: A, arg2?: B): void;
   /** Queues a `sleep(0)` of `task`; returns its slot in the run queue. */
-  scheduleYield(resume: (v: undefined, task: Task) => void, task: Task): number;
+  scheduleYield(
+    resume: (v: undefined, scope: Scope) => void,
+    scope: Scope,
+  ): number;
   /**
-   * If `task`'s yield at `slot` is still queued, it calls
-   * `redirect(resume, error)` instead; returns whether it was.
+   * If the yield queued at `slot` is still there and `hit(scope)` holds for
+   * its scope, it calls `redirect(resume, error)` instead; returns whether
+   * it was redirected.
    */
   redirectYield(
     slot: number,
-    task: Task,
+    hit: (scope: unknown) => boolean,
     redirect: (resume: (v: unknown) => void, error: unknown) => void,
     error: unknown,
   ): boolean;
@@ -31,18 +36,48 @@ export interface Scheduler {
   addTimer(ms: number, fn: (arg: unknown) => void, arg: unknown): Timer;
   /** Disarms a hub timer; a no-op if it fired or was cancelled. */
   cancelTimer(t: Timer): void;
-  /** A spawned greenlet started (+1) or stopped (-1) waiting on something. */
-  noteBlocked(delta: number): void;
+  /** `task` started (+1) or stopped (-1) waiting on something. */
+  noteBlocked(task: Task, delta: number): void;
   /** Hands an error to `hub.handleError`, never throwing. */
   reportError(task: Task, error: unknown): void;
 }
 
-/** An error thrown into a greenlet that has not reached a switch point yet. */
+/** An error thrown into a scope: a cancellation, or a one-shot Timeout. */
 export interface Pending {
   /** What to throw. */
   readonly error: unknown;
   /** The Timeout that threw it, or null for a kill. */
   readonly source: unknown;
+}
+
+/**
+ * Where waits start: a greenlet's task (its root scope) or a scope inside it
+ * (`withTimeout`, `shield`, a patched timer's callback), carried by the
+ * AsyncLocalStorage. Cancelling a scope is level-triggered: every wait in it
+ * and in the scopes inside it rejects until they end — except inside a
+ * shielded scope, which cancellation from outside does not reach.
+ */
+export class Scope {
+  /** The greenlet's task this scope belongs to. */
+  readonly task: Task;
+  /** The enclosing scope; null for a task. */
+  readonly outer: Scope | null;
+  /** Whether cancellation from outer scopes stops here. */
+  readonly shielded: boolean;
+  /** Set once the scope is cancelled (kill, withTimeout deadline). */
+  cancelled: Pending | null = null;
+  /** A one-shot error (a `Timeout`) for the next wait in the scope. */
+  pending: Pending | null = null;
+  /** Its AbortSignal's controller, made on first use. */
+  ac: AbortController | null = null;
+  /** Stops following the outer scope's signal. */
+  unfollow: (() => void) | null = null;
+
+  constructor(task: Task | null, outer: Scope | null, shielded: boolean) {
+    this.task = task ?? (this as unknown as Task);
+    this.outer = outer;
+    this.shielded = shielded;
+  }
 }
 
 /** Run states of a task, written by greenlet.ts. */
@@ -53,7 +88,7 @@ export const NEW = 0, SCHEDULED = 1, RUNNING = 2, DEAD = 3;
  * waits, pending and the yield slot — this module; state, greenlet and
  * spawnSite — greenlet.ts; lnext/lprev (the hub's live list) — the hub core.
  */
-export class Task {
+export class Task extends Scope {
   /** The hub core that runs this task. */
   readonly core: Scheduler;
   /** The greenlet that spawned this one (null for main). */
@@ -62,8 +97,6 @@ export class Task {
   readonly isMain: boolean;
   /** Active waits, newest first (linked through `gnext`/`gprev`). */
   waits: Waiter | null = null;
-  /** An error to throw at the next switch point. */
-  pending: Pending | null = null;
   /** Run-queue slot of its latest `sleep(0)` (maybe run already). */
   yieldSlot = -1;
   /** NEW, SCHEDULED, RUNNING or DEAD. */
@@ -72,12 +105,15 @@ export class Task {
   greenlet: object | null = null;
   /** Where it was spawned, while a monitor records it. */
   spawnSite: string | null = null;
+  /** Whether it is on the hub's live list. */
+  live = false;
   /** The hub's live list. */
   lnext: Task | null = null;
   /** See `lnext`. */
   lprev: Task | null = null;
 
   constructor(core: Scheduler, parent: Task | null, isMain: boolean) {
+    super(null, null, false);
     this.core = core;
     this.parent = parent;
     this.isMain = isMain;
@@ -102,6 +138,8 @@ export function capture(
  */
 export class Waiter {
   readonly task: Task;
+  /** The scope the wait started in. */
+  readonly scope: Scope;
   /** What it waits on; `String(source)` describes it (LoopExit, run info). */
   readonly source: object;
   readonly promise: Promise<unknown>;
@@ -121,8 +159,9 @@ export class Waiter {
   /** Free for the source's own use (e.g. a lock's "hold" mark). */
   data: unknown = undefined;
 
-  constructor(task: Task, source: object, options: WaitOptions) {
-    this.task = task;
+  constructor(scope: Scope, source: object, options: WaitOptions) {
+    this.scope = scope;
+    this.task = scope.task;
     this.source = source;
     this.options = options;
     this.promise = new Promise(capture);
@@ -192,6 +231,8 @@ export interface WaitOptions {
   readonly timeoutError?: () => unknown;
   /** Teardown: stops the operation behind the wait when an error is thrown into it. */
   readonly abort?: (reason: unknown) => void;
+  /** Called when the timeout passes, before the wait settles. */
+  readonly onTimeout?: () => void;
 }
 
 /** Options of a plain wait: no list, no timeout, no signal. */
@@ -218,7 +259,7 @@ function detach(w: Waiter): void {
   if (w.gprev === null) {
     if (task.waits === w) {
       task.waits = w.gnext;
-      if (w.gnext === null && !task.isMain) task.core.noteBlocked(-1);
+      if (w.gnext === null && !task.isMain) task.core.noteBlocked(task, -1);
     }
   } else w.gprev.gnext = w.gnext;
   if (w.gnext !== null) w.gnext.gprev = w.gprev;
@@ -258,6 +299,8 @@ function onWaitTimer(arg: unknown): void {
   const w = arg as Waiter;
   w.timer = null;
   const o = w.options;
+  if (o.onTimeout !== undefined) o.onTimeout();
+  if (!w.active) return;
   if (o.timeoutError !== undefined) settle(w, false, o.timeoutError());
   else settle(w, true, o.timeoutValue);
 }
@@ -271,21 +314,48 @@ function rejectLater(w: Waiter, error: unknown): Waiter {
 }
 
 /**
- * Starts a blocking wait of `task` on `source`: a switch point. An error
- * pending for the task, or an aborted signal, rejects it through the run
- * queue at once. Returns the waiter; its `promise` is what the caller returns.
+ * The error a wait started in `scope` now would throw: a cancellation of
+ * the scope or of an outer one up to a shield (it stays), or a one-shot
+ * error pending there (taken when `take`); undefined when there is none.
+ */
+export function interruption(scope: Scope, take: boolean): Pending | undefined {
+  for (let s: Scope | null = scope; s !== null; s = s.outer) {
+    if (s.cancelled !== null) return s.cancelled;
+    const p = s.pending;
+    if (p !== null) {
+      if (take) s.pending = null;
+      return p;
+    }
+    if (s.shielded) break;
+  }
+  return undefined;
+}
+
+/** Whether a wait started in `scope` now would not be interrupted (fast path). */
+export function unhindered(scope: Scope): boolean {
+  return (scope.cancelled === null && scope.pending === null &&
+    scope.outer === null) || interruption(scope, false) === undefined;
+}
+
+/**
+ * Starts a blocking wait on `source` in `scope`: a switch point. A
+ * cancellation or a pending error of the scope, or an aborted signal, rejects
+ * it through the run queue at once. Returns the waiter; its `promise` is what
+ * the caller returns.
  */
 export function waitOn(
-  task: Task,
+  scope: Scope,
   source: object,
   options: WaitOptions,
 ): Waiter {
+  const task = scope.task;
   if (onSwitch !== null) emit(onSwitch, task);
-  const w = new Waiter(task, source, options);
-  const pending = task.pending;
-  if (pending !== null) {
-    task.pending = null;
-    return rejectLater(w, pending.error);
+  const w = new Waiter(scope, source, options);
+  if (
+    scope.cancelled !== null || scope.pending !== null || scope.outer !== null
+  ) {
+    const stop = interruption(scope, true);
+    if (stop !== undefined) return rejectLater(w, stop.error);
   }
   const signal = options.signal;
   if (signal !== undefined && signal.aborted) {
@@ -293,7 +363,7 @@ export function waitOn(
   }
   const head = task.waits;
   if (head === null) {
-    if (!task.isMain) task.core.noteBlocked(1);
+    if (!task.isMain) task.core.noteBlocked(task, 1);
   } else {
     head.gprev = w;
     w.gnext = head;
@@ -333,35 +403,58 @@ function rejectYield(resume: (v: unknown) => void, error: unknown): void {
 }
 
 /**
- * `sleep(0)`: puts `task` at the tail of the run queue. An error thrown into
- * the task before it resumes is thrown here.
+ * `sleep(0)`: puts the scope's task at the tail of the run queue. An error
+ * thrown into the scope before it resumes is thrown here.
  */
-export function yieldNow(task: Task): Promise<unknown> {
-  // an error pending for the task is thrown from the run queue
-  if (task.pending !== null) {
-    return waitOn(task, yieldSource, NO_OPTIONS).promise;
-  }
+export function yieldNow(scope: Scope): Promise<unknown> {
+  // a cancellation or pending error is thrown from the run queue
+  if (!unhindered(scope)) return waitOn(scope, yieldSource, NO_OPTIONS).promise;
+  const task = scope.task;
   if (onSwitch !== null) emit(onSwitch, task);
   const p = new Promise(capture);
-  task.yieldSlot = task.core.scheduleYield(capturedRes, task);
+  task.yieldSlot = task.core.scheduleYield(capturedRes, scope);
   return p;
 }
 
+/** Whether an error thrown into `target` reaches a wait started in `scope`. */
+export function reaches(target: Scope, scope: Scope): boolean {
+  for (let s: Scope | null = scope; s !== null; s = s.outer) {
+    if (s === target) return true;
+    if (s.shielded) return false;
+  }
+  return false;
+}
+
 /**
- * Throws `error` into `task` at its switch point: its active waits reject
- * with it at once (through the run queue) and their operations are aborted;
- * a task that runs, yields or awaits something the hub does not own gets it
- * at its next switch point. `source` is the Timeout that fired, or null for
- * a kill (a kill replaces a pending Timeout; a Timeout never replaces a kill).
+ * Throws `error` into `target` at its switch points: the active waits of
+ * its task that it reaches reject at once (through the run queue) and their
+ * operations are aborted; a `sleep(0)` still queued there rejects too.
+ * `cancel` (a kill, a withTimeout deadline) is level-triggered: the scope
+ * stays cancelled, its signal aborts, and every later wait in it rejects
+ * with the same error. Otherwise (a `Timeout`, `source`) the error is thrown
+ * once: if nothing waits now, at the scope's next wait.
  */
-export function throwInto(task: Task, error: unknown, source: unknown): void {
-  if (task.state === DEAD) return;
+export function throwInto(
+  target: Scope,
+  error: unknown,
+  source: unknown,
+  cancel: boolean,
+): void {
+  const task = target.task;
+  if (cancel) {
+    if (target.cancelled !== null) return;
+    target.cancelled = { error, source };
+    target.pending = null;
+    if (target.ac !== null) target.ac.abort(error);
+  }
+  let delivered = false;
   let w = task.waits;
-  if (w !== null) {
-    while (w !== null) {
-      const next: Waiter | null = w.gnext;
+  while (w !== null) {
+    const next: Waiter | null = w.gnext;
+    if (w.scope === target || reaches(target, w.scope)) {
       const abort = w.options.abort;
       settle(w, false, error);
+      delivered = true;
       if (abort !== undefined) {
         try {
           abort(error);
@@ -369,33 +462,61 @@ export function throwInto(task: Task, error: unknown, source: unknown): void {
           task.core.reportError(task, e);
         }
       }
-      w = next;
     }
-    return;
-  }
-  // in sleep(0): it throws there
-  if (task.core.redirectYield(task.yieldSlot, task, rejectYield, error)) return;
-  const p = task.pending;
-  if (p === null || (source === null && p.source !== null)) {
-    task.pending = { error, source };
-  }
-}
-
-/** Withdraws an error thrown by `source` that has not reached `task` yet. */
-export function retractPending(task: Task, source: unknown): void {
-  const p = task.pending;
-  if (p !== null && p.source === source) task.pending = null;
-}
-
-/** A task ended: its waits are dropped and nothing stays pending for it. */
-export function endWaits(task: Task): void {
-  let w = task.waits;
-  while (w !== null) {
-    const next: Waiter | null = w.gnext;
-    abandon(w);
     w = next;
   }
-  task.pending = null;
+  if (
+    task.core.redirectYield(
+      task.yieldSlot,
+      (scope) => scope instanceof Scope && reaches(target, scope),
+      rejectYield,
+      error,
+    )
+  ) delivered = true;
+  if (!cancel && !delivered && target.pending === null) {
+    target.pending = { error, source };
+  }
+}
+
+/** Withdraws a one-shot error thrown by `source` that has not reached `scope` yet. */
+export function retractPending(scope: Scope, source: unknown): void {
+  const p = scope.pending;
+  if (p !== null && p.source === source) scope.pending = null;
+}
+
+/**
+ * The scope's AbortSignal: aborted when it is cancelled, or when an outer
+ * scope is (up to a shield).
+ */
+export function scopeSignal(scope: Scope): AbortSignal {
+  if (scope.ac !== null) return scope.ac.signal;
+  const ac = scope.ac = new AbortController();
+  const cancelled = findCancel(scope);
+  if (cancelled !== undefined) {
+    ac.abort(cancelled.error);
+  } else if (!scope.shielded && scope.outer !== null) {
+    const outer = scopeSignal(scope.outer);
+    const follow = () => ac.abort(outer.reason);
+    outer.addEventListener("abort", follow, { once: true });
+    scope.unfollow = () => outer.removeEventListener("abort", follow);
+  }
+  return ac.signal;
+}
+
+function findCancel(scope: Scope): Pending | undefined {
+  for (let s: Scope | null = scope; s !== null; s = s.outer) {
+    if (s.cancelled !== null) return s.cancelled;
+    if (s.shielded) break;
+  }
+  return undefined;
+}
+
+/** A scope ended: it stops following its outer scope's signal. */
+export function closeScope(scope: Scope): void {
+  if (scope.unfollow !== null) {
+    scope.unfollow();
+    scope.unfollow = null;
+  }
 }
 
 /** What `task` waits on, e.g. `sleep until 12.0 ms and join of <…>`; null if nothing. */

@@ -13,10 +13,10 @@ import { coreOf, registerGreenletFactory } from "./_hub_core.ts";
 import { runUserTask, type UserTask } from "./_run_queue.ts";
 import {
   DEAD,
-  endWaits,
   NEW,
   RUNNING,
   SCHEDULED,
+  scopeSignal,
   Task,
   throwInto,
 } from "./_waiter.ts";
@@ -139,9 +139,6 @@ export class Greenlet<T = unknown> extends Linkable {
   readonly #task: Task;
   #failed = false;
   #startTimer: Timer | null = null;
-  #ac: AbortController | null = null;
-  #killed = false;
-  #killReason: unknown = undefined;
 
   static {
     finish = (g, ok, v) => g.#finish(ok, v);
@@ -213,15 +210,11 @@ export class Greenlet<T = unknown> extends Linkable {
   /**
    * An AbortSignal that `kill()` aborts at once, with the kill's error as
    * its reason. Pass it to APIs that accept one (e.g. `fetch`), so a kill
-   * stops them too. A `Timeout` does not abort it.
+   * stops them too. A `Timeout` does not abort it; inside a `withTimeout`,
+   * `getCurrentSignal()` is the one its deadline aborts too.
    */
   get signal(): AbortSignal {
-    let ac = this.#ac;
-    if (ac === null) {
-      ac = this.#ac = new AbortController();
-      if (this.#killed) ac.abort(this.#killReason);
-    }
-    return ac.signal;
+    return scopeSignal(this.#task);
   }
 
   /**
@@ -323,10 +316,14 @@ export class Greenlet<T = unknown> extends Linkable {
   }
 
   /**
-   * Throws `error` into the greenlet at its switch point and aborts its
-   * `signal` at once with the same reason. A greenlet that has not started
-   * never runs. With `block` (the default) waits until it died, at most
-   * `timeout` ms.
+   * Kills the greenlet: throws `error` at its current switch point and at
+   * every one it reaches afterwards (level-triggered: a catch-all retry loop
+   * cannot keep it alive; cleanup that must wait runs in `shield()`), and
+   * aborts its `signal` at once. If it sits in an await the hub does not own,
+   * it ends killed when that await returns — its next hub-aware wait throws,
+   * or if its function returns first, its result is dropped. A greenlet that
+   * has not started never runs. With `block` (the default) waits until it
+   * has ended, at most `timeout` ms.
    *
    * @param error What to throw; defaults to a new {@linkcode GreenletExit}.
    * @param options `block` (default true) and `timeout` in milliseconds.
@@ -341,16 +338,11 @@ export class Greenlet<T = unknown> extends Linkable {
     const task = this.#task;
     if (task.state === DEAD || task.isMain) return resolvedVoid;
     const err = error === undefined ? new GreenletExit() : error;
-    if (!this.#killed) {
-      this.#killed = true;
-      this.#killReason = err;
-      if (this.#ac !== null) this.#ac.abort(err);
-    }
+    throwInto(task, err, null, true);
     if (task.state !== RUNNING) {
       this.#finish(false, err);
       return resolvedVoid;
     }
-    throwInto(task, err, null);
     return block ? this.join(timeout) : resolvedVoid;
   }
 
@@ -381,20 +373,27 @@ export class Greenlet<T = unknown> extends Linkable {
     coreOf(this.#task).reportError(this.#task, error);
   }
 
-  /** Ends the greenlet: records its result and notifies its links. */
+  /**
+   * Ends the greenlet: records its result and notifies its links. A killed
+   * greenlet ends killed, whatever its function returned. Flows it started
+   * that still wait go on (they leave the live list with their last wait).
+   */
   #finish(ok: boolean, v: unknown): void {
     const task = this.#task;
     if (task.state === DEAD) return;
-    const wasLive = task.state !== NEW;
     task.state = DEAD;
     if (onFinish !== null) emit(onFinish, task);
-    endWaits(task);
+    const kill = task.cancelled;
+    if (kill !== null && (ok || v === kill.error)) {
+      ok = false;
+      v = kill.error;
+    }
     const core = coreOf(task);
     if (this.#startTimer !== null) {
       core.cancelTimer(this.#startTimer);
       this.#startTimer = null;
     }
-    if (wasLive) core.removeLive(task);
+    if (task.waits === null) core.removeLive(task);
     if (ok || v instanceof GreenletExit) {
       this.value = v as T | GreenletExit;
     } else {

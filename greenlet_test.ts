@@ -7,6 +7,7 @@ import {
   joinAll,
   killAll,
   Semaphore,
+  shield,
   sleep,
   spawn,
   spawnLater,
@@ -172,22 +173,28 @@ test("a kill aimed at a greenlet awaiting something else lands at its next switc
   ]);
 });
 
-test("kill with block and timeout gives up on a greenlet that refuses to die", async () => {
+test("kill with block and timeout gives up on a greenlet still cleaning up; the first kill's error stands", async () => {
+  const log: string[] = [];
   const g = spawn(async () => {
-    for (;;) {
-      try {
-        await sleep(10_000);
-      } catch (e) {
-        if (e === "really") return "done"; // else: refuses to die
-      }
+    try {
+      await sleep(10_000);
+    } finally {
+      await shield(async () => {
+        await sleep(30);
+        log.push("cleaned up");
+      });
     }
   });
   await sleep(0);
   await g.kill(undefined, { timeout: 5 });
-  assert.equal(g.dead, false);
-  await g.kill("really");
-  assert.equal(g.dead, true);
-  assert.equal(g.value, "done");
+  log.push(`after kill: dead=${g.dead}`);
+  await g.kill(new Error("second"));
+  log.push(`dead=${g.dead}, GreenletExit=${g.value instanceof GreenletExit}`);
+  assert.deepEqual(log, [
+    "after kill: dead=false",
+    "cleaned up",
+    "dead=true, GreenletExit=true",
+  ]);
 });
 
 test("links run once from the hub, in order; linkValue/linkException filter; unlink removes", async () => {
@@ -367,8 +374,13 @@ test("kill({ block: false }) reaches a greenlet inside sleep(0) at that switch p
     log.push("kill");
     g.kill(new Error("stop"), { block: false });
   });
-  await joinAll([g, k]);
+  await capturingErrors(async (errors) => {
+    await joinAll([g, k]);
+    // it returned after catching, but a killed greenlet ends killed
+    assert.deepEqual(errors, ["looper: Error: stop"]);
+  });
   assert.deepEqual(log, ["tick 0", "kill", "caught stop"]);
+  assert.equal((g.exception as Error).message, "stop");
 });
 
 test("started is true from spawn() until the greenlet is dead (gevent's bool(g))", async () => {

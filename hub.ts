@@ -22,7 +22,7 @@ import {
   checkTimeout,
   describe,
 } from "./_checks.ts";
-import { currentTask, setFallbackTask } from "./_context.ts";
+import { currentScope, currentTask, setFallbackTask } from "./_context.ts";
 import { coreOf, greenletFactory, HubCore } from "./_hub_core.ts";
 import { watchLoopDry } from "./_quiescence.ts";
 import { formatRunInfo } from "./_run_info.ts";
@@ -263,7 +263,7 @@ export class Hub {
         });
       }
     }
-    throwInto(main, new LoopExit(blocked), null);
+    throwInto(main, new LoopExit(blocked), null, false);
     return true;
   }
 }
@@ -344,11 +344,11 @@ class Sleep implements WaitOptions {
  * ```
  */
 export function sleep(ms = 0): Promise<void> {
-  const task = currentTask();
-  if (ms === 0) return yieldNow(task) as Promise<void>;
+  const scope = currentScope();
+  if (ms === 0) return yieldNow(scope) as Promise<void>;
   checkTimeout("sleep", ms, "ms");
-  const s = new Sleep(task, ms);
-  return waitOn(task, s, s).promise as Promise<void>;
+  const s = new Sleep(scope.task, ms);
+  return waitOn(scope, s, s).promise as Promise<void>;
 }
 
 /**
@@ -366,6 +366,6 @@ export function sleep(ms = 0): Promise<void> {
  * ```
  */
 export function idle(): Promise<void> {
-  const task = currentTask();
-  return coreOf(task).quiet.waitIdle(task);
+  const scope = currentScope();
+  return coreOf(scope.task).quiet.waitIdle(scope);
 }

@@ -5,8 +5,8 @@
  */
 
 import { checkCount, checkOptions, checkTimeout, describe } from "./_checks.ts";
-import { currentTask } from "./_context.ts";
-import { settleNow, type Waiter, waitOn } from "./_waiter.ts";
+import { currentScope } from "./_context.ts";
+import { interruption, settleNow, type Waiter, waitOn } from "./_waiter.ts";
 import { Greenlet, GreenletExit } from "./greenlet.ts";
 import { Timeout } from "./timeout.ts";
 
@@ -129,11 +129,11 @@ export function joinAll(
   if (j.failed) {
     return Promise.reject(j.done[j.done.length - 1].exception);
   }
-  const task = currentTask();
-  if (j.done.length >= j.count && task.pending === null) {
+  const scope = currentScope();
+  if (j.done.length >= j.count && interruption(scope, false) === undefined) {
     return Promise.resolve(j.done.slice(0, j.count));
   }
-  const w = waitOn(task, j, { timeout, timeoutValue: null });
+  const w = waitOn(scope, j, { timeout, timeoutValue: null });
   if (!w.active) return w.promise as Promise<Greenlet[]>;
   j.w = w;
   for (const g of list) {

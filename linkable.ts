@@ -6,9 +6,9 @@
  * @module
  */
 
-import { als, currentTask } from "./_context.ts";
+import { als, currentScope, currentTask } from "./_context.ts";
 import { checkFunction } from "./_checks.ts";
-import { type Scheduler, WaiterList, waitOn } from "./_waiter.ts";
+import { interruption, type Scheduler, WaiterList, waitOn } from "./_waiter.ts";
 
 /**
  * Something {@linkcode wait} and {@linkcode iwait} can wait for: greenlets,
@@ -183,12 +183,12 @@ export abstract class Linkable implements Waitable {
     options: { timeout?: number; signal?: AbortSignal },
     timeoutValue?: unknown,
   ): Promise<unknown> {
-    const task = currentTask();
+    const scope = currentScope();
     if (
-      this.ready() && !this.#scheduled && task.pending === null &&
-      options.signal?.aborted !== true
+      this.ready() && !this.#scheduled && options.signal?.aborted !== true &&
+      interruption(scope, false) === undefined
     ) return Promise.resolve(this.waitResult());
-    const w = waitOn(task, this.#waitSource(), {
+    const w = waitOn(scope, this.#waitSource(), {
       list: this.#waiters ??= new WaiterList(),
       timeout: options.timeout,
       signal: options.signal,

@@ -13,9 +13,15 @@ import {
   checkTimeout,
   describe,
 } from "./_checks.ts";
-import { currentTask } from "./_context.ts";
+import { currentScope } from "./_context.ts";
 import { coreOf } from "./_hub_core.ts";
-import { settle, type Task, WaiterList, waitOn } from "./_waiter.ts";
+import {
+  settle,
+  type Task,
+  unhindered,
+  WaiterList,
+  waitOn,
+} from "./_waiter.ts";
 import type { Greenlet } from "./greenlet.ts";
 import { Linkable } from "./linkable.ts";
 import { Timeout } from "./timeout.ts";
@@ -162,9 +168,9 @@ export class Semaphore extends Linkable {
     options: AcquireOptions | undefined,
     hold: boolean,
   ): Promise<unknown> {
-    const task = currentTask();
+    const scope = currentScope();
     if (this.counter > 0 && this.#waiters.size === 0) {
-      if (task.pending === null && options?.signal?.aborted !== true) {
+      if (unhindered(scope) && options?.signal?.aborted !== true) {
         this.counter--;
         return hold ? Promise.resolve(new Permit(this)) : RESOLVED_TRUE;
       }
@@ -174,7 +180,7 @@ export class Semaphore extends Linkable {
     const o = options === undefined
       ? (hold ? this.#holdOptions : this.#options)
       : acquireWait(this.#waiters, options, hold);
-    return waitOn(task, this, o).promise;
+    return waitOn(scope, this, o).promise;
   }
 
   /**
@@ -414,7 +420,7 @@ export class RLock extends Linkable {
    * @returns Whether the caller now holds it.
    */
   tryAcquire(): boolean {
-    const me = currentTask();
+    const me = currentScope().task;
     if (this.#owner === me) {
       this.#count++;
       return true;
@@ -441,18 +447,20 @@ export class RLock extends Linkable {
     options: AcquireOptions | undefined,
     hold: boolean,
   ): Promise<unknown> {
-    const me = currentTask();
+    const scope = currentScope();
+    const me = scope.task;
     if (
       (this.#owner === me ||
         this.#owner === null && this.#waiters.size === 0) &&
-      me.pending === null && options?.signal?.aborted !== true
+      unhindered(scope) && options?.signal?.aborted !== true
     ) {
       this.#owner = me;
       this.#count++;
       return hold ? Promise.resolve(new Permit(this)) : RESOLVED_TRUE;
     }
     if (options?.timeout === 0 && !hold) return RESOLVED_FALSE;
-    return waitOn(me, this, acquireWait(this.#waiters, options, hold)).promise;
+    return waitOn(scope, this, acquireWait(this.#waiters, options, hold))
+      .promise;
   }
 
   /**
@@ -462,7 +470,7 @@ export class RLock extends Linkable {
    * @throws {NotOwnerError} If the caller does not hold the lock.
    */
   release(): void {
-    const me = currentTask();
+    const me = currentScope().task;
     if (this.#owner !== me) {
       throw new NotOwnerError(
         this.owner,

@@ -45,7 +45,14 @@ export {
   killAll,
   type KillAllOptions,
 } from "./join_all.ts";
-export { Timeout, withTimeout, type WithTimeoutOptions } from "./timeout.ts";
+export {
+  getCurrentSignal,
+  shield,
+  type ShieldOptions,
+  Timeout,
+  withTimeout,
+  type WithTimeoutOptions,
+} from "./timeout.ts";
 export {
   type BlockingReport,
   formatRunInfo,

@@ -131,7 +131,7 @@ function guardSync(
   original: (...args: unknown[]) => unknown,
 ): (...args: unknown[]) => unknown {
   return function (this: unknown, ...args: unknown[]): unknown {
-    const task = als.getStore();
+    const task = als.getStore()?.task;
     if (task === undefined || task.isMain || syncMode === "off") {
       return original.apply(this, args);
     }

@@ -1,23 +1,35 @@
 /**
- * `Timeout`: an error that arms itself. Started in a greenlet, it is thrown
- * into that greenlet at its switch point once the time is up, bounding
- * whatever the greenlet was waiting for.
+ * Bounding and cancelling: `Timeout` (gevent's, thrown once into the scope
+ * that armed it), `withTimeout` (a child scope cancelled at its deadline),
+ * `shield` (cleanup that must wait after a kill) and `getCurrentSignal`.
  *
  * @module
  */
 
 import type { Timer } from "./_timer_heap.ts";
 import { checkFunction, checkOptions, checkTimeout } from "./_checks.ts";
-import { currentTask } from "./_context.ts";
-import { retractPending, type Task, throwInto } from "./_waiter.ts";
+import { als, currentScope } from "./_context.ts";
+import {
+  closeScope,
+  retractPending,
+  Scope,
+  scopeSignal,
+  settle,
+  throwInto,
+  waitOn,
+} from "./_waiter.ts";
 
 let fire: (t: unknown) => void;
 
 /**
- * A timer that, once started, throws an error into the greenlet that started
- * it at its switch point (the `await` of a hub-aware operation). The error is
- * `error` when given, else the `Timeout` itself. A greenlet may catch it and
- * go on. `Timeout` is `Disposable`, so `using` bounds a block:
+ * A timer that, once started, throws an error once into the scope that
+ * started it — its greenlet, or the innermost `withTimeout`/`shield` — at
+ * its switch point (the `await` of a hub-aware operation); if that scope is
+ * in an await the hub does not own, at its next hub-aware wait, never
+ * dropped. The error is `error` when given, else the `Timeout` itself. The
+ * greenlet may catch it and go on (use `withTimeout` for a deadline that
+ * cancels everything inside it). `Timeout` is `Disposable`, so `using`
+ * bounds a block:
  *
  * @example Bounding a block with `using`
  * ```ts
@@ -36,7 +48,7 @@ export class Timeout extends Error {
   /** What is thrown when it fires; undefined means the Timeout itself. */
   readonly error: unknown;
   #timer: Timer | null = null;
-  #target: Task | null = null;
+  #target: Scope | null = null;
 
   static {
     fire = (t) => (t as Timeout).#fire();
@@ -82,7 +94,7 @@ export class Timeout extends Error {
   }
 
   /**
-   * Arms the timer for the current greenlet. Starting a Timeout that is
+   * Arms the timer for the current scope. Starting a Timeout that is
    * already pending throws an `Error`; cancel it first.
    *
    * @returns This Timeout.
@@ -93,11 +105,11 @@ export class Timeout extends Error {
         `Cannot start Timeout: it is already pending; cancel it first, received ${this.message}`,
       );
     }
-    const task = currentTask();
+    const scope = currentScope();
     if (this.#target !== null) retractPending(this.#target, this);
-    this.#target = task;
+    this.#target = scope;
     if (this.ms === undefined || this.ms === Infinity) return this;
-    this.#timer = task.core.addTimer(this.ms, fire, this);
+    this.#timer = scope.task.core.addTimer(this.ms, fire, this);
     return this;
   }
 
@@ -107,13 +119,13 @@ export class Timeout extends Error {
    * withdrawn too.
    */
   cancel(): void {
-    const task = this.#target;
-    if (task === null) return;
+    const scope = this.#target;
+    if (scope === null) return;
     if (this.#timer !== null) {
-      task.core.cancelTimer(this.#timer);
+      scope.task.core.cancelTimer(this.#timer);
       this.#timer = null;
     }
-    retractPending(task, this);
+    retractPending(scope, this);
   }
 
   /** Cancels the timeout (for `using`). */
@@ -123,9 +135,9 @@ export class Timeout extends Error {
 
   #fire(): void {
     this.#timer = null;
-    const task = this.#target;
-    if (task === null) return;
-    throwInto(task, this.error === undefined ? this : this.error, this);
+    const scope = this.#target;
+    if (scope === null) return;
+    throwInto(scope, this.error === undefined ? this : this.error, this, false);
   }
 }
 
@@ -151,11 +163,15 @@ function isTimeoutOptions(v: unknown): v is WithTimeoutOptions<unknown> {
 }
 
 /**
- * Runs `fn(...args)` in the current greenlet, bounded by a {@linkcode Timeout}
- * of `ms` milliseconds. On timeout it rejects with the `Timeout`, or resolves
- * with `timeoutValue` when the single trailing argument is
+ * Runs `fn(...args)` in a child scope of the current greenlet, bounded by
+ * `ms` milliseconds. At the deadline the scope is cancelled with a
+ * {@linkcode Timeout}: every hub-aware wait inside it (and only inside it —
+ * concurrent flows never receive it) rejects with it until `fn` ends, its
+ * `getCurrentSignal()` aborts, and `withTimeout` settles then, even if `fn`
+ * sits in an await the hub does not own: it rejects with the `Timeout`, or
+ * resolves with `timeoutValue` when the single trailing argument is
  * `{ timeoutValue }` (a plain object with that own property; it is then not
- * passed to `fn`).
+ * passed to `fn`). A wait of the caller: a kill lands here too.
  *
  * @param ms Milliseconds before `fn` is interrupted at its switch point.
  * @param fn The function to run (may be async).
@@ -213,20 +229,164 @@ export function withTimeout(
   return runWithTimeout(ms, fn, args, hasValue, timeoutValue);
 }
 
-async function runWithTimeout(
+class ScopeWait {
+  readonly ms: number;
+  constructor(ms: number) {
+    this.ms = ms;
+  }
+  toString(): string {
+    return `withTimeout(${this.ms} ms)`;
+  }
+}
+
+function isThenable(v: unknown): v is PromiseLike<unknown> {
+  return v !== null && (typeof v === "object" || typeof v === "function") &&
+    typeof (v as PromiseLike<unknown>).then === "function";
+}
+
+function runWithTimeout(
   ms: number,
   fn: (...args: unknown[]) => unknown,
   args: unknown[],
   hasValue: boolean,
   timeoutValue: unknown,
 ): Promise<unknown> {
-  const t = Timeout.startNew(ms);
+  const outer = currentScope();
+  const scope = new Scope(outer.task, outer, false);
+  const timeout = new Timeout(ms);
+  const w = waitOn(outer, new ScopeWait(ms), {
+    timeout: ms,
+    timeoutValue,
+    timeoutError: hasValue ? undefined : () => timeout,
+    // the deadline: cancel what runs inside, then settle
+    onTimeout: () => throwInto(scope, timeout, timeout, true),
+  });
+  if (!w.active) return w.promise; // the caller is cancelled already
+  let r: unknown;
   try {
-    return await fn(...args);
+    r = als.run(scope, fn as (...a: unknown[]) => unknown, ...args);
   } catch (e) {
-    if (e === t && hasValue) return timeoutValue;
-    throw e;
-  } finally {
-    t.cancel();
+    closeScope(scope);
+    settle(w, false, e);
+    return w.promise;
   }
+  if (!isThenable(r)) {
+    closeScope(scope);
+    settle(w, true, r);
+    return w.promise;
+  }
+  r.then(
+    (v) => {
+      closeScope(scope);
+      settle(w, true, v);
+    },
+    (e) => {
+      closeScope(scope);
+      settle(w, false, e);
+    },
+  );
+  return w.promise;
+}
+
+/**
+ * Options for {@linkcode shield}.
+ *
+ * @example
+ * ```ts
+ * import { shield, type ShieldOptions } from "./mod.ts";
+ * const options: ShieldOptions = { timeout: 100 };
+ * console.log(await shield(() => "cleaned up", options)); // "cleaned up"
+ * ```
+ */
+export interface ShieldOptions {
+  /** Bound the shielded code: a `withTimeout` of this many milliseconds. */
+  timeout?: number;
+}
+
+/**
+ * Runs `fn()` in the current greenlet where waits work even though the
+ * greenlet was killed or its `withTimeout` expired (Trio's shielded cancel
+ * scope): cleanup that must wait — closing a connection, flushing a queue —
+ * goes here. `timeout` (ms) bounds it like `withTimeout`. Once it returns,
+ * the cancellation outside applies again at the next switch point.
+ *
+ * @param fn The cleanup to run (may be async).
+ * @param options `timeout` in milliseconds.
+ * @returns What `fn` returns.
+ *
+ * @example Cleanup after a kill
+ * ```ts
+ * import { shield, sleep, spawn } from "./mod.ts";
+ * const log: string[] = [];
+ * const g = spawn(async () => {
+ *   try {
+ *     await sleep(10_000);
+ *   } finally {
+ *     await shield(async () => {
+ *       await sleep(5); // would throw GreenletExit outside the shield
+ *       log.push("flushed");
+ *     }, { timeout: 100 });
+ *   }
+ * });
+ * await sleep(0);
+ * await g.kill();
+ * console.log(log); // ["flushed"]
+ * ```
+ */
+export function shield<R>(
+  fn: () => R,
+  options?: ShieldOptions,
+): Promise<Awaited<R>> {
+  checkFunction("shield", "fn", fn);
+  checkOptions("shield", options);
+  const timeout = options?.timeout;
+  checkTimeout("shield", timeout);
+  const outer = currentScope();
+  const scope = new Scope(outer.task, outer, true);
+  const run = (): Promise<Awaited<R>> => {
+    try {
+      return Promise.resolve(als.run(scope, fn)) as Promise<Awaited<R>>;
+    } catch (e) {
+      return Promise.reject(e);
+    }
+  };
+  if (timeout === undefined || timeout === Infinity) {
+    return run().finally(() => closeScope(scope));
+  }
+  // Not a wait of the (maybe cancelled) caller: a deadline of its own.
+  return new Promise<Awaited<R>>((resolve, reject) => {
+    const core = outer.task.core;
+    const t = new Timeout(timeout);
+    const timer = core.addTimer(timeout, () => {
+      throwInto(scope, t, t, true);
+      reject(t);
+    }, undefined);
+    run().then(resolve, reject).finally(() => {
+      core.cancelTimer(timer);
+      closeScope(scope);
+    });
+  });
+}
+
+/**
+ * The AbortSignal of the innermost scope: aborted, with the error as its
+ * reason, when the current greenlet is killed or the enclosing
+ * `withTimeout` reaches its deadline (not by a one-shot `Timeout`). Pass it
+ * to your own drivers so they stop at once; patched operations use it.
+ *
+ * @returns The current scope's signal.
+ *
+ * @example
+ * ```ts
+ * import { getCurrentSignal, withTimeout } from "./mod.ts";
+ * const reason = await withTimeout(10, () =>
+ *   new Promise((resolve) =>
+ *     getCurrentSignal().addEventListener("abort", (e) =>
+ *       resolve(((e.target as AbortSignal).reason as Error).name))
+ *   ), { timeoutValue: "late" });
+ * console.log(reason); // "late": withTimeout settles at its deadline
+ * ```
+ */
+export function getCurrentSignal(): AbortSignal {
+  return scopeSignal(currentScope());
 }

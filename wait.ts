@@ -6,7 +6,7 @@
  */
 
 import { checkCount, checkOptions, checkTimeout, describe } from "./_checks.ts";
-import { currentTask } from "./_context.ts";
+import { currentScope } from "./_context.ts";
 import { coreOf } from "./_hub_core.ts";
 import { settleNow, WaiterList, waitOn } from "./_waiter.ts";
 import type { Waitable } from "./linkable.ts";
@@ -127,8 +127,8 @@ async function* iwaitGen<T extends Waitable>(
 ): AsyncGenerator<T, void, undefined> {
   const count = Math.min(options?.count ?? list.length, list.length);
   const timeout = options?.timeout;
-  const task = currentTask();
-  const core = coreOf(task);
+  const scope = currentScope();
+  const core = coreOf(scope.task);
   const deadline = timeout === undefined ? Infinity : core.now() + timeout;
   const rq = new ReadyQueue<T>(list.length);
   for (const o of list) o.rawlink(rq.cb as (o: Waitable) => void);
@@ -138,7 +138,7 @@ async function* iwaitGen<T extends Waitable>(
       if (rq.items.length === 0) {
         const left = deadline - core.now();
         if (left <= 0 && deadline !== Infinity) return;
-        const w = waitOn(currentTask(), rq, {
+        const w = waitOn(scope, rq, {
           list: rq.waiters,
           timeout: deadline === Infinity ? undefined : left,
           timeoutValue: false,
@@ -195,8 +195,8 @@ export function wait<T extends Waitable>(
 ): Promise<T[] | boolean> {
   checkWaitArgs("wait", objects, options);
   if (objects === undefined) {
-    const task = currentTask();
-    return coreOf(task).quiet.waitQuiet(task, options?.timeout);
+    const scope = currentScope();
+    return coreOf(scope.task).quiet.waitQuiet(scope, options?.timeout);
   }
   return collect(iwaitGen(waitables("wait", objects, options), options));
 }
