@@ -110,9 +110,12 @@ export class HubCore implements Scheduler {
   }
 
   noteBlocked(task: Task, delta: number): void {
+    // an ended greenlet is listed while flows it started still wait
+    if (task.state === DEAD) {
+      if (delta > 0) this.addLive(task);
+      else this.removeLive(task);
+    }
     this.quiet.noteBlocked(delta);
-    // an ended greenlet stays listed while flows it started still wait
-    if (delta < 0 && task.state === DEAD) this.removeLive(task);
   }
 
   /** The public Greenlet of `task` (main's is made on first use). */
@@ -136,6 +139,7 @@ export class HubCore implements Scheduler {
 
   /** A spawned greenlet started: it joins the live list (newest first). */
   addLive(task: Task): void {
+    if (task.live) return;
     task.live = true;
     this.quiet.live++;
     const head = this.#liveHead;

@@ -38,7 +38,7 @@ const STATES: Record<number, string> = {
 function line(core: HubCore, t: Task, shownUnder: Task | null): string {
   const waits = describeWaits(t);
   const state = t.state === DEAD
-    ? "dead"
+    ? (waits === null ? "dead" : `ended; a flow it started waits on ${waits}`)
     : waits !== null
     ? `waiting on ${waits}`
     : STATES[t.state];

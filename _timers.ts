@@ -14,6 +14,9 @@ import {
 import { Timer, TimerHeap } from "./_timer_heap.ts";
 import { emit, onTimer } from "./_hooks.ts";
 
+/** The longest delay a runtime timer takes (2³¹−1 ms); longer ones re-arm. */
+const MAX_DELAY = 2 ** 31 - 1;
+
 /** Where a hub's time comes from and how it waits for it. */
 export interface TimerHost {
   /** The current time in milliseconds. */
@@ -116,7 +119,10 @@ export class Timers {
     const host = this.host;
     if (this.#native !== null) host.disarm(this.#native);
     this.#nativeDeadline = deadline;
-    const delay = Math.max(0, Math.ceil(deadline - host.now()));
+    const delay = Math.min(
+      MAX_DELAY,
+      Math.max(0, Math.ceil(deadline - host.now())),
+    );
     this.#native = host.arm(delay, this.#fire);
     this.#nativeRefd = true;
     if (this.#unrefCount !== 0) this.#syncRef();

@@ -11,13 +11,11 @@ import { coreOf, type HubCore } from "./_hub_core.ts";
 import { denoNs, install, resolvePath } from "./_patch_registry.ts";
 import type { DescribedTimer } from "./_run_info.ts";
 import { runUserTask, type UserTask } from "./_run_queue.ts";
-import type { Task } from "./_waiter.ts";
-import type { Greenlet } from "./greenlet.ts";
+import { Scope, type Task } from "./_waiter.ts";
 
 const TIMER_ID_BASE = 1 << 30; // far above the runtimes' own ids
 let nextTimerId = TIMER_ID_BASE;
 const timers = new Map<number, PatchedTimer>();
-const ownedTimers = new WeakMap<Task, Set<PatchedTimer>>();
 const isDeno = denoNs !== undefined;
 
 // deno-lint-ignore no-explicit-any
@@ -33,6 +31,7 @@ class PatchedTimer implements UserTask, DescribedTimer {
   readonly repeat: boolean;
   timer: Timer | null = null;
   ref = true;
+  /** Cleared by `clearTimeout`/`clearInterval`/`close()`: never again. */
   cleared = false;
 
   constructor(
@@ -52,9 +51,11 @@ class PatchedTimer implements UserTask, DescribedTimer {
   }
 
   arm(): void {
-    const timers = this.core.timers;
-    this.timer = timers.add(this.ms, fireTimer, this);
-    if (!this.ref) timers.setRef(this.timer, false);
+    const heap = this.core.timers;
+    if (this.timer !== null) heap.cancel(this.timer);
+    timers.set(this.id, this);
+    this.timer = heap.add(this.ms, fireTimer, this);
+    if (!this.ref) heap.setRef(this.timer, false);
   }
 
   setRef(ref: boolean): void {
@@ -66,7 +67,6 @@ class PatchedTimer implements UserTask, DescribedTimer {
     if (this.cleared) return;
     this.cleared = true;
     timers.delete(this.id);
-    ownedTimers.get(this.owner)?.delete(this);
     if (this.timer !== null) {
       this.core.cancelTimer(this.timer);
       this.timer = null;
@@ -80,10 +80,12 @@ class PatchedTimer implements UserTask, DescribedTimer {
   }
 
   runUser(): void {
-    if (this.cleared) return;
+    if (this.cleared || this.timer !== null) return; // cleared or refreshed
     if (this.repeat) this.arm();
-    else this.clear();
-    als.run(this.owner, callTimer, this);
+    else timers.delete(this.id); // a later refresh() re-arms it
+    // It belongs to no greenlet: a kill of the one that armed it neither
+    // cancels it nor reaches its callback, which runs shielded.
+    als.run(new Scope(this.owner, this.owner, true), callTimer, this);
   }
 }
 
@@ -110,13 +112,6 @@ function callTimer(t: PatchedTimer): void {
   }
 }
 
-function onOwnerDeath(g: Greenlet): void {
-  if (!g.signal.aborted) return; // one that ends unkilled leaves its timers
-  const owned = ownedTimers.get(taskOf.get(g)!);
-  if (owned === undefined) return;
-  for (const t of [...owned]) t.clear();
-}
-
 let handleTimer: (h: TimerHandle) => PatchedTimer;
 
 /** What the patched `setTimeout` returns on Node (Deno: the number). */
@@ -136,12 +131,10 @@ class TimerHandle {
   hasRef(): boolean {
     return this.#t.ref;
   }
+  /** Re-arms it for its full delay from now, even after it fired (as Node does). */
   refresh(): this {
     const t = this.#t;
-    if (!t.cleared && t.timer !== null) {
-      t.core.cancelTimer(t.timer);
-      t.arm();
-    }
+    if (!t.cleared) t.arm();
     return this;
   }
   close(): this {
@@ -155,8 +148,6 @@ class TimerHandle {
     handleTimer = (h) => h.#t;
   }
 }
-
-const taskOf = new WeakMap<Greenlet, Task>();
 
 function startTimer(
   kind: string,
@@ -175,17 +166,6 @@ function startTimer(
   if (repeat && delay < 1) delay = 1;
   const task = currentTask();
   const t = new PatchedTimer(task, fn as TimerCallback, delay, args, repeat);
-  timers.set(t.id, t);
-  if (!task.isMain) {
-    let owned = ownedTimers.get(task);
-    if (owned === undefined) {
-      ownedTimers.set(task, owned = new Set());
-      const g = t.core.greenletOf(task) as Greenlet;
-      taskOf.set(g, task);
-      g.rawlink(onOwnerDeath);
-    }
-    owned.add(t);
-  }
   t.arm();
   return isDeno ? t.id : new TimerHandle(t);
 }
