@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import {
+  formatRunInfo,
   getCurrent,
   getHub,
   Greenlet,
@@ -12,6 +13,7 @@ import {
   spawn,
   spawnLater,
   Timeout,
+  withTimeout,
 } from "./mod.ts";
 import { capturingErrors, deferred, test } from "./test_adapter.ts";
 import { type WaitCase, waitContract } from "./test_waits.ts";
@@ -431,3 +433,184 @@ waitContract(
 waitContract(
   joinCase("Greenlet.get", (g, t) => g.get({ timeout: t }), "Timeout", "true"),
 );
+
+test("a kill during an await the hub does not own lands when it returns: the greenlet ends killed, finally ran", async () => {
+  const log: string[] = [];
+  const raw = deferred();
+  const g = spawn(async function fetcher() {
+    try {
+      await raw.promise;
+      log.push("raw returned");
+      return "result";
+    } finally {
+      log.push("finally");
+    }
+  });
+  await sleep(0);
+  const killed = g.kill(); // resolves once g has ended
+  log.push("kill issued");
+  raw.resolve();
+  await killed;
+  log.push(`ended: ${g.value instanceof GreenletExit}, ${g.successful()}`);
+  assert.deepEqual(log, [
+    "kill issued",
+    "raw returned",
+    "finally",
+    "ended: true, true",
+  ]);
+});
+
+test("a killed greenlet stays cancelled: every hub-aware wait it starts throws the kill's error", async () => {
+  const log: string[] = [];
+  const free = new Semaphore(1);
+  const other = spawn(() => sleep(10_000));
+  const g = spawn(async function stubborn() {
+    try {
+      await sleep(10_000);
+    } catch (e) {
+      log.push(`sleep: ${(e as Error).name}`);
+    }
+    const attempts: [string, () => Promise<unknown>][] = [
+      ["sleep(0)", () => sleep(0)],
+      ["uncontended acquire", () => free.acquire()],
+      ["join", () => other.join()],
+      ["withTimeout", () => withTimeout(1_000, () => 1)],
+    ];
+    for (const [name, attempt] of attempts) {
+      try {
+        await attempt();
+        log.push(`${name} worked?!`);
+      } catch (e) {
+        log.push(`${name}: ${(e as Error).name}`);
+      }
+    }
+    log.push(`shield: ${await shield(() => sleep(1).then(() => "works"))}`);
+  });
+  await sleep(0);
+  await g.kill();
+  await other.kill();
+  assert.deepEqual(log, [
+    "sleep: GreenletExit",
+    "sleep(0): GreenletExit",
+    "uncontended acquire: GreenletExit",
+    "join: GreenletExit",
+    "withTimeout: GreenletExit",
+    "shield: works",
+  ]);
+  assert.equal(free.counter, 1);
+});
+
+test("a flow that outlives its greenlet keeps waiting; its finally releases its permit", async () => {
+  const log: string[] = [];
+  const sem = new Semaphore(1);
+  let flow!: Promise<void>;
+  // like Express's `(req, res, next) => spawn(next)`: the function returns
+  // while the flow it started goes on
+  const g = spawn(function middleware() {
+    flow = (async () => {
+      const permit = await sem.hold();
+      try {
+        await sleep(10);
+        log.push("flow slept");
+      } finally {
+        permit[Symbol.dispose]();
+        log.push("flow finally");
+      }
+    })();
+    return "returned";
+  });
+  await g.join();
+  log.push(`greenlet ended: ${g.value}`);
+  await sleep(1);
+  assert.match(
+    formatRunInfo(),
+    /<Greenlet "middleware" #\d+> ended; a flow it started waits on sleep until/,
+  );
+  await flow;
+  assert.deepEqual(log, [
+    "greenlet ended: returned",
+    "flow slept",
+    "flow finally",
+  ]);
+  assert.equal(sem.counter, 1);
+});
+
+/**
+ * A scripted workload for the exhaustive test: it holds a permit via
+ * hold(), joins a helper and sleeps; `step` is logged before each switch.
+ */
+async function scripted(
+  sem: Semaphore,
+  log: string[],
+  at: (step: number) => void,
+): Promise<void> {
+  let step = 0;
+  const point = () => at(step++);
+  try {
+    point();
+    using _permit = await sem.hold();
+    try {
+      point();
+      const helper = spawn(() => sleep(2));
+      point();
+      await helper.join();
+      point();
+      await sleep(1);
+      point();
+      await sleep(0);
+      point();
+      await withTimeout(50, () => sleep(1));
+    } finally {
+      log.push("inner finally");
+    }
+  } finally {
+    log.push("outer finally");
+  }
+}
+
+test("exhaustively: a kill or a Timeout at every switch point leaves no permit, greenlet or finally behind", async () => {
+  const POINTS = 6; // the switch points of `scripted`; POINTS itself: none
+  for (const how of ["kill", "Timeout"] as const) {
+    for (let target = 0; target <= POINTS; target++) {
+      const where = `${how} at point ${target}`;
+      const sem = new Semaphore(1);
+      const log: string[] = [];
+      const bystanderLog: string[] = [];
+      const timeouts: Timeout[] = [];
+      await capturingErrors(async (errors) => {
+        const bystander = spawn(async function bystander() {
+          for (let i = 0; i < 4; i++) {
+            await sleep(1);
+            bystanderLog.push(`b${i}`);
+          }
+        });
+        const g = spawn(scripted, sem, log, (step: number) => {
+          if (step !== target) return;
+          if (how === "kill") getCurrent().kill(undefined, { block: false });
+          else timeouts.push(Timeout.startNew(0));
+        });
+        await joinAll([g, bystander]);
+        if (target === POINTS) {
+          assert.equal(g.successful() && g.value === undefined, true, where);
+          assert.deepEqual(errors, [], where);
+        } else if (how === "kill") {
+          assert.ok(g.value instanceof GreenletExit, where);
+          assert.deepEqual(errors, [], where);
+        } else {
+          assert.ok(g.exception instanceof Timeout, where);
+          assert.deepEqual(errors, ["scripted: Timeout: 0 ms"], where);
+        }
+      });
+      for (const t of timeouts) t.cancel();
+      assert.deepEqual(
+        log,
+        target === 0 && how === "kill"
+          ? ["outer finally"] // killed before it held the permit
+          : ["inner finally", "outer finally"],
+        where,
+      );
+      assert.equal(sem.counter, 1, `${where}: the permit came back`);
+      assert.deepEqual(bystanderLog, ["b0", "b1", "b2", "b3"], where);
+    }
+  }
+});
