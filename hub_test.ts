@@ -277,3 +277,13 @@ async function runFixture(
   const args = isDeno ? ["run", "--quiet", path] : [path];
   return await runProcess(exe, args);
 }
+
+test("long timers: beyond 2^31-1 ms and Infinity, no warning and no spinning", async () => {
+  const { output, code } = await runFixture("long_timers");
+  assert.equal(code, 0, output);
+  assert.doesNotMatch(output, /Warning|overflow/i);
+  const m = output.match(/cpu ms while idle: (\d+)/);
+  assert.ok(m, output);
+  // a hub re-arming a 1 ms timer would burn most of the 300 ms
+  assert.ok(Number(m[1]) < 100, output);
+});
