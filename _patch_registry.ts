@@ -5,6 +5,9 @@
  * @module
  */
 
+import { currentScope } from "./_context.ts";
+import { scopeSignal } from "./_waiter.ts";
+
 /** One replaced property. */
 interface Patch {
   target: object;
@@ -71,22 +74,27 @@ export const OriginalCommand: CommandClass | undefined = denoNs?.Command as
   | CommandClass
   | undefined;
 
-/** `controller`'s signal, also aborted by `other` (the caller's signal). */
-export function combine(
+/**
+ * The signal for one patched operation: aborted by `controller` (a one-shot
+ * `Timeout` or a kill thrown into its wait), by the caller's own `user`
+ * signal, and by the current scope's signal (a kill, a withTimeout deadline)
+ * — so a body read after the call returned stops too.
+ */
+export function opSignal(
   controller: AbortController,
-  other: unknown,
+  user?: unknown,
 ): AbortSignal {
-  if (other === undefined || other === null) return controller.signal;
-  const signal = other as AbortSignal;
-  if (typeof AbortSignal.any === "function") {
-    return AbortSignal.any([signal, controller.signal]);
-  }
+  const signals = [controller.signal, scopeSignal(currentScope())];
+  if (user !== undefined && user !== null) signals.push(user as AbortSignal);
+  if (typeof AbortSignal.any === "function") return AbortSignal.any(signals);
   // Node < 20.3 has no AbortSignal.any
-  if (signal.aborted) controller.abort(signal.reason);
-  else {
-    signal.addEventListener("abort", () => controller.abort(signal.reason), {
-      once: true,
-    });
+  for (const s of signals.slice(1)) {
+    if (s.aborted) controller.abort(s.reason);
+    else {
+      s.addEventListener("abort", () => controller.abort(s.reason), {
+        once: true,
+      });
+    }
   }
   return controller.signal;
 }

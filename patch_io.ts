@@ -5,9 +5,9 @@
  */
 
 import {
-  combine,
   denoNs,
   install,
+  opSignal,
   OriginalCommand,
   resolvePath,
 } from "./_patch_registry.ts";
@@ -42,10 +42,12 @@ function trackBody(res: Response, what: string, controller: AbortController) {
 
 /**
  * Replaces the global `fetch`: each call gets its own AbortSignal, combined
- * with the caller's, and is a switch point of the calling greenlet. A kill or
- * a `Timeout` delivered to it aborts the request at once (the server sees
- * the connection close); a `Timeout` the greenlet survives leaves its later
- * requests alone. Reading the body (`text()`, `json()`, …) is covered too.
+ * with the caller's and the current scope's (`getCurrentSignal()`), and is a
+ * switch point of the calling greenlet. A kill or a `Timeout` delivered to
+ * it aborts the request at once (the server sees the connection close); a
+ * `Timeout` the greenlet survives leaves its later requests alone. Reading
+ * the body — `text()`, `json()`, … (switch points too) or the `res.body`
+ * stream — is stopped by a kill and by a `withTimeout` deadline.
  *
  * @example
  * ```ts
@@ -68,7 +70,7 @@ export function patchFetch(): void {
       const url = req !== null ? req.url : String(input);
       const what = `fetch ${method.toUpperCase()} ${url}`;
       const controller = new AbortController();
-      const signal = combine(controller, init?.signal ?? req?.signal);
+      const signal = opSignal(controller, init?.signal ?? req?.signal);
       return trackOp(
         what,
         () =>
@@ -113,7 +115,7 @@ export function patchDeno(): void {
     install(`Deno.${name}`, denoNs, name, function (...args: unknown[]) {
       const controller = new AbortController();
       const opts = (args[optIndex] ?? {}) as { signal?: AbortSignal };
-      args[optIndex] = { ...opts, signal: combine(controller, opts.signal) };
+      args[optIndex] = { ...opts, signal: opSignal(controller, opts.signal) };
       return trackOp(
         `Deno.${name}(${describeArg(args[0])})`,
         () => original.apply(denoNs, args),
@@ -128,7 +130,7 @@ export function patchDeno(): void {
       #what: string;
       constructor(cmd: string | URL, opts?: { signal?: AbortSignal }) {
         const controller = new AbortController();
-        super(cmd, { ...opts, signal: combine(controller, opts?.signal) });
+        super(cmd, { ...opts, signal: opSignal(controller, opts?.signal) });
         this.#controller = controller;
         this.#what = `Deno.Command(${describeArg(String(cmd))}).output()`;
       }

@@ -161,14 +161,28 @@ async function startServer(): Promise<{
   base: string;
   closed: Promise<string>;
   arrived: Promise<string>;
+  requests: string[];
 }> {
   const closed = deferred<string>();
   const arrived = deferred<string>();
+  const requests: string[] = [];
   const server = createServer((req: IncomingMessage, res) => {
+    requests.push(req.url ?? "");
     if (req.url === "/slow") {
       arrived.resolve(req.url);
       res.on("close", () => closed.resolve(`${req.url} closed by client`));
       return; // never answers
+    }
+    if (req.url === "/stream") {
+      // a chunk every 5 ms until the client goes away
+      res.writeHead(200, { "content-type": "text/plain" });
+      const tick = setInterval(() => res.write("x"), 5);
+      arrived.resolve(req.url);
+      res.on("close", () => {
+        clearInterval(tick);
+        closed.resolve(`${req.url} closed by client`);
+      });
+      return;
     }
     res.writeHead(200, { connection: "close" }).end("fast");
   });
@@ -179,6 +193,7 @@ async function startServer(): Promise<{
     base: `http://127.0.0.1:${port}`,
     closed: closed.promise,
     arrived: arrived.promise,
+    requests,
   };
 }
 
@@ -361,3 +376,77 @@ test("an unref'd patched timer lets the process exit; a ref'd one keeps it", asy
     "ref'd timeout fired",
   ]);
 });
+
+test("a retry loop around patched fetch dies with the kill: no request after it", async () => {
+  const { server, base, closed, arrived, requests } = await startServer();
+  try {
+    await patched(patchFetch, async () => {
+      const log: string[] = [];
+      const g = spawn(async function retrier() {
+        for (let attempt = 0; attempt < 3; attempt++) {
+          try {
+            await fetch(`${base}/slow`);
+          } catch (e) {
+            log.push(`attempt ${attempt}: ${(e as Error).name}`);
+          }
+        }
+      });
+      await arrived;
+      await g.kill();
+      log.push(await closed);
+      assert.deepEqual(log, [
+        "attempt 0: GreenletExit",
+        "attempt 1: GreenletExit",
+        "attempt 2: GreenletExit",
+        "/slow closed by client",
+      ]);
+      assert.deepEqual(requests, ["/slow"]);
+      assert.ok(g.value instanceof GreenletExit);
+    });
+  } finally {
+    await stopServer(server);
+  }
+});
+
+for (const how of ["kill", "withTimeout"] as const) {
+  test(`reading a patched fetch's body stream is stopped by ${how}; the server sees it cancelled`, async () => {
+    const { server, base, closed, arrived } = await startServer();
+    try {
+      await patched(patchFetch, async () => {
+        const log: string[] = [];
+        const read = async () => {
+          const res = await fetch(`${base}/stream`);
+          let chunks = 0;
+          for await (const _ of res.body!) {
+            if (++chunks === 2) log.push("reading");
+          }
+          log.push("ended?!");
+        };
+        const g = spawn(async function reader() {
+          try {
+            if (how === "kill") await read();
+            else await withTimeout(40, read);
+          } catch (e) {
+            log.push(`reader: ${(e as Error).name}`);
+            if (how === "kill") throw e; // ends killed either way
+          }
+        });
+        await arrived;
+        if (how === "kill") {
+          while (!log.includes("reading")) await sleep(1);
+          await g.kill();
+        } else {
+          await g.join();
+        }
+        log.push(await closed);
+        assert.deepEqual(log, [
+          "reading",
+          `reader: ${how === "kill" ? "GreenletExit" : "Timeout"}`,
+          "/stream closed by client",
+        ]);
+      });
+    } finally {
+      await stopServer(server);
+    }
+  });
+}

@@ -10,6 +10,8 @@ await sleep(0);
 const before = process.cpuUsage();
 await sleep(300);
 const used = process.cpuUsage(before);
-console.log(`cpu ms while idle: ${Math.round((used.user + used.system) / 1000)}`);
+console.log(
+  `cpu ms while idle: ${Math.round((used.user + used.system) / 1000)}`,
+);
 await long.kill();
 await never.kill();
