@@ -26,12 +26,14 @@
 import { checkOptions } from "./_checks.ts";
 import { patches, resolvePath, restore } from "./_patch_registry.ts";
 import { patchDeno, patchFetch } from "./patch_io.ts";
+import { patchNode, unpatchNode } from "./patch_node.ts";
 import { patchSync, type SyncMode } from "./patch_sync.ts";
 import { patchTimers } from "./patch_timers.ts";
 // Loads the hub and greenlets, so that `patch/all` may come before any other import.
 import "./mod.ts";
 
 export { patchDeno, patchFetch } from "./patch_io.ts";
+export { patchNode } from "./patch_node.ts";
 export {
   BlockingCallError,
   patchSync,
@@ -102,6 +104,7 @@ export function getOriginal(name: string): unknown {
  */
 export function unpatchAll(): void {
   patchSync({ mode: "off" });
+  unpatchNode();
   for (const name of [...patches.keys()].reverse()) restore(name);
 }
 
@@ -124,13 +127,16 @@ export interface PatchAllOptions {
   fetch?: boolean;
   /** Patch Deno's async file and process APIs (default true; no-op on Node). */
   deno?: boolean;
+  /** Patch Node's own async APIs, `node:fs/promises` and friends (default true). */
+  node?: boolean;
   /** `patchSync` mode (default `"warn"`). */
   sync?: SyncMode;
 }
 
 /**
- * Patches everything: timers, `fetch`, Deno's async APIs, and synchronous
- * blocking calls in `"warn"` mode. Call it first, before other modules
+ * Patches everything: timers, `fetch`, Deno's async APIs, Node's async APIs
+ * (`node:fs/promises`, `node:child_process`, …), and synchronous blocking
+ * calls in `"warn"` mode. Call it first, before other modules
  * capture the globals (or `import ".../patch/all"` as the first import).
  * Patching twice is a no-op.
  *
@@ -149,5 +155,6 @@ export function patchAll(options: PatchAllOptions = {}): void {
   if (options.timers ?? true) patchTimers();
   if (options.fetch ?? true) patchFetch();
   if (options.deno ?? true) patchDeno();
+  if (options.node ?? true) patchNode();
   patchSync({ mode: options.sync ?? "warn" });
 }

@@ -19,12 +19,31 @@ import {
   patchAll,
   patchDeno,
   patchFetch,
+  patchNode,
   patchSync,
   patchTimers,
   type SyncReport,
   unpatchAll,
 } from "./patch.ts";
 import process from "node:process";
+import {
+  exec,
+  execFile,
+  execFileSync,
+  spawn as spawnChild,
+} from "node:child_process";
+import { EventEmitter, on, once } from "node:events";
+import { mkdtemp, open, readFile, rm } from "node:fs/promises";
+import { get as httpGet } from "node:http";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { PassThrough } from "node:stream";
+import { finished, pipeline } from "node:stream/promises";
+import {
+  setInterval as interval,
+  setTimeout as delay,
+} from "node:timers/promises";
+import { promisify } from "node:util";
 import { deferred, isDeno, runProcess, test } from "./test_adapter.ts";
 
 /** Runs `fn` with patches installed by `install`, always unpatching after. */
@@ -450,3 +469,142 @@ for (const how of ["kill", "withTimeout"] as const) {
     }
   });
 }
+
+// ---------------------------------------------------------------------------
+// Node's own APIs (patchNode): each stopped by a kill and by withTimeout
+
+interface NodeCase {
+  name: string;
+  /** Starts an operation that would take seconds; resolves or rejects when it ends. */
+  start(ctx: { base: string }): Promise<unknown>;
+}
+
+function callback<T>(
+  run: (done: (e: unknown, v?: T) => void) => void,
+): Promise<T> {
+  return new Promise<T>((resolve, reject) =>
+    run((e, v) => (e ? reject(e) : resolve(v as T)))
+  );
+}
+
+const NODE_CASES: NodeCase[] = [
+  { name: "timers/promises setTimeout", start: () => delay(5_000) },
+  {
+    name: "timers/promises setInterval",
+    start: async () => {
+      for await (const _ of interval(5_000)) break;
+    },
+  },
+  {
+    name: "child_process execFile (callback)",
+    start: () => callback((done) => execFile("sleep", ["5"], done)),
+  },
+  {
+    name: "child_process exec (promisified)",
+    start: () => promisify(exec)("sleep 5"),
+  },
+  {
+    name: "child_process spawn",
+    start: () =>
+      new Promise((resolve, reject) => {
+        const child = spawnChild("sleep", ["5"]);
+        child.on("error", reject);
+        child.on("close", resolve);
+      }),
+  },
+  {
+    name: "http get",
+    start: ({ base }) =>
+      new Promise((resolve, reject) => {
+        httpGet(`${base}/slow`, resolve).on("error", reject);
+      }),
+  },
+  {
+    name: "events once",
+    start: () => once(new EventEmitter(), "never"),
+  },
+  {
+    name: "events on",
+    start: async () => {
+      for await (const _ of on(new EventEmitter(), "never")) break;
+    },
+  },
+  {
+    name: "stream/promises finished",
+    start: () => finished(new PassThrough()),
+  },
+  {
+    name: "stream/promises pipeline",
+    start: () => pipeline(new PassThrough(), new PassThrough()),
+  },
+];
+
+for (const c of NODE_CASES) {
+  for (const how of ["kill", "withTimeout"] as const) {
+    test(`patchNode: ${c.name} is stopped by ${how}`, async () => {
+      const { server, base } = await startServer();
+      try {
+        await patched(patchNode, async () => {
+          const t0 = performance.now();
+          const g = spawn(async function user() {
+            try {
+              if (how === "kill") await c.start({ base });
+              else await withTimeout(50, () => c.start({ base }));
+              return "completed?!";
+            } catch (e) {
+              return `stopped: ${(e as Error).name}`;
+            }
+          });
+          if (how === "kill") {
+            await sleep(50);
+            await g.kill();
+            assert.ok(g.value instanceof GreenletExit, String(g.value));
+          } else {
+            assert.equal(await g.get(), "stopped: Timeout");
+          }
+          // seconds of work, stopped at the deadline (generous for CI)
+          assert.ok(performance.now() - t0 < 2_000);
+        });
+      } finally {
+        await stopServer(server);
+      }
+    }, { nodeOnly: true }); // Deno's node: named imports do not see patches
+  }
+}
+
+test(
+  "patchNode: fs/promises readFile of a pipe that never ends is stopped by a kill",
+  async () => {
+    const dir = await mkdtemp(join(tmpdir(), "gevent-ts-"));
+    const fifo = join(dir, "pipe");
+    execFileSync("mkfifo", [fifo]);
+    try {
+      await patched(patchNode, async () => {
+        const g = spawn(() => readFile(fifo));
+        const writer = await open(fifo, "w");
+        const feed = setInterval(() => writer.write("x").catch(() => {}), 5);
+        try {
+          await sleep(30);
+          assert.match(formatRunInfo(), /waiting on fs\.readFile\(/);
+          await g.kill();
+          assert.ok(g.value instanceof GreenletExit);
+        } finally {
+          clearInterval(feed);
+          await writer.close();
+        }
+      });
+    } finally {
+      await rm(dir, { recursive: true });
+    }
+  },
+  { nodeOnly: true },
+);
+
+test("patchNode: unpatchAll restores every Node API exactly", () => {
+  const before = [delay, execFile, once, readFile];
+  patchNode();
+  assert.equal(isPatched("fs/promises.readFile"), true);
+  unpatchAll();
+  assert.equal(isPatched("fs/promises.readFile"), false);
+  assert.deepEqual([delay, execFile, once, readFile], before);
+});

@@ -43,12 +43,13 @@ async function runChecked(fn: TestFn): Promise<void> {
  *
  * @param name The test's name.
  * @param fn The test body.
- * @param options `denoOnly`: skip under Node (e.g. it runs `.ts` files).
+ * @param options `denoOnly`: skip under Node (e.g. it runs `.ts` files);
+ * `nodeOnly`: skip under Deno (e.g. Node's own APIs, patched).
  */
 export function test(
   name: string,
   fn: TestFn,
-  options: { denoOnly?: boolean } = {},
+  options: { denoOnly?: boolean; nodeOnly?: boolean } = {},
 ): void {
   if (deno !== undefined) {
     deno.test({
@@ -57,6 +58,7 @@ export function test(
       sanitizeOps: true,
       sanitizeResources: true,
       sanitizeExit: true,
+      ignore: options.nodeOnly === true,
     });
   } else {
     nodeTest(name, { skip: options.denoOnly === true }, () => runChecked(fn));
