@@ -6,7 +6,7 @@
  */
 
 import { currentScope } from "./_context.ts";
-import { scopeSignal } from "./_waiter.ts";
+import { followScope } from "./_waiter.ts";
 
 /** One replaced property. */
 interface Patch {
@@ -77,24 +77,25 @@ export const OriginalCommand: CommandClass | undefined = denoNs?.Command as
 /**
  * The signal for one patched operation: aborted by `controller` (a one-shot
  * `Timeout` or a kill thrown into its wait), by the caller's own `user`
- * signal, and by the current scope's signal (a kill, a withTimeout deadline)
- * — so a body read after the call returned stops too.
+ * signal, and by a cancellation of the current scope (a kill, a withTimeout
+ * deadline) — so a body read after the call returned stops too.
  */
 export function opSignal(
   controller: AbortController,
   user?: unknown,
 ): AbortSignal {
-  const signals = [controller.signal, scopeSignal(currentScope())];
-  if (user !== undefined && user !== null) signals.push(user as AbortSignal);
-  if (typeof AbortSignal.any === "function") return AbortSignal.any(signals);
-  // Node < 20.3 has no AbortSignal.any
-  for (const s of signals.slice(1)) {
-    if (s.aborted) controller.abort(s.reason);
-    else {
-      s.addEventListener("abort", () => controller.abort(s.reason), {
-        once: true,
-      });
-    }
+  followScope(currentScope(), controller);
+  if (user === undefined || user === null) return controller.signal;
+  const signal = user as AbortSignal;
+  if (signal.aborted) controller.abort(signal.reason);
+  else {
+    const follow = () => controller.abort(signal.reason);
+    signal.addEventListener("abort", follow, { once: true });
+    controller.signal.addEventListener(
+      "abort",
+      () => signal.removeEventListener("abort", follow),
+      { once: true },
+    );
   }
   return controller.signal;
 }

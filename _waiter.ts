@@ -72,6 +72,8 @@ export class Scope {
   ac: AbortController | null = null;
   /** Stops following the outer scope's signal. */
   unfollow: (() => void) | null = null;
+  /** Controllers of operations that its cancellation aborts (held weakly). */
+  followers: Set<WeakRef<AbortController>> | null = null;
 
   constructor(task: Task | null, outer: Scope | null, shielded: boolean) {
     this.task = task ?? (this as unknown as Task);
@@ -446,6 +448,11 @@ export function throwInto(
     target.cancelled = { error, source };
     target.pending = null;
     if (target.ac !== null) target.ac.abort(error);
+    const followers = target.followers;
+    if (followers !== null) {
+      target.followers = null;
+      for (const ref of followers) ref.deref()?.abort(error);
+    }
   }
   let delivered = false;
   let w = task.waits;
@@ -509,6 +516,36 @@ function findCancel(scope: Scope): Pending | undefined {
     if (s.shielded) break;
   }
   return undefined;
+}
+
+interface Follower {
+  readonly set: Set<WeakRef<AbortController>>;
+  readonly ref: WeakRef<AbortController>;
+}
+
+// Drops a follower once its controller is collected. (A listener on a
+// long-lived scope signal, or AbortSignal.any, would keep one per operation.)
+const collected = new FinalizationRegistry<Follower>((f) =>
+  f.set.delete(f.ref)
+);
+
+/**
+ * Makes `controller` abort when `scope` is cancelled (or an outer scope, up
+ * to a shield), at once if it is already; holds it weakly.
+ */
+export function followScope(scope: Scope, controller: AbortController): void {
+  const cancelled = findCancel(scope);
+  if (cancelled !== undefined) {
+    controller.abort(cancelled.error);
+    return;
+  }
+  const ref = new WeakRef(controller);
+  for (let s: Scope | null = scope; s !== null; s = s.outer) {
+    const set = s.followers ??= new Set();
+    set.add(ref);
+    collected.register(controller, { set, ref });
+    if (s.shielded) break;
+  }
 }
 
 /** A scope ended: it stops following its outer scope's signal. */

@@ -608,3 +608,44 @@ test("patchNode: unpatchAll restores every Node API exactly", () => {
   assert.equal(isPatched("fs/promises.readFile"), false);
   assert.deepEqual([delay, execFile, once, readFile], before);
 });
+
+test(
+  "a patched Node timer's refresh() re-arms it, even after it fired",
+  async () => {
+    await patched(patchTimers, async () => {
+      const log: string[] = [];
+      const handle = setTimeout(() => log.push("fired"), 5) as unknown as {
+        refresh(): unknown;
+        hasRef(): boolean;
+        unref(): unknown;
+      };
+      await sleep(15);
+      handle.refresh();
+      assert.equal(handle.hasRef(), true);
+      await sleep(15);
+      assert.deepEqual(log, ["fired", "fired"]);
+      assert.equal(typeof +handle, "number");
+    });
+  },
+  { nodeOnly: true },
+); // Deno's timer ids are numbers
+
+test(
+  "20,000 plain fetches under patch/all leave the heap where they do unpatched",
+  async () => {
+    const { output, code } = await runProcess(
+      process.execPath,
+      [
+        "--expose-gc",
+        "npm/testdata/fetch_heap.mjs",
+      ],
+      undefined,
+      120_000,
+    );
+    assert.equal(code, 0, output);
+    const { plain, patched } = JSON.parse(output.trim().split("\n").pop()!);
+    // 50 bytes per request would be 1 MB: a leak per request shows far above
+    assert.ok(patched - plain < 1_000_000, output);
+  },
+  { nodeOnly: true },
+);
