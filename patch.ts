@@ -5,13 +5,17 @@
  * JavaScript has no stackful coroutines, so no patch can turn a synchronous
  * call into a switch. What patching does here:
  * - `patchTimers()`: global `setTimeout`/`setInterval`/`clearTimeout`/
- *   `clearInterval` run on the hub's timer heap and clock, call back in the
- *   greenlet that armed them, show in run info, and die with a killed greenlet.
+ *   `clearInterval` run on the hub's timer heap and clock, call back as the
+ *   greenlet that armed them (outside its cancellation: they belong to no
+ *   greenlet, so a kill neither cancels nor fires them), show in run info.
  * - `patchFetch()`: every `fetch` gets its own AbortSignal (combined with the
- *   caller's); a kill or `Timeout` delivered to the calling greenlet aborts
- *   the request at once. Reading the body is covered too.
+ *   caller's and the current scope's); a kill or `Timeout` delivered to the
+ *   calling greenlet aborts the request at once; a kill or a `withTimeout`
+ *   deadline also stops reading its body, as a stream too.
  * - `patchDeno()`: `Deno.readFile`, `readTextFile`, `writeFile`,
  *   `writeTextFile` and `Deno.Command#output` likewise (a no-op on Node).
+ * - `patchNode()`: Node's `timers/promises`, `fs/promises`, `child_process`,
+ *   `http(s)`, `events`, `stream/promises`, `dns/promises` likewise.
  * - `patchSync({ mode })`: synchronous blocking calls made inside greenlets
  *   (`Deno.readFileSync` and friends, `Deno.Command#outputSync`,
  *   `Atomics.wait`) are reported (`"warn"`) or refused (`"throw"`).

@@ -178,6 +178,7 @@ const names: string[] = [];
 function resolverCall(name: string): Fn {
   return function (...args: unknown[]) {
     const resolver = new dnsPromises.Resolver();
+    resolver.setServers(dnsPromises.getServers()); // as the module's own
     const controller = new AbortController();
     const signal = opSignal(controller);
     const cancel = () => resolver.cancel();

@@ -32,6 +32,8 @@ import {
   execFileSync,
   spawn as spawnChild,
 } from "node:child_process";
+import { createSocket } from "node:dgram";
+import dnsPromises from "node:dns/promises";
 import { EventEmitter, on, once } from "node:events";
 import { mkdtemp, open, readFile, rm } from "node:fs/promises";
 import { get as httpGet } from "node:http";
@@ -646,6 +648,39 @@ test(
     const { plain, patched } = JSON.parse(output.trim().split("\n").pop()!);
     // 50 bytes per request would be 1 MB: a leak per request shows far above
     assert.ok(patched - plain < 1_000_000, output);
+  },
+  { nodeOnly: true },
+);
+
+test(
+  "patchNode: dns/promises resolve is cancelled by a kill and by withTimeout",
+  async () => {
+    // a DNS server on loopback that never answers
+    const socket = createSocket("udp4");
+    await new Promise<void>((r) => socket.bind(0, "127.0.0.1", r));
+    const saved = dnsPromises.getServers();
+    dnsPromises.setServers([`127.0.0.1:${socket.address().port}`]);
+    try {
+      await patched(patchNode, async () => {
+        const g = spawn(() => dnsPromises.resolve4("gevent-ts.test"));
+        await sleep(20);
+        assert.match(
+          formatRunInfo(),
+          /waiting on dns\.resolve4\("gevent-ts\.test"\)/,
+        );
+        await g.kill();
+        assert.ok(g.value instanceof GreenletExit);
+        const late = await withTimeout(
+          20,
+          () => dnsPromises.resolve4("gevent-ts.test"),
+          { timeoutValue: "late" },
+        );
+        assert.equal(late, "late");
+      });
+    } finally {
+      dnsPromises.setServers(saved);
+      socket.close();
+    }
   },
   { nodeOnly: true },
 );

@@ -179,8 +179,11 @@ function timerOf(handle: unknown): PatchedTimer | undefined {
 /**
  * Replaces the global `setTimeout`, `setInterval`, `clearTimeout` and
  * `clearInterval` with versions on the hub's clock: callbacks run from the
- * hub's run queue in the greenlet that armed them, timers show in run info,
- * and killing a greenlet cancels the timers it armed. Timers armed before
+ * hub's run queue as the greenlet that armed them but outside its
+ * cancellation (a timer belongs to no greenlet: killing the one that armed it
+ * neither cancels nor fires it), and timers show in run info. Node's handle
+ * keeps `refresh()` (also after it fired), `hasRef()`, `ref()`/`unref()`,
+ * `close()` and `[Symbol.toPrimitive]`. Timers armed before
  * patching keep working with the patched `clear*`. As natively, a timer can
  * stop keeping the process alive: `unref()` on Node's handle,
  * `Deno.unrefTimer(id)` on Deno (patched to know these ids). Patching twice
