@@ -33,7 +33,13 @@ export const isDeno: boolean = deno !== undefined;
 async function runChecked(fn: TestFn): Promise<void> {
   await fn();
   const left = getHub().runInfo();
-  if (left !== "") {
+  // Patched timers belong to no greenlet: a library's own (undici's parser
+  // timeout) may outlive the test; greenlets and waits of main may not.
+  const alive = left.split("\n").filter((line) =>
+    line.includes("<Greenlet ") && !line.endsWith(", ended)") &&
+    line !== '<Greenlet "main" #0> running'
+  );
+  if (alive.length !== 0) {
     throw new Error(`test left greenlets alive on the default hub:\n${left}`);
   }
 }
