@@ -72,7 +72,7 @@ export class HubCore implements Scheduler {
       changed: () => this.quiet.changed(),
     });
     this.quiet = new Quiescence(this.queue, this.timers);
-    this.main = new Task(this, null, true);
+    this.main = new Task(this, null);
     this.main.state = RUNNING;
   }
 

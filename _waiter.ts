@@ -50,6 +50,20 @@ export interface Pending {
   readonly source: unknown;
 }
 
+/** What a scope's cancellation aborts besides its waits (made on first use). */
+export interface ScopeSignals {
+  /** Its AbortSignal's controller. */
+  ac: AbortController | null;
+  /** Stops following the outer scope's signal. */
+  unfollow: (() => void) | null;
+  /** Controllers of operations that its cancellation aborts (held weakly). */
+  followers: Set<WeakRef<AbortController>> | null;
+}
+
+function signalsOf(scope: Scope): ScopeSignals {
+  return scope.signals ??= { ac: null, unfollow: null, followers: null };
+}
+
 /**
  * Where waits start: a greenlet's task (its root scope) or a scope inside it
  * (`withTimeout`, `shield`, a patched timer's callback), carried by the
@@ -68,12 +82,8 @@ export class Scope {
   cancelled: Pending | null = null;
   /** A one-shot error (a `Timeout`) for the next wait in the scope. */
   pending: Pending | null = null;
-  /** Its AbortSignal's controller, made on first use. */
-  ac: AbortController | null = null;
-  /** Stops following the outer scope's signal. */
-  unfollow: (() => void) | null = null;
-  /** Controllers of operations that its cancellation aborts (held weakly). */
-  followers: Set<WeakRef<AbortController>> | null = null;
+  /** Its signal and the operations that follow it, made on first use. */
+  signals: ScopeSignals | null = null;
 
   constructor(task: Task | null, outer: Scope | null, shielded: boolean) {
     this.task = task ?? (this as unknown as Task);
@@ -93,10 +103,13 @@ export const NEW = 0, SCHEDULED = 1, RUNNING = 2, DEAD = 3;
 export class Task extends Scope {
   /** The hub core that runs this task. */
   readonly core: Scheduler;
-  /** The greenlet that spawned this one (null for main). */
+  /** The greenlet that spawned this one (null for a hub's main). */
   readonly parent: Task | null;
+
   /** Whether this is a hub's main (code outside greenlets). */
-  readonly isMain: boolean;
+  get isMain(): boolean {
+    return this.parent === null;
+  }
   /** Active waits, newest first (linked through `gnext`/`gprev`). */
   waits: Waiter | null = null;
   /** Run-queue slot of its latest `sleep(0)` (maybe run already). */
@@ -114,11 +127,10 @@ export class Task extends Scope {
   /** See `lnext`. */
   lprev: Task | null = null;
 
-  constructor(core: Scheduler, parent: Task | null, isMain: boolean) {
+  constructor(core: Scheduler, parent: Task | null) {
     super(null, null, false);
     this.core = core;
     this.parent = parent;
-    this.isMain = isMain;
   }
 }
 
@@ -261,7 +273,9 @@ function detach(w: Waiter): void {
   if (w.gprev === null) {
     if (task.waits === w) {
       task.waits = w.gnext;
-      if (w.gnext === null && !task.isMain) task.core.noteBlocked(task, -1);
+      if (w.gnext === null && task.parent !== null) {
+        task.core.noteBlocked(task, -1);
+      }
     }
   } else w.gprev.gnext = w.gnext;
   if (w.gnext !== null) w.gnext.gprev = w.gprev;
@@ -365,7 +379,7 @@ export function waitOn(
   }
   const head = task.waits;
   if (head === null) {
-    if (!task.isMain) task.core.noteBlocked(task, 1);
+    if (task.parent !== null) task.core.noteBlocked(task, 1); // not main
   } else {
     head.gprev = w;
     w.gnext = head;
@@ -447,11 +461,14 @@ export function throwInto(
     if (target.cancelled !== null) return;
     target.cancelled = { error, source };
     target.pending = null;
-    if (target.ac !== null) target.ac.abort(error);
-    const followers = target.followers;
-    if (followers !== null) {
-      target.followers = null;
-      for (const ref of followers) ref.deref()?.abort(error);
+    const signals = target.signals;
+    if (signals !== null) {
+      signals.ac?.abort(error);
+      const followers = signals.followers;
+      signals.followers = null;
+      if (followers !== null) {
+        for (const ref of followers) ref.deref()?.abort(error);
+      }
     }
   }
   let delivered = false;
@@ -496,8 +513,9 @@ export function retractPending(scope: Scope, source: unknown): void {
  * scope is (up to a shield).
  */
 export function scopeSignal(scope: Scope): AbortSignal {
-  if (scope.ac !== null) return scope.ac.signal;
-  const ac = scope.ac = new AbortController();
+  const signals = signalsOf(scope);
+  if (signals.ac !== null) return signals.ac.signal;
+  const ac = signals.ac = new AbortController();
   const cancelled = findCancel(scope);
   if (cancelled !== undefined) {
     ac.abort(cancelled.error);
@@ -505,7 +523,7 @@ export function scopeSignal(scope: Scope): AbortSignal {
     const outer = scopeSignal(scope.outer);
     const follow = () => ac.abort(outer.reason);
     outer.addEventListener("abort", follow, { once: true });
-    scope.unfollow = () => outer.removeEventListener("abort", follow);
+    signals.unfollow = () => outer.removeEventListener("abort", follow);
   }
   return ac.signal;
 }
@@ -541,7 +559,7 @@ export function followScope(scope: Scope, controller: AbortController): void {
   }
   const ref = new WeakRef(controller);
   for (let s: Scope | null = scope; s !== null; s = s.outer) {
-    const set = s.followers ??= new Set();
+    const set = signalsOf(s).followers ??= new Set();
     set.add(ref);
     collected.register(controller, { set, ref });
     if (s.shielded) break;
@@ -550,9 +568,10 @@ export function followScope(scope: Scope, controller: AbortController): void {
 
 /** A scope ended: it stops following its outer scope's signal. */
 export function closeScope(scope: Scope): void {
-  if (scope.unfollow !== null) {
-    scope.unfollow();
-    scope.unfollow = null;
+  const signals = scope.signals;
+  if (signals !== null && signals.unfollow !== null) {
+    signals.unfollow();
+    signals.unfollow = null;
   }
 }
 

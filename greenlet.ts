@@ -90,7 +90,7 @@ class GreenletTask extends Task implements UserTask {
     parent: Task,
     fn: (...args: never[]) => unknown,
   ) {
-    super(core, parent, false);
+    super(core, parent);
     this.fn = fn;
   }
   runUser(): void {

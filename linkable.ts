@@ -76,8 +76,8 @@ export abstract class Linkable implements Waitable {
   #waiters: WaiterList | null = null;
   #core: Scheduler | null = null;
   #scheduled = false;
-  #label: string;
-  #source: object | null = null;
+  /** What its waits show in run info: the label until first waited on. */
+  #source: object | string;
 
   /**
    * Creates the base of a waitable, not ready until `ready()` says so.
@@ -86,7 +86,7 @@ export abstract class Linkable implements Waitable {
    * `LoopExit` messages (e.g. `"join of"`); by default `String(this)` alone.
    */
   constructor(waitLabel = "") {
-    this.#label = waitLabel;
+    this.#source = waitLabel;
   }
 
   /** Whether the object is ready; waiters and callbacks are notified then. */
@@ -220,8 +220,8 @@ export abstract class Linkable implements Waitable {
   }
 
   #waitSource(): object {
-    if (this.#source !== null) return this.#source;
-    const label = this.#label;
+    const label = this.#source;
+    if (typeof label !== "string") return label;
     return this.#source = label === ""
       ? this
       : { toString: () => `${label} ${this}` };
