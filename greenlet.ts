@@ -104,6 +104,8 @@ let spawnParent: Task | null = null;
 let spawnEntry: ((...args: never[]) => unknown) | null = null;
 let finish: (g: Greenlet, ok: boolean, v: unknown) => void;
 let startFromTimer: (arg: unknown) => void;
+/** The timers of greenlets started with `startLater` (rare: kept aside). */
+const startTimers = new WeakMap<Greenlet, Timer>();
 const resolvedVoid: Promise<void> = Promise.resolve();
 
 /**
@@ -138,7 +140,6 @@ export class Greenlet<T = unknown> extends Linkable {
   exception: unknown = undefined;
   readonly #task: Task;
   #failed = false;
-  #startTimer: Timer | null = null;
 
   static {
     finish = (g, ok, v) => g.#finish(ok, v);
@@ -264,7 +265,7 @@ export class Greenlet<T = unknown> extends Linkable {
     checkTimeout("start greenlet later", ms, "ms");
     if (this.#task.state !== NEW) return;
     this.#begin();
-    this.#startTimer = this.#task.core.addTimer(ms, startFromTimer, this);
+    startTimers.set(this, this.#task.core.addTimer(ms, startFromTimer, this));
   }
 
   #begin(): void {
@@ -274,7 +275,7 @@ export class Greenlet<T = unknown> extends Linkable {
   }
 
   static #startFromTimer(g: Greenlet): void {
-    g.#startTimer = null;
+    startTimers.delete(g);
     const task = g.#task;
     if (task.state !== DEAD) task.core.schedule(runUserTask, task);
   }
@@ -389,9 +390,10 @@ export class Greenlet<T = unknown> extends Linkable {
       v = kill.error;
     }
     const core = coreOf(task);
-    if (this.#startTimer !== null) {
-      core.cancelTimer(this.#startTimer);
-      this.#startTimer = null;
+    const startTimer = startTimers.get(this);
+    if (startTimer !== undefined) {
+      core.cancelTimer(startTimer);
+      startTimers.delete(this);
     }
     if (task.waits === null) core.removeLive(task);
     if (ok || v instanceof GreenletExit) {

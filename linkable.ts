@@ -40,6 +40,12 @@ interface LinkRecord {
   when: ((source: never) => boolean) | null;
 }
 
+// The object whose links are being notified now, and that batch: `unlink`
+// from a callback stops a later one (notifications never nest: they run
+// from the run queue).
+let notifying: Linkable | null = null;
+let batch: LinkRecord[] | null = null;
+
 /**
  * gevent's `AbstractLinkable`: the base of every waitable. Callbacks
  * (`rawlink`, `link`) and waiters (`waitReady`) are notified once the object
@@ -72,9 +78,7 @@ interface LinkRecord {
  */
 export abstract class Linkable implements Waitable {
   #links: LinkRecord[] | null = null;
-  #notifying: LinkRecord[] | null = null;
   #waiters: WaiterList | null = null;
-  #core: Scheduler | null = null;
   #scheduled = false;
   /** What its waits show in run info: the label until first waited on. */
   #source: object | string;
@@ -126,9 +130,8 @@ export abstract class Linkable implements Waitable {
         if (links[i].cb === callback) links.splice(i, 1);
       }
     }
-    const batch = this.#notifying;
-    if (batch !== null) {
-      for (const rec of batch) if (rec.cb === callback) rec.cb = null;
+    if (notifying === this) {
+      for (const rec of batch!) if (rec.cb === callback) rec.cb = null;
     }
   }
 
@@ -165,8 +168,8 @@ export abstract class Linkable implements Waitable {
       !this.ready()
     ) return;
     this.#scheduled = true;
-    const core = this.#core ??= currentTask().core;
-    core.schedule(Linkable.#notify, this);
+    const core = currentTask().core;
+    core.schedule(Linkable.#notify, this, core);
   }
 
   /**
@@ -215,7 +218,7 @@ export abstract class Linkable implements Waitable {
    * @param error What the callback threw.
    */
   protected linkError(error: unknown): void {
-    const core = this.#core ?? currentTask().core;
+    const core = currentTask().core;
     core.reportError(core.main, error);
   }
 
@@ -227,14 +230,14 @@ export abstract class Linkable implements Waitable {
       : { toString: () => `${label} ${this}` };
   }
 
-  static #notify(arg: unknown): void {
-    const self = arg as Linkable;
+  static #notify(self: Linkable, core: Scheduler): void {
     self.#scheduled = false;
     if (!self.ready()) return;
     const links = self.#links;
     if (links !== null) {
       self.#links = null;
-      self.#notifying = links;
+      notifying = self;
+      batch = links;
       for (let i = 0; i < links.length; i++) {
         const rec = links[i];
         const cb = rec.cb;
@@ -247,9 +250,9 @@ export abstract class Linkable implements Waitable {
         }
         rec.cb = null;
         if (rec.when !== null && !rec.when(self as never)) continue;
-        self.#call(cb, rec.raw);
+        self.#call(cb, rec.raw, core);
       }
-      self.#notifying = null;
+      notifying = batch = null;
     }
     const waiters = self.#waiters;
     if (waiters !== null && waiters.size !== 0 && self.ready()) {
@@ -257,11 +260,15 @@ export abstract class Linkable implements Waitable {
     }
   }
 
-  #call(cb: (source: never) => unknown, raw: boolean): void {
+  #call(
+    cb: (source: never) => unknown,
+    raw: boolean,
+    core: Scheduler,
+  ): void {
     try {
       const r = raw
         ? cb(this as never)
-        : als.run(this.#core!.main, cb as (s: Linkable) => unknown, this);
+        : als.run(core.main, cb as (s: Linkable) => unknown, this);
       if (
         !raw && r !== null && typeof r === "object" &&
         typeof (r as PromiseLike<unknown>).then === "function"
