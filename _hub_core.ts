@@ -139,8 +139,7 @@ export class HubCore implements Scheduler {
 
   /** A spawned greenlet started: it joins the live list (newest first). */
   addLive(task: Task): void {
-    if (task.live) return;
-    task.live = true;
+    if (this.#isLive(task)) return;
     this.quiet.live++;
     const head = this.#liveHead;
     task.lnext = head;
@@ -153,14 +152,17 @@ export class HubCore implements Scheduler {
    * live list (a no-op if it is not on it).
    */
   removeLive(task: Task): void {
-    if (!task.live) return;
-    task.live = false;
+    if (!this.#isLive(task)) return;
     this.quiet.live--;
     if (task.lprev === null) this.#liveHead = task.lnext;
     else task.lprev.lnext = task.lnext;
     if (task.lnext !== null) task.lnext.lprev = task.lprev;
     task.lnext = task.lprev = null;
     this.quiet.changed();
+  }
+
+  #isLive(task: Task): boolean {
+    return task.lprev !== null || this.#liveHead === task;
   }
 
   /** The live greenlets' tasks, oldest first. */

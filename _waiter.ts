@@ -48,6 +48,8 @@ export interface Pending {
   readonly error: unknown;
   /** The Timeout that threw it, or null for a kill. */
   readonly source: unknown;
+  /** A cancellation (it stays) rather than a one-shot error (taken once). */
+  readonly level: boolean;
 }
 
 /** What a scope's cancellation aborts besides its waits (made on first use). */
@@ -76,19 +78,30 @@ export class Scope {
   readonly task: Task;
   /** The enclosing scope; null for a task. */
   readonly outer: Scope | null;
-  /** Whether cancellation from outer scopes stops here. */
-  readonly shielded: boolean;
-  /** Set once the scope is cancelled (kill, withTimeout deadline). */
-  cancelled: Pending | null = null;
-  /** A one-shot error (a `Timeout`) for the next wait in the scope. */
-  pending: Pending | null = null;
+  /**
+   * Its cancellation (kill, withTimeout deadline: `level`), which stays, or
+   * a one-shot error (a `Timeout`) for its next wait.
+   */
+  stop: Pending | null = null;
   /** Its signal and the operations that follow it, made on first use. */
   signals: ScopeSignals | null = null;
 
-  constructor(task: Task | null, outer: Scope | null, shielded: boolean) {
+  constructor(task: Task | null, outer: Scope | null) {
     this.task = task ?? (this as unknown as Task);
     this.outer = outer;
-    this.shielded = shielded;
+  }
+
+  /** Whether cancellation from outer scopes stops here (see `ShieldScope`). */
+  get shielded(): boolean {
+    return false;
+  }
+}
+
+/** A scope that cancellation from outer scopes does not reach (`shield`). */
+export class ShieldScope extends Scope {
+  /** Always true. */
+  override get shielded(): boolean {
+    return true;
   }
 }
 
@@ -120,15 +133,13 @@ export class Task extends Scope {
   greenlet: object | null = null;
   /** Where it was spawned, while a monitor records it. */
   spawnSite: string | null = null;
-  /** Whether it is on the hub's live list. */
-  live = false;
   /** The hub's live list. */
   lnext: Task | null = null;
   /** See `lnext`. */
   lprev: Task | null = null;
 
   constructor(core: Scheduler, parent: Task | null) {
-    super(null, null, false);
+    super(null, null);
     this.core = core;
     this.parent = parent;
   }
@@ -336,10 +347,9 @@ function rejectLater(w: Waiter, error: unknown): Waiter {
  */
 export function interruption(scope: Scope, take: boolean): Pending | undefined {
   for (let s: Scope | null = scope; s !== null; s = s.outer) {
-    if (s.cancelled !== null) return s.cancelled;
-    const p = s.pending;
+    const p = s.stop;
     if (p !== null) {
-      if (take) s.pending = null;
+      if (take && !p.level) s.stop = null;
       return p;
     }
     if (s.shielded) break;
@@ -349,8 +359,8 @@ export function interruption(scope: Scope, take: boolean): Pending | undefined {
 
 /** Whether a wait started in `scope` now would not be interrupted (fast path). */
 export function unhindered(scope: Scope): boolean {
-  return (scope.cancelled === null && scope.pending === null &&
-    scope.outer === null) || interruption(scope, false) === undefined;
+  return (scope.stop === null && scope.outer === null) ||
+    interruption(scope, false) === undefined;
 }
 
 /**
@@ -368,7 +378,7 @@ export function waitOn(
   if (onSwitch !== null) emit(onSwitch, task);
   const w = new Waiter(scope, source, options);
   if (
-    scope.cancelled !== null || scope.pending !== null || scope.outer !== null
+    scope.stop !== null || scope.outer !== null
   ) {
     const stop = interruption(scope, true);
     if (stop !== undefined) return rejectLater(w, stop.error);
@@ -458,9 +468,8 @@ export function throwInto(
 ): void {
   const task = target.task;
   if (cancel) {
-    if (target.cancelled !== null) return;
-    target.cancelled = { error, source };
-    target.pending = null;
+    if (target.stop !== null && target.stop.level) return;
+    target.stop = { error, source, level: true };
     const signals = target.signals;
     if (signals !== null) {
       signals.ac?.abort(error);
@@ -497,15 +506,15 @@ export function throwInto(
       error,
     )
   ) delivered = true;
-  if (!cancel && !delivered && target.pending === null) {
-    target.pending = { error, source };
+  if (!cancel && !delivered && target.stop === null) {
+    target.stop = { error, source, level: false };
   }
 }
 
 /** Withdraws a one-shot error thrown by `source` that has not reached `scope` yet. */
 export function retractPending(scope: Scope, source: unknown): void {
-  const p = scope.pending;
-  if (p !== null && p.source === source) scope.pending = null;
+  const p = scope.stop;
+  if (p !== null && !p.level && p.source === source) scope.stop = null;
 }
 
 /**
@@ -530,7 +539,7 @@ export function scopeSignal(scope: Scope): AbortSignal {
 
 function findCancel(scope: Scope): Pending | undefined {
   for (let s: Scope | null = scope; s !== null; s = s.outer) {
-    if (s.cancelled !== null) return s.cancelled;
+    if (s.stop !== null && s.stop.level) return s.stop;
     if (s.shielded) break;
   }
   return undefined;

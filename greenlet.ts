@@ -384,8 +384,8 @@ export class Greenlet<T = unknown> extends Linkable {
     if (task.state === DEAD) return;
     task.state = DEAD;
     if (onFinish !== null) emit(onFinish, task);
-    const kill = task.cancelled;
-    if (kill !== null && (ok || v === kill.error)) {
+    const kill = task.stop;
+    if (kill !== null && kill.level && (ok || v === kill.error)) {
       ok = false;
       v = kill.error;
     }

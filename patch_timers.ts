@@ -11,7 +11,7 @@ import { coreOf, type HubCore } from "./_hub_core.ts";
 import { denoNs, install, resolvePath } from "./_patch_registry.ts";
 import type { DescribedTimer } from "./_run_info.ts";
 import { runUserTask, type UserTask } from "./_run_queue.ts";
-import { Scope, type Task } from "./_waiter.ts";
+import { ShieldScope, type Task } from "./_waiter.ts";
 
 const TIMER_ID_BASE = 1 << 30; // far above the runtimes' own ids
 let nextTimerId = TIMER_ID_BASE;
@@ -85,7 +85,7 @@ class PatchedTimer implements UserTask, DescribedTimer {
     else timers.delete(this.id); // a later refresh() re-arms it
     // It belongs to no greenlet: a kill of the one that armed it neither
     // cancels it nor reaches its callback, which runs shielded.
-    als.run(new Scope(this.owner, this.owner, true), callTimer, this);
+    als.run(new ShieldScope(this.owner, this.owner), callTimer, this);
   }
 }
 

@@ -15,6 +15,7 @@ import {
   Scope,
   scopeSignal,
   settle,
+  ShieldScope,
   throwInto,
   waitOn,
 } from "./_waiter.ts";
@@ -252,7 +253,7 @@ function runWithTimeout(
   timeoutValue: unknown,
 ): Promise<unknown> {
   const outer = currentScope();
-  const scope = new Scope(outer.task, outer, false);
+  const scope = new Scope(outer.task, outer);
   const timeout = new Timeout(ms);
   const w = waitOn(outer, new ScopeWait(ms), {
     timeout: ms,
@@ -342,7 +343,7 @@ export function shield<R>(
   const timeout = options?.timeout;
   checkTimeout("shield", timeout);
   const outer = currentScope();
-  const scope = new Scope(outer.task, outer, true);
+  const scope = new ShieldScope(outer.task, outer);
   const run = (): Promise<Awaited<R>> => {
     try {
       return Promise.resolve(als.run(scope, fn)) as Promise<Awaited<R>>;
