@@ -123,3 +123,32 @@ test("joinAll and wait check count alike", () => {
     });
   }
 });
+
+test("joinAll returns exactly what had finished when its wait ended, at most count", async () => {
+  // three greenlets that finish in the same hub pass
+  const gs = [spawn(() => "a"), spawn(() => "b"), spawn(() => "c")];
+  const one = await joinAll(gs, { count: 1 });
+  assert.deepEqual(one.map((g) => g.value), ["a"]);
+  await capturingErrors(async (errors) => {
+    const ok = spawn(() => "ok");
+    const fails = spawn(() => {
+      throw new Error("boom");
+    });
+    const got = await joinAll([ok, fails], { count: 1, raiseError: true });
+    assert.deepEqual(got, [ok]);
+    await fails.join();
+    assert.deepEqual(errors, ["Greenlet-" + fails.id + ": Error: boom"]);
+  });
+});
+
+test("joinAll: a timeout that ends the wait in the same pass as a failure returns what had finished, never the failure", async () => {
+  await capturingErrors(async (errors) => {
+    const x = spawn(() => {
+      throw new Error("late failure");
+    });
+    const got = await joinAll([x], { timeout: 0, raiseError: true });
+    assert.deepEqual(got, []);
+    await x.join();
+    assert.equal(errors.length, 1);
+  });
+});

@@ -12,7 +12,7 @@ import {
   sleep,
   spawn,
 } from "./mod.ts";
-import { test } from "./test_adapter.ts";
+import { capturingErrors, test } from "./test_adapter.ts";
 import { type WaitCase, waitContract } from "./test_waits.ts";
 
 test("Semaphore wakes waiters in FIFO order", async () => {
@@ -379,3 +379,65 @@ waitContract(
   rlockCase("RLock.acquire", (l, o) => l.acquire(o), "false", "true"),
 );
 waitContract(rlockCase("RLock.hold", (l, o) => l.hold(o), "Timeout", "object"));
+
+test("acquire({ timeout: 0 }) is a switch point like any wait: an aborted signal or a kill lands, for every lock", async () => {
+  const aborted = AbortSignal.abort(new Error("aborted"));
+  const cases: [string, () => Promise<boolean>][] = [
+    [
+      "Semaphore(0)",
+      () => new Semaphore(0).acquire({ timeout: 0, signal: aborted }),
+    ],
+    [
+      "Semaphore(1)",
+      () => new Semaphore(1).acquire({ timeout: 0, signal: aborted }),
+    ],
+    ["free RLock", () => new RLock().acquire({ timeout: 0, signal: aborted })],
+  ];
+  for (const [name, call] of cases) {
+    await assert.rejects(call(), { message: "aborted" }, name);
+  }
+  const log: string[] = [];
+  const g = spawn(async function killed() {
+    try {
+      await sleep(10_000);
+    } catch {
+      // a catch-all: the kill stays
+    }
+    for (
+      const [name, lock] of [
+        ["Semaphore(1)", new Semaphore(1)],
+        ["Semaphore(0)", new Semaphore(0)],
+        ["free RLock", new RLock()],
+      ] as const
+    ) {
+      try {
+        log.push(`${name}: ${await lock.acquire({ timeout: 0 })}`);
+      } catch (e) {
+        log.push(`${name}: ${(e as Error).name}`);
+      }
+    }
+  });
+  await sleep(0);
+  await g.kill();
+  assert.deepEqual(log, [
+    "Semaphore(1): GreenletExit",
+    "Semaphore(0): GreenletExit",
+    "free RLock: GreenletExit",
+  ]);
+});
+
+test("a refused RLock permit disposal changes nothing: the owner's dispose still releases", async () => {
+  const lock = new RLock();
+  const permit = await lock.hold();
+  await capturingErrors(async (errors) => {
+    const other = spawn(function other() {
+      permit[Symbol.dispose]();
+    });
+    await other.join();
+    assert.ok(other.exception instanceof NotOwnerError);
+    assert.equal(errors.length, 1);
+  });
+  assert.equal(lock.locked(), true);
+  permit[Symbol.dispose]();
+  assert.equal(lock.locked(), false);
+});
