@@ -66,19 +66,25 @@ class JoinAll {
   total: number;
   w: Waiter | null = null;
   failed = false;
+  /** The wait is over (count reached, a failure, the timeout): stop collecting. */
+  finished = false;
   readonly cb: (g: Greenlet) => void;
   constructor(total: number, count: number, raiseError: boolean) {
     this.total = total;
     this.count = count;
     this.raiseError = raiseError;
     this.cb = (g: Greenlet) => {
-      if (this.failed) return;
-      this.done.push(g);
+      if (this.finished) return;
       if (this.raiseError && !g.successful()) {
-        this.failed = true;
+        this.finished = this.failed = true;
+        this.done.push(g);
         if (this.w !== null) settleNow(this.w, false, g.exception);
-      } else if (this.done.length >= this.count && this.w !== null) {
-        settleNow(this.w, true, this.done);
+        return;
+      }
+      this.done.push(g);
+      if (this.done.length >= this.count) {
+        this.finished = true;
+        if (this.w !== null) settleNow(this.w, true, this.done.slice());
       }
     };
   }
@@ -133,7 +139,11 @@ export function joinAll(
   if (j.done.length >= j.count && interruption(scope, false) === undefined) {
     return Promise.resolve(j.done.slice(0, j.count));
   }
-  const w = waitOn(scope, j, { timeout, timeoutValue: null });
+  const w = waitOn(scope, j, {
+    timeout,
+    timeoutValue: null,
+    onTimeout: () => void (j.finished = true),
+  });
   if (!w.active) return w.promise as Promise<Greenlet[]>;
   j.w = w;
   for (const g of list) {

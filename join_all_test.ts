@@ -5,6 +5,7 @@ import {
   killAll,
   sleep,
   spawn,
+  spawnLater,
   Timeout,
   wait,
 } from "./mod.ts";
@@ -143,7 +144,9 @@ test("joinAll returns exactly what had finished when its wait ended, at most cou
 
 test("joinAll: a timeout that ends the wait in the same pass as a failure returns what had finished, never the failure", async () => {
   await capturingErrors(async (errors) => {
-    const x = spawn(() => {
+    // x starts from a timer due with joinAll's own 0 ms timeout: the
+    // timeout ends the wait, then x fails in the same pass
+    const x = spawnLater(0, () => {
       throw new Error("late failure");
     });
     const got = await joinAll([x], { timeout: 0, raiseError: true });

@@ -174,8 +174,11 @@ export class Semaphore extends Linkable {
         this.counter--;
         return hold ? Promise.resolve(new Permit(this)) : RESOLVED_TRUE;
       }
-    } else if (options?.timeout === 0 && !hold) {
-      return RESOLVED_FALSE;
+    } else if (
+      options?.timeout === 0 && !hold && options.signal?.aborted !== true &&
+      unhindered(scope)
+    ) {
+      return RESOLVED_FALSE; // a wait of 0 ms that nothing interrupts
     }
     const o = options === undefined
       ? (hold ? this.#holdOptions : this.#options)
@@ -274,8 +277,8 @@ class Permit implements Disposable {
   [Symbol.dispose](): void {
     const lock = this.#lock;
     if (lock === null) return;
+    lock.release(); // a refused release (NotOwnerError) changes nothing
     this.#lock = null;
-    lock.release();
   }
 }
 
@@ -458,7 +461,10 @@ export class RLock extends Linkable {
       this.#count++;
       return hold ? Promise.resolve(new Permit(this)) : RESOLVED_TRUE;
     }
-    if (options?.timeout === 0 && !hold) return RESOLVED_FALSE;
+    if (
+      options?.timeout === 0 && !hold && options.signal?.aborted !== true &&
+      unhindered(scope)
+    ) return RESOLVED_FALSE; // a wait of 0 ms that nothing interrupts
     return waitOn(scope, this, acquireWait(this.#waiters, options, hold))
       .promise;
   }
