@@ -1,11 +1,16 @@
 import assert from "node:assert/strict";
+import process from "node:process";
+import fc from "fast-check";
 import {
   type AcquireOptions,
   BoundedSemaphore,
   DummySemaphore,
   getCurrent,
   getHub,
+  type Greenlet,
+  GreenletExit,
   joinAll,
+  killAll,
   NotOwnerError,
   RLock,
   Semaphore,
@@ -440,4 +445,132 @@ test("a refused RLock permit disposal changes nothing: the owner's dispose still
   assert.equal(lock.locked(), true);
   permit[Symbol.dispose]();
   assert.equal(lock.locked(), false);
+});
+
+// ---------------------------------------------------------------------------
+// Property: random scripts of greenlets against Semaphore's model
+
+type Op =
+  | { kind: "acquire"; timeout?: number }
+  | { kind: "hold" }
+  | { kind: "tryAcquire" }
+  | { kind: "sleep"; ms: number }
+  | { kind: "release" }
+  | { kind: "kill"; target: number };
+
+const opArb: fc.Arbitrary<Op> = fc.oneof(
+  fc.record({
+    kind: fc.constant("acquire" as const),
+    timeout: fc.option(fc.constantFrom(0, 1, 2), { nil: undefined }),
+  }),
+  fc.constant({ kind: "hold" as const }),
+  fc.constant({ kind: "tryAcquire" as const }),
+  fc.record({ kind: fc.constant("sleep" as const), ms: fc.constantFrom(0, 1) }),
+  fc.constant({ kind: "release" as const }),
+  fc.record({ kind: fc.constant("kill" as const), target: fc.nat(4) }),
+);
+
+/**
+ * The model: permits are conserved (holders ≤ permits at every moment, all
+ * back at the end), waiters get permits in the order they queued (hand-off,
+ * no barging), each greenlet ends exactly once, and nothing fails but kills.
+ * Bugs injected in a scratch copy of lock.ts, and what caught them:
+ * `release()` also incrementing the counter when it hands the permit to a
+ * waiter — "every permit came back" (seed -135571161); `release()` handing
+ * the permit to the newest waiter (LIFO) — the FIFO order (seed 611168141).
+ * Runs: `PROPERTY_RUNS` (default 60; `deno task test:long` runs 6,000).
+ */
+test("property: Semaphore conserves permits and hands them off in FIFO order under kills and timeouts", async () => {
+  await fc.assert(
+    fc.asyncProperty(
+      fc.integer({ min: 0, max: 2 }),
+      fc.array(fc.array(opArb, { maxLength: 6 }), {
+        minLength: 1,
+        maxLength: 5,
+      }),
+      async (permits, scripts) => {
+        const sem = new Semaphore(permits);
+        let holders = 0;
+        // waits (one token per blocking acquire) in the order they queued,
+        // and in the order they were served
+        const queued: string[] = [];
+        const served: string[] = [];
+        const ends = new Map<number, number>();
+        const gs: Greenlet[] = [];
+        const problems: string[] = [];
+        const take = () => {
+          if (++holders > permits) problems.push("more holders than permits");
+        };
+        const run = async (me: number, ops: Op[]) => {
+          let held = 0;
+          let token = "";
+          try {
+            for (const [step, op] of ops.entries()) {
+              if (op.kind === "acquire" || op.kind === "hold") {
+                const waits = sem.locked();
+                token = waits ? `${me}.${step}` : "";
+                if (waits) queued.push(token);
+                let ok: boolean;
+                if (op.kind === "hold") {
+                  await sem.hold(); // released by count below
+                  ok = true;
+                } else {
+                  ok = await sem.acquire({ timeout: op.timeout });
+                }
+                if (ok) {
+                  take();
+                  held++;
+                  if (waits) served.push(token);
+                } else if (waits) queued.splice(queued.indexOf(token), 1);
+                token = "";
+              } else if (op.kind === "tryAcquire") {
+                if (sem.tryAcquire()) {
+                  take();
+                  held++;
+                }
+              } else if (op.kind === "sleep") {
+                await sleep(op.ms);
+              } else if (op.kind === "release") {
+                if (held > 0) {
+                  held--;
+                  holders--;
+                  sem.release();
+                }
+              } else {
+                gs[op.target % gs.length].kill(undefined, { block: false });
+              }
+            }
+          } catch (e) {
+            if (!(e instanceof GreenletExit)) throw e;
+            // killed while queued: it left the queue unserved
+            if (token !== "") queued.splice(queued.indexOf(token), 1);
+          } finally {
+            for (; held > 0; held--) {
+              holders--;
+              sem.release();
+            }
+          }
+        };
+        await capturingErrors(async (errors) => {
+          scripts.forEach((ops, i) => gs.push(spawn(run, i, ops)));
+          for (const g of gs) {
+            g.link(() => ends.set(g.id, (ends.get(g.id) ?? 0) + 1));
+          }
+          // scripts may block for ever (a permit nobody gives back): end
+          // them with a kill, which must land and give their permits back
+          await joinAll(gs, { timeout: 10 });
+          await killAll(gs);
+          assert.deepEqual(errors, []);
+        });
+        assert.deepEqual(problems, []);
+        assert.equal(sem.counter, permits, "every permit came back");
+        assert.equal(holders, 0);
+        // FIFO: those served after waiting were served in the order queued
+        const order = queued.filter((g) => served.includes(g));
+        assert.deepEqual(served, order.slice(0, served.length));
+        assert.deepEqual([...ends.values()], gs.map(() => 1));
+      },
+    ),
+    { numRuns: Number(process.env.PROPERTY_RUNS ?? 60) },
+  );
 });
