@@ -1,5 +1,8 @@
 import assert from "node:assert/strict";
+import process from "node:process";
+import fc from "fast-check";
 import {
+  type Greenlet,
   GreenletExit,
   joinAll,
   killAll,
@@ -154,4 +157,109 @@ test("joinAll: a timeout that ends the wait in the same pass as a failure return
     await x.join();
     assert.equal(errors.length, 1);
   });
+});
+
+// ---------------------------------------------------------------------------
+// Property: random greenlets, kills and joinAlls against a model
+
+type Body =
+  | { kind: "value" }
+  | { kind: "throw" }
+  | { kind: "sleep"; ms: number }
+  | { kind: "kill"; target: number }
+  | { kind: "join"; target: number; timeout: number };
+
+const bodyArb: fc.Arbitrary<Body[]> = fc.array(
+  fc.oneof(
+    fc.constant({ kind: "value" as const }),
+    fc.constant({ kind: "throw" as const }),
+    fc.record({
+      kind: fc.constant("sleep" as const),
+      ms: fc.constantFrom(0, 1, 2),
+    }),
+    fc.record({ kind: fc.constant("kill" as const), target: fc.nat(5) }),
+    fc.record({
+      kind: fc.constant("join" as const),
+      target: fc.nat(5),
+      timeout: fc.constantFrom(0, 1, 3),
+    }),
+  ),
+  { maxLength: 4 },
+);
+
+/**
+ * The model: every greenlet ends exactly once (each link runs once, before
+ * joinAll returns), a failure reaches handleError exactly once and a kill
+ * never does, and joinAll returns — in completion order, at most `count` —
+ * only greenlets that had ended, never a failure when `raiseError` is set.
+ * Bug injected in a scratch copy of join_all.ts, and what caught it: issue
+ * 9's first bug (no `finished` check, the live `done` array returned) —
+ * "at most count" (seed 412247733).
+ * Runs: `PROPERTY_RUNS` (default 60).
+ */
+test("property: greenlets end once, failures reach handleError once, joinAll returns what had ended", async () => {
+  await fc.assert(
+    fc.asyncProperty(
+      fc.array(bodyArb, { minLength: 1, maxLength: 6 }),
+      fc.option(fc.integer({ min: 0, max: 6 }), { nil: undefined }),
+      fc.boolean(),
+      async (bodies, count, raiseError) => {
+        const ended: Greenlet[] = [];
+        const links = new Map<Greenlet, number>();
+        const gs: Greenlet[] = [];
+        const run = async (steps: Body[]) => {
+          for (const step of steps) {
+            if (step.kind === "value") return "v";
+            if (step.kind === "throw") throw new Error("boom");
+            if (step.kind === "sleep") await sleep(step.ms);
+            if (step.kind === "kill") {
+              gs[step.target % gs.length].kill(undefined, { block: false });
+            }
+            if (step.kind === "join") {
+              await gs[step.target % gs.length].join(step.timeout);
+            }
+          }
+          return "done";
+        };
+        await capturingErrors(async (errors) => {
+          for (const steps of bodies) gs.push(spawn(run, steps));
+          for (const g of gs) {
+            g.link(() => {
+              links.set(g, (links.get(g) ?? 0) + 1);
+              ended.push(g);
+            });
+          }
+          let result: Greenlet[] | Error;
+          try {
+            result = await joinAll(gs, { count, raiseError });
+          } catch (e) {
+            result = e as Error;
+          }
+          await killAll(gs);
+          const failures = gs.filter((g) => !g.successful());
+          assert.deepEqual(
+            errors,
+            ended.filter((g) => failures.includes(g)).map((g) =>
+              `${g.name}: ${g.exception}`
+            ),
+          );
+          if (result instanceof Error) {
+            assert.ok(raiseError && failures.length > 0);
+          } else {
+            const limit = Math.min(count ?? gs.length, gs.length);
+            assert.ok(result.length <= limit, "at most count");
+            for (const g of result) assert.ok(g.dead);
+            if (raiseError) assert.ok(result.every((g) => g.successful()));
+            // completion order: the order their links ran
+            assert.deepEqual(
+              result,
+              ended.filter((g) => result.includes(g)).slice(0, result.length),
+            );
+          }
+        });
+        assert.deepEqual([...links.values()], gs.map(() => 1));
+      },
+    ),
+    { numRuns: Number(process.env.PROPERTY_RUNS ?? 60) },
+  );
 });
