@@ -574,3 +574,131 @@ test("property: Semaphore conserves permits and hands them off in FIFO order und
     { numRuns: Number(process.env.PROPERTY_RUNS ?? 60) },
   );
 });
+
+type LockOp =
+  | { kind: "acquire"; timeout?: number }
+  | { kind: "tryAcquire" }
+  | { kind: "release" }
+  | { kind: "releaseOther" }
+  | { kind: "sleep"; ms: number }
+  | { kind: "kill"; target: number };
+
+const lockOpArb: fc.Arbitrary<LockOp> = fc.oneof(
+  fc.record({
+    kind: fc.constant("acquire" as const),
+    timeout: fc.option(fc.constantFrom(0, 1, 2), { nil: undefined }),
+  }),
+  fc.constant({ kind: "tryAcquire" as const }),
+  fc.constant({ kind: "release" as const }),
+  fc.constant({ kind: "releaseOther" as const }),
+  fc.record({ kind: fc.constant("sleep" as const), ms: fc.constantFrom(0, 1) }),
+  fc.record({ kind: fc.constant("kill" as const), target: fc.nat(4) }),
+);
+
+/**
+ * The model of RLock: one owner at a time, with a depth that counts its
+ * acquisitions; `owner`/`locked()` agree with the model after every step; a
+ * release by a non-owner throws NotOwnerError and changes nothing; waiters
+ * get the lock in the order they queued; it is free at the end.
+ * Bug injected in a scratch copy of lock.ts, and what caught it: `release()`
+ * by a non-owner dropping a level before throwing — "free at the end"
+ * (seed -647949784).
+ */
+test("property: RLock has one owner with a depth, refuses non-owners, and is FIFO", async () => {
+  await fc.assert(
+    fc.asyncProperty(
+      fc.array(fc.array(lockOpArb, { maxLength: 6 }), {
+        minLength: 1,
+        maxLength: 5,
+      }),
+      async (scripts) => {
+        const lock = new RLock();
+        let owner: Greenlet | null = null;
+        let depth = 0;
+        const queued: string[] = [];
+        const served: string[] = [];
+        const problems: string[] = [];
+        const gs: Greenlet[] = [];
+        // An acquire takes effect before the caller resumes (at once, or by
+        // hand-off while it is queued): compare only when none is in flight.
+        let inFlight = 0;
+        const check = (where: string) => {
+          if (inFlight !== 0) return;
+          if (lock.owner !== owner) problems.push(`${where}: owner agrees`);
+          if (lock.locked() !== (depth > 0)) problems.push(`${where}: locked`);
+        };
+        const run = async (ops: LockOp[]) => {
+          const me = getCurrent();
+          let mine = 0;
+          let token = "";
+          try {
+            for (const [step, op] of ops.entries()) {
+              if (op.kind === "acquire") {
+                const waits = lock.locked() && lock.owner !== me;
+                token = waits ? `${me.id}.${step}` : "";
+                if (waits) queued.push(token);
+                inFlight++;
+                let ok: boolean;
+                try {
+                  ok = await lock.acquire({ timeout: op.timeout });
+                } finally {
+                  inFlight--;
+                }
+                if (ok) {
+                  if (owner !== null && owner !== me) {
+                    problems.push("two owners");
+                  }
+                  owner = me;
+                  depth++;
+                  mine++;
+                  if (waits) served.push(token);
+                } else if (waits) queued.splice(queued.indexOf(token), 1);
+                token = "";
+              } else if (op.kind === "tryAcquire") {
+                if (lock.tryAcquire()) {
+                  owner = me;
+                  depth++;
+                  mine++;
+                }
+              } else if (op.kind === "release") {
+                if (mine > 0) {
+                  mine--;
+                  if (--depth === 0) owner = null;
+                  lock.release();
+                }
+              } else if (op.kind === "releaseOther") {
+                if (owner !== me) {
+                  assert.throws(() => lock.release(), NotOwnerError);
+                }
+              } else if (op.kind === "sleep") {
+                await sleep(op.ms);
+              } else {
+                gs[op.target % gs.length].kill(undefined, { block: false });
+              }
+              check(`after ${op.kind}`);
+            }
+          } catch (e) {
+            if (!(e instanceof GreenletExit)) throw e;
+            if (token !== "") queued.splice(queued.indexOf(token), 1);
+          } finally {
+            for (; mine > 0; mine--) {
+              if (--depth === 0) owner = null;
+              lock.release();
+            }
+          }
+        };
+        await capturingErrors(async (errors) => {
+          for (const ops of scripts) gs.push(spawn(run, ops));
+          await joinAll(gs, { timeout: 10 });
+          await killAll(gs);
+          assert.deepEqual(errors, []);
+        });
+        assert.deepEqual(problems, []);
+        assert.equal(lock.locked(), false, "free at the end");
+        const order = queued.filter((t) => served.includes(t));
+        assert.deepEqual(served, order.slice(0, served.length));
+      },
+    ),
+    { numRuns: Number(process.env.PROPERTY_RUNS ?? 60) },
+  );
+});
