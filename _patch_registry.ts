@@ -6,7 +6,7 @@
  */
 
 import { currentScope } from "./_context.ts";
-import { followScope } from "./_waiter.ts";
+import { followScope, followSignal } from "./_waiter.ts";
 
 /** One replaced property. */
 interface Patch {
@@ -85,17 +85,8 @@ export function opSignal(
   user?: unknown,
 ): AbortSignal {
   followScope(currentScope(), controller);
-  if (user === undefined || user === null) return controller.signal;
-  const signal = user as AbortSignal;
-  if (signal.aborted) controller.abort(signal.reason);
-  else {
-    const follow = () => controller.abort(signal.reason);
-    signal.addEventListener("abort", follow, { once: true });
-    controller.signal.addEventListener(
-      "abort",
-      () => signal.removeEventListener("abort", follow),
-      { once: true },
-    );
+  if (user !== undefined && user !== null) {
+    followSignal(user as AbortSignal, controller);
   }
   return controller.signal;
 }

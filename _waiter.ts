@@ -575,6 +575,37 @@ export function followScope(scope: Scope, controller: AbortController): void {
   }
 }
 
+const signalFollowers = new WeakMap<
+  AbortSignal,
+  Set<WeakRef<AbortController>>
+>();
+
+/**
+ * Makes `controller` abort with `signal` (a caller's own): one listener per
+ * signal, however many operations follow it, each held weakly.
+ */
+export function followSignal(
+  signal: AbortSignal,
+  controller: AbortController,
+): void {
+  if (signal.aborted) {
+    controller.abort(signal.reason);
+    return;
+  }
+  let set = signalFollowers.get(signal);
+  if (set === undefined) {
+    const followers = set = new Set();
+    signalFollowers.set(signal, set);
+    signal.addEventListener("abort", () => {
+      signalFollowers.delete(signal);
+      for (const ref of followers) ref.deref()?.abort(signal.reason);
+    }, { once: true });
+  }
+  const ref = new WeakRef(controller);
+  set.add(ref);
+  collected.register(controller, { set, ref });
+}
+
 /** A scope ended: it stops following its outer scope's signal. */
 export function closeScope(scope: Scope): void {
   const signals = scope.signals;

@@ -34,7 +34,7 @@ import {
 } from "node:child_process";
 import { createSocket } from "node:dgram";
 import dnsPromises from "node:dns/promises";
-import { EventEmitter, on, once } from "node:events";
+import { EventEmitter, getEventListeners, on, once } from "node:events";
 import { mkdtemp, open, readFile, rm } from "node:fs/promises";
 import { get as httpGet } from "node:http";
 import { tmpdir } from "node:os";
@@ -685,3 +685,34 @@ test(
   },
   { nodeOnly: true },
 );
+
+test("a caller's own signal aborts a patched fetch; many calls leave it one listener", async () => {
+  const { server, base, closed, arrived } = await startServer();
+  try {
+    await patched(patchFetch, async () => {
+      const ac = new AbortController();
+      for (let i = 0; i < 20; i++) {
+        await (await fetch(`${base}/fast`, { signal: ac.signal })).text();
+      }
+      assert.ok(getEventListeners(ac.signal, "abort").length <= 1);
+      const log: string[] = [];
+      const g = spawn(async function caller() {
+        try {
+          await fetch(`${base}/slow`, { signal: ac.signal });
+        } catch (e) {
+          log.push(`caller: ${(e as Error).message}`);
+        }
+      });
+      await arrived;
+      ac.abort(new Error("the user's own abort"));
+      await g.join();
+      log.push(await closed);
+      assert.deepEqual(log, [
+        "caller: the user's own abort",
+        "/slow closed by client",
+      ]);
+    });
+  } finally {
+    await stopServer(server);
+  }
+});
