@@ -73,11 +73,17 @@ class ReadyQueue<T extends Waitable> {
   items: T[] = [];
   waiters: WaiterList = new WaiterList();
   readonly n: number;
+  /** Objects ready when the wait began: they come first, in the order given. */
+  readonly early: Set<T>;
+  /** How many of those have been notified (their links ran). */
+  earlyNotified = 0;
   readonly cb: (o: T) => void;
-  constructor(n: number) {
+  constructor(n: number, early: Set<T>) {
     this.n = n;
+    this.early = early;
     this.cb = (o: T) => {
-      this.items.push(o);
+      if (this.early.has(o)) this.earlyNotified++;
+      else this.items.push(o);
       const w = this.waiters.shift();
       if (w !== null) settleNow(w, true, undefined);
     };
@@ -130,12 +136,19 @@ async function* iwaitGen<T extends Waitable>(
   const scope = currentScope();
   const core = coreOf(scope.task);
   const deadline = timeout === undefined ? Infinity : core.now() + timeout;
-  const rq = new ReadyQueue<T>(list.length);
+  const early = new Set(list.filter((o) => o.ready()));
+  const rq = new ReadyQueue<T>(list.length, early);
   for (const o of list) o.rawlink(rq.cb as (o: Waitable) => void);
   try {
     let yielded = 0;
+    // the already-ready ones, once their links ran (rule 7), in given order
+    let earlyOut = early.size === 0;
     while (yielded < count) {
-      if (rq.items.length === 0) {
+      if (!earlyOut && rq.earlyNotified === early.size) {
+        rq.items.unshift(...list.filter((o) => early.has(o)));
+        earlyOut = true;
+      }
+      if (!earlyOut || rq.items.length === 0) {
         const left = deadline - core.now();
         if (left <= 0 && deadline !== Infinity) return;
         const w = waitOn(scope, rq, {
