@@ -171,8 +171,6 @@ export class Waiter {
   res: (v: unknown) => void;
   rej: (e: unknown) => void;
   active = true;
-  ok = true;
-  value: unknown = undefined;
   list: WaiterList | null = null;
   next: Waiter | null = null;
   prev: Waiter | null = null;
@@ -263,12 +261,6 @@ export interface WaitOptions {
 /** Options of a plain wait: no list, no timeout, no signal. */
 export const NO_OPTIONS: WaitOptions = {};
 
-function runWaiter(arg: unknown): void {
-  const w = arg as Waiter;
-  if (w.ok) w.res(w.value);
-  else w.rej(w.value);
-}
-
 function detach(w: Waiter): void {
   w.active = false;
   if (w.list !== null) w.list.remove(w);
@@ -302,9 +294,7 @@ function detach(w: Waiter): void {
 export function settle(w: Waiter, ok: boolean, value: unknown): boolean {
   if (!w.active) return false;
   detach(w);
-  w.ok = ok;
-  w.value = value;
-  w.task.core.schedule(runWaiter, w);
+  w.task.core.schedule(ok ? w.res : w.rej, value);
   return true;
 }
 
@@ -334,9 +324,7 @@ function onWaitTimer(arg: unknown): void {
 
 function rejectLater(w: Waiter, error: unknown): Waiter {
   w.active = false;
-  w.ok = false;
-  w.value = error;
-  w.task.core.schedule(runWaiter, w);
+  w.task.core.schedule(w.rej, error);
   return w;
 }
 

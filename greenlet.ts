@@ -440,16 +440,12 @@ function runBody(task: GreenletTask): void {
   }
 }
 
-async function settleBody(g: Greenlet, r: PromiseLike<unknown>): Promise<void> {
-  let ok = true;
-  let v: unknown;
-  try {
-    v = await r;
-  } catch (e) {
-    ok = false;
-    v = e;
-  }
-  finish(g, ok, v);
+/** Ends `g` when the promise its function returned settles (one tick, as `await`). */
+function settleBody(g: Greenlet, r: PromiseLike<unknown>): void {
+  Promise.resolve(r).then(
+    (v) => finish(g, true, v),
+    (e) => finish(g, false, e),
+  );
 }
 
 // deno-lint-ignore ban-types
