@@ -73,24 +73,23 @@ export class Quiescence {
 
   /** `wait()` without objects: true once quiet, false after `timeout` ms. */
   waitQuiet(scope: Scope, timeout: number | undefined): Promise<boolean> {
-    const w = waitOn(scope, quietSource, { list: this.#quiet });
+    const w = waitOn(scope, quietSource, {
+      list: this.#quiet,
+      timeout,
+      timeoutValue: false,
+      onTimeout: this.#quietTimedOut,
+    });
     if (w.active) {
-      if (timeout !== undefined && timeout !== Infinity) {
-        this.#quietTimers++;
-        w.data = this;
-        w.timer = scope.task.core.addTimer(timeout, onQuietTimeout, w);
-      }
+      // its own timer does not count as one of the hub's
+      if (w.timer !== null) this.#quietTimers++;
       this.#armCheck();
     }
     return w.promise as Promise<boolean>;
   }
 
-  /** A wait() timed out: its timer no longer counts as the hub's. */
-  quietTimedOut(w: Waiter): void {
+  #quietTimedOut = (): void => {
     this.#quietTimers--;
-    w.timer = null;
-    settle(w, true, false);
-  }
+  };
 
   #armCheck(): void {
     if (this.#checkArmed) return;
@@ -127,11 +126,6 @@ export class Quiescence {
     this.#releaseQuiet();
     return true;
   }
-}
-
-function onQuietTimeout(arg: unknown): void {
-  const w = arg as Waiter;
-  (w.data as Quiescence).quietTimedOut(w);
 }
 
 /** Something told when the runtime's event loop has nothing left to do. */

@@ -179,8 +179,6 @@ export class Waiter {
   timer: Timer | null = null;
   options: WaitOptions;
   onAbort: (() => void) | null = null;
-  /** Free for the source's own use (e.g. a lock's "hold" mark). */
-  data: unknown = undefined;
 
   constructor(scope: Scope, source: object, options: WaitOptions) {
     this.scope = scope;
@@ -305,11 +303,6 @@ export function settleNow(w: Waiter, ok: boolean, value: unknown): boolean {
   if (ok) w.res(value);
   else w.rej(value);
   return true;
-}
-
-/** Drops an active waiter without ever settling it. */
-export function abandon(w: Waiter): void {
-  if (w.active) detach(w);
 }
 
 function onWaitTimer(arg: unknown): void {
@@ -472,7 +465,7 @@ export function throwInto(
   let w = task.waits;
   while (w !== null) {
     const next: Waiter | null = w.gnext;
-    if (w.scope === target || reaches(target, w.scope)) {
+    if (reaches(target, w.scope)) {
       const abort = w.options.abort;
       settle(w, false, error);
       delivered = true;

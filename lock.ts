@@ -16,6 +16,7 @@ import {
 import { currentScope } from "./_context.ts";
 import { coreOf } from "./_hub_core.ts";
 import {
+  type Scope,
   settle,
   type Task,
   unhindered,
@@ -54,6 +55,14 @@ function checkAcquire(
   checkOptions(action, options);
   checkTimeout(action, options.timeout);
   checkSignal(action, options.signal);
+}
+
+/**
+ * Whether a wait in `scope` with `options` would not be interrupted at once
+ * (no cancellation or pending error, no aborted signal): the fast paths.
+ */
+function free(scope: Scope, options: AcquireOptions | undefined): boolean {
+  return options?.signal?.aborted !== true && unhindered(scope);
 }
 
 function checkValue(kind: string, value: unknown): number {
@@ -170,14 +179,11 @@ export class Semaphore extends Linkable {
   ): Promise<unknown> {
     const scope = currentScope();
     if (this.counter > 0 && this.#waiters.size === 0) {
-      if (unhindered(scope) && options?.signal?.aborted !== true) {
+      if (free(scope, options)) {
         this.counter--;
         return hold ? Promise.resolve(new Permit(this)) : RESOLVED_TRUE;
       }
-    } else if (
-      options?.timeout === 0 && !hold && options.signal?.aborted !== true &&
-      unhindered(scope)
-    ) {
+    } else if (options?.timeout === 0 && !hold && free(scope, options)) {
       return RESOLVED_FALSE; // a wait of 0 ms that nothing interrupts
     }
     const o = options === undefined
@@ -455,16 +461,15 @@ export class RLock extends Linkable {
     if (
       (this.#owner === me ||
         this.#owner === null && this.#waiters.size === 0) &&
-      unhindered(scope) && options?.signal?.aborted !== true
+      free(scope, options)
     ) {
       this.#owner = me;
       this.#count++;
       return hold ? Promise.resolve(new Permit(this)) : RESOLVED_TRUE;
     }
-    if (
-      options?.timeout === 0 && !hold && options.signal?.aborted !== true &&
-      unhindered(scope)
-    ) return RESOLVED_FALSE; // a wait of 0 ms that nothing interrupts
+    if (options?.timeout === 0 && !hold && free(scope, options)) {
+      return RESOLVED_FALSE; // a wait of 0 ms that nothing interrupts
+    }
     return waitOn(scope, this, acquireWait(this.#waiters, options, hold))
       .promise;
   }

@@ -263,29 +263,19 @@ function runWithTimeout(
     onTimeout: () => throwInto(scope, timeout, timeout, true),
   });
   if (!w.active) return w.promise; // the caller is cancelled already
+  const end = (ok: boolean, v: unknown): void => {
+    closeScope(scope);
+    settle(w, ok, v);
+  };
   let r: unknown;
   try {
     r = als.run(scope, fn as (...a: unknown[]) => unknown, ...args);
   } catch (e) {
-    closeScope(scope);
-    settle(w, false, e);
+    end(false, e);
     return w.promise;
   }
-  if (!isThenable(r)) {
-    closeScope(scope);
-    settle(w, true, r);
-    return w.promise;
-  }
-  r.then(
-    (v) => {
-      closeScope(scope);
-      settle(w, true, v);
-    },
-    (e) => {
-      closeScope(scope);
-      settle(w, false, e);
-    },
-  );
+  if (isThenable(r)) r.then((v) => end(true, v), (e) => end(false, e));
+  else end(true, r);
   return w.promise;
 }
 
