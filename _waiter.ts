@@ -162,7 +162,6 @@ export function capture(
  * the source, its timeout, its signal, or an error thrown into the task.
  */
 export class Waiter {
-  readonly task: Task;
   /** The scope the wait started in. */
   readonly scope: Scope;
   /** What it waits on; `String(source)` describes it (LoopExit, run info). */
@@ -178,16 +177,24 @@ export class Waiter {
   gprev: Waiter | null = null;
   timer: Timer | null = null;
   options: WaitOptions;
-  onAbort: (() => void) | null = null;
 
   constructor(scope: Scope, source: object, options: WaitOptions) {
     this.scope = scope;
-    this.task = scope.task;
     this.source = source;
     this.options = options;
     this.promise = new Promise(capture);
     this.res = capturedRes;
     this.rej = capturedRej;
+  }
+
+  /** The task that waits. */
+  get task(): Task {
+    return this.scope.task;
+  }
+
+  /** Its signal aborted: the wait rejects with the reason (the waiter is its own listener). */
+  handleEvent(): void {
+    settle(this, false, this.options.signal!.reason);
   }
 }
 
@@ -267,10 +274,8 @@ function detach(w: Waiter): void {
     task.core.cancelTimer(w.timer);
     w.timer = null;
   }
-  if (w.onAbort !== null) {
-    w.options.signal!.removeEventListener("abort", w.onAbort);
-    w.onAbort = null;
-  }
+  const signal = w.options.signal;
+  if (signal !== undefined) signal.removeEventListener("abort", w);
   if (w.gprev === null) {
     if (task.waits === w) {
       task.waits = w.gnext;
@@ -382,12 +387,7 @@ export function waitOn(
   if (timeout !== undefined && timeout !== Infinity) {
     w.timer = task.core.addTimer(timeout, onWaitTimer, w);
   }
-  if (signal !== undefined) {
-    w.onAbort = () => {
-      settle(w, false, signal.reason);
-    };
-    signal.addEventListener("abort", w.onAbort, { once: true });
-  }
+  if (signal !== undefined) signal.addEventListener("abort", w, { once: true });
   if (onWait !== null) emit(onWait, w);
   return w;
 }

@@ -127,10 +127,8 @@ const resolvedVoid: Promise<void> = Promise.resolve();
 export class Greenlet<T = unknown> extends Linkable {
   /** A small increasing integer, unique per hub (main is 0). */
   readonly id: number;
-  /** A name for messages; defaults to the function's name. */
-  name: string;
-  /** The arguments the function is called with. */
-  readonly args: readonly unknown[];
+  #name: string | null;
+  #args: readonly unknown[] | null;
   /**
    * What the function returned, once it finished successfully; the
    * `GreenletExit` that ended it, if it was killed (as in gevent).
@@ -166,8 +164,8 @@ export class Greenlet<T = unknown> extends Linkable {
       this.#task = mainTask;
       mainTask.greenlet = this;
       this.id = 0;
-      this.name = "main";
-      this.args = [];
+      this.#name = "main";
+      this.#args = null;
       return;
     }
     checkFunction("spawn", "fn", fn);
@@ -177,10 +175,33 @@ export class Greenlet<T = unknown> extends Linkable {
     task.greenlet = this;
     this.#task = task;
     this.id = core.nextId++;
-    this.name = fn.name || `Greenlet-${this.id}`;
-    this.args = args;
+    // the default name is made when first read; no arguments keep no array
+    this.#name = fn.name === "" ? null : fn.name;
+    this.#args = args.length === 0 ? null : args;
     if (spawnSites) task.spawnSite = callerSite(entry);
     if (onSpawn !== null) emit(onSpawn, task);
+  }
+
+  /**
+   * A name for messages: the function's name, else `Greenlet-<id>`; may be
+   * set.
+   *
+   * @returns The name.
+   */
+  get name(): string {
+    return this.#name ?? `Greenlet-${this.id}`;
+  }
+  set name(name: string) {
+    this.#name = String(name);
+  }
+
+  /**
+   * The arguments the function is called with.
+   *
+   * @returns The arguments (an empty array when there are none).
+   */
+  get args(): readonly unknown[] {
+    return this.#args ?? NO_ARGS;
   }
 
   /** The hub that runs this greenlet. */
@@ -415,6 +436,8 @@ function failed(g: Greenlet): boolean {
   return !g.successful();
 }
 
+const NO_ARGS: readonly unknown[] = Object.freeze([]);
+
 function runBody(task: GreenletTask): void {
   if (task.state === DEAD) return;
   task.state = RUNNING;
@@ -434,18 +457,35 @@ function runBody(task: GreenletTask): void {
     r !== null && (typeof r === "object" || typeof r === "function") &&
     typeof (r as PromiseLike<unknown>).then === "function"
   ) {
-    settleBody(g, r as PromiseLike<unknown>);
+    settleBody(r as PromiseLike<unknown>);
   } else {
     finish(g, true, r);
   }
 }
 
-/** Ends `g` when the promise its function returned settles (one tick, as `await`). */
-function settleBody(g: Greenlet, r: PromiseLike<unknown>): void {
-  Promise.resolve(r).then(
-    (v) => finish(g, true, v),
-    (e) => finish(g, false, e),
-  );
+/**
+ * Ends `g` when the promise its function returned settles (one tick, as
+ * `await`). The handlers are shared, not closures per greenlet: a reaction
+ * runs in the async context it was registered in, the greenlet's own.
+ */
+function settleBody(r: PromiseLike<unknown>): void {
+  Promise.resolve(r).then(bodyReturned, bodyThrew);
+}
+
+function bodyReturned(v: unknown): void {
+  finish(bodyGreenlet(), true, v);
+}
+
+function bodyThrew(e: unknown): void {
+  finish(bodyGreenlet(), false, e);
+}
+
+function bodyGreenlet(): Greenlet {
+  const task = als.getStore();
+  if (!(task instanceof GreenletTask)) {
+    throw new Error("gevent-ts: a greenlet's body settled outside its context");
+  }
+  return task.greenlet as Greenlet;
 }
 
 // deno-lint-ignore ban-types

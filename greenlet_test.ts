@@ -40,7 +40,11 @@ test("Greenlet members: id, name, args, parent, started, value", async () => {
   assert.equal(g.successful(), true);
   const anon = spawn(() => 1);
   assert.equal(anon.name, `Greenlet-${anon.id}`);
+  assert.deepEqual(anon.args, []);
   assert.ok(anon.id > g.id);
+  anon.name = "renamed";
+  assert.equal(anon.name, "renamed");
+  assert.equal(anon.toString(), `<Greenlet "renamed" #${anon.id}>`);
   await anon.join();
 });
 
