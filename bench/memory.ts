@@ -66,8 +66,9 @@ const SCENARIOS: Record<string, (n: number) => Promise<() => Promise<void>>> = {
     const gs = new Array(n);
     for (let i = 0; i < n; i++) gs[i] = spawn(() => i);
     await joinAll(gs);
-    return async () => {
+    return () => {
       gs.length = 0;
+      return Promise.resolve();
     };
   },
 };
