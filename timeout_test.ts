@@ -2,7 +2,9 @@ import assert from "node:assert/strict";
 import {
   getCurrent,
   getCurrentSignal,
+  type Greenlet,
   GreenletExit,
+  Hub,
   Semaphore,
   shield,
   sleep,
@@ -11,6 +13,8 @@ import {
   withTimeout,
 } from "./mod.ts";
 import { deferred, test } from "./test_adapter.ts";
+import fc from "fast-check";
+import process from "node:process";
 
 test("a Timeout fires at the switch point of the greenlet that started it", async () => {
   const log: string[] = [];
@@ -340,4 +344,297 @@ test("bad shield arguments throw at once", () => {
     name: "RangeError",
     message: "Cannot shield: timeout must be ≥ 0, received -1",
   });
+});
+
+// ---------------------------------------------------------------------------
+// Property: random nested withTimeout / Timeout / catch-all scripts, with
+// kills and get()s between greenlets, on a hub whose clock ticks in whole
+// milliseconds (so deadlines coincide, and "not before the deadline" can be
+// checked exactly).
+
+type TStep =
+  | { k: "sleep"; ms: number }
+  | { k: "scope"; ms: number; value: boolean; body: TStep[] }
+  | { k: "oneshot"; ms: number; body: TStep[] }
+  | { k: "swallow"; body: TStep[] }
+  | { k: "kill"; target: number }
+  | { k: "get"; target: number };
+
+const tstepArb: fc.Arbitrary<TStep[]> = fc.letrec<{ steps: TStep[] }>(
+  (tie) => ({
+    steps: fc.array(
+      fc.oneof(
+        { depthSize: "small", withCrossShrink: true },
+        fc.record({
+          k: fc.constant("sleep" as const),
+          ms: fc.constantFrom(0, 1, 2, 3),
+        }),
+        fc.record({
+          k: fc.constant("kill" as const),
+          target: fc.nat(4),
+        }),
+        fc.record({ k: fc.constant("get" as const), target: fc.nat(4) }),
+        fc.record({
+          k: fc.constant("scope" as const),
+          ms: fc.constantFrom(0, 1, 2, 3),
+          value: fc.boolean(),
+          body: tie("steps"),
+        }),
+        fc.record({
+          k: fc.constant("oneshot" as const),
+          ms: fc.constantFrom(0, 1, 2),
+          body: tie("steps"),
+        }),
+        fc.record({ k: fc.constant("swallow" as const), body: tie("steps") }),
+      ),
+      { maxLength: 3 },
+    ),
+  }),
+).steps;
+
+/** The error a one-shot `Timeout.startNew(ms, error)` throws: it names its owner. */
+class OneShot extends Error {
+  constructor(readonly owner: number, readonly deadline: number) {
+    super(`one-shot of #${owner}`);
+  }
+}
+
+interface Frame {
+  ms: number;
+  deadline: number;
+  /** `getCurrentSignal()` inside it: aborted once it is cancelled. */
+  signal: AbortSignal | null;
+}
+
+/**
+ * The model, checked at every wait and at the end:
+ * - an error thrown into a wait is this greenlet's kill (only after a kill
+ *   was sent to it), the `Timeout` of one of its own open `withTimeout`
+ *   frames whose deadline has come, or its own one-shot error after that
+ *   one's deadline — never another flow's, never early;
+ * - level-triggered: a kill or `withTimeout` Timeout caught by a catch-all
+ *   is thrown again at the next wait inside the same frames; a wait never
+ *   completes after this greenlet was sent a kill;
+ * - a `withTimeout` gives its `timeoutValue` only at or after its deadline;
+ * - `get()` resolves with the target's value or rejects with its
+ *   exception, or is interrupted by one of the above;
+ * - every greenlet ends once; one sent a kill while alive ends killed (the
+ *   kill is never lost, even to catch-alls); handleError gets each failure
+ *   once, and failures are only escaped Timeouts and one-shots.
+ * Bugs injected in a scratch copy, and what caught them: `interruption()`
+ * taking a level-triggered stop after one delivery (`if (take)` without
+ * `!p.level`) — "swallowed cancellation re-raised" (seed 2048687377); the
+ * withTimeout deadline armed 1 ms short — "Timeout(3) of no expired frame"
+ * (seed -1655279238); the deadline cancelling the caller's scope instead of
+ * the withTimeout's own — "re-raise: Timeout(0) of no expired frame" (seed
+ * 1186822474). Runs: 3 × `PROPERTY_RUNS` (default 60), each short.
+ */
+test("property: withTimeout, Timeout and kills land level-triggered, on time, in their own flow", async () => {
+  const coarse = { now: () => Math.floor(performance.now()) };
+  await fc.assert(
+    fc.asyncProperty(
+      fc.array(tstepArb, { minLength: 1, maxLength: 4 }),
+      async (scripts) => {
+        const hub = new Hub({ clock: coarse });
+        const problems: string[] = [];
+        const errors: Greenlet[] = [];
+        hub.handleError = (g) => void errors.push(g);
+        const gs: Greenlet[] = [];
+        const killedAlive = new Set<Greenlet>();
+        const killSent = new Set<Greenlet>();
+        const ends = new Map<Greenlet, number>();
+        const checked = new WeakSet<object>();
+
+        const checkThrown = (
+          me: Greenlet,
+          frames: Frame[],
+          e: unknown,
+          where: string,
+        ) => {
+          const now = hub.now();
+          if (e instanceof GreenletExit) {
+            if (!killSent.has(me)) problems.push(`${where}: kill never sent`);
+          } else if (e instanceof OneShot) {
+            if (e.owner !== me.id) {
+              problems.push(`${where}: another's one-shot`);
+            }
+            if (now < e.deadline) problems.push(`${where}: one-shot early`);
+          } else if (e instanceof Timeout) {
+            // its frame: the one whose signal it aborted (else, when a kill
+            // aborted that signal first, one of the same ms that expired)
+            const mine = frames.some((f) =>
+              f.signal?.reason === e && f.deadline <= now
+            ) || frames.some((f) => f.ms === e.ms && f.deadline <= now);
+            if (!mine) {
+              problems.push(`${where}: Timeout(${e.ms}) of no expired frame`);
+            }
+          } else {
+            problems.push(`${where}: unexpected ${e}`);
+          }
+        };
+
+        const wait = async (
+          me: Greenlet,
+          frames: Frame[],
+          where: string,
+          op: () => Promise<unknown>,
+          passes: (e: unknown) => boolean = () => false,
+        ): Promise<unknown> => {
+          const cancelled = killSent.has(me) ||
+            frames.some((f) => f.signal?.aborted);
+          try {
+            const v = await op();
+            if (cancelled) problems.push(`${where}: completed when cancelled`);
+            return v;
+          } catch (e) {
+            // an error checked at an inner wait may pass through this one
+            if (!checked.has(e as object) && !passes(e)) {
+              checkThrown(me, frames, e, where);
+            }
+            if (typeof e === "object" && e !== null) checked.add(e);
+            throw e;
+          }
+        };
+
+        const run = async (
+          me: Greenlet,
+          steps: TStep[],
+          frames: Frame[],
+        ): Promise<void> => {
+          for (const step of steps) {
+            switch (step.k) {
+              case "sleep":
+                await wait(me, frames, "sleep", () => sleep(step.ms));
+                break;
+              case "kill": {
+                const target = gs[step.target % gs.length];
+                if (!target.dead) killedAlive.add(target);
+                killSent.add(target);
+                target.kill(undefined, { block: false });
+                break;
+              }
+              case "get": {
+                // only of an older greenlet: no cycle of gets can deadlock
+                const mine = gs.indexOf(me);
+                if (mine === 0) break;
+                const target = gs[step.target % mine];
+                // the target's own failure passes through get()
+                const failure = (e: unknown) =>
+                  target.dead && !target.successful() &&
+                  e === target.exception;
+                const v = await wait(
+                  me,
+                  frames,
+                  "get",
+                  () => target.get(),
+                  failure,
+                );
+                if (!target.dead || v !== target.value) {
+                  problems.push("get resolved with another value");
+                }
+                break;
+              }
+              case "scope": {
+                const frame: Frame = {
+                  ms: step.ms,
+                  deadline: hub.now() + step.ms,
+                  signal: null,
+                };
+                const late = {};
+                const inner = [...frames, frame];
+                const body = () => {
+                  frame.signal = getCurrentSignal();
+                  return run(me, step.body, inner);
+                };
+                const v = await wait(
+                  me,
+                  inner,
+                  "withTimeout",
+                  () =>
+                    step.value
+                      ? withTimeout(step.ms, body, { timeoutValue: late })
+                      : withTimeout(step.ms, body),
+                );
+                if (v === late && hub.now() < frame.deadline) {
+                  problems.push("timeoutValue not before the deadline");
+                }
+                break;
+              }
+              case "oneshot": {
+                const t = Timeout.startNew(
+                  step.ms,
+                  new OneShot(me.id, hub.now() + step.ms),
+                );
+                try {
+                  await run(me, step.body, frames);
+                } finally {
+                  t.cancel();
+                }
+                break;
+              }
+              case "swallow": {
+                let caught: unknown = null;
+                try {
+                  await run(me, step.body, frames);
+                } catch (e) {
+                  caught = e;
+                }
+                // still cancelled here: killed, or a frame still open was
+                // cancelled (a Timeout of a frame that closed is over)
+                const level = caught !== null && (killSent.has(me) ||
+                  frames.some((f) => f.signal?.aborted));
+                if (level) {
+                  // a catch-all retry: the cancellation must come back
+                  let again = false;
+                  try {
+                    await sleep(0);
+                  } catch (e) {
+                    again = true;
+                    checkThrown(me, frames, e, "re-raise");
+                    throw e;
+                  } finally {
+                    if (!again) {
+                      problems.push("swallowed cancellation re-raised");
+                    }
+                  }
+                }
+                break;
+              }
+            }
+          }
+        };
+
+        await hub.spawn(async () => {
+          for (const steps of scripts) {
+            const g: Greenlet = hub.spawn(() => run(g, steps, []));
+            gs.push(g);
+            g.link(() => ends.set(g, (ends.get(g) ?? 0) + 1));
+          }
+          for (const g of gs) await g.join();
+        }).join();
+
+        assert.deepEqual(problems, []);
+        assert.deepEqual(gs.map((g) => ends.get(g)), gs.map(() => 1));
+        // a kill is never lost: no greenlet sent one while alive ends with
+        // a value of its own (one that failed while the kill was on its
+        // way keeps its failure, as in gevent)
+        for (const g of killedAlive) {
+          assert.ok(
+            g.value instanceof GreenletExit || !g.successful(),
+            `${g} ended killed`,
+          );
+        }
+        const failed = gs.filter((g) => !g.successful());
+        assert.equal(errors.length, failed.length, "each failure once");
+        for (const g of failed) assert.ok(errors.includes(g));
+        for (const g of failed) {
+          assert.ok(
+            g.exception instanceof Timeout || g.exception instanceof OneShot,
+            `${g} failed with ${g.exception}`,
+          );
+        }
+      },
+    ),
+    { numRuns: 3 * Number(process.env.PROPERTY_RUNS ?? 60) },
+  );
 });
