@@ -194,19 +194,34 @@ const bodyArb: fc.Arbitrary<Body[]> = fc.array(
  * only greenlets that had ended, never a failure when `raiseError` is set.
  * Bug injected in a scratch copy of join_all.ts, and what caught it: issue
  * 9's first bug (no `finished` check, the live `done` array returned) —
- * "at most count" (seed 412247733).
+ * "at most count" (seed 412247733). Greenlets are spawned now or with
+ * spawnLater; some get a link that is removed at once (it must never run),
+ * and every greenlet gets one more link once dead (it runs once, from the
+ * hub). Bugs injected: `unlink()` removing only `rawlink` records — "an
+ * unlinked callback never runs" (seed 997294958); `link()` on a dead
+ * greenlet calling back at once — "links run from the hub, not in link()"
+ * (seed 711568383).
  * Runs: `PROPERTY_RUNS` (default 60).
  */
 test("property: greenlets end once, failures reach handleError once, joinAll returns what had ended", async () => {
   await fc.assert(
     fc.asyncProperty(
-      fc.array(bodyArb, { minLength: 1, maxLength: 6 }),
+      fc.array(
+        fc.record({
+          steps: bodyArb,
+          later: fc.option(fc.constantFrom(0, 1, 2), { nil: undefined }),
+          unlink: fc.boolean(),
+        }),
+        { minLength: 1, maxLength: 6 },
+      ),
       fc.option(fc.integer({ min: 0, max: 6 }), { nil: undefined }),
       fc.boolean(),
-      async (bodies, count, raiseError) => {
+      async (specs, count, raiseError) => {
         const ended: Greenlet[] = [];
         const links = new Map<Greenlet, number>();
         const gs: Greenlet[] = [];
+        const unlinkedRan: Greenlet[] = [];
+        const lateLinks = new Map<Greenlet, number>();
         const run = async (steps: Body[]) => {
           for (const step of steps) {
             if (step.kind === "value") return "v";
@@ -222,13 +237,24 @@ test("property: greenlets end once, failures reach handleError once, joinAll ret
           return "done";
         };
         await capturingErrors(async (errors) => {
-          for (const steps of bodies) gs.push(spawn(run, steps));
-          for (const g of gs) {
+          for (const { steps, later } of specs) {
+            gs.push(
+              later === undefined
+                ? spawn(run, steps)
+                : spawnLater(later, run, steps),
+            );
+          }
+          gs.forEach((g, i) => {
             g.link(() => {
               links.set(g, (links.get(g) ?? 0) + 1);
               ended.push(g);
             });
-          }
+            if (specs[i].unlink) {
+              const never = () => void unlinkedRan.push(g);
+              g.link(never);
+              g.unlink(never);
+            }
+          });
           let result: Greenlet[] | Error;
           try {
             result = await joinAll(gs, { count, raiseError });
@@ -236,6 +262,17 @@ test("property: greenlets end once, failures reach handleError once, joinAll ret
             result = e as Error;
           }
           await killAll(gs);
+          // a link added once the greenlet is dead runs too, once, later
+          for (const g of gs) {
+            g.link(() => lateLinks.set(g, (lateLinks.get(g) ?? 0) + 1));
+          }
+          assert.equal(
+            lateLinks.size,
+            0,
+            "links run from the hub, not in link()",
+          );
+          await sleep(0);
+          assert.deepEqual(gs.map((g) => lateLinks.get(g)), gs.map(() => 1));
           const failures = gs.filter((g) => !g.successful());
           assert.deepEqual(
             errors,
@@ -257,7 +294,8 @@ test("property: greenlets end once, failures reach handleError once, joinAll ret
             );
           }
         });
-        assert.deepEqual([...links.values()], gs.map(() => 1));
+        assert.deepEqual(gs.map((g) => links.get(g)), gs.map(() => 1));
+        assert.deepEqual(unlinkedRan, [], "an unlinked callback never runs");
       },
     ),
     { numRuns: Number(process.env.PROPERTY_RUNS ?? 60) },
