@@ -202,6 +202,28 @@ test(
   },
 );
 
+test(
+  "the test adapter fails a test whose greenlet failed unless it declared it",
+  async () => {
+    const deno =
+      (globalThis as unknown as { Deno: { execPath(): string } }).Deno;
+    const { output, code } = await runProcess(deno.execPath(), [
+      "test",
+      "--allow-all",
+      "testdata/adapter/greenlet_errors.ts",
+    ]);
+    assert.notEqual(code, 0, output);
+    assert.match(
+      output,
+      /the test did not expect it[^\n]*\n\s+<Greenlet "thrower" #\d+>: TypeError: boom/,
+    );
+    assert.match(output, /undeclared \.\.\. FAILED/);
+    assert.match(output, /declared \.\.\. ok/);
+    assert.match(output, /1 passed \| 1 failed/);
+  },
+  { denoOnly: true },
+);
+
 test("bad arguments throw at once, naming the argument and value", () => {
   assert.throws(() => sleep(-5), {
     name: "RangeError",

@@ -3,14 +3,17 @@
  * through {@linkcode test}, which uses `Deno.test` with the op and resource
  * sanitizers on under Deno, and `node:test` under Node (where the suite runs
  * against the built bundle). After each test it also checks that the test
- * left no greenlet alive on the default hub.
+ * left no greenlet alive on the default hub, and fails it if any greenlet
+ * failure reached a hub's default `handleError` while it ran: a test that
+ * expects failures declares them, with {@linkcode capturingErrors} (or its
+ * own `hub.handleError`).
  *
  * @module
  */
 import { spawn as spawnProcess } from "node:child_process";
 import process from "node:process";
 import { test as nodeTest } from "node:test";
-import { getHub } from "./mod.ts";
+import { getHub, Hub } from "./mod.ts";
 
 type TestFn = () => void | Promise<void>;
 
@@ -31,7 +34,24 @@ const deno = (globalThis as { Deno?: DenoTestApi }).Deno;
 export const isDeno: boolean = deno !== undefined;
 
 async function runChecked(fn: TestFn): Promise<void> {
-  await fn();
+  const unexpected: string[] = [];
+  const proto = Hub.prototype;
+  const original = proto.handleError;
+  proto.handleError = function (greenlet, error) {
+    unexpected.push(`${greenlet}: ${describeError(error)}`);
+    original.call(this, greenlet, error);
+  };
+  try {
+    await fn();
+  } finally {
+    proto.handleError = original;
+  }
+  if (unexpected.length !== 0) {
+    throw new Error(
+      `a greenlet failed and the test did not expect it (declare expected ` +
+        `failures with capturingErrors):\n  ${unexpected.join("\n  ")}`,
+    );
+  }
   const left = getHub().runInfo();
   // Patched timers belong to no greenlet: a library's own (undici's parser
   // timeout) may outlive the test; greenlets and waits of main may not.
@@ -42,6 +62,10 @@ async function runChecked(fn: TestFn): Promise<void> {
   if (alive.length !== 0) {
     throw new Error(`test left greenlets alive on the default hub:\n${left}`);
   }
+}
+
+function describeError(e: unknown): string {
+  return e instanceof Error ? `${e.name}: ${e.message}` : String(e);
 }
 
 /**
