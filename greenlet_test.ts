@@ -232,6 +232,18 @@ test("links run once from the hub, in order; linkValue/linkException filter; unl
   assert.equal(await late.promise, "late v");
 });
 
+test("unlinking the first registered callback stops it; the others run", async () => {
+  const log: string[] = [];
+  const g = spawn(() => "v");
+  const first = () => log.push("first?!");
+  g.link(first);
+  g.link(() => log.push("second"));
+  g.link(() => log.push("third"));
+  g.unlink(first);
+  await g.join();
+  assert.deepEqual(log, ["second", "third"]);
+});
+
 test("a link callback that throws goes to handleError", async () => {
   await capturingErrors(async (errors) => {
     const g = spawn(function linked() {});

@@ -164,6 +164,49 @@ test("idle() resolves once nothing is runnable", async () => {
   assert.deepEqual(log, ["a", "b", "a again", "idle"]);
 });
 
+test("spawns and resumptions in one hub pass share one run queue, in order", async () => {
+  const log: string[] = [];
+  const a = spawn(async () => {
+    log.push("a0");
+    await sleep(0);
+    log.push("a1");
+  });
+  const b = spawn(async () => {
+    log.push("b0");
+    // c is queued behind a's resumption, ahead of b's own
+    spawn(() => log.push("c"));
+    await sleep(0);
+    log.push("b1");
+  });
+  await joinAll([a, b]);
+  assert.deepEqual(log, ["a0", "b0", "a1", "c", "b1"]);
+});
+
+test("idle() does not resolve while a greenlet keeps switching", async () => {
+  let rounds = 0;
+  const g = spawn(async () => {
+    for (; rounds < 200; rounds++) await sleep(0);
+  });
+  await idle();
+  assert.equal(rounds, 200);
+  assert.equal(g.dead, true);
+});
+
+test("thousands of greenlets runnable at once all run, in order, twice", async () => {
+  const N = 3000; // far more than the run queue's first ring
+  const log: number[] = [];
+  const gs = [];
+  for (let i = 0; i < N; i++) {
+    gs.push(spawn(async () => {
+      log.push(i);
+      await sleep(0);
+      log.push(N + i);
+    }));
+  }
+  await joinAll(gs);
+  assert.deepEqual(log, Array.from({ length: 2 * N }, (_, i) => i));
+});
+
 test("a failed greenlet goes to hub.handleError, never an unhandled rejection", async () => {
   const hub = getHub();
   const original = hub.handleError;

@@ -37,6 +37,38 @@ test("joinAll with count returns as soon as that many finished", async () => {
   await a.kill();
 });
 
+test("joinAll with count 0 returns at once with none", async () => {
+  const g = spawn(() => sleep(50));
+  const log: string[] = [];
+  const r = joinAll([g], { count: 0 }).then((v) =>
+    log.push(`joined ${v.length}`)
+  );
+  await sleep(0);
+  log.push(`g dead: ${g.dead}`);
+  await r;
+  assert.deepEqual(log, ["joined 0", "g dead: false"]);
+  await g.kill();
+});
+
+test("raiseError over greenlets already dead rejects with the first failure", async () => {
+  await capturingErrors(async (errors) => {
+    const first = new Error("first");
+    const a = spawn(() => {
+      throw first;
+    });
+    const b = spawn(() => {
+      throw new Error("second");
+    });
+    await joinAll([a, b]);
+    assert.equal(errors.length, 2);
+    await assert.rejects(
+      joinAll([a, b], { raiseError: true }),
+      (e) => e === first,
+    );
+    await assert.rejects(joinAll([b, a], { raiseError: true }), /second/);
+  });
+});
+
 test("joinAll with a timeout never rejects: it returns the shorter list", async () => {
   const slow = spawn(() => sleep(10_000));
   const fast = spawn(() => sleep(1));

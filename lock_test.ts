@@ -153,6 +153,30 @@ test("hold() returns a Disposable for `using`", async () => {
   });
 });
 
+test("disposing a hold() permit twice releases once", async () => {
+  const sem = new Semaphore(2);
+  const permit = await sem.hold();
+  const other = await sem.hold();
+  assert.equal(sem.counter, 0);
+  permit[Symbol.dispose]();
+  permit[Symbol.dispose]();
+  assert.equal(sem.counter, 1);
+  other[Symbol.dispose]();
+  assert.equal(sem.counter, 2);
+});
+
+test("tryAcquire takes the permit: counter and locked() follow", () => {
+  const sem = new Semaphore(2);
+  const seen: unknown[] = [];
+  for (let i = 0; i < 3; i++) {
+    seen.push([sem.tryAcquire(), sem.counter, sem.locked()]);
+  }
+  assert.deepEqual(seen, [[true, 1, false], [true, 0, true], [false, 0, true]]);
+  sem.release();
+  sem.release();
+  assert.equal(sem.counter, 2);
+});
+
 test("wait() resolves when a permit is free without taking it", async () => {
   const sem = new Semaphore(0);
   const got = spawn(() => sem.wait());

@@ -46,7 +46,13 @@ import {
   setTimeout as delay,
 } from "node:timers/promises";
 import { promisify } from "node:util";
-import { deferred, isDeno, runProcess, test } from "./test_adapter.ts";
+import {
+  capturingErrors,
+  deferred,
+  isDeno,
+  runProcess,
+  test,
+} from "./test_adapter.ts";
 
 /** Runs `fn` with patches installed by `install`, always unpatching after. */
 async function patched(install: () => void, fn: () => Promise<void>) {
@@ -100,13 +106,80 @@ test("patchAll replaces the globals; unpatchAll restores each exactly; twice is 
   assert.equal(getOriginal("setTimeout"), before.setTimeout);
 });
 
+/** Every own property value of the objects patching may touch, by path. */
+function snapshotPatchable(): Map<string, unknown> {
+  const roots: [string, unknown][] = [
+    ["globalThis", globalThis],
+    ["Atomics", Atomics],
+  ];
+  const denoNs = (globalThis as { Deno?: Record<string, unknown> }).Deno;
+  if (denoNs !== undefined) {
+    roots.push(["Deno", denoNs]);
+    const command = denoNs.Command as { prototype: object } | undefined;
+    if (command !== undefined) {
+      roots.push(["Deno.Command.prototype", command.prototype]);
+    }
+  }
+  const values = new Map<string, unknown>();
+  for (const [path, obj] of roots) {
+    for (
+      const [key, d] of Object.entries(Object.getOwnPropertyDescriptors(obj))
+    ) {
+      values.set(`${path}.${key}`, "value" in d ? d.value : d.get);
+    }
+  }
+  return values;
+}
+
+test("unpatchAll restores every name patchAll replaced, Deno.* included", () => {
+  const before = snapshotPatchable();
+  patchAll({ sync: "throw", node: false });
+  const after = snapshotPatchable();
+  const changed = [...before.keys()].filter((k) =>
+    !Object.is(after.get(k), before.get(k))
+  );
+  const expected = [
+    "globalThis.setTimeout",
+    "globalThis.setInterval",
+    "globalThis.clearTimeout",
+    "globalThis.clearInterval",
+    "globalThis.fetch",
+    "Atomics.wait",
+  ];
+  if (isDeno) {
+    expected.push(
+      "Deno.readFile",
+      "Deno.readTextFile",
+      "Deno.writeFile",
+      "Deno.writeTextFile",
+      "Deno.Command",
+      "Deno.readFileSync",
+      "Deno.readTextFileSync",
+      "Deno.writeFileSync",
+      "Deno.writeTextFileSync",
+      "Deno.Command.prototype.outputSync",
+    );
+  }
+  for (const name of expected) {
+    assert.ok(changed.includes(name), `${name} patched`);
+  }
+  unpatchAll();
+  const restored = snapshotPatchable();
+  const differ = [...before.keys()].filter((k) =>
+    !Object.is(restored.get(k), before.get(k))
+  );
+  assert.deepEqual(differ, []);
+});
+
 test("patched timers fire by deadline, in the greenlet that armed them", async () => {
   await patched(patchTimers, async () => {
     const log: string[] = [];
     const done = deferred();
     const armer = spawn(function armer() {
-      // timers drift late, never early: 75 ms falls between ticks 2 and 3
-      setTimeout(() => log.push(`75 in ${getCurrent().name}`), 75);
+      // Only orders that load cannot change: timers fire late, never early,
+      // and an interval re-arms from when it fired, so tick k comes at
+      // ≥ 30·k ms while 5 ms, tick 1 (30 ms) and 55 ms were all armed now.
+      setTimeout(() => log.push(`55 in ${getCurrent().name}`), 55);
       setTimeout(
         (x: string) => log.push(`5 in ${getCurrent().name} ${x}`),
         5,
@@ -128,8 +201,8 @@ test("patched timers fire by deadline, in the greenlet that armed them", async (
     assert.deepEqual(log, [
       "5 in armer arg",
       "tick 1",
+      "55 in armer",
       "tick 2",
-      "75 in armer",
       "tick 3",
     ]);
   });
@@ -258,6 +331,27 @@ test("kill aborts a patched fetch at once; the server sees the connection close"
   }
 });
 
+test("a kill with any error reaches a patched fetch: it is aborted with that error", async () => {
+  const { server, base, closed, arrived } = await startServer();
+  try {
+    await patched(patchFetch, async () => {
+      await capturingErrors(async (errors) => {
+        const stop = new RangeError("stop now");
+        const g = spawn(async function fetcher() {
+          await fetch(`${base}/slow`);
+        });
+        await arrived;
+        await g.kill(stop);
+        assert.equal(await closed, "/slow closed by client");
+        assert.equal(g.exception, stop);
+        assert.deepEqual(errors, ["fetcher: RangeError: stop now"]);
+      });
+    });
+  } finally {
+    await stopServer(server);
+  }
+});
+
 test("a Timeout aborts a patched fetch; the greenlet's later requests still work", async () => {
   const { server, base, closed } = await startServer();
   try {
@@ -377,10 +471,16 @@ test("patchDeno is a no-op on Node; bad patchSync options throw", () => {
     message:
       'Cannot patchSync: mode must be "warn", "throw" or "off", received "loud"',
   });
-  assert.throws(
-    () => patchTimers.call(null) ?? setTimeout("x" as never),
-    TypeError,
-  );
+  patchTimers();
+  try {
+    // the patched timer's own check (the runtime's message differs)
+    assert.throws(() => setTimeout("x" as never), {
+      name: "TypeError",
+      message: 'Cannot setTimeout: callback must be a function, received "x"',
+    });
+  } finally {
+    unpatchAll();
+  }
 });
 
 test("an unref'd patched timer lets the process exit; a ref'd one keeps it", async () => {

@@ -104,6 +104,45 @@ test("cancelling a Timeout withdraws an error that fired but was not delivered",
   assert.equal(await g.get(), "pending=false");
 });
 
+test("a kill landing while a fired Timeout is undelivered wins: a catch that tolerates Timeout cannot swallow it", async () => {
+  const gate = deferred();
+  const log: string[] = [];
+  const g = spawn(async () => {
+    Timeout.startNew(1);
+    await gate.promise; // the Timeout fires here, undelivered; then the kill
+    for (let i = 0; i < 3; i++) {
+      try {
+        await sleep(0);
+        log.push("slept");
+      } catch (e) {
+        log.push(e instanceof Timeout ? "Timeout" : (e as Error).name);
+        if (!(e instanceof Timeout)) throw e;
+      }
+    }
+    log.push("loop ended?!");
+  });
+  await sleep(10); // the Timeout has fired
+  g.kill(undefined, { block: false });
+  gate.resolve();
+  await g.join();
+  assert.deepEqual(log, ["GreenletExit"]);
+  assert.ok(g.value instanceof GreenletExit);
+});
+
+test("an inner Timeout (get with a timeout) inside withTimeout is the inner one's, not the scope's", async () => {
+  const slow = spawn(() => sleep(1000));
+  const r = await withTimeout(500, async () => {
+    try {
+      await slow.get({ timeout: 5 });
+      return "got?!";
+    } catch (e) {
+      return e instanceof Timeout ? `inner Timeout(${e.ms})` : `other ${e}`;
+    }
+  });
+  assert.equal(r, "inner Timeout(5)");
+  await slow.kill();
+});
+
 test("pending, start twice, and a Timeout that never fires", async () => {
   const t = new Timeout(50);
   assert.equal(t.pending, false);
