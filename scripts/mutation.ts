@@ -1,0 +1,102 @@
+/**
+ * Mutation testing (`deno task mutation [module.ts …]`), by hand, not in CI:
+ * StrykerJS mutates one module at a time and runs, for each mutant, the Deno
+ * tests of that module (its own test file plus the shared ones it leans on),
+ * without type checking, through Stryker's command test runner. Prints each
+ * module's score — killed (or timed out) over all mutants that ran — and
+ * writes the JSON reports to `reports/mutation/`.
+ *
+ * @module
+ */
+
+/** Each module and the test files that exercise it. */
+const MODULES: Record<string, string[]> = {
+  "_waiter.ts": [
+    "greenlet_test.ts",
+    "timeout_test.ts",
+    "lock_test.ts",
+    "linkable_test.ts",
+    "wait_test.ts",
+  ],
+  "greenlet.ts": ["greenlet_test.ts", "join_all_test.ts"],
+  "timeout.ts": ["timeout_test.ts"],
+  "lock.ts": ["lock_test.ts"],
+  "linkable.ts": ["linkable_test.ts", "greenlet_test.ts"],
+  "join_all.ts": ["join_all_test.ts"],
+  "wait.ts": ["wait_test.ts"],
+  "hub.ts": ["hub_test.ts"],
+  "_run_queue.ts": ["hub_test.ts", "greenlet_test.ts"],
+  "_timers.ts": ["hub_test.ts", "timeout_test.ts"],
+  "_quiescence.ts": ["hub_test.ts", "wait_test.ts"],
+  "monitor.ts": ["monitor_test.ts"],
+  "patch_timers.ts": ["patch_test.ts"],
+  "patch_io.ts": ["patch_test.ts"],
+  "patch_sync.ts": ["patch_test.ts"],
+  "patch.ts": ["patch_test.ts"],
+};
+
+const asked = Deno.args.length > 0 ? Deno.args : Object.keys(MODULES);
+for (const m of asked) {
+  if (!(m in MODULES)) {
+    throw new RangeError(
+      `Cannot run mutation testing: unknown module, received "${m}" (known: ${
+        Object.keys(MODULES).join(", ")
+      })`,
+    );
+  }
+}
+
+const deno = Deno.execPath();
+await Deno.mkdir("reports/mutation", { recursive: true });
+const scores: string[] = [];
+for (const module of asked) {
+  const name = module.replace(/\.ts$/, "");
+  const config = {
+    mutate: [module],
+    testRunner: "command",
+    commandRunner: {
+      command: `${deno} test --no-check --allow-all --quiet ${
+        MODULES[module].join(" ")
+      }`,
+    },
+    coverageAnalysis: "off",
+    concurrency: 2,
+    timeoutMS: 20_000,
+    reporters: ["clear-text", "json"],
+    jsonReporter: { fileName: `reports/mutation/${name}.json` },
+    ignorePatterns: ["npm", "reports", "coverage", "bench", "examples"],
+    tempDirName: ".stryker-tmp",
+    cleanTempDir: true,
+    // small property runs: each mutant's tests take seconds
+    allowEmpty: false,
+  };
+  const configFile = `.stryker-tmp/${name}.config.json`;
+  await Deno.mkdir(".stryker-tmp", { recursive: true });
+  await Deno.writeTextFile(configFile, JSON.stringify(config, null, 2));
+  const status = await new Deno.Command("node", {
+    args: ["node_modules/@stryker-mutator/core/bin/stryker.js", "run", configFile],
+    env: { PROPERTY_RUNS: "20", NO_COLOR: "1" },
+    stdout: "inherit",
+    stderr: "inherit",
+  }).spawn().status;
+  if (!status.success) throw new Error(`Stryker failed on ${module}`);
+  const report = JSON.parse(
+    await Deno.readTextFile(`reports/mutation/${name}.json`),
+  ) as {
+    files: Record<string, { mutants: { status: string }[] }>;
+  };
+  const count: Record<string, number> = {};
+  for (const file of Object.values(report.files)) {
+    for (const m of file.mutants) count[m.status] = (count[m.status] ?? 0) + 1;
+  }
+  const killed = (count.Killed ?? 0) + (count.Timeout ?? 0);
+  const ran = killed + (count.Survived ?? 0) + (count.NoCoverage ?? 0);
+  scores.push(
+    `${module}: ${killed}/${ran} killed (${
+      (100 * killed / ran).toFixed(1)
+    } %)${count.CompileError ? `, ${count.CompileError} compile errors` : ""}${
+      count.RuntimeError ? `, ${count.RuntimeError} runtime errors` : ""
+    }`,
+  );
+}
+console.log(`\nMutation scores:\n  ${scores.join("\n  ")}`);
