@@ -30,10 +30,12 @@ import { Timeout } from "./timeout.ts";
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { GreenletExit, sleep, spawn } from "./mod.ts";
  * const g = spawn(() => sleep(1000));
  * await g.kill();
- * console.log(g.successful(), g.value instanceof GreenletExit); // true true
+ * assert.ok(g.successful());
+ * assert.ok(g.value instanceof GreenletExit);
  * ```
  */
 export class GreenletExit extends Error {
@@ -53,11 +55,12 @@ export class GreenletExit extends Error {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { type KillOptions, sleep, spawn } from "./mod.ts";
  * const g = spawn(() => sleep(1000));
  * const options: KillOptions = { block: true, timeout: 100 };
  * await g.kill(undefined, options);
- * console.log(g.dead); // true
+ * assert.ok(g.dead);
  * ```
  */
 export interface KillOptions {
@@ -72,9 +75,10 @@ export interface KillOptions {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { type GetOptions, spawn } from "./mod.ts";
  * const options: GetOptions = { timeout: 100 };
- * console.log(await spawn(() => "ok").get(options)); // "ok"
+ * assert.equal(await spawn(() => "ok").get(options), "ok");
  * ```
  */
 export interface GetOptions {
@@ -118,10 +122,11 @@ const resolvedVoid: Promise<void> = Promise.resolve();
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Greenlet } from "./mod.ts";
  * const g = new Greenlet((a: number, b: number) => a + b, 2, 3);
  * g.start();
- * console.log(await g.get()); // 5
+ * assert.equal(await g.get(), 5);
  * ```
  */
 export class Greenlet<T = unknown> extends Linkable {
@@ -537,9 +542,10 @@ function noop(): void {}
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { spawn } from "./mod.ts";
  * const g = spawn(async (x: number) => x * 2, 21);
- * console.log(await g.get()); // 42
+ * assert.equal(await g.get(), 42);
  * ```
  */
 export function spawn<A extends unknown[], R>(
@@ -565,9 +571,10 @@ export function spawn<A extends unknown[], R>(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { spawnLater } from "./mod.ts";
  * const g = spawnLater(10, () => "later");
- * console.log(await g.get()); // "later"
+ * assert.equal(await g.get(), "later");
  * ```
  */
 export function spawnLater<A extends unknown[], R>(

@@ -43,11 +43,12 @@ import type { Greenlet } from "./greenlet.ts";
  *
  * @example Counting time in steps of 10 ms
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Hub, type Clock } from "./mod.ts";
  * let t = 0;
  * const clock: Clock = { now: () => (t += 10) };
  * const hub = new Hub({ clock });
- * console.log(hub.now()); // 10
+ * assert.equal(hub.now(), 10);
  * ```
  */
 export interface Clock {
@@ -62,9 +63,10 @@ const realClock: Clock = { now: nativeNow };
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Hub, type HubOptions } from "./mod.ts";
  * const options: HubOptions = { clock: { now: () => performance.now() } };
- * console.log(new Hub(options).now() >= 0); // true
+ * assert.ok(new Hub(options).now() >= 0);
  * ```
  */
 export interface HubOptions {
@@ -77,9 +79,10 @@ export interface HubOptions {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { type BlockedWait, getHub, LoopExit } from "./mod.ts";
  * const entry: BlockedWait = { greenlet: getHub().main, waitingOn: "Semaphore(counter=0, waiters=1)" };
- * console.log(new LoopExit([entry]).blocked.length); // 1
+ * assert.equal(new LoopExit([entry]).blocked.length, 1);
  * ```
  */
 export interface BlockedWait {
@@ -96,12 +99,19 @@ export interface BlockedWait {
  *
  * @example Catching a deadlock
  * ```ts
- * import { LoopExit } from "./mod.ts";
+ * import assert from "node:assert/strict";
+ * import { getHub, LoopExit } from "./mod.ts";
+ * let caught: unknown;
  * try {
- *   // await new Semaphore(0).acquire(); // would end here
+ *   // await new Semaphore(0).acquire(); // would end here, in a main() not awaited at top level
+ *   // Stands in for that deadlock here: what the hub throws then.
+ *   throw new LoopExit([{ greenlet: getHub().main, waitingOn: "Semaphore(counter=0, waiters=1)" }]);
  * } catch (e) {
+ *   caught = e;
  *   if (e instanceof LoopExit) console.error(e.blocked);
  * }
+ * assert.ok(caught instanceof LoopExit);
+ * assert.match(caught.message, /<Greenlet "main" #0> is waiting on Semaphore\(counter=0, waiters=1\)/);
  * ```
  */
 export class LoopExit extends Error {
@@ -136,6 +146,7 @@ let defaultHub: Hub | null = null;
  *
  * @example Overriding error reporting
  * ```ts
+ * import assert from "node:assert/strict";
  * import { getHub, spawn } from "./mod.ts";
  * const hub = getHub();
  * const seen: unknown[] = [];
@@ -143,7 +154,7 @@ let defaultHub: Hub | null = null;
  * hub.handleError = (_greenlet, error) => void seen.push(error);
  * await spawn(() => { throw new Error("boom"); }).join();
  * hub.handleError = original;
- * console.log(seen.length); // 1
+ * assert.equal(seen.length, 1);
  * ```
  */
 export class Hub {
@@ -276,9 +287,10 @@ export class Hub {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { getHub } from "./mod.ts";
  * const hub = getHub();
- * console.log(typeof hub.now()); // "number"
+ * assert.equal(typeof hub.now(), "number");
  * ```
  */
 export function getHub(): Hub {
@@ -293,11 +305,12 @@ export function getHub(): Hub {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { getCurrent, spawn } from "./mod.ts";
  * const g = spawn(async function worker() {
  *   return getCurrent().name;
  * });
- * console.log(await g.get()); // "worker"
+ * assert.equal(await g.get(), "worker");
  * ```
  */
 export function getCurrent(): Greenlet {
@@ -331,6 +344,7 @@ class Sleep implements WaitOptions {
  *
  * @example Two greenlets taking turns
  * ```ts
+ * import assert from "node:assert/strict";
  * import { joinAll, sleep, spawn } from "./mod.ts";
  * const log: string[] = [];
  * async function f(name: string) {
@@ -340,7 +354,7 @@ class Sleep implements WaitOptions {
  *   }
  * }
  * await joinAll([spawn(f, "a"), spawn(f, "b")]);
- * console.log(log); // ["a 0", "b 0", "a 1", "b 1"]
+ * assert.deepEqual(log, ["a 0", "b 0", "a 1", "b 1"]);
  * ```
  */
 export function sleep(ms = 0): Promise<void> {
@@ -359,10 +373,11 @@ export function sleep(ms = 0): Promise<void> {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { idle, spawn } from "./mod.ts";
  * const g = spawn(() => 42);
  * await idle();
- * console.log(g.dead); // true
+ * assert.ok(g.dead);
  * ```
  */
 export function idle(): Promise<void> {

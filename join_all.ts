@@ -17,10 +17,11 @@ const resolvedVoid: Promise<void> = Promise.resolve();
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { joinAll, type JoinAllOptions, sleep, spawn } from "./mod.ts";
- * const options: JoinAllOptions = { timeout: 50, raiseError: true, count: 1 };
+ * const options: JoinAllOptions = { timeout: 1000, raiseError: true, count: 1 };
  * const gs = [spawn(() => sleep(1)), spawn(() => sleep(5))];
- * console.log((await joinAll(gs, options)).length); // 1
+ * assert.equal((await joinAll(gs, options)).length, 1);
  * await joinAll(gs);
  * ```
  */
@@ -107,11 +108,12 @@ class JoinAll {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { joinAll, sleep, spawn } from "./mod.ts";
- * const a = spawn(() => sleep(20));
  * const b = spawn(() => sleep(10));
+ * const a = spawn(() => sleep(20));
  * const done = await joinAll([a, b]);
- * console.log(done[0] === b); // true
+ * assert.equal(done[0], b);
  * ```
  */
 export function joinAll(
@@ -166,9 +168,12 @@ export function joinAll(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { GreenletExit, killAll, type KillAllOptions, sleep, spawn } from "./mod.ts";
  * const options: KillAllOptions = { error: new GreenletExit("shutdown"), timeout: 100 };
- * await killAll([spawn(() => sleep(1000))], options);
+ * const g = spawn(() => sleep(1000));
+ * await killAll([g], options);
+ * assert.equal(g.value, options.error);
  * ```
  */
 export interface KillAllOptions {
@@ -192,10 +197,11 @@ export interface KillAllOptions {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { killAll, sleep, spawn } from "./mod.ts";
  * const gs = [spawn(() => sleep(1000)), spawn(() => sleep(1000))];
  * await killAll(gs);
- * console.log(gs.every((g) => g.dead)); // true
+ * assert.ok(gs.every((g) => g.dead));
  * ```
  */
 export function killAll(

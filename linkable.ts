@@ -16,10 +16,11 @@ import { interruption, type Scheduler, WaiterList, waitOn } from "./_waiter.ts";
  *
  * @example A greenlet is a Waitable
  * ```ts
+ * import assert from "node:assert/strict";
  * import { spawn, type Waitable } from "./mod.ts";
  * const w: Waitable = spawn(() => 1);
  * await new Promise<void>((resolve) => w.rawlink(() => resolve()));
- * console.log(w.ready()); // true
+ * assert.ok(w.ready());
  * ```
  */
 export interface Waitable {
@@ -56,6 +57,7 @@ let batch: LinkRecord[] | null = null;
  *
  * @example A waitable flag of your own
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Linkable, wait } from "./mod.ts";
  * class Flag extends Linkable {
  *   #up = false;
@@ -69,11 +71,14 @@ let batch: LinkRecord[] | null = null;
  *   wait(timeout?: number): Promise<unknown> {
  *     return this.waitReady({ timeout }, false);
  *   }
+ *   protected override waitResult(): unknown {
+ *     return true; // what wait() resolves with once raised
+ *   }
  * }
  * const flag = new Flag();
  * setTimeout(() => flag.raise(), 5);
- * console.log(await flag.wait()); // true
- * console.log((await wait([flag])).length); // 1
+ * assert.equal(await flag.wait(), true);
+ * assert.equal((await wait([flag])).length, 1);
  * ```
  */
 export abstract class Linkable implements Waitable {

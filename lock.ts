@@ -32,9 +32,10 @@ import { Timeout } from "./timeout.ts";
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { type AcquireOptions, Semaphore } from "./mod.ts";
  * const options: AcquireOptions = { timeout: 10, signal: new AbortController().signal };
- * console.log(await new Semaphore(0).acquire(options)); // false
+ * assert.equal(await new Semaphore(0).acquire(options), false);
  * ```
  */
 export interface AcquireOptions {
@@ -89,6 +90,7 @@ function checkValue(kind: string, value: unknown): number {
  *
  * @example Limiting concurrency to two
  * ```ts
+ * import assert from "node:assert/strict";
  * import { joinAll, Semaphore, sleep, spawn } from "./mod.ts";
  * const sem = new Semaphore(2);
  * async function job(i: number) {
@@ -97,7 +99,7 @@ function checkValue(kind: string, value: unknown): number {
  *   return i;
  * }
  * await joinAll([1, 2, 3, 4].map((i) => spawn(job, i)));
- * console.log(sem.counter); // 2
+ * assert.equal(sem.counter, 2);
  * ```
  */
 export class Semaphore extends Linkable {
@@ -295,14 +297,11 @@ class Permit implements Disposable {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { BoundedSemaphore } from "./mod.ts";
  * const sem = new BoundedSemaphore(1);
- * try {
- *   sem.release();
- * } catch (e) {
- *   console.log((e as Error).message); // Semaphore released too many times
- * }
- * console.log(sem.counter); // 1
+ * assert.throws(() => sem.release(), { name: "RangeError", message: "Semaphore released too many times" });
+ * assert.equal(sem.counter, 1);
  * ```
  */
 export class BoundedSemaphore extends Semaphore {
@@ -338,12 +337,9 @@ export class BoundedSemaphore extends Semaphore {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { NotOwnerError, RLock } from "./mod.ts";
- * try {
- *   new RLock().release();
- * } catch (e) {
- *   console.log(e instanceof NotOwnerError); // true
- * }
+ * assert.throws(() => new RLock().release(), NotOwnerError);
  * ```
  */
 export class NotOwnerError extends Error {
@@ -377,13 +373,14 @@ export class NotOwnerError extends Error {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { RLock } from "./mod.ts";
  * const lock = new RLock();
  * await lock.acquire();
  * await lock.acquire(); // the owner re-enters
  * lock.release();
  * lock.release();
- * console.log(lock.locked()); // false
+ * assert.equal(lock.locked(), false);
  * ```
  */
 export class RLock extends Linkable {
@@ -519,9 +516,10 @@ export class RLock extends Linkable {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { DummySemaphore } from "./mod.ts";
  * const sem = new DummySemaphore();
- * console.log(await sem.acquire(), await sem.acquire()); // true true
+ * assert.deepEqual([await sem.acquire(), await sem.acquire()], [true, true]);
  * ```
  */
 export class DummySemaphore extends Linkable {

@@ -4,15 +4,19 @@
  *
  * @example The tutorial's first program
  * ```ts
+ * import assert from "node:assert/strict";
  * import { joinAll, sleep, spawn } from "./mod.ts";
  *
+ * const log: string[] = [];
  * async function f(name: string) {
  *   for (let i = 0; i < 5; i++) {
  *     console.log(`function:@@@${name} | NUM: @@@`, i);
+ *     log.push(`${name} ${i}`);
  *     await sleep(0);
  *   }
  * }
  * await joinAll([spawn(f, "f1"), spawn(f, "f2")]);
+ * assert.deepEqual(log.slice(0, 4), ["f1 0", "f2 0", "f1 1", "f2 1"]); // and so on: they take turns
  * ```
  *
  * @module

@@ -24,11 +24,12 @@ import { getHub } from "./hub.ts";
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { type BlockingReport, startMonitor, stopMonitor } from "./mod.ts";
  * const reports: BlockingReport[] = [];
  * startMonitor({ report: (r) => void reports.push(r) });
  * stopMonitor();
- * console.log(reports.length); // 0
+ * assert.equal(reports.length, 0);
  * ```
  */
 export interface BlockingReport {
@@ -48,10 +49,14 @@ export interface BlockingReport {
  *
  * @example
  * ```ts
- * import { type MonitorOptions, startMonitor, stopMonitor } from "./mod.ts";
+ * import assert from "node:assert/strict";
+ * import { formatRunInfo, type MonitorOptions, spawn, startMonitor, stopMonitor } from "./mod.ts";
  * const options: MonitorOptions = { maxBlockingTime: 50, spawnSites: false };
  * startMonitor(options);
+ * const g = spawn(() => 1);
+ * assert.doesNotMatch(formatRunInfo(), /spawned at/); // spawnSites: false
  * stopMonitor();
+ * await g.join();
  * ```
  */
 export interface MonitorOptions {
@@ -124,14 +129,23 @@ function onTick(): void {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { sleep, spawn, startMonitor, stopMonitor } from "./mod.ts";
- * startMonitor({ maxBlockingTime: 50, report: (r) => console.log(`${r.greenlet?.name} blocked`) });
+ * const blocked: (string | undefined)[] = [];
+ * startMonitor({
+ *   maxBlockingTime: 50,
+ *   report: (r) => {
+ *     console.log(`${r.greenlet?.name} blocked`);
+ *     blocked.push(r.greenlet?.name);
+ *   },
+ * });
  * await spawn(async function busy() {
  *   const end = performance.now() + 80;
  *   while (performance.now() < end); // never yields
  *   await sleep(0);
  * }).join(); // prints "busy blocked"
  * stopMonitor();
+ * assert.ok(blocked.includes("busy"));
  * ```
  */
 export function startMonitor(options: MonitorOptions = {}): void {
@@ -197,9 +211,16 @@ export function startMonitor(options: MonitorOptions = {}): void {
  *
  * @example
  * ```ts
- * import { startMonitor, stopMonitor } from "./mod.ts";
- * startMonitor();
+ * import assert from "node:assert/strict";
+ * import { spawn, startMonitor, stopMonitor } from "./mod.ts";
+ * let reports = 0;
+ * startMonitor({ maxBlockingTime: 10, report: () => reports++ });
  * stopMonitor();
+ * await spawn(() => {
+ *   const end = performance.now() + 20;
+ *   while (performance.now() < end); // blocks, unwatched
+ * }).join();
+ * assert.equal(reports, 0);
  * ```
  */
 export function stopMonitor(): void {
@@ -221,15 +242,17 @@ export function stopMonitor(): void {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { formatRunInfo, Semaphore, sleep, spawn } from "./mod.ts";
  * const sem = new Semaphore(0);
  * const g = spawn(async function waiter() {
  *   await sem.acquire();
  * });
  * await sleep(0);
- * console.log(formatRunInfo());
- * // <Greenlet "main" #0> running
- * // └─ <Greenlet "waiter" #1> waiting on Semaphore(counter=0, waiters=1)
+ * assert.equal(formatRunInfo(), [
+ *   `<Greenlet "main" #0> running`,
+ *   `└─ <Greenlet "waiter" #1> waiting on Semaphore(counter=0, waiters=1)`,
+ * ].join("\n"));
  * await g.kill();
  * ```
  */

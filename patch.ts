@@ -60,9 +60,10 @@ export { patchTimers } from "./patch_timers.ts";
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { isPatched, patchTimers, unpatchAll } from "./patch.ts";
  * patchTimers();
- * console.log(isPatched("setTimeout")); // true
+ * assert.ok(isPatched("setTimeout"));
  * unpatchAll();
  * ```
  */
@@ -79,10 +80,11 @@ export function isPatched(name: string): boolean {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { getOriginal, patchFetch, unpatchAll } from "./patch.ts";
  * const before = globalThis.fetch;
  * patchFetch();
- * console.log(getOriginal("fetch") === before); // true
+ * assert.equal(getOriginal("fetch"), before);
  * unpatchAll();
  * ```
  */
@@ -99,11 +101,12 @@ export function getOriginal(name: string): unknown {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { patchAll, unpatchAll } from "./patch.ts";
  * const original = globalThis.setTimeout;
  * patchAll();
  * unpatchAll();
- * console.log(globalThis.setTimeout === original); // true
+ * assert.equal(globalThis.setTimeout, original);
  * ```
  */
 export function unpatchAll(): void {
@@ -117,10 +120,12 @@ export function unpatchAll(): void {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { isPatched, patchAll, type PatchAllOptions, unpatchAll } from "./patch.ts";
  * const options: PatchAllOptions = { timers: false, sync: "off" };
  * patchAll(options);
- * console.log(isPatched("setTimeout"), isPatched("fetch")); // false true
+ * assert.equal(isPatched("setTimeout"), false);
+ * assert.equal(isPatched("fetch"), true);
  * unpatchAll();
  * ```
  */
@@ -148,9 +153,11 @@ export interface PatchAllOptions {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { isPatched, patchAll, unpatchAll } from "./patch.ts";
  * patchAll({ sync: "off" });
- * console.log(isPatched("fetch"), isPatched("Atomics.wait")); // true false
+ * assert.equal(isPatched("fetch"), true);
+ * assert.equal(isPatched("Atomics.wait"), false);
  * unpatchAll();
  * ```
  */

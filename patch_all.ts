@@ -6,9 +6,12 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import "./patch_all.ts";
- * import { unpatchAll } from "./patch.ts";
+ * import { isPatched, unpatchAll } from "./patch.ts";
+ * assert.ok(isPatched("setTimeout"));
  * unpatchAll();
+ * assert.equal(isPatched("setTimeout"), false);
  * ```
  *
  * @module

@@ -51,9 +51,11 @@ function trackBody(res: Response, what: string, controller: AbortController) {
  *
  * @example
  * ```ts
- * import { patchFetch, unpatchAll } from "./patch.ts";
+ * import assert from "node:assert/strict";
+ * import { isPatched, patchFetch, unpatchAll } from "./patch.ts";
  * patchFetch();
  * // const res = await withTimeout(1000, () => fetch(url));
+ * assert.ok(isPatched("fetch"));
  * unpatchAll();
  * ```
  */
@@ -95,8 +97,10 @@ function describeArg(v: unknown): string {
  *
  * @example
  * ```ts
- * import { patchDeno, unpatchAll } from "./patch.ts";
+ * import assert from "node:assert/strict";
+ * import { isPatched, patchDeno, unpatchAll } from "./patch.ts";
  * patchDeno();
+ * assert.ok(isPatched("Deno.readFile"));
  * unpatchAll();
  * ```
  */

@@ -208,9 +208,10 @@ function resolverCall(name: string): Fn {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { isPatched, patchNode, unpatchAll } from "./patch.ts";
  * patchNode();
- * console.log(isPatched("fs/promises.readFile")); // true
+ * assert.ok(isPatched("fs/promises.readFile"));
  * unpatchAll();
  * ```
  */

@@ -22,9 +22,11 @@ import type { Greenlet } from "./greenlet.ts";
  *
  * @example
  * ```ts
- * import { patchSync, type SyncMode, unpatchAll } from "./patch.ts";
+ * import assert from "node:assert/strict";
+ * import { isPatched, patchSync, type SyncMode, unpatchAll } from "./patch.ts";
  * const mode: SyncMode = "throw";
  * patchSync({ mode });
+ * assert.ok(isPatched("Atomics.wait"));
  * unpatchAll();
  * ```
  */
@@ -35,13 +37,14 @@ export type SyncMode = "warn" | "throw" | "off";
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { spawn } from "./mod.ts";
  * import { patchSync, type SyncReport, unpatchAll } from "./patch.ts";
  * const reports: SyncReport[] = [];
  * patchSync({ mode: "warn", report: (r) => void reports.push(r) });
  * await spawn(() => Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 1)).join();
  * unpatchAll();
- * console.log(reports[0].call); // "Atomics.wait()"
+ * assert.equal(reports[0].call, "Atomics.wait()");
  * ```
  */
 export interface SyncReport {
@@ -60,9 +63,11 @@ export interface SyncReport {
  *
  * @example
  * ```ts
- * import { patchSync, type PatchSyncOptions, unpatchAll } from "./patch.ts";
+ * import assert from "node:assert/strict";
+ * import { isPatched, patchSync, type PatchSyncOptions, unpatchAll } from "./patch.ts";
  * const options: PatchSyncOptions = { mode: "warn", report: (r) => console.log(r.call) };
  * patchSync(options);
+ * assert.ok(isPatched("Atomics.wait"));
  * unpatchAll();
  * ```
  */
@@ -79,12 +84,13 @@ export interface PatchSyncOptions {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { spawn } from "./mod.ts";
  * import { BlockingCallError, patchSync, unpatchAll } from "./patch.ts";
  * patchSync({ mode: "throw" });
  * const g = spawn(() => Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 10));
  * await g.join();
- * console.log(g.exception instanceof BlockingCallError); // true
+ * assert.ok(g.exception instanceof BlockingCallError);
  * unpatchAll();
  * ```
  */
@@ -185,9 +191,14 @@ const SYNC_CALLS: readonly [string, string, string][] = [
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
+ * import { spawn } from "./mod.ts";
  * import { patchSync, unpatchAll } from "./patch.ts";
- * patchSync({ mode: "warn", report: (r) => console.log(r.call, r.alternative) });
+ * const seen: string[] = [];
+ * patchSync({ mode: "warn", report: (r) => void seen.push(`${r.call}: ${r.alternative}`) });
+ * await spawn(() => Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 1)).join();
  * unpatchAll();
+ * assert.deepEqual(seen, ["Atomics.wait(): await sleep(ms) or Atomics.waitAsync()"]);
  * ```
  */
 export function patchSync(options: PatchSyncOptions = {}): void {

@@ -191,6 +191,7 @@ function timerOf(handle: unknown): PatchedTimer | undefined {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { getCurrent, spawn } from "./mod.ts";
  * import { patchTimers, unpatchAll } from "./patch.ts";
  * patchTimers();
@@ -198,7 +199,7 @@ function timerOf(handle: unknown): PatchedTimer | undefined {
  *   new Promise<string>((resolve) => setTimeout(() => resolve(getCurrent().name), 5))
  * );
  * g.name = "armer";
- * console.log(await g.get()); // "armer"
+ * assert.equal(await g.get(), "armer");
  * unpatchAll();
  * ```
  */

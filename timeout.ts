@@ -34,13 +34,12 @@ let fire: (t: unknown) => void;
  *
  * @example Bounding a block with `using`
  * ```ts
+ * import assert from "node:assert/strict";
  * import { sleep, Timeout } from "./mod.ts";
- * try {
+ * await assert.rejects(async () => {
  *   using _t = Timeout.startNew(10);
  *   await sleep(1000);
- * } catch (e) {
- *   console.log(e instanceof Timeout); // true
- * }
+ * }, Timeout);
  * ```
  */
 export class Timeout extends Error {
@@ -78,11 +77,12 @@ export class Timeout extends Error {
    *
    * @example
    * ```ts
+   * import assert from "node:assert/strict";
    * import { sleep, Timeout } from "./mod.ts";
    * const t = Timeout.startNew(50);
    * await sleep(1);
    * t.cancel();
-   * console.log(t.pending); // false
+   * assert.equal(t.pending, false);
    * ```
    */
   static startNew(ms?: number, error?: unknown): Timeout {
@@ -147,9 +147,10 @@ export class Timeout extends Error {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { sleep, withTimeout, type WithTimeoutOptions } from "./mod.ts";
  * const options: WithTimeoutOptions<null> = { timeoutValue: null };
- * console.log(await withTimeout(5, () => sleep(100), options)); // null
+ * assert.equal(await withTimeout(5, () => sleep(100), options), null);
  * ```
  */
 export interface WithTimeoutOptions<V> {
@@ -181,9 +182,10 @@ function isTimeoutOptions(v: unknown): v is WithTimeoutOptions<unknown> {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { sleep, withTimeout } from "./mod.ts";
  * const v = await withTimeout(10, () => sleep(1000), { timeoutValue: "late" });
- * console.log(v); // "late"
+ * assert.equal(v, "late");
  * ```
  */
 export function withTimeout<R, V>(
@@ -284,9 +286,10 @@ function runWithTimeout(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { shield, type ShieldOptions } from "./mod.ts";
  * const options: ShieldOptions = { timeout: 100 };
- * console.log(await shield(() => "cleaned up", options)); // "cleaned up"
+ * assert.equal(await shield(() => "cleaned up", options), "cleaned up");
  * ```
  */
 export interface ShieldOptions {
@@ -307,6 +310,7 @@ export interface ShieldOptions {
  *
  * @example Cleanup after a kill
  * ```ts
+ * import assert from "node:assert/strict";
  * import { shield, sleep, spawn } from "./mod.ts";
  * const log: string[] = [];
  * const g = spawn(async () => {
@@ -321,7 +325,7 @@ export interface ShieldOptions {
  * });
  * await sleep(0);
  * await g.kill();
- * console.log(log); // ["flushed"]
+ * assert.deepEqual(log, ["flushed"]);
  * ```
  */
 export function shield<R>(
@@ -369,13 +373,14 @@ export function shield<R>(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { getCurrentSignal, withTimeout } from "./mod.ts";
  * const reason = await withTimeout(10, () =>
  *   new Promise((resolve) =>
  *     getCurrentSignal().addEventListener("abort", (e) =>
  *       resolve(((e.target as AbortSignal).reason as Error).name))
  *   ), { timeoutValue: "late" });
- * console.log(reason); // "late": withTimeout settles at its deadline
+ * assert.equal(reason, "late"); // withTimeout settles at its deadline
  * ```
  */
 export function getCurrentSignal(): AbortSignal {

@@ -16,10 +16,11 @@ import type { Waitable } from "./linkable.ts";
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { sleep, spawn, wait, type WaitObjectsOptions } from "./mod.ts";
- * const options: WaitObjectsOptions = { timeout: 50, count: 1 };
+ * const options: WaitObjectsOptions = { timeout: 1000, count: 1 };
  * const ready = await wait([spawn(() => sleep(1)), spawn(() => sleep(5))], options);
- * console.log(ready.length); // 1
+ * assert.equal(ready.length, 1);
  * await wait();
  * ```
  */
@@ -103,10 +104,13 @@ class ReadyQueue<T extends Waitable> {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { iwait, sleep, spawn } from "./mod.ts";
- * const slow = spawn(async () => { await sleep(20); return "slow"; });
  * const fast = spawn(async () => { await sleep(10); return "fast"; });
- * for await (const g of iwait([slow, fast])) console.log(g.value); // fast, slow
+ * const slow = spawn(async () => { await sleep(20); return "slow"; });
+ * const order: unknown[] = [];
+ * for await (const g of iwait([slow, fast])) order.push(g.value);
+ * assert.deepEqual(order, ["fast", "slow"]);
  * ```
  */
 export function iwait<T extends Waitable>(
@@ -179,11 +183,12 @@ async function* iwaitGen<T extends Waitable>(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { sleep, spawn, wait } from "./mod.ts";
  * const a = spawn(() => sleep(10));
  * const b = spawn(() => sleep(20));
  * const ready = await wait([a, b], { count: 1 });
- * console.log(ready[0] === a); // true
+ * assert.equal(ready[0], a);
  * await wait(); // until b is done too
  * ```
  */
