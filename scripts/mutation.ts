@@ -74,7 +74,11 @@ for (const module of asked) {
   await Deno.mkdir(".stryker-tmp", { recursive: true });
   await Deno.writeTextFile(configFile, JSON.stringify(config, null, 2));
   const status = await new Deno.Command("node", {
-    args: ["node_modules/@stryker-mutator/core/bin/stryker.js", "run", configFile],
+    args: [
+      "node_modules/@stryker-mutator/core/bin/stryker.js",
+      "run",
+      configFile,
+    ],
     env: { PROPERTY_RUNS: "20", NO_COLOR: "1" },
     stdout: "inherit",
     stderr: "inherit",
@@ -92,11 +96,9 @@ for (const module of asked) {
   const killed = (count.Killed ?? 0) + (count.Timeout ?? 0);
   const ran = killed + (count.Survived ?? 0) + (count.NoCoverage ?? 0);
   scores.push(
-    `${module}: ${killed}/${ran} killed (${
-      (100 * killed / ran).toFixed(1)
-    } %)${count.CompileError ? `, ${count.CompileError} compile errors` : ""}${
-      count.RuntimeError ? `, ${count.RuntimeError} runtime errors` : ""
-    }`,
+    `${module}: ${killed}/${ran} killed (${(100 * killed / ran).toFixed(1)} %)${
+      count.CompileError ? `, ${count.CompileError} compile errors` : ""
+    }${count.RuntimeError ? `, ${count.RuntimeError} runtime errors` : ""}`,
   );
 }
 console.log(`\nMutation scores:\n  ${scores.join("\n  ")}`);
