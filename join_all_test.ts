@@ -2,17 +2,19 @@ import assert from "node:assert/strict";
 import process from "node:process";
 import fc from "fast-check";
 import {
+  formatRunInfo,
   type Greenlet,
   GreenletExit,
   joinAll,
   killAll,
+  shield,
   sleep,
   spawn,
   spawnLater,
   Timeout,
   wait,
 } from "./mod.ts";
-import { capturingErrors, test } from "./test_adapter.ts";
+import { capturingErrors, deferred, test } from "./test_adapter.ts";
 
 test("joinAll returns greenlets in completion order", async () => {
   const a = spawn(() => sleep(15));
@@ -136,6 +138,139 @@ test("killAll rejects with Timeout when greenlets outlive its timeout", async ()
     "stubborn ends",
     "killAll returned",
   ]);
+});
+
+test("joinAll and killAll check their arguments at once, naming the call", () => {
+  for (const call of ["joinAll", "killAll"] as const) {
+    const fn = call === "joinAll"
+      ? (a: unknown, o?: unknown) => joinAll(a as never, o as never)
+      : (a: unknown, o?: unknown) => killAll(a as never, o as never);
+    for (const bad of [null, 5, "ab"]) {
+      assert.throws(() => fn(bad), {
+        name: "TypeError",
+        message:
+          `Cannot ${call}: greenlets must be an iterable of Greenlets, received ${
+            bad === "ab" ? '"ab"' : String(bad)
+          }`,
+      });
+    }
+    assert.throws(() => fn({}), {
+      name: "TypeError",
+      message:
+        `Cannot ${call}: greenlets must be an iterable of Greenlets, received {}`,
+    });
+    assert.throws(() => fn([1]), {
+      name: "TypeError",
+      message: `Cannot ${call}: every item must be a Greenlet, received 1`,
+    });
+    assert.throws(() => fn([], 3), {
+      name: "TypeError",
+      message: `Cannot ${call}: options must be an object, received 3`,
+    });
+    assert.throws(() => fn([], { timeout: -1 }), {
+      name: "RangeError",
+      message: `Cannot ${call}: timeout must be ≥ 0, received -1`,
+    });
+  }
+});
+
+test("joinAll's result is a snapshot: greenlets that end later never join it", async () => {
+  const a = spawn(() => "a");
+  const b = spawn(() => sleep(5));
+  const c = spawn(() => sleep(10_000));
+  const byCount = await joinAll([a, b], { count: 1 });
+  const byTimeout = await joinAll([b, c], { timeout: 1 });
+  await b.join();
+  const dead = await joinAll([a, b], { count: 1 }); // both dead already
+  await c.kill();
+  assert.deepEqual(byCount, [a]);
+  assert.deepEqual(byTimeout, []);
+  assert.deepEqual(dead, [a]);
+});
+
+test("joinAll's wait shows what it joins in the run info", async () => {
+  const a = spawn(() => sleep(10_000));
+  const b = spawn(() => sleep(10_000));
+  const info: string[] = [];
+  const watcher = spawn(async () => {
+    await sleep(1);
+    info.push(
+      ...formatRunInfo().split("\n").filter((l) => l.includes("joinAll")),
+    );
+    await killAll([a, b]);
+  });
+  await joinAll([a]);
+  await joinAll([b]);
+  const two = spawn(() =>
+    joinAll([spawn(() => sleep(5)), spawn(() => sleep(5))])
+  );
+  await sleep(1);
+  info.push(
+    ...formatRunInfo().split("\n").filter((l) => l.includes("joinAll")),
+  );
+  await two.join();
+  await watcher.join();
+  assert.deepEqual(info.map((l) => l.replace(/^.*waiting on /, "")), [
+    "joinAll of 1 greenlet (0 done)",
+    "joinAll of 2 greenlets (0 done)",
+  ]);
+});
+
+test("joinAll is a switch point even when its greenlets are dead: a pending kill lands", async () => {
+  const dead = spawn(() => 1);
+  await dead.join();
+  const gate = deferred();
+  const log: string[] = [];
+  const g = spawn(async () => {
+    await gate.promise; // the kill arrives here, in an await the hub does not own
+    try {
+      await joinAll([dead]);
+      log.push("joined?!");
+    } catch (e) {
+      log.push((e as Error).name);
+    }
+  });
+  await sleep(0);
+  g.kill(undefined, { block: false });
+  gate.resolve();
+  await g.join();
+  assert.deepEqual(log, ["GreenletExit"]);
+});
+
+test("killAll delivers every kill before waiting; block: false returns at once; error is thrown in", async () => {
+  const log: string[] = [];
+  const body = async (name: string, cleanup: number) => {
+    try {
+      await sleep(10_000);
+    } finally {
+      await shield(() => sleep(cleanup));
+      log.push(name);
+    }
+  };
+  const slow = spawn(body, "slow", 20);
+  const quick = spawn(body, "quick", 0);
+  await sleep(0);
+  await killAll([slow, quick]);
+  // both kills went out at once: the quick cleanup ends first
+  assert.deepEqual(log, ["quick", "slow"]);
+
+  const lazy = spawn(body, "lazy", 5);
+  await sleep(0);
+  await killAll([lazy], { block: false });
+  log.push(`lazy dead at return: ${lazy.dead}`);
+  await lazy.join();
+
+  await capturingErrors(async (errors) => {
+    const stop = new RangeError("stop");
+    const target = spawn(function target() {
+      return sleep(10_000);
+    });
+    await sleep(0);
+    await killAll([target], { error: stop });
+    assert.equal(target.exception, stop);
+    assert.deepEqual(errors, ["target: RangeError: stop"]);
+  });
+  assert.deepEqual(log.slice(2), ["lazy dead at return: false", "lazy"]);
 });
 
 test("joinAll and wait check count alike", () => {
