@@ -630,3 +630,191 @@ test("exhaustively: a kill or a Timeout at every switch point leaves no permit, 
     }
   }
 });
+
+// ---------------------------------------------------------------------------
+// Promises the mutation run showed untested (issue 10)
+
+test("GreenletExit's default message; main has no parent and cannot be killed", async () => {
+  assert.equal(new GreenletExit().message, "GreenletExit");
+  assert.equal(new GreenletExit().name, "GreenletExit");
+  const main = getHub().main;
+  assert.equal(main.parent, null);
+  assert.equal(main.name, "main");
+  assert.equal(main.hub, getHub());
+  const log: string[] = [];
+  const g = spawn(async () => {
+    await main.kill(); // a no-op: main is the program itself
+    log.push("kill of main returned");
+  });
+  await sleep(1); // main's own wait is not interrupted
+  log.push("main slept");
+  await g.join();
+  assert.deepEqual(log, ["kill of main returned", "main slept"]);
+});
+
+test("successful() is false until the greenlet ended well; a sync body ends in its own run", async () => {
+  const log: string[] = [];
+  const g = spawn(() => {
+    log.push(`running, successful: ${getCurrent().successful()}`);
+    return 1;
+  });
+  spawn(() => log.push(`next sees dead: ${g.dead}, value: ${g.value}`));
+  await sleep(0);
+  assert.deepEqual(log, [
+    "running, successful: false",
+    "next sees dead: true, value: 1",
+  ]);
+  const a = spawn(async () => {
+    await sleep(0);
+    return 5;
+  });
+  await a.join();
+  assert.equal(a.value, 5, "the awaited value, not the promise");
+  assert.equal(a.successful(), true);
+});
+
+test("startLater twice or start after it schedules one run; bad arguments name the call", async () => {
+  let runs = 0;
+  const g = new Greenlet(() => ++runs);
+  g.startLater(1);
+  g.startLater(1);
+  g.start();
+  await g.join();
+  assert.equal(runs, 1);
+  const h = new Greenlet(() => 0);
+  assert.throws(() => h.startLater(-1), {
+    name: "RangeError",
+    message: "Cannot start greenlet later: ms must be ≥ 0, received -1",
+  });
+  assert.throws(() => g.get(5 as never), {
+    name: "TypeError",
+    message:
+      "Cannot get greenlet result: options must be an object, received 5",
+  });
+  assert.throws(() => g.get({ timeout: -1 }), {
+    name: "RangeError",
+    message: "Cannot get greenlet result: timeout must be ≥ 0, received -1",
+  });
+  assert.throws(() => g.kill(undefined, 5 as never), {
+    name: "TypeError",
+    message: "Cannot kill greenlet: options must be an object, received 5",
+  });
+  assert.throws(() => g.linkValue(5 as never), {
+    name: "TypeError",
+    message: "Cannot linkValue: callback must be a function, received 5",
+  });
+  assert.throws(() => g.linkException(5 as never), {
+    name: "TypeError",
+    message: "Cannot linkException: callback must be a function, received 5",
+  });
+});
+
+test("linkValue and linkException callbacks run as main; their errors are reported as the greenlet's", async () => {
+  await capturingErrors(async (errors) => {
+    const log: string[] = [];
+    const ok = spawn(() => 1);
+    ok.linkValue(() => {
+      log.push(`linkValue as ${getCurrent().name}`);
+      throw new Error("from linkValue");
+    });
+    const bad = spawn(function bad() {
+      throw new Error("x");
+    });
+    bad.linkException(() => log.push(`linkException as ${getCurrent().name}`));
+    await joinAll([ok, bad]);
+    await sleep(0);
+    assert.deepEqual(log, ["linkValue as main", "linkException as main"]);
+    // a callback's error is reported as the greenlet's (gevent's context)
+    assert.deepEqual(errors, [
+      "bad: Error: x",
+      `${ok.name}: Error: from linkValue`,
+    ]);
+  });
+});
+
+test("a kill before start with a custom error fails the greenlet with it, reported", async () => {
+  await capturingErrors(async (errors) => {
+    const stop = new RangeError("never started");
+    const g = spawn(function idle() {
+      return "ran?!";
+    });
+    await g.kill(stop);
+    assert.equal(g.exception, stop);
+    assert.equal(g.successful(), false);
+    assert.deepEqual(errors, ["idle: RangeError: never started"]);
+  });
+});
+
+test("a kill is never lost: a body that swallows it ends killed; a new error after it stands", async () => {
+  const swallower = spawn(async () => {
+    try {
+      await sleep(10_000);
+    } catch {
+      // ignored
+    }
+    return "swallowed";
+  });
+  await sleep(0);
+  await swallower.kill();
+  assert.ok(swallower.value instanceof GreenletExit);
+  await capturingErrors(async (errors) => {
+    const first = new Error("first");
+    const rethrows = spawn(async function rethrows() {
+      await sleep(10_000);
+    });
+    const replaces = spawn(async function replaces() {
+      try {
+        await sleep(10_000);
+      } catch {
+        throw new TypeError("other");
+      }
+    });
+    await sleep(0);
+    await rethrows.kill(first);
+    await replaces.kill(first);
+    assert.equal(rethrows.exception, first);
+    assert.ok(replaces.exception instanceof TypeError);
+    assert.deepEqual(errors, [
+      "rethrows: Error: first",
+      "replaces: TypeError: other",
+    ]);
+  });
+});
+
+test("a second kill does not replace the first: every later wait throws the first's error", async () => {
+  const seen: unknown[] = [];
+  const e1 = new Error("one");
+  const e2 = new Error("two");
+  const g = spawn(async () => {
+    for (let i = 0; i < 2; i++) {
+      try {
+        await sleep(10_000);
+      } catch (e) {
+        seen.push(e);
+      }
+    }
+  });
+  await sleep(0);
+  g.kill(e1, { block: false });
+  g.kill(e2, { block: false });
+  await capturingErrors(async () => {
+    await g.join();
+  });
+  assert.equal(seen.length, 2);
+  assert.ok(seen.every((e) => e === e1));
+});
+
+test("a greenlet whose flow still waits when it ends stays listed until the flow ends", async () => {
+  let flow!: Promise<void>;
+  const g = spawn(function starter() {
+    flow = sleep(5); // waiting already when the function returns
+    return "done";
+  });
+  await g.join();
+  assert.match(
+    formatRunInfo(),
+    /<Greenlet "starter" #\d+> ended; a flow it started waits on sleep until/,
+  );
+  await flow;
+  assert.doesNotMatch(formatRunInfo(), /starter/);
+});
