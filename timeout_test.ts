@@ -1,5 +1,7 @@
 import assert from "node:assert/strict";
+import { getEventListeners } from "node:events";
 import {
+  formatRunInfo,
   getCurrent,
   getCurrentSignal,
   type Greenlet,
@@ -676,4 +678,250 @@ test("property: withTimeout, Timeout and kills land level-triggered, on time, in
     ),
     { numRuns: 3 * Number(process.env.PROPERTY_RUNS ?? 60) },
   );
+});
+
+// ---------------------------------------------------------------------------
+// Promises the mutation run showed untested (issue 10)
+
+test("Timeout's message, a Timeout that never fires, cancel before start", () => {
+  assert.equal(new Timeout(5).message, "5 ms");
+  assert.equal(new Timeout().message, "Timeout");
+  assert.equal(new Timeout(Infinity).start().pending, false);
+  const never = new Timeout().start();
+  assert.equal(never.pending, false);
+  never.cancel();
+  new Timeout(5).cancel(); // never started: nothing to do
+});
+
+test("restarting a Timeout that fired undelivered withdraws the old error", async () => {
+  const gate = deferred();
+  const g = spawn(async () => {
+    const t = Timeout.startNew(1);
+    await gate.promise; // it fires here, undelivered
+    t.cancel();
+    t.start(); // armed again for 1 ms: the old error is gone
+    const first = await sleep(0).then(
+      () => "sleep(0) ran",
+      (e) => `threw ${e}`,
+    );
+    const second = await sleep(50).then(() => "slept?!", (e) => e === t);
+    return [first, second];
+  });
+  setTimeout(gate.resolve, 10);
+  assert.deepEqual(await g.get(), ["sleep(0) ran", true]);
+});
+
+test("withTimeout: sync values and throws, its own arguments, and what counts as options", async () => {
+  assert.equal(await withTimeout(10, () => 5), 5);
+  await assert.rejects(
+    withTimeout(10, () => {
+      throw new RangeError("sync");
+    }),
+    /sync/,
+  );
+  assert.equal(await withTimeout(10, (a: number, b: number) => a + b, 2, 3), 5);
+  class Box {
+    timeoutValue = 1;
+  }
+  const box = new Box();
+  // only a plain object is the options: a class instance is an argument
+  assert.equal(await withTimeout(10, (b: Box) => b, box), box);
+  const opts = { timeoutValue: "late" };
+  assert.equal(
+    await withTimeout(
+      5,
+      (...args: unknown[]) => sleep(50).then(() => args),
+      opts,
+    ),
+    "late",
+  );
+  assert.deepEqual(
+    await withTimeout(10, (...args: unknown[]) => args, { timeoutValue: 0 }),
+    [],
+  );
+  assert.throws(() => withTimeout("5" as never, () => 1), {
+    name: "TypeError",
+    message:
+      "Cannot run withTimeout: ms must be a number of milliseconds, received 5",
+  });
+  assert.throws(() => withTimeout((() => 1) as never, () => 1), {
+    name: "TypeError",
+    message:
+      "Cannot run withTimeout: ms must be a number of milliseconds, received a function",
+  });
+  assert.throws(() => shield(() => 1, 5 as never), {
+    name: "TypeError",
+    message: "Cannot shield: options must be an object, received 5",
+  });
+});
+
+test("withTimeout shows in the run info; a cancelled caller never runs fn", async () => {
+  const g = spawn(function bounded() {
+    return withTimeout(1000, () => sleep(1000));
+  });
+  await sleep(0);
+  assert.match(
+    formatRunInfo(),
+    /"bounded" #\d+> waiting on sleep until [\d.]+ ms and withTimeout\(1000 ms\)/,
+  );
+  await g.kill();
+  const gate = deferred();
+  const ran: string[] = [];
+  const h = spawn(async () => {
+    await gate.promise; // killed here
+    await withTimeout(10, () => ran.push("fn ran?!"));
+  });
+  await sleep(0);
+  h.kill(undefined, { block: false });
+  gate.resolve();
+  await h.join();
+  assert.deepEqual(ran, []);
+  assert.ok(h.value instanceof GreenletExit);
+});
+
+test("shield: a sync throw rejects; its deadline is level-triggered and ends with it", async () => {
+  await assert.rejects(
+    shield(() => {
+      throw new RangeError("inside");
+    }),
+    /inside/,
+  );
+  const log: string[] = [];
+  const fnEnded = deferred();
+  // the shield settles at its deadline; fn, cancelled, ends on its own
+  await assert.rejects(
+    shield(async () => {
+      for (let i = 0; i < 2; i++) {
+        try {
+          await sleep(1000);
+        } catch (e) {
+          log.push(e instanceof Timeout ? "Timeout" : `${e}`);
+        }
+      }
+      fnEnded.resolve();
+    }, { timeout: 5 }),
+    Timeout,
+  );
+  await fnEnded.promise;
+  assert.deepEqual(log, ["Timeout", "Timeout"]);
+  // a shield that ended early: its deadline never fires afterwards
+  let signal!: AbortSignal;
+  await shield(() => {
+    signal = getCurrentSignal();
+  }, { timeout: 5 });
+  await sleep(20);
+  assert.equal(signal.aborted, false);
+});
+
+test("a kill arriving while a shield waits does not reach inside; it lands after", async () => {
+  const log: string[] = [];
+  const g = spawn(async () => {
+    await shield(async () => {
+      await sleep(10);
+      log.push("shielded sleep done");
+    });
+    await sleep(0).catch((e) => log.push(`after: ${(e as Error).name}`));
+    log.push("went on");
+  });
+  await sleep(1);
+  g.kill(undefined, { block: false });
+  await g.join();
+  assert.deepEqual(log, [
+    "shielded sleep done",
+    "after: GreenletExit",
+    "went on",
+  ]);
+  assert.ok(g.value instanceof GreenletExit);
+});
+
+test("a one-shot Timeout is thrown once: the next wait goes on", async () => {
+  const log: string[] = [];
+  const g = spawn(async () => {
+    const t = Timeout.startNew(1);
+    try {
+      await sleep(20);
+    } catch (e) {
+      log.push(e === t ? "Timeout" : `${e}`);
+    }
+    await sleep(0);
+    log.push("sleep(0) ran");
+    await sleep(1);
+    log.push("sleep(1) ran");
+  });
+  await g.join();
+  assert.deepEqual(log, ["Timeout", "sleep(0) ran", "sleep(1) ran"]);
+});
+
+test("a Timeout landing on a queued sleep(0) is thrown there once", async () => {
+  // a greenlet that only switches: the Timeout fires while its sleep(0)
+  // waits in the run queue
+  const g = spawn(async () => {
+    const t = Timeout.startNew(2);
+    let caught = 0;
+    let after = 0;
+    for (let i = 0; i < 10_000_000 && after < 100; i++) {
+      try {
+        await sleep(0);
+        if (caught > 0) after++;
+      } catch (e) {
+        if (e === t) caught++;
+      }
+    }
+    return [caught, after];
+  });
+  assert.deepEqual(await g.get(), [1, 100]);
+});
+
+test("cancelling a Timeout never withdraws a kill", async () => {
+  const gate = deferred();
+  const log: string[] = [];
+  const g = spawn(async () => {
+    const t = Timeout.startNew(10_000);
+    await gate.promise; // killed here
+    t.cancel();
+    await sleep(0).catch((e) => log.push((e as Error).name));
+  });
+  await sleep(0);
+  g.kill(undefined, { block: false });
+  gate.resolve();
+  await g.join();
+  assert.deepEqual(log, ["GreenletExit"]);
+});
+
+test("getCurrentSignal: made after a cancel it is aborted already; inside withTimeout it follows a kill; the scope's listener goes with it", async () => {
+  const gate = deferred();
+  const seen: string[] = [];
+  const g = spawn(async () => {
+    await gate.promise; // killed here
+    seen.push(`late signal aborted: ${getCurrentSignal().aborted}`);
+  });
+  await sleep(0);
+  g.kill(undefined, { block: false });
+  gate.resolve();
+  await g.join();
+  let inner!: AbortSignal;
+  const h = spawn(() =>
+    withTimeout(10_000, async () => {
+      inner = getCurrentSignal();
+      await sleep(10_000);
+    })
+  );
+  await sleep(0);
+  await h.kill();
+  seen.push(`inner aborted by the kill: ${inner.aborted}`);
+  // a finished withTimeout leaves no listener on its greenlet's signal
+  let outer!: AbortSignal;
+  const k = spawn(async () => {
+    outer = getCurrentSignal();
+    for (let i = 0; i < 3; i++) {
+      await withTimeout(100, () => void getCurrentSignal());
+    }
+    seen.push(`listeners left: ${getEventListeners(outer, "abort").length}`);
+  });
+  await k.join();
+  assert.deepEqual(seen, [
+    "late signal aborted: true",
+    "inner aborted by the kill: true",
+    "listeners left: 0",
+  ]);
 });
