@@ -4,10 +4,12 @@ import {
   type Clock,
   getCurrent,
   getHub,
+  GreenletExit,
   Hub,
   idle,
   iwait,
   joinAll,
+  killAll,
   sleep,
   spawn,
   wait,
@@ -351,4 +353,38 @@ test("long timers: beyond 2^31-1 ms and Infinity, no warning and no spinning", a
   assert.ok(m, output);
   // a hub re-arming a 1 ms timer would burn most of the 300 ms
   assert.ok(Number(m[1]) < 100, output);
+});
+
+test("a kill reaches only its own greenlet's queued sleep(0), however the run queue's slots are reused", async () => {
+  // On a fresh hub (a small run queue that wraps around): 200 greenlets
+  // leave a stale run-queue slot behind (their sleep(0) ran) and wait; 300
+  // others switch constantly, reusing those slots; the first 200 are
+  // killed meanwhile: no switcher may receive their kills.
+  const hub = new Hub();
+  const result = await hub.spawn(async () => {
+    const sleepers = Array.from({ length: 200 }, () =>
+      spawn(async () => {
+        await sleep(0);
+        await sleep(10_000);
+      }));
+    const switchers = Array.from({ length: 300 }, () =>
+      spawn(async () => {
+        for (let k = 0; k < 20; k++) await sleep(0);
+        return "done";
+      }));
+    // the killer runs after the switchers in each pass, when their next
+    // sleep(0)s are queued
+    const killer = spawn(async () => {
+      for (let k = 0; k < 5; k++) {
+        await sleep(0);
+        killAll(sleepers.slice(k * 40, k * 40 + 40), { block: false });
+      }
+    });
+    await joinAll([...sleepers, ...switchers, killer]);
+    return [
+      switchers.filter((g) => g.value === "done").length,
+      sleepers.filter((g) => g.value instanceof GreenletExit).length,
+    ];
+  }).get();
+  assert.deepEqual(result, [300, 200]);
 });

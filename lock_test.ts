@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { getEventListeners } from "node:events";
 import process from "node:process";
 import fc from "fast-check";
 import {
@@ -725,4 +726,19 @@ test("property: RLock has one owner with a depth, refuses non-owners, and is FIF
     ),
     { numRuns: Number(process.env.PROPERTY_RUNS ?? 60) },
   );
+});
+
+test("waits that end leave no listener on the caller's signal", async () => {
+  const ac = new AbortController();
+  const sem = new Semaphore(0);
+  for (let i = 0; i < 5; i++) {
+    assert.equal(await sem.acquire({ timeout: 1, signal: ac.signal }), false);
+  }
+  const g = spawn(() => sem.acquire({ signal: ac.signal }));
+  await sleep(0);
+  assert.equal(getEventListeners(ac.signal, "abort").length, 1);
+  sem.release();
+  assert.equal(await g.get(), true);
+  assert.equal(getEventListeners(ac.signal, "abort").length, 0);
+  sem.release();
 });
