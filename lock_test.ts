@@ -742,3 +742,119 @@ test("waits that end leave no listener on the caller's signal", async () => {
   assert.equal(getEventListeners(ac.signal, "abort").length, 0);
   sem.release();
 });
+
+// ---------------------------------------------------------------------------
+// Promises the mutation run showed untested (issue 10)
+
+test("a waiting acquire() resolves true, a waiting hold() a Permit", async () => {
+  const sem = new Semaphore(0);
+  const a = spawn(() => sem.acquire());
+  const h = spawn(() => sem.hold());
+  await sleep(0);
+  sem.release();
+  sem.release();
+  assert.equal(await a.get(), true);
+  const permit = await h.get();
+  assert.equal(typeof permit[Symbol.dispose], "function");
+  permit[Symbol.dispose]();
+  assert.equal(sem.counter, 1);
+});
+
+test("RLock.tryAcquire: free → taken, by its owner → deeper, by another → refused", async () => {
+  const lock = new RLock();
+  assert.equal(lock.tryAcquire(), true);
+  assert.equal(lock.tryAcquire(), true);
+  assert.equal(
+    String(lock),
+    `RLock(owner=${getCurrent()}, depth=2, waiters=0)`,
+  );
+  const other = spawn(() => lock.tryAcquire());
+  assert.equal(await other.get(), false);
+  lock.release();
+  lock.release();
+  assert.equal(lock.locked(), false);
+  assert.equal(String(lock), "RLock(owner=none, depth=0, waiters=0)");
+});
+
+test("NotOwnerError says who holds the lock and who released it", async () => {
+  const lock = new RLock();
+  const stranger = spawn(function stranger() {
+    try {
+      lock.release();
+    } catch (e) {
+      return e;
+    }
+  });
+  const free = await stranger.get() as NotOwnerError;
+  assert.equal(free.name, "NotOwnerError");
+  assert.equal(
+    free.message,
+    `Cannot release RLock: it is not held, released by ${stranger}`,
+  );
+  await lock.acquire();
+  const other = spawn(function other() {
+    try {
+      lock.release();
+    } catch (e) {
+      return (e as Error).message;
+    }
+  });
+  assert.equal(
+    await other.get(),
+    `Cannot release RLock: it is held by ${getCurrent()}, released by ${other}`,
+  );
+  lock.release();
+});
+
+test("DummySemaphore: always ready, wait and hold at once; bad arguments name the call", async () => {
+  const d = new DummySemaphore();
+  assert.equal(d.ready(), true);
+  assert.equal(await d.wait(10), Infinity);
+  const permit = await d.hold();
+  permit[Symbol.dispose]();
+  assert.throws(() => d.acquire(5 as never), {
+    name: "TypeError",
+    message:
+      "Cannot acquire DummySemaphore: options must be an object, received 5",
+  });
+  assert.throws(() => d.wait(-1), {
+    name: "RangeError",
+    message: "Cannot wait on DummySemaphore: timeout must be ≥ 0, received -1",
+  });
+  assert.throws(() => d.hold(5 as never), {
+    name: "TypeError",
+    message:
+      "Cannot hold DummySemaphore: options must be an object, received 5",
+  });
+});
+
+test("bad arguments of hold, wait and RLock name the call and value", () => {
+  assert.throws(() => new Semaphore(1.5), {
+    name: "TypeError",
+    message: "Cannot create Semaphore: value must be an integer, received 1.5",
+  });
+  const sem = new BoundedSemaphore(1);
+  assert.throws(() => sem.hold(5 as never), {
+    name: "TypeError",
+    message:
+      "Cannot hold BoundedSemaphore: options must be an object, received 5",
+  });
+  assert.throws(() => sem.hold({ timeout: -2 }), {
+    name: "RangeError",
+    message: "Cannot hold BoundedSemaphore: timeout must be ≥ 0, received -2",
+  });
+  assert.throws(() => sem.wait(-1), {
+    name: "RangeError",
+    message:
+      "Cannot wait on BoundedSemaphore: timeout must be ≥ 0, received -1",
+  });
+  const lock = new RLock();
+  assert.throws(() => lock.acquire(5 as never), {
+    name: "TypeError",
+    message: "Cannot acquire RLock: options must be an object, received 5",
+  });
+  assert.throws(() => lock.hold(5 as never), {
+    name: "TypeError",
+    message: "Cannot hold RLock: options must be an object, received 5",
+  });
+});
