@@ -925,3 +925,48 @@ test("getCurrentSignal: made after a cancel it is aborted already; inside withTi
     "listeners left: 0",
   ]);
 });
+
+test("sleep(0) inside withTimeout and shield takes its turn like any other", async () => {
+  const log: string[] = [];
+  const other = spawn(async () => {
+    for (let i = 0; i < 3; i++) {
+      log.push(`other ${i}`);
+      await sleep(0);
+    }
+  });
+  await withTimeout(1000, async () => {
+    log.push("scoped 0");
+    await sleep(0);
+    log.push("scoped 1");
+    await shield(async () => {
+      await sleep(0);
+      log.push("shielded 2");
+    });
+  });
+  await other.join();
+  assert.deepEqual(log, [
+    "scoped 0",
+    "other 0",
+    "scoped 1",
+    "other 1",
+    "shielded 2",
+    "other 2",
+  ]);
+});
+
+test("a shield's signal is not aborted by the kill outside it", async () => {
+  const seen: boolean[] = [];
+  const g = spawn(async () => {
+    try {
+      await sleep(10_000);
+    } finally {
+      await shield(() => {
+        seen.push(getCurrentSignal().aborted);
+      });
+      seen.push(getCurrentSignal().aborted);
+    }
+  });
+  await sleep(0);
+  await g.kill();
+  assert.deepEqual(seen, [false, true]);
+});
