@@ -1,6 +1,14 @@
 import assert from "node:assert/strict";
-import { getCurrent, getHub, Linkable, sleep, spawn } from "./mod.ts";
-import { capturingErrors, test } from "./test_adapter.ts";
+import {
+  formatRunInfo,
+  getCurrent,
+  getHub,
+  GreenletExit,
+  Linkable,
+  sleep,
+  spawn,
+} from "./mod.ts";
+import { capturingErrors, deferred, test } from "./test_adapter.ts";
 import { waitContract } from "./test_waits.ts";
 
 /** The smallest waitable: a flag that is ready while it is up. */
@@ -132,4 +140,106 @@ test("bad callbacks throw at once, naming the method and value", () => {
     name: "TypeError",
     message: 'Cannot link: callback must be a function, received "f"',
   });
+});
+
+// ---------------------------------------------------------------------------
+// Promises the mutation run showed untested (issue 10)
+
+/** A waitable with no label and no waitResult override. */
+class Bare extends Linkable {
+  up = false;
+  ready(): boolean {
+    return this.up;
+  }
+  raise(): void {
+    this.up = true;
+    this.notifyLinks();
+  }
+  wait(options: { timeout?: number; signal?: AbortSignal } = {}) {
+    return this.waitReady(options, "late");
+  }
+  override toString(): string {
+    return "Bare";
+  }
+}
+
+test("a wait on an object made ready waits for the links scheduled before it", async () => {
+  const log: string[] = [];
+  const late = new Flag();
+  late.link(() => log.push("late's link"));
+  late.raise(); // ready, its links scheduled, not run yet
+  log.push(`late: ${await late.wait()}`);
+  assert.deepEqual(log, ["late's link", "late: true"]);
+});
+
+test("a wait on a ready object still rejects for an aborted signal or a pending kill", async () => {
+  const flag = new Flag();
+  flag.raise();
+  await sleep(0);
+  const ac = new AbortController();
+  ac.abort(new RangeError("aborted"));
+  await assert.rejects(flag.wait({ signal: ac.signal }), /aborted/);
+  const gate = deferred();
+  const g = spawn(async () => {
+    await gate.promise; // killed here
+    return await flag.wait();
+  });
+  await sleep(0);
+  g.kill(undefined, { block: false });
+  gate.resolve();
+  await g.join();
+  assert.ok(g.value instanceof GreenletExit);
+});
+
+test("without a label a wait is described by the object alone; waitResult defaults to undefined", async () => {
+  const bare = new Bare();
+  const g = spawn(function waiter() {
+    return bare.wait();
+  });
+  await sleep(0);
+  assert.match(formatRunInfo(), /<Greenlet "waiter" #\d+> waiting on Bare$/m);
+  bare.raise();
+  assert.equal(await g.get(), undefined);
+  assert.equal(await new Bare().wait({ timeout: 1 }), "late");
+});
+
+test("rawlink ignores what its callback returns; link reports a rejection", async () => {
+  await capturingErrors(async (errors) => {
+    const flag = new Flag();
+    const thens: string[] = [];
+    const thenable = (name: string) => ({
+      then(_ok: unknown, fail: (e: unknown) => void) {
+        thens.push(name);
+        fail(new Error(`${name} rejected`));
+      },
+    });
+    flag.rawlink(() => thenable("raw") as never);
+    flag.link(() => thenable("link") as never);
+    flag.raise();
+    await flag.wait();
+    await sleep(0);
+    assert.deepEqual(thens, ["link"]);
+    assert.deepEqual(errors, ["main: Error: link rejected"]);
+  });
+});
+
+test("a callback that makes the object unready keeps links added meanwhile", async () => {
+  const flag = new Flag();
+  const log: string[] = [];
+  flag.link(() => {
+    log.push("first lowers it and links another");
+    flag.up = false;
+    flag.link(() => log.push("added meanwhile"));
+  });
+  flag.link(() => log.push("second"));
+  flag.raise();
+  await sleep(0);
+  await sleep(0);
+  flag.raise();
+  await flag.wait();
+  assert.deepEqual(log, [
+    "first lowers it and links another",
+    "second",
+    "added meanwhile",
+  ]);
 });
