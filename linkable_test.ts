@@ -11,12 +11,12 @@ import {
 import { capturingErrors, deferred, test } from "./test_adapter.ts";
 import { waitContract } from "./test_waits.ts";
 
-/** The smallest waitable: a flag that is ready while it is up. */
-class Flag extends Linkable {
+/**
+ * The smallest waitable: ready while it is up. No wait label, and no
+ * `waitResult` override: a wait resolves `undefined` (`"late"` on timeout).
+ */
+class Bare extends Linkable {
   up = false;
-  constructor() {
-    super("flag");
-  }
   ready(): boolean {
     return this.up;
   }
@@ -25,7 +25,23 @@ class Flag extends Linkable {
     this.notifyLinks();
   }
   wait(options: { timeout?: number; signal?: AbortSignal } = {}) {
-    return this.waitReady(options, false);
+    return this.waitReady(options, this.timeoutValue);
+  }
+  protected get timeoutValue(): unknown {
+    return "late";
+  }
+  override toString(): string {
+    return "Bare";
+  }
+}
+
+/** A flag: a labelled Bare whose wait resolves `true` (`false` on timeout). */
+class Flag extends Bare {
+  constructor() {
+    super("flag");
+  }
+  protected override get timeoutValue(): unknown {
+    return false;
   }
   protected override waitResult(): unknown {
     return true;
@@ -144,24 +160,6 @@ test("bad callbacks throw at once, naming the method and value", () => {
 
 // ---------------------------------------------------------------------------
 // Promises the mutation run showed untested (issue 10)
-
-/** A waitable with no label and no waitResult override. */
-class Bare extends Linkable {
-  up = false;
-  ready(): boolean {
-    return this.up;
-  }
-  raise(): void {
-    this.up = true;
-    this.notifyLinks();
-  }
-  wait(options: { timeout?: number; signal?: AbortSignal } = {}) {
-    return this.waitReady(options, "late");
-  }
-  override toString(): string {
-    return "Bare";
-  }
-}
 
 test("a wait on an object made ready waits for the links scheduled before it", async () => {
   const log: string[] = [];
