@@ -469,9 +469,10 @@ function runBody(task: GreenletTask): void {
 }
 
 /**
- * Ends `g` when the promise its function returned settles (one tick, as
- * `await`). The handlers are shared, not closures per greenlet: a reaction
- * runs in the async context it was registered in, the greenlet's own.
+ * Ends the running greenlet when the promise its function returned settles
+ * (one tick, as `await`). Called inside the greenlet's context; the handlers
+ * are shared, not closures per greenlet: a reaction runs in the async
+ * context it was registered in, so they find the greenlet there.
  */
 function settleBody(r: PromiseLike<unknown>): void {
   Promise.resolve(r).then(bodyReturned, bodyThrew);
