@@ -87,10 +87,18 @@ test("a Timeout that fired while awaiting something else is delivered at the nex
     } catch (e) {
       log.push(e === t ? "Timeout at sleep(0)" : `other ${e}`);
     }
+    // delivered once: the next waits go on
+    await sleep(0);
+    await sleep(1);
+    log.push("next waits ran");
   });
   setTimeout(gate.resolve, 10);
   await g.join();
-  assert.deepEqual(log, ["gate opened", "Timeout at sleep(0)"]);
+  assert.deepEqual(log, [
+    "gate opened",
+    "Timeout at sleep(0)",
+    "next waits ran",
+  ]);
 });
 
 test("cancelling a Timeout withdraws an error that fired but was not delivered", async () => {
@@ -969,4 +977,38 @@ test("a shield's signal is not aborted by the kill outside it", async () => {
   await sleep(0);
   await g.kill();
   assert.deepEqual(seen, [false, true]);
+});
+
+test("cancelling one Timeout keeps another's undelivered error", async () => {
+  const gate = deferred();
+  const g = spawn(async () => {
+    const t1 = Timeout.startNew(1);
+    const t2 = Timeout.startNew(2);
+    await gate.promise; // both fire here, undelivered
+    t2.cancel();
+    return await sleep(0).then(() => "none?!", (e) => e === t1);
+  });
+  setTimeout(gate.resolve, 10);
+  assert.equal(await g.get(), true);
+});
+
+test("a kill lands on waits that start inside withTimeout after it, and on that scope's new signal", async () => {
+  const gate = deferred();
+  const log: string[] = [];
+  const g = spawn(() =>
+    withTimeout(10_000, async () => {
+      await gate.promise; // killed here
+      log.push(`new signal aborted: ${getCurrentSignal().aborted}`);
+      await sleep(1).catch((e) => log.push(`sleep: ${(e as Error).name}`));
+    })
+  );
+  await sleep(0);
+  g.kill(undefined, { block: false });
+  gate.resolve();
+  await g.join();
+  assert.deepEqual(log, [
+    "new signal aborted: true",
+    "sleep: GreenletExit",
+  ]);
+  assert.ok(g.value instanceof GreenletExit);
 });
