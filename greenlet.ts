@@ -411,7 +411,8 @@ export class Greenlet<T = unknown> extends Linkable {
     task.state = DEAD;
     if (onFinish !== null) emit(onFinish, task);
     const kill = task.stop;
-    if (kill !== null && kill.level && (ok || v === kill.error)) {
+    // a body that swallowed its kill and returned still ends killed
+    if (kill !== null && kill.level && ok) {
       ok = false;
       v = kill.error;
     }

@@ -670,6 +670,13 @@ test("successful() is false until the greenlet ended well; a sync body ends in i
   });
   await a.join();
   assert.equal(a.value, 5, "the awaited value, not the promise");
+  // an object that is not a thenable is a value too: it ends in its run
+  const box = { then: 1 };
+  const o = spawn(() => box);
+  spawn(() => log.push(`object body dead: ${o.dead}`));
+  await sleep(0);
+  assert.equal(o.value, box);
+  assert.equal(log.at(-1), "object body dead: true");
   assert.equal(a.successful(), true);
 });
 
@@ -694,6 +701,10 @@ test("startLater twice or start after it schedules one run; bad arguments name t
   assert.throws(() => g.get({ timeout: -1 }), {
     name: "RangeError",
     message: "Cannot get greenlet result: timeout must be ≥ 0, received -1",
+  });
+  assert.throws(() => g.kill(undefined, { timeout: -1 }), {
+    name: "RangeError",
+    message: "Cannot kill greenlet: timeout must be ≥ 0, received -1",
   });
   assert.throws(() => g.kill(undefined, 5 as never), {
     name: "TypeError",
@@ -721,6 +732,8 @@ test("linkValue and linkException callbacks run as main; their errors are report
       throw new Error("x");
     });
     bad.linkException(() => log.push(`linkException as ${getCurrent().name}`));
+    // a callback's rejected promise is reported too
+    bad.linkException(() => Promise.reject(new Error("async callback")));
     await joinAll([ok, bad]);
     await sleep(0);
     assert.deepEqual(log, ["linkValue as main", "linkException as main"]);
@@ -728,6 +741,7 @@ test("linkValue and linkException callbacks run as main; their errors are report
     assert.deepEqual(errors, [
       "bad: Error: x",
       `${ok.name}: Error: from linkValue`,
+      "bad: Error: async callback",
     ]);
   });
 });
