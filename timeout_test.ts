@@ -706,8 +706,7 @@ test("restarting a Timeout that fired undelivered withdraws the old error", asyn
   const g = spawn(async () => {
     const t = Timeout.startNew(1);
     await gate.promise; // it fires here, undelivered
-    t.cancel();
-    t.start(); // armed again for 1 ms: the old error is gone
+    t.start(); // armed again for 1 ms: the old error is withdrawn
     const first = await sleep(0).then(
       () => "sleep(0) ran",
       (e) => `threw ${e}`,
@@ -728,6 +727,20 @@ test("withTimeout: sync values and throws, its own arguments, and what counts as
     /sync/,
   );
   assert.equal(await withTimeout(10, (a: number, b: number) => a + b, 2, 3), 5);
+  await assert.rejects(
+    withTimeout(1000, async () => {
+      await sleep(0);
+      throw new RangeError("async");
+    }),
+    /async/,
+  );
+  assert.equal(await withTimeout(10, (x: null) => x, null), null);
+  // options only as the single trailing argument
+  const first = { timeoutValue: 1 };
+  assert.deepEqual(
+    await withTimeout(10, (...args: unknown[]) => args, first, 2),
+    [first, 2],
+  );
   class Box {
     timeoutValue = 1;
   }
