@@ -178,14 +178,19 @@ test("a wait on a ready object still rejects for an aborted signal or a pending 
   ac.abort(new RangeError("aborted"));
   await assert.rejects(flag.wait({ signal: ac.signal }), /aborted/);
   const gate = deferred();
+  const log: string[] = [];
   const g = spawn(async () => {
     await gate.promise; // killed here
-    return await flag.wait();
+    await flag.wait().then(
+      () => log.push("waited?!"),
+      (e) => log.push((e as Error).name),
+    );
   });
   await sleep(0);
   g.kill(undefined, { block: false });
   gate.resolve();
   await g.join();
+  assert.deepEqual(log, ["GreenletExit"]);
   assert.ok(g.value instanceof GreenletExit);
 });
 
