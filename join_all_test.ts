@@ -468,3 +468,16 @@ test("property: greenlets end once, failures reach handleError once, joinAll ret
     { numRuns: Number(process.env.PROPERTY_RUNS ?? 60) },
   );
 });
+
+test("an undelivered one-shot Timeout is thrown by joinAll of greenlets already dead", async () => {
+  const dead = spawn(() => 1);
+  await dead.join();
+  const gate = deferred();
+  const g = spawn(async () => {
+    const t = Timeout.startNew(1);
+    await gate.promise; // it fires here, undelivered
+    return await joinAll([dead]).then(() => "joined?!", (e) => e === t);
+  });
+  setTimeout(gate.resolve, 10);
+  assert.equal(await g.get(), true);
+});

@@ -246,3 +246,12 @@ test("a callback that makes the object unready keeps links added meanwhile", asy
     "added meanwhile",
   ]);
 });
+
+test("a link callback may return anything: null, a number, a function", async () => {
+  const flag = new Flag();
+  flag.link(() => null as never);
+  flag.link(() => 5 as never);
+  flag.link((() => () => {}) as never);
+  flag.raise();
+  await flag.wait(); // nothing reported: the adapter would fail the test
+});
