@@ -14,7 +14,12 @@ import {
   Timeout,
   wait,
 } from "./mod.ts";
-import { capturingErrors, deferred, test } from "./test_adapter.ts";
+import {
+  capturingErrors,
+  deferred,
+  killedWhileAway,
+  test,
+} from "./test_adapter.ts";
 
 test("joinAll returns greenlets in completion order", async () => {
   const a = spawn(() => sleep(15));
@@ -219,10 +224,9 @@ test("joinAll's wait shows what it joins in the run info", async () => {
 test("joinAll is a switch point even when its greenlets are dead: a pending kill lands", async () => {
   const dead = spawn(() => 1);
   await dead.join();
-  const gate = deferred();
   const log: string[] = [];
-  const g = spawn(async () => {
-    await gate.promise; // the kill arrives here, in an await the hub does not own
+  await killedWhileAway(async (away) => {
+    await away;
     try {
       await joinAll([dead]);
       log.push("joined?!");
@@ -230,10 +234,6 @@ test("joinAll is a switch point even when its greenlets are dead: a pending kill
       log.push((e as Error).name);
     }
   });
-  await sleep(0);
-  g.kill(undefined, { block: false });
-  gate.resolve();
-  await g.join();
   assert.deepEqual(log, ["GreenletExit"]);
 });
 

@@ -8,7 +8,7 @@ import {
   sleep,
   spawn,
 } from "./mod.ts";
-import { capturingErrors, deferred, test } from "./test_adapter.ts";
+import { capturingErrors, killedWhileAway, test } from "./test_adapter.ts";
 import { waitContract } from "./test_waits.ts";
 
 /**
@@ -177,19 +177,14 @@ test("a wait on a ready object still rejects for an aborted signal or a pending 
   const ac = new AbortController();
   ac.abort(new RangeError("aborted"));
   await assert.rejects(flag.wait({ signal: ac.signal }), /aborted/);
-  const gate = deferred();
   const log: string[] = [];
-  const g = spawn(async () => {
-    await gate.promise; // killed here
+  const g = await killedWhileAway(async (away) => {
+    await away;
     await flag.wait().then(
       () => log.push("waited?!"),
       (e) => log.push((e as Error).name),
     );
   });
-  await sleep(0);
-  g.kill(undefined, { block: false });
-  gate.resolve();
-  await g.join();
   assert.deepEqual(log, ["GreenletExit"]);
   assert.ok(g.value instanceof GreenletExit);
 });

@@ -13,7 +13,7 @@
 import { spawn as spawnProcess } from "node:child_process";
 import process from "node:process";
 import { test as nodeTest } from "node:test";
-import { getHub, Hub } from "./mod.ts";
+import { getHub, type Greenlet, Hub, sleep, spawn } from "./mod.ts";
 
 type TestFn = () => void | Promise<void>;
 
@@ -180,4 +180,24 @@ export async function capturingErrors(
   } finally {
     hub.handleError = original;
   }
+}
+
+/**
+ * Spawns `body(away)` and kills it while it awaits `away` — a promise the
+ * hub does not own, so the kill cannot land there — then lets `away`
+ * resolve: the kill is pending when the greenlet goes on.
+ *
+ * @param body The greenlet's function; it must `await away` first.
+ * @returns The greenlet, once it ended.
+ */
+export async function killedWhileAway(
+  body: (away: Promise<void>) => unknown,
+): Promise<Greenlet> {
+  const gate = deferred();
+  const g = spawn(body, gate.promise);
+  await sleep(0);
+  g.kill(undefined, { block: false });
+  gate.resolve();
+  await g.join();
+  return g;
 }

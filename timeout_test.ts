@@ -14,7 +14,7 @@ import {
   Timeout,
   withTimeout,
 } from "./mod.ts";
-import { deferred, test } from "./test_adapter.ts";
+import { deferred, killedWhileAway, test } from "./test_adapter.ts";
 import fc from "fast-check";
 import process from "node:process";
 
@@ -786,16 +786,11 @@ test("withTimeout shows in the run info; a cancelled caller never runs fn", asyn
     /"bounded" #\d+> waiting on sleep until [\d.]+ ms and withTimeout\(1000 ms\)/,
   );
   await g.kill();
-  const gate = deferred();
   const ran: string[] = [];
-  const h = spawn(async () => {
-    await gate.promise; // killed here
+  const h = await killedWhileAway(async (away) => {
+    await away;
     await withTimeout(10, () => ran.push("fn ran?!"));
   });
-  await sleep(0);
-  h.kill(undefined, { block: false });
-  gate.resolve();
-  await h.join();
   assert.deepEqual(ran, []);
   assert.ok(h.value instanceof GreenletExit);
 });
@@ -894,32 +889,22 @@ test("a Timeout landing on a queued sleep(0) is thrown there once", async () => 
 });
 
 test("cancelling a Timeout never withdraws a kill", async () => {
-  const gate = deferred();
   const log: string[] = [];
-  const g = spawn(async () => {
+  await killedWhileAway(async (away) => {
     const t = Timeout.startNew(10_000);
-    await gate.promise; // killed here
+    await away;
     t.cancel();
     await sleep(0).catch((e) => log.push((e as Error).name));
   });
-  await sleep(0);
-  g.kill(undefined, { block: false });
-  gate.resolve();
-  await g.join();
   assert.deepEqual(log, ["GreenletExit"]);
 });
 
 test("getCurrentSignal: made after a cancel it is aborted already; inside withTimeout it follows a kill; the scope's listener goes with it", async () => {
-  const gate = deferred();
   const seen: string[] = [];
-  const g = spawn(async () => {
-    await gate.promise; // killed here
+  await killedWhileAway(async (away) => {
+    await away;
     seen.push(`late signal aborted: ${getCurrentSignal().aborted}`);
   });
-  await sleep(0);
-  g.kill(undefined, { block: false });
-  gate.resolve();
-  await g.join();
   let inner!: AbortSignal;
   const h = spawn(() =>
     withTimeout(10_000, async () => {
@@ -1006,19 +991,14 @@ test("cancelling one Timeout keeps another's undelivered error", async () => {
 });
 
 test("a kill lands on waits that start inside withTimeout after it, and on that scope's new signal", async () => {
-  const gate = deferred();
   const log: string[] = [];
-  const g = spawn(() =>
+  const g = await killedWhileAway((away) =>
     withTimeout(10_000, async () => {
-      await gate.promise; // killed here
+      await away;
       log.push(`new signal aborted: ${getCurrentSignal().aborted}`);
       await sleep(1).catch((e) => log.push(`sleep: ${(e as Error).name}`));
     })
   );
-  await sleep(0);
-  g.kill(undefined, { block: false });
-  gate.resolve();
-  await g.join();
   assert.deepEqual(log, [
     "new signal aborted: true",
     "sleep: GreenletExit",
