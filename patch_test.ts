@@ -4,8 +4,10 @@ import type { AddressInfo } from "node:net";
 import {
   formatRunInfo,
   getCurrent,
+  getCurrentSignal,
   getHub,
   GreenletExit,
+  shield,
   sleep,
   spawn,
   Timeout,
@@ -372,6 +374,91 @@ test("a Timeout aborts a patched fetch; the greenlet's later requests still work
         "Timeout",
         "/slow closed by client",
         "200 fast",
+      ]);
+    });
+  } finally {
+    await stopServer(server);
+  }
+});
+
+test("a one-shot Timeout thrown into a patched fetch aborts the request: the server sees it close", async () => {
+  const { server, base, closed, arrived } = await startServer();
+  try {
+    await patched(patchFetch, async () => {
+      const g = spawn(async () => {
+        const log: string[] = [];
+        const t = Timeout.startNew(250); // the request arrives well before
+        try {
+          await fetch(`${base}/slow`);
+          log.push("answered?!");
+        } catch (e) {
+          log.push(e === t ? "own Timeout" : `other ${e}`);
+        } finally {
+          t.cancel();
+        }
+        log.push(await closed);
+        return log;
+      });
+      await arrived;
+      assert.deepEqual(await g.get(), [
+        "own Timeout",
+        "/slow closed by client",
+      ]);
+    });
+  } finally {
+    await stopServer(server);
+  }
+});
+
+test("a patched fetch given an already-aborted signal is never sent", async () => {
+  const { server, base, requests } = await startServer();
+  try {
+    await patched(patchFetch, async () => {
+      const reason = new Error("aborted before the call");
+      const log: string[] = [];
+      try {
+        const res = await fetch(`${base}/fast`, {
+          signal: AbortSignal.abort(reason),
+        });
+        log.push(`answered?! ${await res.text()}`);
+      } catch (e) {
+        log.push(e === reason ? "the caller's reason" : `other ${e}`);
+      }
+      log.push(await (await fetch(`${base}/fast`)).text());
+      assert.deepEqual(log, ["the caller's reason", "fast"]);
+      assert.deepEqual(requests, ["/fast"]);
+    });
+  } finally {
+    await stopServer(server);
+  }
+});
+
+test("a patched fetch inside shield outlives the outer deadline; the shield's own stops it", async () => {
+  const { server, base, closed } = await startServer();
+  try {
+    await patched(patchFetch, async () => {
+      const log: string[] = [];
+      try {
+        await withTimeout(20, () =>
+          shield(async () => {
+            try {
+              await fetch(`${base}/slow`);
+            } catch (e) {
+              // the shield's deadline aborted it, not the outer one
+              log.push(
+                e === getCurrentSignal().reason ? "shield's" : "outer's",
+              );
+            }
+          }, { timeout: 100 }));
+      } catch (e) {
+        // withTimeout settles at its deadline (the contract's rule 3)
+        log.push(e instanceof Timeout ? "outer Timeout" : `${e}`);
+      }
+      log.push(await closed);
+      assert.deepEqual(log, [
+        "outer Timeout",
+        "shield's",
+        "/slow closed by client",
       ]);
     });
   } finally {

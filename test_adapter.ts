@@ -37,14 +37,26 @@ async function runChecked(fn: TestFn): Promise<void> {
   const unexpected: string[] = [];
   const proto = Hub.prototype;
   const original = proto.handleError;
-  proto.handleError = function (greenlet, error) {
+  const record = function (this: Hub, greenlet: Greenlet, error: unknown) {
     unexpected.push(`${greenlet}: ${describeError(error)}`);
     original.call(this, greenlet, error);
   };
+  proto.handleError = record;
   try {
     await fn();
   } finally {
     proto.handleError = original;
+  }
+  // A test that saved `hub.handleError` and assigned it back restored this
+  // test's recorder as the default hub's own property: left there, it would
+  // swallow the errors of every later test.
+  const hub = getHub();
+  if (Object.hasOwn(hub, "handleError")) {
+    const own = hub.handleError;
+    delete (hub as { handleError?: unknown }).handleError;
+    if (own !== record) {
+      throw new Error("test left the default hub's handleError replaced");
+    }
   }
   if (unexpected.length !== 0) {
     throw new Error(
