@@ -243,6 +243,19 @@ export class WaiterList {
       else settle(w, true, value);
     }
   }
+
+  /**
+   * From the run queue: settles every waiter, oldest first — a raising one
+   * (with a `timeoutError`) rejects with `error`, the others resolve with
+   * `value`.
+   */
+  settleAllFailed(value: unknown, error: unknown): void {
+    let w: Waiter | null;
+    while ((w = this.shift()) !== null) {
+      if (w.options.timeoutError === undefined) settleNow(w, true, value);
+      else settleNow(w, false, error);
+    }
+  }
 }
 
 /** How a wait behaves besides waiting for its source. */

@@ -21,7 +21,7 @@ import {
   throwInto,
 } from "./_waiter.ts";
 import type { Hub } from "./hub.ts";
-import { Linkable } from "./linkable.ts";
+import { type LinkCallback, Linkable } from "./linkable.ts";
 import { Timeout } from "./timeout.ts";
 
 /**
@@ -106,6 +106,8 @@ class GreenletTask extends Task implements UserTask {
 let constructingMain: Task | null = null;
 let spawnParent: Task | null = null;
 let spawnEntry: ((...args: never[]) => unknown) | null = null;
+// A spawn site taken earlier (pool.ts: before waiting for a free slot).
+let presetSite: string | null | undefined = undefined;
 let finish: (g: Greenlet, ok: boolean, v: unknown) => void;
 let startFromTimer: (arg: unknown) => void;
 /** The timers of greenlets started with `startLater` (rare: kept aside). */
@@ -164,7 +166,9 @@ export class Greenlet<T = unknown> extends Linkable {
     const mainTask = constructingMain;
     const parent = spawnParent;
     const entry = spawnEntry ?? Greenlet;
+    const site = presetSite;
     constructingMain = spawnParent = spawnEntry = null;
+    presetSite = undefined;
     if (mainTask !== null) {
       this.#task = mainTask;
       mainTask.greenlet = this;
@@ -183,7 +187,9 @@ export class Greenlet<T = unknown> extends Linkable {
     // the default name is made when first read; no arguments keep no array
     this.#name = fn.name === "" ? null : fn.name;
     this.#args = args.length === 0 ? null : args;
-    if (spawnSites) task.spawnSite = callerSite(entry);
+    if (spawnSites) {
+      task.spawnSite = site !== undefined ? site : callerSite(entry);
+    }
     if (onSpawn !== null) emit(onSpawn, task);
   }
 
@@ -378,7 +384,7 @@ export class Greenlet<T = unknown> extends Linkable {
    *
    * @param callback Called with this greenlet.
    */
-  linkValue(callback: (greenlet: this) => void): void {
+  linkValue(callback: LinkCallback<this>): void {
     this.addLink(callback, false, succeeded, "linkValue");
   }
 
@@ -387,7 +393,7 @@ export class Greenlet<T = unknown> extends Linkable {
    *
    * @param callback Called with this greenlet.
    */
-  linkException(callback: (greenlet: this) => void): void {
+  linkException(callback: LinkCallback<this>): void {
     this.addLink(callback, false, failed, "linkException");
   }
 
@@ -531,6 +537,29 @@ registerGreenletFactory({
 });
 
 function noop(): void {}
+
+/**
+ * Internal (for pool.ts, not re-exported): where the caller of `entry` is,
+ * if a monitor records spawn sites now; else null.
+ */
+export function spawnSiteOf(entry: Entry): string | null {
+  return spawnSites ? callerSite(entry) : null;
+}
+
+/**
+ * Internal (for pool.ts, not re-exported): {@linkcode spawn}, recording
+ * `site` (from {@linkcode spawnSiteOf}) as where the greenlet was spawned.
+ */
+export function spawnAt<T>(
+  site: string | null,
+  fn: (...args: never[]) => T | PromiseLike<T>,
+  args: readonly unknown[],
+): Greenlet<T> {
+  presetSite = site;
+  const g = new Greenlet<T>(fn, ...args);
+  g.start();
+  return g;
+}
 
 /**
  * Creates a greenlet running `fn(...args)` and starts it: it runs the next

@@ -11,6 +11,30 @@ import { checkFunction } from "./_checks.ts";
 import { interruption, type Scheduler, WaiterList, waitOn } from "./_waiter.ts";
 
 /**
+ * What `link` accepts: a function called with the source, or an object
+ * whose `handleLink(source)` is called (as an `AsyncResult`, so that
+ * `g.link(result)` forwards a greenlet's outcome; gevent's callable
+ * objects).
+ *
+ * @example An object as a link target
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { type LinkCallback, spawn } from "./mod.ts";
+ * const seen: string[] = [];
+ * const target: LinkCallback<{ ready(): boolean }> = {
+ *   handleLink: (source) => void seen.push(`ready: ${source.ready()}`),
+ * };
+ * const g = spawn(() => 1);
+ * g.link(target);
+ * await g.join();
+ * assert.deepEqual(seen, ["ready: true"]);
+ * ```
+ */
+export type LinkCallback<S> =
+  | ((source: S) => void)
+  | { handleLink(source: S): void };
+
+/**
  * Something {@linkcode wait} and {@linkcode iwait} can wait for: greenlets,
  * locks, and any {@linkcode Linkable}.
  *
@@ -36,7 +60,7 @@ export interface Waitable {
 }
 
 interface LinkRecord {
-  cb: ((source: never) => unknown) | null;
+  cb: ((source: never) => unknown) | { handleLink(s: never): void } | null;
   raw: boolean;
   when: ((source: never) => boolean) | null;
 }
@@ -46,6 +70,13 @@ interface LinkRecord {
 // from the run queue).
 let notifying: Linkable | null = null;
 let batch: LinkRecord[] | null = null;
+
+function callTarget(
+  target: { handleLink(s: Linkable): void },
+  source: Linkable,
+): void {
+  target.handleLink(source);
+}
 
 /**
  * gevent's `AbstractLinkable`: the base of every waitable. Callbacks
@@ -114,11 +145,12 @@ export abstract class Linkable implements Waitable {
   /**
    * Like `rawlink`; the callback runs as code outside greenlets (as
    * `hub.main`), and an error it throws or rejects with goes to
-   * `hub.handleError`.
+   * `hub.handleError`. An object with a `handleLink(source)` method may be
+   * given instead of a function (an `AsyncResult` forwards the outcome).
    *
    * @param callback Called with this object.
    */
-  link(callback: (source: this) => void): void {
+  link(callback: LinkCallback<this>): void {
     this.addLink(callback, false, null, "link");
   }
 
@@ -128,7 +160,7 @@ export abstract class Linkable implements Waitable {
    *
    * @param callback The callback to remove.
    */
-  unlink(callback: (source: this) => void): void {
+  unlink(callback: LinkCallback<this>): void {
     const links = this.#links;
     if (links !== null) {
       for (let i = links.length - 1; i >= 0; i--) {
@@ -149,14 +181,17 @@ export abstract class Linkable implements Waitable {
    * @param action The public method's name, for the argument error.
    */
   protected addLink(
-    callback: (source: this) => unknown,
+    callback: ((source: this) => unknown) | LinkCallback<this>,
     raw: boolean,
     when: ((source: this) => boolean) | null,
     action: string,
   ): void {
-    checkFunction(action, "callback", callback);
+    if (
+      raw || callback === null || typeof callback !== "object" ||
+      typeof callback.handleLink !== "function"
+    ) checkFunction(action, "callback", callback);
     (this.#links ??= []).push({
-      cb: callback as (s: never) => unknown,
+      cb: callback as LinkRecord["cb"],
       raw,
       when: when as ((s: never) => boolean) | null,
     });
@@ -183,24 +218,35 @@ export abstract class Linkable implements Waitable {
    * `signal` rejects with its reason. FIFO among waiters; callbacks
    * registered before run first.
    *
+   * A raising wait (`timeoutError` given, as a `get()`) rejects with
+   * `timeoutError()` on timeout, and with `waitError()` when `waitFailed()`.
+   *
    * @param options `timeout` in milliseconds, `signal`.
    * @param timeoutValue What a timed-out wait resolves with.
+   * @param timeoutError Makes the wait raising: what it rejects with on
+   * timeout.
    * @returns A promise of `waitResult()` or `timeoutValue`.
    */
   protected waitReady(
     options: { timeout?: number; signal?: AbortSignal },
     timeoutValue?: unknown,
+    timeoutError?: () => unknown,
   ): Promise<unknown> {
     const scope = currentScope();
     if (
       this.ready() && !this.#scheduled && options.signal?.aborted !== true &&
       interruption(scope, false) === undefined
-    ) return Promise.resolve(this.waitResult());
+    ) {
+      return timeoutError !== undefined && this.waitFailed()
+        ? Promise.reject(this.waitError())
+        : Promise.resolve(this.waitResult());
+    }
     const w = waitOn(scope, this.#waitSource(), {
       list: this.#waiters ??= new WaiterList(),
       timeout: options.timeout,
       signal: options.signal,
       timeoutValue,
+      timeoutError,
     });
     if (w.active) this.notifyLinks();
     return w.promise;
@@ -213,6 +259,25 @@ export abstract class Linkable implements Waitable {
    * @returns The value waiters resume with.
    */
   protected waitResult(): unknown {
+    return undefined;
+  }
+
+  /**
+   * Whether raising waits (see `waitReady`) reject once ready; false unless
+   * overridden.
+   *
+   * @returns false.
+   */
+  protected waitFailed(): boolean {
+    return false;
+  }
+
+  /**
+   * What raising waits reject with when `waitFailed()`.
+   *
+   * @returns undefined unless overridden.
+   */
+  protected waitError(): unknown {
     return undefined;
   }
 
@@ -235,9 +300,23 @@ export abstract class Linkable implements Waitable {
       : { toString: () => `${label} ${this}` };
   }
 
+  /**
+   * Whether a notification wakes every callback and waiter registered when
+   * it runs even if the object stopped being ready in between (gevent's
+   * `_notify_all`: an `Event` set then cleared at once still wakes those
+   * that waited). False by default: a lock wakes only while a permit is
+   * free.
+   *
+   * @returns false unless overridden.
+   */
+  protected get wakesAll(): boolean {
+    return false;
+  }
+
   static #notify(self: Linkable, core: Scheduler): void {
     self.#scheduled = false;
-    if (!self.ready()) return;
+    const all = self.wakesAll;
+    if (!all && !self.ready()) return;
     const links = self.#links;
     if (links !== null) {
       self.#links = null;
@@ -247,7 +326,7 @@ export abstract class Linkable implements Waitable {
         const rec = links[i];
         const cb = rec.cb;
         if (cb === null) continue; // unlinked by an earlier callback
-        if (!self.ready()) {
+        if (!all && !self.ready()) {
           // a callback made it unready: the rest wait for the next time
           const rest = links.slice(i).filter((r) => r.cb !== null);
           self.#links = self.#links === null ? rest : rest.concat(self.#links);
@@ -260,20 +339,23 @@ export abstract class Linkable implements Waitable {
       notifying = batch = null;
     }
     const waiters = self.#waiters;
-    if (waiters !== null && waiters.size !== 0 && self.ready()) {
-      waiters.settleAll(self.waitResult(), true);
+    if (waiters !== null && waiters.size !== 0 && (all || self.ready())) {
+      if (!self.waitFailed()) waiters.settleAll(self.waitResult(), true);
+      else waiters.settleAllFailed(self.waitResult(), self.waitError());
     }
   }
 
   #call(
-    cb: (source: never) => unknown,
+    cb: NonNullable<LinkRecord["cb"]>,
     raw: boolean,
     core: Scheduler,
   ): void {
     try {
       const r = raw
-        ? cb(this as never)
-        : als.run(core.main, cb as (s: Linkable) => unknown, this);
+        ? (cb as (s: Linkable) => unknown)(this)
+        : typeof cb === "function"
+        ? als.run(core.main, cb as (s: Linkable) => unknown, this)
+        : als.run(core.main, callTarget, cb, this);
       if (
         !raw && r !== null && typeof r === "object" &&
         typeof (r as PromiseLike<unknown>).then === "function"

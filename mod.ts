@@ -33,7 +33,7 @@ export {
   LoopExit,
   sleep,
 } from "./hub.ts";
-export { Linkable, type Waitable } from "./linkable.ts";
+export { Linkable, type LinkCallback, type Waitable } from "./linkable.ts";
 export { iwait, wait, type WaitObjectsOptions } from "./wait.ts";
 export {
   type GetOptions,
@@ -64,6 +64,12 @@ export {
   startMonitor,
   stopMonitor,
 } from "./monitor.ts";
+export {
+  AsyncResult,
+  type BlockingOptions,
+  Event,
+  type Outcome,
+} from "./event.ts";
 export {
   type AcquireOptions,
   BoundedSemaphore,
