@@ -71,6 +71,17 @@ export {
   type Outcome,
 } from "./event.ts";
 export {
+  Channel,
+  JoinableQueue,
+  LifoQueue,
+  PriorityQueue,
+  type PriorityQueueOptions,
+  Queue,
+  QueueClosed,
+  QueueEmpty,
+  QueueFull,
+} from "./queue.ts";
+export {
   type AcquireOptions,
   BoundedSemaphore,
   DummySemaphore,
