@@ -70,6 +70,7 @@ export {
   Event,
   type Outcome,
 } from "./event.ts";
+export { Local, local } from "./local.ts";
 export {
   Channel,
   JoinableQueue,
