@@ -107,3 +107,34 @@ test(
   },
   { denoOnly: true },
 );
+
+test(
+  "examples/06_producer_consumer.ts: the producer waits while 3 jobs are queued",
+  async () => {
+    await expectLines("06_producer_consumer.ts", [
+      "producer: put job 1",
+      "producer: put job 2",
+      "  consumer A: working on job 1",
+      "producer: put job 3",
+      "  consumer B: working on job 2",
+      "producer: put job 4",
+      "producer: put job 5",
+      "producer: queue full (3), waits with job 6",
+      "producer: put job 6",
+      "  consumer A: working on job 3",
+      "producer: put job 7",
+      "producer: queue full (3), waits with job 8",
+      "  consumer B: working on job 4",
+      "producer: put job 8",
+      "producer: done, queue closed",
+      "  consumer A: working on job 5",
+      "  consumer B: working on job 6",
+      "  consumer A: working on job 7",
+      "  consumer B: working on job 8",
+      "  consumer A: no more jobs",
+      "  consumer B: no more jobs",
+      "all 8 jobs done: A did 4, B did 4; never more than 3 queued",
+    ]);
+  },
+  { denoOnly: true },
+);

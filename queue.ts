@@ -466,21 +466,13 @@ export class Queue<T = unknown> implements AsyncIterable<T> {
   }
 
   /**
-   * Iterates by `get()` until the queue is closed and empty.
+   * Iterates by `get()` until the queue is closed and empty; each step is a
+   * switch point like `get()`.
    *
    * @returns An async iterator of the items.
    */
-  async *[Symbol.asyncIterator](): AsyncGenerator<T, void, undefined> {
-    while (true) {
-      let item: T;
-      try {
-        item = await this.get();
-      } catch (e) {
-        if (e instanceof QueueClosed && this.#closed) return;
-        throw e;
-      }
-      yield item;
-    }
+  [Symbol.asyncIterator](): AsyncIterableIterator<T> {
+    return new QueueIterator(this);
   }
 
   /**
@@ -553,6 +545,34 @@ export class Queue<T = unknown> implements AsyncIterable<T> {
 
   #closedError(action: string): QueueClosed {
     return new QueueClosed(`Cannot ${action} ${this}: it is closed`);
+  }
+}
+
+const DONE: IteratorResult<never, undefined> = { done: true, value: undefined };
+
+function toResult<T>(value: T): IteratorResult<T, undefined> {
+  return { done: false, value };
+}
+
+function endOnClose(e: unknown): IteratorResult<never, undefined> {
+  if (e instanceof QueueClosed) return DONE;
+  throw e;
+}
+
+/** `for await` over a queue: `get()` until it is closed and empty. */
+class QueueIterator<T> implements AsyncIterableIterator<T> {
+  readonly #queue: Queue<T>;
+  constructor(queue: Queue<T>) {
+    this.#queue = queue;
+  }
+  next(): Promise<IteratorResult<T, undefined>> {
+    return this.#queue.get().then(toResult, endOnClose);
+  }
+  return(): Promise<IteratorResult<T, undefined>> {
+    return Promise.resolve(DONE);
+  }
+  [Symbol.asyncIterator](): AsyncIterableIterator<T> {
+    return this;
   }
 }
 

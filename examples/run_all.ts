@@ -1,5 +1,6 @@
 /**
- * Runs the tutorial's five programs in order, each under a heading
+ * Runs the tutorial's five programs in order, then the examples of queues
+ * and pools, each under a heading
  * (`npm start`, `deno task demo`).
  *
  * @module
@@ -19,6 +20,11 @@ const programs: [string, string, () => Promise<unknown>][] = [
   ],
   ["04_fetch.ts", "concurrent HTTP requests", () => import("./04_fetch.ts")],
   ["05_semaphore.ts", "a Semaphore", () => import("./05_semaphore.ts")],
+  [
+    "06_producer_consumer.ts",
+    "producer and consumers over a bounded Queue",
+    () => import("./06_producer_consumer.ts"),
+  ],
 ];
 
 for (const [file, title, load] of programs) {
