@@ -6,7 +6,7 @@
  * @module
  */
 import process from "node:process";
-import { joinAll, Semaphore, sleep, spawn } from "../mod.ts";
+import { Event, joinAll, Queue, Semaphore, sleep, spawn } from "../mod.ts";
 
 const REPS = 3;
 const gc = (globalThis as { gc?: () => void }).gc;
@@ -77,6 +77,50 @@ async function idleBytes(n: number): Promise<number> {
   return (during - before) / n;
 }
 
+/** Bytes of heap per greenlet waiting on an Event. */
+async function idleEventBytes(n: number): Promise<number> {
+  const ev = new Event();
+  const body = () => ev.wait();
+  const before = heap();
+  const gs = new Array(n);
+  for (let i = 0; i < n; i++) gs[i] = spawn(body);
+  await sleep(0);
+  await sleep(0);
+  const during = heap();
+  ev.set();
+  await joinAll(gs);
+  return (during - before) / n;
+}
+
+/** items/s through `Queue(1)`: one producer, one consumer (ping-pong). */
+async function queuePingPong(n: number): Promise<number> {
+  const q = new Queue<number>(1);
+  const t0 = performance.now();
+  const producer = spawn(async () => {
+    for (let i = 0; i < n; i++) await q.put(i);
+  });
+  const consumer = spawn(async () => {
+    let sum = 0;
+    for (let i = 0; i < n; i++) sum += await q.get();
+    return sum;
+  });
+  await joinAll([producer, consumer]);
+  return n / ((performance.now() - t0) / 1000);
+}
+
+/** items/s through an unbounded Queue: put all, then get all. */
+async function queueUnbounded(n: number): Promise<number> {
+  const q = new Queue<number>();
+  const t0 = performance.now();
+  await spawn(async () => {
+    for (let i = 0; i < n; i++) await q.put(i);
+    let sum = 0;
+    for (let i = 0; i < n; i++) sum += await q.get();
+    return sum;
+  }).join();
+  return n / ((performance.now() - t0) / 1000);
+}
+
 /** ops/s of acquire + sleep(0) + release by 100 contending greenlets. */
 async function semaphoreOps(
   greenlets: number,
@@ -141,6 +185,22 @@ rows.push([
   M(so),
   "≥ 2.5 M/s",
 ]);
+const pp = await best(() => queuePingPong(1_000_000));
+rows.push(["Queue(1) ping-pong, 1 producer + 1 consumer", M(pp), "≥ 2.5 M/s"]);
+const qu = await best(() => queueUnbounded(1_000_000));
+rows.push(["Queue() put 1,000,000 then get them", M(qu), "≥ 8 M/s"]);
+if (gc) {
+  const eb = Math.min(
+    await idleEventBytes(100_000),
+    await idleEventBytes(100_000),
+    await idleEventBytes(100_000),
+  );
+  rows.push([
+    "bytes per idle greenlet (waiting on an Event)",
+    `${eb.toFixed(0)} B`,
+    "≤ 1 KB",
+  ]);
+}
 const w = Math.max(...rows.map((r) => r[0].length));
 for (const [name, value, target] of rows) {
   console.log(`${name.padEnd(w)}  ${value.padStart(12)}  ${target}`);
