@@ -21,7 +21,7 @@ import {
   throwInto,
 } from "./_waiter.ts";
 import type { Hub } from "./hub.ts";
-import { type LinkCallback, Linkable } from "./linkable.ts";
+import { Linkable, type LinkCallback } from "./linkable.ts";
 import { Timeout } from "./timeout.ts";
 
 /**

@@ -43,6 +43,8 @@ import { type BlockingOptions, Event } from "./event.ts";
  */
 export class QueueEmpty extends Error {
   /**
+   * Creates the error.
+   *
    * @param message What was attempted.
    */
   constructor(message = "Queue is empty") {
@@ -66,6 +68,8 @@ export class QueueEmpty extends Error {
  */
 export class QueueFull extends Error {
   /**
+   * Creates the error.
+   *
    * @param message What was attempted.
    */
   constructor(message = "Queue is full") {
@@ -90,6 +94,8 @@ export class QueueFull extends Error {
  */
 export class QueueClosed extends Error {
   /**
+   * Creates the error.
+   *
    * @param message What was attempted.
    */
   constructor(message = "Queue is closed") {
