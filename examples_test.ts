@@ -138,3 +138,30 @@ test(
   },
   { denoOnly: true },
 );
+
+test(
+  "examples/07_crawler.ts: a Pool(4) crawls its own 30-page site, four fetches at a time",
+  async () => {
+    const { code, stdout, stderr } = await run("07_crawler.ts");
+    assert.equal(code, 0, stderr);
+    assert.equal(stderr, "");
+    const lines = stdout.trimEnd().split("\n");
+    const summary = lines.pop()!;
+    assert.match(
+      summary,
+      /^crawled 30 pages: 29 fetched, 1 timed out, peak concurrency 4 \(Pool\(4\)\), \d+ ms$/,
+    );
+    // in the order the paths were pulled: a breadth-first walk from "/"
+    const links = (n: number) => n === 0 ? 5 : n <= 4 ? 6 : n === 5 ? 5 : 2;
+    assert.deepEqual(
+      lines,
+      Array.from({ length: 30 }, (_, n) => {
+        const path = n === 0 ? "/" : `/page/${n}`;
+        return n === 13
+          ? `[${n + 1}] ${path} -> timeout after 500 ms`
+          : `[${n + 1}] ${path} -> 200, ${links(n)} links`;
+      }),
+    );
+  },
+  { denoOnly: true },
+);

@@ -90,3 +90,10 @@ export {
   RLock,
   Semaphore,
 } from "./lock.ts";
+export {
+  Group,
+  GroupBase,
+  type GroupJoinOptions,
+  type ImapOptions,
+  Pool,
+} from "./pool.ts";

@@ -1,0 +1,1535 @@
+/**
+ * Groups and pools of greenlets (gevent's `gevent.pool`): a
+ * {@linkcode Group} tracks the greenlets it spawned or was given until they
+ * end, joins and kills them together, and maps a function over an input
+ * with one greenlet per item; a {@linkcode Pool} does the same with at most
+ * `capacity` greenlets at once. Durations are milliseconds.
+ *
+ * Differences from gevent, besides camelCase:
+ * - `size` is the number of greenlets in the group now, as a JavaScript
+ *   `Set`'s `size` (gevent's `len(group)`); a pool's limit is `capacity`
+ *   (gevent's `Pool.size`). `new Pool(size)` takes the limit, an integer
+ *   ≥ 1; a pool without a limit is a `Group`.
+ * - `Pool.spawn` and `Pool.add` return promises (they wait for a free slot),
+ *   so `Pool` does not extend `Group`: both extend {@linkcode GroupBase}.
+ * - What `fn` throws in `map`/`imap`/`imapUnordered`/`apply` goes to their
+ *   caller only, never also to `hub.handleError`. When a map ends early (a
+ *   failure, a `break`, the caller killed) the greenlets it spawned are
+ *   killed and awaited before it settles: nothing runs on behind the
+ *   caller's back.
+ * - The input of a map may be any iterable or async iterable; it is pulled
+ *   lazily, one item per free slot, so an infinite input works with a
+ *   `Pool` (a `Group` has no limit: it pulls the whole input at once).
+ *   `imap` starts at its first `next()`. Its `maxsize` stops the pulling
+ *   while that many finished results wait for the consumer; greenlets
+ *   running then still finish (gevent counts them in `maxsize`).
+ * - `map` rejects with the first failure in completion order, at once (as
+ *   `Promise.all`); gevent's raises the first in input order once those
+ *   before it finished. `imap` throws a failure at its input position.
+ * - `join({ raiseError })` rejects with the first member that fails while
+ *   it waits; the greenlets of a map never fail there (their errors go to
+ *   the map's caller).
+ * - `kill()` never rejects when its `timeout` runs out (as gevent's
+ *   `Group.kill`); `Pool.add` takes `{ timeout, signal }` and resolves
+ *   `false` when the time runs out (gevent raises `PoolFull`).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { Pool, sleep } from "./mod.ts";
+ * const pool = new Pool(2);
+ * let running = 0, peak = 0;
+ * const squares = await pool.map(async (n: number) => {
+ *   peak = Math.max(peak, ++running);
+ *   await sleep(1);
+ *   running--;
+ *   return n * n;
+ * }, [1, 2, 3, 4, 5]);
+ * assert.deepEqual(squares, [1, 4, 9, 16, 25]);
+ * assert.equal(peak, 2);
+ * ```
+ *
+ * @module
+ */
+
+import {
+  checkFunction,
+  checkOptions,
+  checkSignal,
+  checkTimeout,
+  describe,
+} from "./_checks.ts";
+import { currentScope } from "./_context.ts";
+import {
+  settleNow,
+  unhindered,
+  type Waiter,
+  WaiterList,
+  waitOn,
+  type WaitOptions,
+} from "./_waiter.ts";
+import {
+  Greenlet,
+  GreenletExit,
+  type KillOptions,
+  spawnAt,
+  spawnSiteOf,
+} from "./greenlet.ts";
+import { getCurrent, getHub } from "./hub.ts";
+import { joinAll } from "./join_all.ts";
+import { type AcquireOptions, Semaphore } from "./lock.ts";
+import { shield } from "./timeout.ts";
+
+/**
+ * Options for {@linkcode GroupBase.join}.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { Group, type GroupJoinOptions, sleep } from "./mod.ts";
+ * const group = new Group();
+ * group.spawn(() => sleep(1));
+ * const options: GroupJoinOptions = { timeout: 1000, raiseError: true };
+ * assert.equal(await group.join(options), true);
+ * ```
+ */
+export interface GroupJoinOptions {
+  /** Give up after this many milliseconds (`join` resolves `false`). */
+  timeout?: number;
+  /** Abort the wait: `join` rejects with `signal.reason`. */
+  signal?: AbortSignal;
+  /**
+   * Reject with the error of the first member that fails while `join`
+   * waits (in completion order).
+   */
+  raiseError?: boolean;
+}
+
+/**
+ * Options for {@linkcode GroupBase.imap} and
+ * {@linkcode GroupBase.imapUnordered}.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { type ImapOptions, Pool } from "./mod.ts";
+ * const options: ImapOptions = { maxsize: 2 };
+ * const out: number[] = [];
+ * for await (const n of new Pool(2).imap((n: number) => n + 1, [1, 2, 3], options)) {
+ *   out.push(n);
+ * }
+ * assert.deepEqual(out, [2, 3, 4]);
+ * ```
+ */
+export interface ImapOptions {
+  /**
+   * At most this many finished results wait for the consumer: while they
+   * do, no more input is pulled and nothing more is spawned (greenlets
+   * already running still finish). An integer ≥ 1; unbounded when omitted.
+   */
+  maxsize?: number;
+}
+
+const RESOLVED_TRUE: Promise<boolean> = Promise.resolve(true);
+const RESOLVED_FALSE: Promise<boolean> = Promise.resolve(false);
+const resolvedVoid: Promise<void> = Promise.resolve();
+
+/** Checks a limit: an integer ≥ 1 (`optional`: or undefined). */
+function checkLimit(
+  action: string,
+  name: string,
+  value: unknown,
+  optional: boolean,
+): void {
+  if (optional && value === undefined) return;
+  if (typeof value !== "number" || !Number.isInteger(value) || value < 1) {
+    const Err = typeof value === "number" && Number.isInteger(value)
+      ? RangeError
+      : TypeError;
+    throw new Err(
+      `Cannot ${action}: ${name} must be an integer ≥ 1${
+        optional ? " or undefined" : ""
+      }, received ${describe(value)}`,
+    );
+  }
+}
+
+function checkGreenlet(action: string, g: unknown): void {
+  if (!(g instanceof Greenlet)) {
+    throw new TypeError(
+      `Cannot ${action}: greenlet must be a Greenlet, received ${describe(g)}`,
+    );
+  }
+}
+
+function checkItems(action: string, items: unknown): void {
+  if (
+    items === null || items === undefined ||
+    (typeof (items as AsyncIterable<unknown>)[Symbol.asyncIterator] !==
+        "function" &&
+      typeof (items as Iterable<unknown>)[Symbol.iterator] !== "function")
+  ) {
+    throw new TypeError(
+      `Cannot ${action}: items must be an iterable or an async iterable, received ${
+        describe(items)
+      }`,
+    );
+  }
+}
+
+/** What a group's join waits with: its options and `raiseError`. */
+interface JoinWait extends WaitOptions {
+  readonly raiseError: boolean;
+}
+
+/**
+ * The state of one group: its members, its slots (a pool's), its joins.
+ * Module-private, so that `Group` and `Pool` share it without showing it.
+ */
+class GroupCore {
+  readonly group: GroupBase;
+  readonly members: Set<Greenlet> = new Set();
+  /** Members killed by `kill()` and not ended yet (killed once only). */
+  readonly dying: Set<Greenlet> = new Set();
+  /** A pool's free slots; null for a group (no limit). */
+  readonly slots: Semaphore | null;
+  readonly joins: WaiterList = new WaiterList();
+  /** The link every member gets: it leaves the group when it ends. */
+  readonly onEnd: (g: Greenlet) => void;
+  #joinSource: object | null = null;
+
+  constructor(group: GroupBase, capacity: number) {
+    this.group = group;
+    this.slots = capacity === Infinity ? null : new Slots(group, capacity);
+    this.onEnd = (g) => this.ended(g);
+  }
+
+  /** Adds a greenlet whose slot (if any) is already taken. */
+  track(g: Greenlet): void {
+    this.members.add(g);
+    g.rawlink(this.onEnd);
+  }
+
+  /** Spawns `fn(...args)` as a member (its slot, if any, taken). */
+  spawn<T>(
+    site: string | null,
+    fn: (...args: never[]) => T | PromiseLike<T>,
+    args: readonly unknown[],
+  ): Greenlet<T> {
+    const g = spawnAt(site, fn, args);
+    this.track(g);
+    return g;
+  }
+
+  /** A member ended (a link, run from the hub's run queue). */
+  ended(g: Greenlet): void {
+    if (!this.members.delete(g)) return;
+    this.dying.delete(g);
+    this.slots?.release();
+    const joins = this.joins;
+    if (joins.size === 0) return;
+    if (!g.successful()) {
+      for (let w = joins.head; w !== null;) {
+        const next: Waiter | null = w.next;
+        if ((w.options as JoinWait).raiseError) {
+          settleNow(w, false, g.exception);
+        }
+        w = next;
+      }
+    }
+    if (this.members.size === 0) joins.settleAll(true, true);
+  }
+
+  discard(g: Greenlet): void {
+    if (!this.members.delete(g)) return;
+    g.unlink(this.onEnd);
+    this.dying.delete(g);
+    this.slots?.release();
+    if (this.members.size === 0) this.joins.settleAll(true, false);
+  }
+
+  join(
+    timeout: number | undefined,
+    signal: AbortSignal | undefined,
+    raiseError: boolean,
+  ): Promise<boolean> {
+    const scope = currentScope();
+    if (signal?.aborted !== true && unhindered(scope)) {
+      if (this.members.size === 0) return RESOLVED_TRUE;
+      if (timeout === 0) return RESOLVED_FALSE; // a wait of 0 ms: a poll
+    }
+    const options: JoinWait = {
+      list: this.joins,
+      timeout,
+      signal,
+      timeoutValue: false,
+      raiseError,
+    };
+    return waitOn(
+      scope,
+      this.#joinSource ??= new JoinSource(this.group),
+      options,
+    )
+      .promise as Promise<boolean>;
+  }
+
+  /** Kills the members not killed yet (without waiting). */
+  killRound(error: unknown): void {
+    for (const g of this.members) {
+      if (this.dying.has(g)) continue;
+      this.dying.add(g);
+      g.kill(error === undefined ? new GreenletExit() : error, {
+        block: false,
+      });
+    }
+  }
+
+  async killWait(error: unknown, timeout: number | undefined): Promise<void> {
+    const hub = getHub();
+    const deadline = timeout === undefined ? Infinity : hub.now() + timeout;
+    for (;;) {
+      const list = [...this.members];
+      if (list.length === 0) return;
+      const left = deadline - hub.now();
+      if (left <= 0) return;
+      const done = await joinAll(list, {
+        timeout: left === Infinity ? undefined : left,
+      });
+      if (done.length < list.length) return; // timed out
+      this.killRound(error); // greenlets added meanwhile
+    }
+  }
+
+  async apply<T>(
+    site: string | null,
+    fn: (...args: never[]) => T,
+    args: readonly unknown[],
+  ): Promise<Awaited<T>> {
+    if (this.slots !== null) await this.slots.acquire();
+    const job = new Job(fn, null, 0);
+    const g = this.spawnJob(site, job, args);
+    try {
+      await g.join();
+    } catch (e) {
+      await shield(() => g.kill());
+      throw e;
+    }
+    job.end(g);
+    if (!job.ok) throw job.value;
+    return job.value as Awaited<T>;
+  }
+
+  /** Spawns a member that runs `job.fn(...args)` and keeps its outcome. */
+  spawnJob(
+    site: string | null,
+    job: Job,
+    args: readonly unknown[],
+  ): Greenlet {
+    const g = spawnAt(site, jobBody, args);
+    const name = job.fn.name;
+    if (name !== "") g.name = name;
+    jobs.set(g, job);
+    this.track(g);
+    return g;
+  }
+}
+
+/**
+ * A pool's slots: a Semaphore (FIFO, hand-off) that shows in run info and
+ * `LoopExit` messages as `a free slot in Pool(size=2, capacity=2)`.
+ */
+class Slots extends Semaphore {
+  readonly #group: GroupBase;
+  constructor(group: GroupBase, capacity: number) {
+    super(capacity);
+    this.#group = group;
+  }
+  override toString(): string {
+    return `a free slot in ${this.#group}`;
+  }
+}
+
+/** What a join waits on, for run info: `join of Group(size=2)`. */
+class JoinSource {
+  readonly group: GroupBase;
+  constructor(group: GroupBase) {
+    this.group = group;
+  }
+  toString(): string {
+    return `join of ${this.group}`;
+  }
+}
+
+/** One call of the user's function by a map or `apply`: its outcome. */
+class Job {
+  readonly fn: (...args: never[]) => unknown;
+  /** The map it belongs to; null for `apply` and for an input error. */
+  readonly run: MapRun | null;
+  readonly index: number;
+  ok = true;
+  value: unknown = undefined;
+  /** Its greenlet ended (or, for an input error, it was recorded). */
+  done = false;
+
+  constructor(
+    fn: (...args: never[]) => unknown,
+    run: MapRun | null,
+    index: number,
+  ) {
+    this.fn = fn;
+    this.run = run;
+    this.index = index;
+  }
+
+  /**
+   * Its greenlet `g` ended: a greenlet killed (from outside the map) gives
+   * the error that killed it; else the outcome the body recorded stands.
+   */
+  end(g: Greenlet): void {
+    this.done = true;
+    if (g.successful() && g.value === undefined) return;
+    this.ok = false;
+    this.value = g.successful() ? g.value : g.exception;
+  }
+}
+
+/** The job of each greenlet a map or `apply` spawned. */
+const jobs = new WeakMap<Greenlet, Job>();
+
+/**
+ * The body of those greenlets: calls the user's function and records its
+ * outcome in the job, so that a failure goes to the map's caller, not to
+ * `hub.handleError`. Anonymous (the greenlet is named after `fn`).
+ */
+const jobBody = [async function (...args: unknown[]): Promise<void> {
+  const job = jobs.get(getCurrent())!;
+  try {
+    job.value = await (job.fn as (...a: unknown[]) => unknown).apply(
+      undefined,
+      args,
+    );
+  } catch (e) {
+    job.ok = false;
+    job.value = e;
+  }
+}][0];
+
+const MAP = 0, ORDERED = 1, UNORDERED = 2;
+const KINDS = ["map", "imap", "imapUnordered"];
+
+/** The body of a map's driver greenlet: pulls the input and spawns. */
+const driverBody = [function (run: MapRun): Promise<void> {
+  return run.drive();
+}][0];
+
+/**
+ * One `map`/`imap`/`imapUnordered`: a driver greenlet (not a member) pulls
+ * the input, one item per free slot, and spawns a member per item; their
+ * results are delivered in input order (map, imap) or completion order.
+ */
+class MapRun {
+  readonly core: GroupCore;
+  readonly fn: (...args: never[]) => unknown;
+  readonly items: Iterable<unknown> | AsyncIterable<unknown>;
+  readonly mode: number;
+  readonly maxsize: number;
+  readonly site: string | null;
+  source: Iterator<unknown> | AsyncIterator<unknown> | null = null;
+  sourceAsync = false;
+  /** The input's iterator is open: an early end must call its `return()`. */
+  sourceOpen = false;
+  inputFailed = false;
+  inputError: unknown = undefined;
+  driver: Greenlet | null = null;
+  driverDone = false;
+  /** The running jobs. */
+  readonly active: Map<Greenlet, Job> = new Map();
+  /** Ordered: the jobs pulled and not delivered; unordered: the finished ones. */
+  queue: (Job | undefined)[] = [];
+  head = 0;
+  /** map: the results, by input index. */
+  readonly results: unknown[] = [];
+  pulled = 0;
+  /** Finished results not delivered yet (what `maxsize` bounds). */
+  buffered = 0;
+  /** Pull no more: a failure is recorded, or the run is closing. */
+  stopping = false;
+  /** The iteration is over (the caller saw its end or an error). */
+  over = false;
+  closing = false;
+  closed: Promise<void> | null = null;
+  /** map: the caller's wait. */
+  caller: Waiter | null = null;
+  readonly consumers: WaiterList = new WaiterList();
+  readonly producers: WaiterList = new WaiterList();
+  readonly consumerWait: WaitOptions;
+  readonly producerWait: WaitOptions;
+  readonly onEnd: (g: Greenlet) => void;
+
+  constructor(
+    core: GroupCore,
+    fn: (...args: never[]) => unknown,
+    items: Iterable<unknown> | AsyncIterable<unknown>,
+    mode: number,
+    maxsize: number,
+    site: string | null,
+  ) {
+    this.core = core;
+    this.fn = fn;
+    this.items = items;
+    this.mode = mode;
+    this.maxsize = maxsize;
+    this.site = site;
+    this.consumerWait = { list: this.consumers };
+    this.producerWait = { list: this.producers };
+    this.onEnd = (g) =>
+      g === this.driver ? this.driverEnded(g) : this.jobEnded(g);
+  }
+
+  /** `imap of Pool(size=2, capacity=2)`: how its waits show in run info. */
+  toString(): string {
+    return `${KINDS[this.mode]} of ${this.core.group}`;
+  }
+
+  start(): void {
+    const d = spawnAt(this.site, driverBody, [this]);
+    d.name = KINDS[this.mode];
+    this.driver = d;
+    d.rawlink(this.onEnd);
+  }
+
+  /** The driver's loop (in the driver greenlet). */
+  async drive(): Promise<void> {
+    const slots = this.core.slots;
+    let it: Iterator<unknown> | AsyncIterator<unknown>;
+    try {
+      it = this.open();
+    } catch (e) {
+      this.inputFailed = true;
+      this.inputError = e;
+      return;
+    }
+    for (;;) {
+      while (!this.stopping && this.buffered >= this.maxsize) {
+        await waitOn(currentScope(), this, this.producerWait).promise;
+      }
+      if (this.stopping) return;
+      // a free slot is taken without a switch: the input is pulled and
+      // spawned in one go while slots are free (as gevent's loop)
+      if (
+        slots !== null && !(unhindered(currentScope()) && slots.tryAcquire())
+      ) await slots.acquire();
+      let held = slots !== null;
+      try {
+        if (this.stopping) return;
+        // results finished while it waited for the slot: give it back
+        if (this.buffered >= this.maxsize) continue;
+        let step: IteratorResult<unknown>;
+        try {
+          const r = it.next();
+          step = this.sourceAsync ? await r : r as IteratorResult<unknown>;
+          if (step === null || typeof step !== "object") {
+            throw new TypeError(
+              `Iterator result ${describe(step)} is not an object`,
+            );
+          }
+        } catch (e) {
+          this.sourceOpen = false;
+          this.inputFailed = true;
+          this.inputError = e;
+          return;
+        }
+        if (step.done) {
+          this.sourceOpen = false;
+          return;
+        }
+        if (this.stopping) return;
+        const job = new Job(this.fn, this, this.pulled++);
+        const g = this.core.spawnJob(this.site, job, [step.value]);
+        held = false; // the member holds it now
+        this.active.set(g, job);
+        g.rawlink(this.onEnd);
+        if (this.mode === ORDERED) this.queue.push(job);
+      } finally {
+        if (held) slots!.release();
+      }
+    }
+  }
+
+  open(): Iterator<unknown> | AsyncIterator<unknown> {
+    const items = this.items as Partial<AsyncIterable<unknown>>;
+    const make = items[Symbol.asyncIterator];
+    let it: unknown;
+    if (typeof make === "function") {
+      this.sourceAsync = true;
+      it = make.call(items);
+    } else {
+      it = (items as Iterable<unknown>)[Symbol.iterator]();
+    }
+    if (it === null || typeof it !== "object") {
+      throw new TypeError(`Iterator ${describe(it)} is not an object`);
+    }
+    this.source = it as Iterator<unknown>;
+    this.sourceOpen = true;
+    return this.source;
+  }
+
+  /** The driver ended (a link): the input is exhausted or failed. */
+  driverEnded(d: Greenlet): void {
+    this.driverDone = true;
+    if (this.closing) return;
+    let error: unknown;
+    let failed = false;
+    if (this.inputFailed) {
+      failed = true;
+      error = this.inputError;
+    } else if (!d.successful() || d.value !== undefined) {
+      failed = true; // killed from outside
+      error = d.successful() ? d.value : d.exception;
+    }
+    if (failed) {
+      const job = new Job(this.fn, null, this.pulled); // no greenlet
+      job.ok = false;
+      job.value = error;
+      job.done = true;
+      this.finished(job);
+    } else this.notify();
+  }
+
+  /** One of its members ended (a link). */
+  jobEnded(g: Greenlet): void {
+    const job = this.active.get(g);
+    if (job === undefined) return;
+    this.active.delete(g);
+    if (this.closing) return;
+    job.end(g);
+    this.finished(job);
+  }
+
+  finished(job: Job): void {
+    if (this.mode === MAP) {
+      if (!job.ok) {
+        if (!this.stopping) {
+          this.stopping = true;
+          if (this.caller !== null) settleNow(this.caller, false, job.value);
+        }
+        return;
+      }
+      this.results[job.index] = job.value;
+    } else {
+      this.buffered++;
+      // ordered: a job is queued when spawned; an input error at the end
+      if (this.mode === UNORDERED || job.run === null) this.queue.push(job);
+      if (!job.ok) {
+        this.stopping = true;
+        if (this.producers.size !== 0) this.producers.settleAll(null, true);
+      }
+    }
+    this.notify();
+  }
+
+  /** Wakes the consumers (from a link) when there is something new. */
+  notify(): void {
+    if (this.mode === MAP) {
+      if (this.driverDone && this.active.size === 0 && !this.stopping) {
+        if (this.caller !== null) settleNow(this.caller, true, undefined);
+      }
+    } else if (this.consumers.size !== 0) {
+      this.consumers.settleAll(undefined, true);
+    }
+  }
+
+  /** Whether nothing more will come. */
+  complete(): boolean {
+    return this.driverDone && this.active.size === 0;
+  }
+
+  /** The next deliverable job, taken; null if none is ready. */
+  take(): Job | null {
+    const q = this.queue;
+    const h = this.head;
+    if (h === q.length) return null;
+    const job = q[h]!;
+    if (!job.done) return null;
+    q[h] = undefined;
+    if (h + 1 === q.length) {
+      q.length = 0;
+      this.head = 0;
+    } else if (h >= 1024 && h * 2 >= q.length) {
+      this.queue = q.slice(h + 1);
+      this.head = 0;
+    } else this.head = h + 1;
+    this.buffered--;
+    if (this.producers.size !== 0 && this.buffered < this.maxsize) {
+      this.producers.settleAll(null, false);
+    }
+    return job;
+  }
+
+  /**
+   * Ends the run early: kills the driver and the running members and waits
+   * until they ended, then closes the input's iterator (its `return()`). A
+   * `return()` error is thrown only when `propagate` (a consumer's break).
+   */
+  close(propagate: boolean): Promise<void> {
+    return this.closed ??= this.#close(propagate);
+  }
+
+  async #close(propagate: boolean): Promise<void> {
+    this.closing = this.stopping = true;
+    const victims: Greenlet[] = [];
+    const d = this.driver;
+    if (d !== null && !d.dead) {
+      d.kill(undefined, { block: false });
+      victims.push(d);
+    }
+    for (const g of this.active.keys()) {
+      g.kill(undefined, { block: false });
+      victims.push(g);
+    }
+    this.consumers.settleAll(undefined, false);
+    if (victims.length !== 0) await shield(() => joinAll(victims));
+    const source = this.source;
+    if (this.sourceOpen && source !== null) {
+      this.sourceOpen = false;
+      const ret = source.return as ((this: unknown) => unknown) | undefined;
+      if (typeof ret === "function") {
+        try {
+          await shield(() => ret.call(source));
+        } catch (e) {
+          if (propagate) throw e;
+        }
+      }
+    }
+  }
+}
+
+/** Runs a `map` to its end (the caller waits; the driver pulls). */
+async function runMap(run: MapRun): Promise<unknown[]> {
+  run.start();
+  const w = run.caller = waitOn(currentScope(), run, run.consumerWait);
+  try {
+    await w.promise;
+  } catch (e) {
+    await run.close(false);
+    throw e;
+  }
+  return run.results;
+}
+
+/** A group's state (set by GroupBase's static block). */
+let coreOf: (group: GroupBase) => GroupCore;
+
+const DONE: IteratorReturnResult<undefined> = Object.freeze({
+  done: true,
+  value: undefined,
+}) as IteratorReturnResult<undefined>;
+
+/** The iterator `imap` and `imapUnordered` return. */
+class MapIterator<R> implements AsyncIterableIterator<R> {
+  readonly #run: MapRun;
+
+  constructor(run: MapRun) {
+    this.#run = run;
+  }
+
+  async next(): Promise<IteratorResult<R>> {
+    const run = this.#run;
+    if (run.over) return DONE;
+    if (run.driver === null) run.start();
+    const scope = currentScope();
+    for (;;) {
+      if (run.over || run.closing) {
+        run.over = true;
+        return DONE;
+      }
+      const job = run.take();
+      if (job !== null) {
+        if (job.ok) return { done: false, value: job.value as R };
+        run.over = true;
+        await run.close(false);
+        throw job.value;
+      }
+      if (run.complete()) {
+        run.over = true;
+        return DONE;
+      }
+      try {
+        await waitOn(scope, run, run.consumerWait).promise;
+      } catch (e) {
+        // the caller was killed (or timed out): nothing goes on without it
+        run.over = true;
+        await run.close(false);
+        throw e;
+      }
+    }
+  }
+
+  async return(): Promise<IteratorResult<R>> {
+    const run = this.#run;
+    run.over = true;
+    if (run.driver !== null) await run.close(true);
+    return DONE;
+  }
+
+  [Symbol.asyncIterator](): this {
+    return this;
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.return().then(noop);
+  }
+}
+
+function noop(): void {}
+
+/**
+ * What {@linkcode Group} and {@linkcode Pool} share: membership, `join`,
+ * `kill`, `await using`, and mapping a function over an input (`map`,
+ * `imap`, `imapUnordered`, `apply`). Members leave by themselves when they
+ * end. Use it as a type for code that takes either; their `spawn` and `add`
+ * differ (a pool's wait for a free slot).
+ *
+ * @example A function that takes a Group or a Pool
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { Group, type GroupBase, Pool } from "./mod.ts";
+ * async function lengths(group: GroupBase, words: string[]): Promise<number[]> {
+ *   return await group.map((w: string) => w.length, words);
+ * }
+ * assert.deepEqual(await lengths(new Group(), ["a", "bb"]), [1, 2]);
+ * assert.deepEqual(await lengths(new Pool(1), ["ccc"]), [3]);
+ * ```
+ */
+export abstract class GroupBase implements AsyncDisposable, Iterable<Greenlet> {
+  /**
+   * How many greenlets may be in it at once: a pool's size, `Infinity` for
+   * a group.
+   */
+  readonly capacity: number;
+  readonly #core: GroupCore;
+
+  static {
+    coreOf = (group) => group.#core;
+  }
+
+  /**
+   * Creates an empty group.
+   *
+   * @param capacity The limit: an integer ≥ 1, or `Infinity` for none.
+   */
+  protected constructor(capacity: number) {
+    if (capacity !== Infinity) {
+      checkLimit(`create ${new.target.name}`, "capacity", capacity, false);
+    }
+    this.capacity = capacity;
+    this.#core = new GroupCore(this, capacity);
+  }
+
+  /**
+   * The number of greenlets in it now (as `Set#size`; gevent's `len()`).
+   * Not the limit: that is `capacity`.
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { Group, sleep } from "./mod.ts";
+   * const group = new Group();
+   * const g = group.spawn(() => sleep(1));
+   * assert.equal(group.size, 1);
+   * await g.join();
+   * assert.equal(group.size, 0); // it left when it ended
+   * ```
+   */
+  get size(): number {
+    return this.#core.members.size;
+  }
+
+  /**
+   * Whether `greenlet` is in the group (it was added and has not ended or
+   * been discarded).
+   *
+   * @param greenlet The greenlet to look for.
+   * @returns True if it is a member.
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { Group, sleep, spawn } from "./mod.ts";
+   * const group = new Group();
+   * const g = group.spawn(() => sleep(1));
+   * assert.equal(group.has(g), true);
+   * assert.equal(group.has(spawn(() => {})), false);
+   * await group.join();
+   * assert.equal(group.has(g), false);
+   * ```
+   */
+  has(greenlet: Greenlet): boolean {
+    return this.#core.members.has(greenlet);
+  }
+
+  /**
+   * Stops tracking `greenlet` (it goes on running); a pool frees its slot
+   * at once. A no-op if it is not a member.
+   *
+   * @param greenlet The member to forget.
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { Pool, sleep } from "./mod.ts";
+   * const pool = new Pool(1);
+   * const g = await pool.spawn(() => sleep(5));
+   * pool.discard(g);
+   * assert.equal(pool.freeCount(), 1);
+   * assert.equal(await pool.join(), true); // g is not waited for
+   * await g.join();
+   * ```
+   */
+  discard(greenlet: Greenlet): void {
+    checkGreenlet(`discard from ${this.constructor.name}`, greenlet);
+    this.#core.discard(greenlet);
+  }
+
+  /**
+   * Iterates over the members now (in the order they were added). A member
+   * that ends or is discarded during the iteration is skipped if not
+   * reached yet, as with a `Set`.
+   *
+   * @returns An iterator over the members.
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { Group, sleep } from "./mod.ts";
+   * const group = new Group();
+   * const a = group.spawn(() => sleep(1));
+   * const b = group.spawn(() => sleep(1));
+   * assert.deepEqual([...group], [a, b]);
+   * await group.join();
+   * ```
+   */
+  [Symbol.iterator](): IterableIterator<Greenlet> {
+    return this.#core.members.values();
+  }
+
+  /**
+   * How many more greenlets fit without waiting: `capacity` minus the
+   * slots taken (`Infinity` for a group).
+   *
+   * @returns The number of free slots.
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { Pool, sleep } from "./mod.ts";
+   * const pool = new Pool(3);
+   * await pool.spawn(() => sleep(1));
+   * assert.equal(pool.freeCount(), 2);
+   * await pool.join();
+   * assert.equal(pool.freeCount(), 3);
+   * ```
+   */
+  freeCount(): number {
+    const slots = this.#core.slots;
+    return slots === null ? Infinity : slots.counter;
+  }
+
+  /**
+   * Whether no slot is free, so that a pool's `spawn` and `add` would wait
+   * (always false for a group).
+   *
+   * @returns `freeCount() === 0`.
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { Pool, sleep } from "./mod.ts";
+   * const pool = new Pool(1);
+   * assert.equal(pool.full(), false);
+   * await pool.spawn(() => sleep(1));
+   * assert.equal(pool.full(), true);
+   * await pool.join();
+   * ```
+   */
+  full(): boolean {
+    return this.freeCount() === 0;
+  }
+
+  /**
+   * Waits until a slot is free, without taking it (gevent's
+   * `wait_available`). Resolves at once for a group (with `Infinity`).
+   * Never throws for a timeout.
+   *
+   * @param timeout Milliseconds to wait at most; undefined waits forever.
+   * @returns The number of free slots once there is one, or 0 if `timeout`
+   * ran out.
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { Pool, sleep } from "./mod.ts";
+   * const pool = new Pool(1);
+   * await pool.spawn(() => sleep(5));
+   * assert.equal(await pool.waitAvailable(0), 0);
+   * assert.equal(await pool.waitAvailable(), 1);
+   * ```
+   */
+  waitAvailable(timeout?: number): Promise<number> {
+    checkTimeout(`wait for a free slot in ${this.constructor.name}`, timeout);
+    const slots = this.#core.slots;
+    if (slots === null) return Promise.resolve(Infinity);
+    if (timeout === 0 && unhindered(currentScope())) {
+      return Promise.resolve(slots.counter); // a wait of 0 ms: a poll
+    }
+    return slots.wait(timeout);
+  }
+
+  /**
+   * Waits until the group is empty — every member ended or was discarded —
+   * at least once (greenlets added afterwards may be running again when it
+   * returns). A switch point.
+   *
+   * @param options `timeout` in milliseconds (then it resolves `false`),
+   * `signal` (an abort rejects with `signal.reason`), and `raiseError`:
+   * reject with the error of the first member that fails while it waits,
+   * in completion order.
+   * @returns True once the group is empty; false if `timeout` ran out.
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { Group, sleep } from "./mod.ts";
+   * const group = new Group();
+   * group.spawn(() => sleep(20));
+   * assert.equal(await group.join({ timeout: 1 }), false);
+   * assert.equal(await group.join(), true);
+   * ```
+   */
+  join(options?: GroupJoinOptions): Promise<boolean> {
+    const action = `join ${this.constructor.name}`;
+    checkOptions(action, options);
+    const timeout = options?.timeout;
+    checkTimeout(action, timeout);
+    const signal = options?.signal;
+    checkSignal(action, signal);
+    const raiseError = options?.raiseError;
+    if (raiseError !== undefined && typeof raiseError !== "boolean") {
+      throw new TypeError(
+        `Cannot ${action}: raiseError must be a boolean, received ${
+          describe(raiseError)
+        }`,
+      );
+    }
+    return this.#core.join(timeout, signal, raiseError === true);
+  }
+
+  /**
+   * Kills every member (see {@linkcode Greenlet.kill}), and with `block`
+   * (the default) waits until they all ended, killing as well the greenlets
+   * added meanwhile. Unlike `killAll` it never rejects when `timeout` runs
+   * out (as gevent's `Group.kill`): check `size` afterwards.
+   *
+   * @param error What to throw into each; defaults to a new `GreenletExit`
+   * per greenlet.
+   * @param options `block` (default true) and `timeout` in milliseconds.
+   * @returns A promise that resolves once the members are dead (or
+   * `timeout` ran out; at once without `block`).
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { Group, sleep } from "./mod.ts";
+   * const group = new Group();
+   * const g = group.spawn(() => sleep(10_000));
+   * await group.kill();
+   * assert.equal(g.dead, true);
+   * assert.equal(group.size, 0);
+   * ```
+   */
+  kill(error?: unknown, options?: KillOptions): Promise<void> {
+    const action = `kill ${this.constructor.name}`;
+    checkOptions(action, options);
+    const timeout = options?.timeout;
+    checkTimeout(action, timeout);
+    const core = this.#core;
+    core.killRound(error);
+    if (options?.block === false || core.members.size === 0) {
+      return resolvedVoid;
+    }
+    return core.killWait(error, timeout);
+  }
+
+  /**
+   * Kills what is left (`kill()`), so that `await using group = new
+   * Group();` ends its members with the block.
+   *
+   * @returns A promise that resolves once they are dead.
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { Group, sleep } from "./mod.ts";
+   * let g;
+   * {
+   *   await using group = new Group();
+   *   g = group.spawn(() => sleep(10_000));
+   * }
+   * assert.equal(g.dead, true);
+   * ```
+   */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.kill();
+  }
+
+  /**
+   * Runs `fn(item)` in a member greenlet for each item of `items` and
+   * resolves with the results in input order. A pool runs at most
+   * `capacity` at once and pulls the next item only when a slot is free.
+   * The first failure (in completion order, as `Promise.all`) rejects it at
+   * once: the others are killed and awaited first; the error does not also
+   * go to `hub.handleError`. If the caller is killed meanwhile, they are
+   * killed too.
+   *
+   * @param fn The function to call with each item (may be async).
+   * @param items Any iterable or async iterable, pulled lazily.
+   * @returns A promise of the results, in input order.
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { Pool, sleep } from "./mod.ts";
+   * const pool = new Pool(3);
+   * const out = await pool.map(async (ms: number) => {
+   *   await sleep(ms);
+   *   return ms;
+   * }, [3, 1, 2]);
+   * assert.deepEqual(out, [3, 1, 2]); // input order, whatever ended first
+   * ```
+   */
+  map<T, R>(
+    fn: (item: T) => R,
+    items: Iterable<T> | AsyncIterable<T>,
+  ): Promise<Awaited<R>[]> {
+    const action = `map in ${this.constructor.name}`;
+    checkFunction(action, "fn", fn);
+    checkItems(action, items);
+    const site = spawnSiteOf(GroupBase.prototype.map);
+    return runMap(
+      new MapRun(
+        this.#core,
+        fn as (...args: never[]) => unknown,
+        items,
+        MAP,
+        Infinity,
+        site,
+      ),
+    ) as Promise<Awaited<R>[]>;
+  }
+
+  /**
+   * Like `map`, as an async iterator of the results in input order: each
+   * comes as soon as it and those before it finished. Nothing runs until
+   * the first `next()`. A failure is thrown when its position is reached.
+   * Ending early — `break`, `return()`, a failure, or the consumer killed in
+   * `next()` — kills the greenlets still running and waits for them, then
+   * closes the input's iterator. With a pool the input is pulled one item
+   * per free slot, so an infinite (async) iterable works; `maxsize` bounds
+   * the finished results waiting for a slow consumer. A group has no limit:
+   * it pulls the whole input at once.
+   *
+   * @param fn The function to call with each item (may be async).
+   * @param items Any iterable or async iterable, pulled lazily.
+   * @param options `maxsize`: at most this many finished results wait.
+   * @returns An async iterator of the results, in input order; also
+   * `AsyncDisposable`: `await using` closes it (as `return()`).
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { Pool } from "./mod.ts";
+   * async function* naturals() {
+   *   for (let n = 1; ; n++) yield n;
+   * }
+   * const out: number[] = [];
+   * for await (const sq of new Pool(4).imap((n: number) => n * n, naturals())) {
+   *   out.push(sq);
+   *   if (out.length === 5) break; // the rest is killed, the input closed
+   * }
+   * assert.deepEqual(out, [1, 4, 9, 16, 25]);
+   * ```
+   */
+  imap<T, R>(
+    fn: (item: T) => R,
+    items: Iterable<T> | AsyncIterable<T>,
+    options?: ImapOptions,
+  ): AsyncIterableIterator<Awaited<R>> & AsyncDisposable {
+    const site = spawnSiteOf(GroupBase.prototype.imap);
+    return this.#imap("imap", ORDERED, fn, items, options, site);
+  }
+
+  /**
+   * Like `imap`, but each result comes as soon as it is ready (completion
+   * order), and a failure is thrown when it happens.
+   *
+   * @param fn The function to call with each item (may be async).
+   * @param items Any iterable or async iterable, pulled lazily.
+   * @param options `maxsize`: at most this many finished results wait.
+   * @returns An async iterator of the results, in completion order (also
+   * `AsyncDisposable`).
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { Group, sleep } from "./mod.ts";
+   * const out: number[] = [];
+   * const slow = async (n: number) => {
+   *   for (let i = 0; i < n; i++) await sleep(0);
+   *   return n;
+   * };
+   * for await (const n of new Group().imapUnordered(slow, [3, 1, 2])) out.push(n);
+   * assert.deepEqual(out, [1, 2, 3]);
+   * ```
+   */
+  imapUnordered<T, R>(
+    fn: (item: T) => R,
+    items: Iterable<T> | AsyncIterable<T>,
+    options?: ImapOptions,
+  ): AsyncIterableIterator<Awaited<R>> & AsyncDisposable {
+    const site = spawnSiteOf(GroupBase.prototype.imapUnordered);
+    return this.#imap("imapUnordered", UNORDERED, fn, items, options, site);
+  }
+
+  #imap<T, R>(
+    name: string,
+    mode: number,
+    fn: (item: T) => R,
+    items: Iterable<T> | AsyncIterable<T>,
+    options: ImapOptions | undefined,
+    site: string | null,
+  ): AsyncIterableIterator<Awaited<R>> & AsyncDisposable {
+    const action = `${name} in ${this.constructor.name}`;
+    checkFunction(action, "fn", fn);
+    checkItems(action, items);
+    checkOptions(action, options);
+    const maxsize = options?.maxsize;
+    checkLimit(action, "maxsize", maxsize, true);
+    return new MapIterator<Awaited<R>>(
+      new MapRun(
+        this.#core,
+        fn as (...args: never[]) => unknown,
+        items,
+        mode,
+        maxsize ?? Infinity,
+        site,
+      ),
+    );
+  }
+
+  /**
+   * Runs `fn(...args)` in a member greenlet (a pool waits for a free slot)
+   * and resolves with its result, or rejects with its error (which does not
+   * also go to `hub.handleError`). Called from a member of this group, it
+   * calls `fn` directly instead, as gevent does: a full pool would wait for
+   * itself. If the caller is killed while it waits, the greenlet is killed
+   * too.
+   *
+   * @param fn The function to run (may be async).
+   * @param args Arguments passed to `fn`.
+   * @returns A promise of `fn`'s result.
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { Pool } from "./mod.ts";
+   * const pool = new Pool(1);
+   * assert.equal(await pool.apply(Math.max, 1, 5, 3), 5);
+   * await assert.rejects(pool.apply(() => {
+   *   throw new Error("boom");
+   * }), { message: "boom" });
+   * ```
+   */
+  apply<A extends unknown[], R>(
+    fn: (...args: A) => R,
+    ...args: A
+  ): Promise<Awaited<R>> {
+    checkFunction(`apply in ${this.constructor.name}`, "fn", fn);
+    const core = this.#core;
+    if (core.members.has(getCurrent())) {
+      try {
+        return Promise.resolve(fn(...args)) as Promise<Awaited<R>>;
+      } catch (e) {
+        return Promise.reject(e);
+      }
+    }
+    return core.apply(
+      spawnSiteOf(GroupBase.prototype.apply),
+      fn as unknown as (...args: never[]) => R,
+      args,
+    );
+  }
+
+  /**
+   * `Group(size=2)` or `Pool(size=2, capacity=4)`: how it shows in run
+   * info and messages.
+   *
+   * @returns The class name, the number of members and the capacity.
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { Pool } from "./mod.ts";
+   * assert.equal(String(new Pool(4)), "Pool(size=0, capacity=4)");
+   * ```
+   */
+  toString(): string {
+    const capacity = this.capacity === Infinity
+      ? ""
+      : `, capacity=${this.capacity}`;
+    return `${this.constructor.name}(size=${this.size}${capacity})`;
+  }
+}
+
+/**
+ * A group of greenlets without a limit (gevent's `Group`): it tracks the
+ * greenlets it spawned or was given until they end, so that they can be
+ * joined, killed and counted together, and maps functions over inputs with
+ * one greenlet per item. `await using group = new Group();` kills what is
+ * left at the end of the block.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { Group, sleep } from "./mod.ts";
+ * const log: string[] = [];
+ * const group = new Group();
+ * for (const name of ["a", "b"]) {
+ *   group.spawn(async () => {
+ *     await sleep(1);
+ *     log.push(name);
+ *   });
+ * }
+ * assert.equal(group.size, 2);
+ * await group.join();
+ * assert.deepEqual(log, ["a", "b"]);
+ * assert.equal(group.size, 0);
+ * ```
+ */
+export class Group extends GroupBase {
+  /**
+   * Creates a group.
+   *
+   * @param greenlets Greenlets to add at once (as `add`).
+   */
+  constructor(greenlets?: Iterable<Greenlet>) {
+    super(Infinity);
+    if (greenlets === undefined) return;
+    const action = `create ${new.target.name}`;
+    if (
+      greenlets === null || typeof greenlets !== "object" ||
+      typeof greenlets[Symbol.iterator] !== "function"
+    ) {
+      throw new TypeError(
+        `Cannot ${action}: greenlets must be an iterable of Greenlets, received ${
+          describe(greenlets)
+        }`,
+      );
+    }
+    for (const g of greenlets) {
+      checkGreenlet(action, g);
+      if (!g.dead) coreOf(this).track(g);
+    }
+  }
+
+  /**
+   * Starts tracking `greenlet` until it ends. A member already, or a dead
+   * greenlet (it has left already), is not added again. A greenlet that is
+   * not started yet stays a member until it is started and ends.
+   *
+   * @param greenlet The greenlet to track.
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { Group, sleep, spawn } from "./mod.ts";
+   * const group = new Group();
+   * const g = spawn(() => sleep(1));
+   * group.add(g);
+   * assert.equal(group.has(g), true);
+   * await group.join();
+   * assert.equal(group.has(g), false);
+   * ```
+   */
+  add(greenlet: Greenlet): void {
+    checkGreenlet(`add to ${this.constructor.name}`, greenlet);
+    const core = coreOf(this);
+    if (greenlet.dead || core.members.has(greenlet)) return;
+    core.track(greenlet);
+  }
+
+  /**
+   * Creates a greenlet running `fn(...args)`, starts it (it runs the next
+   * time the hub runs, never synchronously) and adds it to the group.
+   *
+   * @param fn The function to run (may be async).
+   * @param args Arguments passed to `fn`.
+   * @returns The started member greenlet.
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { Group } from "./mod.ts";
+   * const group = new Group();
+   * const g = group.spawn((a: number, b: number) => a + b, 2, 3);
+   * assert.equal(group.has(g), true);
+   * assert.equal(await g.get(), 5);
+   * ```
+   */
+  spawn<A extends unknown[], R>(
+    fn: (...args: A) => R,
+    ...args: A
+  ): Greenlet<Awaited<R>> {
+    checkFunction(`spawn in ${this.constructor.name}`, "fn", fn);
+    return coreOf(this).spawn(
+      spawnSiteOf(Group.prototype.spawn),
+      fn as unknown as (...args: never[]) => Awaited<R>,
+      args,
+    );
+  }
+}
+
+/**
+ * A group with a limit (gevent's `Pool`): at most `capacity` greenlets are
+ * in it at once. `spawn` and `add` wait, in FIFO order, for a free slot;
+ * `map`, `imap`, `imapUnordered` and `apply` share the same slots. A slot is
+ * freed when its greenlet ends (or is discarded).
+ *
+ * @example At most two at a time
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { Pool, sleep } from "./mod.ts";
+ * const pool = new Pool(2);
+ * let running = 0, peak = 0;
+ * for (let i = 0; i < 5; i++) {
+ *   await pool.spawn(async () => { // waits while 2 run
+ *     peak = Math.max(peak, ++running);
+ *     await sleep(1);
+ *     running--;
+ *   });
+ * }
+ * await pool.join();
+ * assert.equal(peak, 2);
+ * ```
+ */
+export class Pool extends GroupBase {
+  /**
+   * Creates a pool.
+   *
+   * @param size The capacity: how many greenlets may run in it at once, an
+   * integer ≥ 1.
+   */
+  constructor(size: number) {
+    checkLimit(`create ${new.target.name}`, "size", size, false);
+    super(size);
+  }
+
+  /**
+   * Starts tracking `greenlet` until it ends, once a slot is free (waiting
+   * in FIFO order with `spawn`). A member already, or a dead greenlet, is
+   * not added (it resolves `true` at once). Add greenlets that are not
+   * started yet: a started one keeps running while this waits, beyond the
+   * pool's limit (as gevent warns).
+   *
+   * @param greenlet The greenlet to track.
+   * @param options `timeout` in milliseconds (then it resolves `false`,
+   * not added) and `signal` (an abort rejects with `signal.reason`).
+   * @returns True once tracked; false if `timeout` ran out first.
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { Greenlet, Pool, sleep } from "./mod.ts";
+   * const pool = new Pool(1);
+   * await pool.spawn(() => sleep(5));
+   * const g = new Greenlet(() => "later");
+   * assert.equal(await pool.add(g, { timeout: 0 }), false); // full
+   * assert.equal(await pool.add(g), true);
+   * g.start();
+   * assert.equal(await g.get(), "later");
+   * ```
+   */
+  add(greenlet: Greenlet, options?: AcquireOptions): Promise<boolean> {
+    const action = `add to ${this.constructor.name}`;
+    checkGreenlet(action, greenlet);
+    checkOptions(action, options);
+    checkTimeout(action, options?.timeout);
+    checkSignal(action, options?.signal);
+    const core = coreOf(this);
+    if (greenlet.dead || core.members.has(greenlet)) return RESOLVED_TRUE;
+    const slots = core.slots!;
+    if (
+      options?.signal?.aborted !== true && unhindered(currentScope()) &&
+      slots.tryAcquire()
+    ) {
+      core.track(greenlet);
+      return RESOLVED_TRUE;
+    }
+    return slots.acquire(options).then((ok) => {
+      if (!ok) return false;
+      if (greenlet.dead || core.members.has(greenlet)) slots.release();
+      else core.track(greenlet);
+      return true;
+    });
+  }
+
+  /**
+   * Waits for a free slot (FIFO among the callers of `spawn`, `add`,
+   * `apply` and the maps of this pool; a switch point only when it waits),
+   * then creates and starts a greenlet running `fn(...args)` in it. The
+   * monitor records this call as where the greenlet was spawned.
+   *
+   * @param fn The function to run (may be async).
+   * @param args Arguments passed to `fn`.
+   * @returns A promise of the started member greenlet.
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { Pool, sleep } from "./mod.ts";
+   * const pool = new Pool(1);
+   * const first = await pool.spawn(() => sleep(5));
+   * const second = await pool.spawn(() => "next"); // waited for first
+   * assert.equal(first.dead, true);
+   * assert.equal(await second.get(), "next");
+   * ```
+   */
+  spawn<A extends unknown[], R>(
+    fn: (...args: A) => R,
+    ...args: A
+  ): Promise<Greenlet<Awaited<R>>> {
+    checkFunction(`spawn in ${this.constructor.name}`, "fn", fn);
+    const site = spawnSiteOf(Pool.prototype.spawn);
+    const core = coreOf(this);
+    const f = fn as unknown as (...args: never[]) => Awaited<R>;
+    const slots = core.slots!;
+    if (unhindered(currentScope()) && slots.tryAcquire()) {
+      return Promise.resolve(core.spawn(site, f, args));
+    }
+    return slots.acquire().then(() => core.spawn(site, f, args));
+  }
+}
+
+// Node 20 before 20.4 has no Symbol.asyncDispose: there the methods above
+// were defined under "undefined"; move them to the registered symbol that
+// TypeScript's and esbuild's `await using` fall back to.
+if (typeof (Symbol as { asyncDispose?: symbol }).asyncDispose !== "symbol") {
+  for (const proto of [GroupBase.prototype, MapIterator.prototype]) {
+    const p = proto as unknown as Record<PropertyKey, unknown>;
+    Object.defineProperty(p, Symbol.for("Symbol.asyncDispose"), {
+      value: p["undefined"],
+      writable: true,
+      configurable: true,
+    });
+    delete p["undefined"];
+  }
+}

@@ -1,0 +1,1424 @@
+import assert from "node:assert/strict";
+import process from "node:process";
+import fc from "fast-check";
+import {
+  formatRunInfo,
+  getCurrent,
+  Greenlet,
+  GreenletExit,
+  Group,
+  type GroupBase,
+  idle,
+  joinAll,
+  Pool,
+  Semaphore,
+  shield,
+  sleep,
+  spawn,
+  startMonitor,
+  stopMonitor,
+  withTimeout,
+} from "./mod.ts";
+import { capturingErrors, deferred, test } from "./test_adapter.ts";
+import { waitContract } from "./test_waits.ts";
+
+/**
+ * Waits `n` ticks of 10 hub turns (`sleep(0)`): durations that do not
+ * depend on the clock, so interleavings are exact. A result reaches its
+ * consumer a few turns after its greenlet ends, well within a tick.
+ */
+async function ticks(n: number): Promise<void> {
+  for (let i = 0; i < 10 * n; i++) await sleep(0);
+}
+
+/** What an awaited promise gave: its value, or the error's message. */
+async function outcome(p: Promise<unknown>): Promise<string> {
+  try {
+    return `ok ${JSON.stringify(await p)}`;
+  } catch (e) {
+    return `${(e as Error).name}: ${(e as Error).message}`;
+  }
+}
+
+// ---------------------------------------------------------------- Group
+
+test("Group: spawned greenlets are members until they end, then leave by themselves", async () => {
+  const group = new Group();
+  const log: string[] = [];
+  const a = group.spawn(async function a() {
+    await ticks(1);
+    log.push(`a ends, size ${group.size}`);
+  });
+  const b = group.spawn(async function b() {
+    await ticks(2);
+    log.push(`b ends, size ${group.size}`);
+  });
+  log.push(`spawned: size ${group.size}, has a ${group.has(a)}`);
+  assert.deepEqual([...group], [a, b]);
+  await a.join();
+  log.push(`a joined: size ${group.size}, has a ${group.has(a)}`);
+  await group.join();
+  log.push(`group joined: size ${group.size}`);
+  assert.deepEqual(log, [
+    "spawned: size 2, has a true",
+    "a ends, size 2",
+    "a joined: size 1, has a false",
+    "b ends, size 1",
+    "group joined: size 0",
+  ]);
+  assert.equal(String(group), "Group(size=0)");
+  assert.equal(group.capacity, Infinity);
+});
+
+test("Group.add tracks a greenlet spawned elsewhere; a member or a dead greenlet is not added twice", async () => {
+  const group = new Group();
+  const g = spawn(() => ticks(1));
+  group.add(g);
+  group.add(g);
+  assert.equal(group.size, 1);
+  const dead = spawn(() => {});
+  await dead.join();
+  group.add(dead);
+  assert.equal(group.has(dead), false);
+  // not started yet: a member until it is started and ends
+  const later = new Greenlet(() => "later");
+  group.add(later);
+  assert.equal(await group.join({ timeout: 5 }), false);
+  assert.deepEqual([...group], [later]);
+  later.start();
+  assert.equal(await group.join(), true);
+  assert.equal(g.dead && later.dead, true);
+  // the constructor adds what it is given
+  const x = spawn(() => ticks(1));
+  const withTwo = new Group([x, dead]);
+  assert.deepEqual([...withTwo], [x]);
+  await withTwo.join();
+});
+
+test("Group.discard forgets a member: join no longer waits for it, it goes on running", async () => {
+  const group = new Group();
+  const log: string[] = [];
+  const slow = group.spawn(async () => {
+    await ticks(3);
+    log.push("slow ends");
+  });
+  const fast = group.spawn(async () => {
+    await ticks(1);
+    log.push("fast ends");
+  });
+  group.discard(slow);
+  group.discard(slow); // not a member: nothing happens
+  assert.equal(group.has(slow), false);
+  await group.join();
+  log.push(`joined, slow dead ${slow.dead}`);
+  await slow.join();
+  assert.deepEqual(log, ["fast ends", "joined, slow dead false", "slow ends"]);
+  assert.equal(fast.dead, true);
+  // discarding the last member wakes a waiting join
+  const g = group.spawn(() => ticks(5));
+  const joined = group.join();
+  await sleep(0);
+  group.discard(g);
+  assert.equal(await joined, true);
+  assert.equal(g.dead, false);
+  await g.join();
+});
+
+test("Group.join: an empty group at once; a timeout resolves false; joiners wake in FIFO order", async () => {
+  const group = new Group();
+  assert.equal(await group.join(), true);
+  assert.equal(await group.join({ timeout: 0 }), true);
+  group.spawn(() => ticks(3));
+  assert.equal(await group.join({ timeout: 0 }), false);
+  const log: string[] = [];
+  const joiner = async (name: string) => {
+    log.push(`${name} ${await group.join()}`);
+  };
+  const joiners = [spawn(joiner, "j1"), spawn(joiner, "j2")];
+  await sleep(0); // they wait first
+  log.push(`main ${await group.join()}`);
+  await joinAll(joiners);
+  assert.deepEqual(log, ["j1 true", "j2 true", "main true"]);
+});
+
+test("Group.join with a signal: an abort rejects with its reason", async () => {
+  const group = new Group();
+  const g = group.spawn(() => sleep(10_000));
+  const ac = new AbortController();
+  const joined = group.join({ signal: ac.signal });
+  ac.abort(new Error("stop waiting"));
+  await assert.rejects(joined, { message: "stop waiting" });
+  await assert.rejects(
+    group.join({ signal: AbortSignal.abort(new Error("already")) }),
+    { message: "already" },
+  );
+  await g.kill();
+});
+
+test("Group.join({ raiseError }) rejects with the first failure in completion order, of members that end while it waits", async () => {
+  await capturingErrors(async (errors) => {
+    const group = new Group();
+    const before = group.spawn(function before() {
+      throw new Error("before the join");
+    });
+    await before.join();
+    const log: string[] = [];
+    group.spawn(async function second() {
+      await ticks(2);
+      log.push("second fails");
+      throw new Error("second");
+    });
+    group.spawn(async function first() {
+      await ticks(1);
+      log.push("first fails");
+      throw new Error("first");
+    });
+    const other = group.spawn(async function other() {
+      await ticks(3);
+      log.push("other ends");
+    });
+    try {
+      await group.join({ raiseError: true });
+    } catch (e) {
+      log.push(`join threw ${(e as Error).message}`);
+    }
+    log.push(`join ${await group.join()}`);
+    assert.deepEqual(log, [
+      "first fails",
+      "join threw first",
+      "second fails",
+      "other ends",
+      "join true",
+    ]);
+    assert.equal(other.dead, true);
+    assert.deepEqual(errors, [
+      "before: Error: before the join",
+      "first: Error: first",
+      "second: Error: second",
+    ]);
+  });
+});
+
+test("Group.kill kills every member and waits for them, also those added meanwhile", async () => {
+  const group = new Group();
+  const log: string[] = [];
+  const member = async (name: string) => {
+    try {
+      await sleep(10_000);
+    } catch (e) {
+      log.push(`${name} got ${(e as Error).name}`);
+      throw e;
+    } finally {
+      if (name === "a") {
+        // cleanup that waits, and adds one more member to the group
+        await shield(() => ticks(1));
+        group.spawn(member, "late");
+      }
+      log.push(`${name} ends`);
+    }
+  };
+  const a = group.spawn(member, "a");
+  group.spawn(member, "b");
+  await sleep(0);
+  await group.kill();
+  log.push(`kill returned, size ${group.size}`);
+  assert.deepEqual(log, [
+    "a got GreenletExit",
+    "b got GreenletExit",
+    "b ends",
+    "a ends",
+    "late got GreenletExit",
+    "late ends",
+    "kill returned, size 0",
+  ]);
+  assert.ok(a.value instanceof GreenletExit);
+  // nothing to kill
+  await group.kill();
+});
+
+test("Group.kill: { block: false } returns at once; a timeout returns with members still alive; a given error is thrown", async () => {
+  const group = new Group();
+  const log: string[] = [];
+  const g = group.spawn(async () => {
+    try {
+      await sleep(10_000);
+    } finally {
+      await shield(() => ticks(2));
+      log.push("cleanup done");
+    }
+  });
+  await sleep(0);
+  await group.kill(undefined, { timeout: 0 });
+  log.push(`kill returned, size ${group.size}, dead ${g.dead}`);
+  await group.kill(undefined, { block: false }); // killed already: not again
+  await group.join();
+  log.push(`joined, dead ${g.dead}`);
+  assert.deepEqual(log, [
+    "kill returned, size 1, dead false",
+    "cleanup done",
+    "joined, dead true",
+  ]);
+  await capturingErrors(async (errors) => {
+    const h = group.spawn(function h() {
+      return sleep(10_000);
+    });
+    await sleep(0);
+    await group.kill(new Error("shutdown"), { block: false });
+    assert.equal(group.size, 1);
+    await group.join();
+    assert.equal((h.exception as Error).message, "shutdown");
+    assert.deepEqual(errors, ["h: Error: shutdown"]);
+  });
+});
+
+test("await using a Group kills what is left at the end of the block", async () => {
+  const log: string[] = [];
+  let g: Greenlet | undefined;
+  {
+    await using group = new Group();
+    g = group.spawn(async () => {
+      try {
+        await sleep(10_000);
+      } finally {
+        log.push("member killed");
+      }
+    });
+    group.spawn(() => log.push("quick member ran"));
+    await sleep(0);
+    log.push("block ends");
+  }
+  log.push(`after the block: dead ${g.dead}`);
+  assert.deepEqual(log, [
+    "quick member ran",
+    "block ends",
+    "member killed",
+    "after the block: dead true",
+  ]);
+});
+
+// ---------------------------------------------------------------- Pool
+
+test("Pool: bad sizes throw at once, naming the value", () => {
+  for (const [size, name] of [[0, "RangeError"], [-1, "RangeError"]] as const) {
+    assert.throws(() => new Pool(size), {
+      name,
+      message:
+        `Cannot create Pool: size must be an integer ≥ 1, received ${size}`,
+    });
+  }
+  assert.throws(() => new Pool(1.5), {
+    name: "TypeError",
+    message: "Cannot create Pool: size must be an integer ≥ 1, received 1.5",
+  });
+  assert.throws(() => new Pool("3" as never), {
+    name: "TypeError",
+    message: 'Cannot create Pool: size must be an integer ≥ 1, received "3"',
+  });
+  assert.throws(() => new Pool(undefined as never), {
+    name: "TypeError",
+    message:
+      "Cannot create Pool: size must be an integer ≥ 1, received undefined",
+  });
+  assert.throws(() => new Pool(Infinity), TypeError);
+  assert.throws(() => new Pool(NaN), TypeError);
+  const pool = new Pool(3);
+  assert.equal(pool.capacity, 3);
+  assert.equal(pool.size, 0);
+  assert.equal(String(pool), "Pool(size=0, capacity=3)");
+});
+
+test("Pool(3) runs exactly 3 greenlets at once: spawn waits for a slot", async () => {
+  const pool = new Pool(3);
+  const log: string[] = [];
+  let running = 0;
+  const job = async (name: string, n: number) => {
+    log.push(`${name} starts, ${++running} running`);
+    await ticks(n);
+    running--;
+    log.push(`${name} ends`);
+  };
+  const durations = [2, 1, 3, 1, 1, 2, 1];
+  for (const [i, n] of durations.entries()) {
+    await pool.spawn(job, `t${i}`, n);
+    log.push(`spawned t${i}: size ${pool.size}, free ${pool.freeCount()}`);
+  }
+  await pool.join();
+  const peak = Math.max(
+    ...log.map((l) => Number(l.match(/(\d+) running/)?.[1] ?? 0)),
+  );
+  assert.equal(peak, 3);
+  // `await pool.spawn()` lets the new greenlet start before the caller
+  // goes on; once 3 run, the next spawn returns only after one ended
+  assert.deepEqual(log, [
+    "t0 starts, 1 running",
+    "spawned t0: size 1, free 2",
+    "t1 starts, 2 running",
+    "spawned t1: size 2, free 1",
+    "t2 starts, 3 running",
+    "spawned t2: size 3, free 0",
+    "t1 ends",
+    "spawned t3: size 3, free 0",
+    "t3 starts, 3 running",
+    "t0 ends",
+    "spawned t4: size 3, free 0",
+    "t4 starts, 3 running",
+    "t3 ends",
+    "spawned t5: size 3, free 0",
+    "t5 starts, 3 running",
+    "t2 ends",
+    "t4 ends",
+    "spawned t6: size 3, free 0",
+    "t6 starts, 2 running",
+    "t6 ends",
+    "t5 ends",
+  ]);
+});
+
+test("Pool.spawn: callers waiting for a slot get one in FIFO order", async () => {
+  const pool = new Pool(1);
+  const log: string[] = [];
+  await pool.spawn(async () => {
+    log.push("first runs");
+    await ticks(2);
+    log.push("first ends");
+  });
+  const caller = async (name: string) => {
+    log.push(`${name} waits`);
+    const g = await pool.spawn(async () => {
+      log.push(`${name}'s greenlet runs`);
+      await sleep(0);
+    });
+    log.push(`${name} got a slot`);
+    await g.join();
+  };
+  await joinAll(["a", "b", "c"].map((name) => spawn(caller, name)));
+  assert.deepEqual(log, [
+    "first runs",
+    "a waits",
+    "b waits",
+    "c waits",
+    "first ends",
+    "a's greenlet runs",
+    "a got a slot",
+    "b's greenlet runs",
+    "b got a slot",
+    "c's greenlet runs",
+    "c got a slot",
+  ]);
+});
+
+test("Pool: freeCount, full and waitAvailable follow the slots", async () => {
+  const pool = new Pool(2);
+  const log: string[] = [];
+  const state = (when: string) =>
+    log.push(
+      `${when}: size ${pool.size}, free ${pool.freeCount()}, full ${pool.full()}`,
+    );
+  state("empty");
+  const a = await pool.spawn(() => ticks(1));
+  state("one");
+  await pool.spawn(() => ticks(3));
+  state("two");
+  log.push(`waitAvailable(0) ${await pool.waitAvailable(0)}`);
+  log.push(`waitAvailable() ${await pool.waitAvailable()}, a dead ${a.dead}`);
+  state("one left");
+  await pool.join();
+  state("joined");
+  assert.deepEqual(log, [
+    "empty: size 0, free 2, full false",
+    "one: size 1, free 1, full false",
+    "two: size 2, free 0, full true",
+    "waitAvailable(0) 0",
+    "waitAvailable() 1, a dead true",
+    "one left: size 1, free 1, full false",
+    "joined: size 0, free 2, full false",
+  ]);
+  // a group has no limit
+  const group = new Group();
+  assert.equal(group.freeCount(), Infinity);
+  assert.equal(group.full(), false);
+  assert.equal(await group.waitAvailable(0), Infinity);
+});
+
+test("Pool.add waits for a slot (false on timeout); a member or a dead greenlet takes none", async () => {
+  const pool = new Pool(1);
+  const first = new Greenlet(() => ticks(2));
+  assert.equal(await pool.add(first), true);
+  assert.equal(await pool.add(first), true); // a member already
+  assert.equal(pool.freeCount(), 0);
+  first.start();
+  const second = new Greenlet(() => "second");
+  assert.equal(await pool.add(second, { timeout: 0 }), false);
+  assert.equal(pool.has(second), false);
+  const log: string[] = [];
+  const adding = pool.add(second).then((ok) => {
+    log.push(`added ${ok}, first dead ${first.dead}`);
+  });
+  await adding;
+  second.start();
+  assert.equal(await second.get(), "second");
+  const dead = spawn(() => {});
+  await dead.join();
+  assert.equal(await pool.add(dead), true);
+  assert.equal(pool.has(dead), false);
+  assert.equal(pool.freeCount(), 1);
+  assert.deepEqual(log, ["added true, first dead true"]);
+  const ac = new AbortController();
+  const blocker = await pool.spawn(() => sleep(10_000));
+  const waiting = pool.add(new Greenlet(() => {}), { signal: ac.signal });
+  ac.abort(new Error("gave up"));
+  await assert.rejects(waiting, { message: "gave up" });
+  await blocker.kill();
+  assert.equal(pool.freeCount(), 1);
+});
+
+test("Pool.discard frees the slot at once", async () => {
+  const pool = new Pool(1);
+  const g = await pool.spawn(() => ticks(2));
+  pool.discard(g);
+  assert.equal(pool.freeCount(), 1);
+  const h = await pool.spawn(() => ticks(1));
+  assert.equal(pool.size, 1);
+  await joinAll([g, h]);
+  assert.equal(pool.freeCount(), 1);
+});
+
+// ---------------------------------------------------------------- map
+
+test("Pool.map: results in input order, at most `capacity` at once, the input pulled one item per free slot", async () => {
+  const pool = new Pool(2);
+  const log: string[] = [];
+  function* input() {
+    for (const n of [4, 1, 2, 1]) {
+      log.push(`pull ${n}`);
+      yield n;
+    }
+  }
+  const work = async (n: number) => {
+    log.push(`start ${n}`);
+    await ticks(n);
+    log.push(`end ${n}`);
+    return n * 10;
+  };
+  const results = await pool.map(work, input());
+  assert.deepEqual(results, [40, 10, 20, 10]);
+  assert.deepEqual(log, [
+    "pull 4",
+    "pull 1",
+    "start 4",
+    "start 1",
+    "end 1",
+    "pull 2",
+    "start 2",
+    "end 2",
+    "pull 1",
+    "start 1",
+    "end 4",
+    "end 1",
+  ]);
+  assert.equal(pool.size, 0);
+});
+
+test("Group.map spawns one greenlet per item at once; an empty input gives []", async () => {
+  const group = new Group();
+  const log: string[] = [];
+  const results = await group.map(async (n: number) => {
+    log.push(`start ${n}, size ${group.size}`);
+    await ticks(n);
+    return n;
+  }, new Set([2, 1, 3]));
+  assert.deepEqual(results, [2, 1, 3]);
+  assert.deepEqual(log, [
+    "start 2, size 3",
+    "start 1, size 3",
+    "start 3, size 3",
+  ]);
+  assert.deepEqual(await group.map((n: number) => n, []), []);
+  assert.deepEqual(await new Pool(2).map((n: number) => n, []), []);
+});
+
+test("map's greenlets are members named after the function, with the item as argument", async () => {
+  const pool = new Pool(2);
+  const seen: string[] = [];
+  await pool.map(function fetchPage(url: string) {
+    const me = getCurrent();
+    seen.push(`${me.name}(${me.args.join()}) member ${pool.has(me)}: ${url}`);
+  }, ["/a", "/b"]);
+  assert.deepEqual(seen, [
+    "fetchPage(/a) member true: /a",
+    "fetchPage(/b) member true: /b",
+  ]);
+});
+
+test("map: the first failure (in completion order) rejects it; the others are killed and awaited first; handleError sees nothing", async () => {
+  const pool = new Pool(3);
+  const log: string[] = [];
+  const work = async (n: number) => {
+    log.push(`start ${n}`);
+    try {
+      await ticks(n);
+      if (n % 2 === 0) throw new Error(`failed ${n}`);
+      log.push(`end ${n}`);
+      return n;
+    } catch (e) {
+      log.push(`${n}: ${(e as Error).message}`);
+      throw e;
+    }
+  };
+  try {
+    await pool.map(work, [5, 4, 2, 1, 7]);
+  } catch (e) {
+    log.push(`map threw ${(e as Error).message}, size ${pool.size}`);
+  }
+  assert.deepEqual(log, [
+    "start 5",
+    "start 4",
+    "start 2",
+    "2: failed 2",
+    "5: GreenletExit",
+    "4: GreenletExit",
+    "map threw failed 2, size 0",
+  ]);
+});
+
+test("map: an error thrown by the input rejects it, after killing what runs", async () => {
+  const pool = new Pool(2);
+  const log: string[] = [];
+  function* input() {
+    yield 1;
+    yield 2;
+    throw new Error("input broke");
+  }
+  const work = async (n: number) => {
+    try {
+      await ticks(n);
+      log.push(`end ${n}`);
+    } catch (e) {
+      if (e instanceof GreenletExit) log.push(`${n} killed`);
+      throw e;
+    }
+  };
+  log.push(await outcome(pool.map(work, input())));
+  assert.equal(pool.size, 0);
+  // 1 ends, its slot lets the input be pulled again: it throws
+  assert.deepEqual(log, ["end 1", "2 killed", "Error: input broke"]);
+});
+
+test("map: a caller killed while it waits kills the greenlets of its map", async () => {
+  const pool = new Pool(2);
+  const log: string[] = [];
+  const work = async (n: number) => {
+    try {
+      await sleep(10_000);
+    } catch (e) {
+      log.push(`${n} got ${(e as Error).name}`);
+      throw e;
+    }
+  };
+  const caller = spawn(async function caller() {
+    try {
+      await pool.map(work, [1, 2, 3]);
+    } finally {
+      log.push(`map ended, pool size ${pool.size}`);
+    }
+  });
+  await idle();
+  await caller.kill();
+  assert.deepEqual(log, [
+    "1 got GreenletExit",
+    "2 got GreenletExit",
+    "map ended, pool size 0",
+  ]);
+});
+
+test("killing the pool while a map runs rejects the map with the GreenletExit", async () => {
+  const pool = new Pool(2);
+  const mapping = outcome(pool.map(() => sleep(10_000), [1, 2, 3]));
+  await idle();
+  await pool.kill();
+  assert.equal(await mapping, "GreenletExit: GreenletExit");
+  assert.equal(pool.size, 0);
+});
+
+// ---------------------------------------------------------------- imap
+
+test("imapUnordered yields in completion order", async () => {
+  const group = new Group();
+  const log: string[] = [];
+  const work = async (n: number) => {
+    await ticks(n);
+    log.push(`end ${n}`);
+    return n;
+  };
+  for await (const n of group.imapUnordered(work, [3, 1, 4, 2])) {
+    log.push(`got ${n}`);
+  }
+  assert.deepEqual(log, [
+    "end 1",
+    "got 1",
+    "end 2",
+    "got 2",
+    "end 3",
+    "got 3",
+    "end 4",
+    "got 4",
+  ]);
+});
+
+test("imap yields in input order, each as soon as it and those before it finished", async () => {
+  const pool = new Pool(4);
+  const log: string[] = [];
+  const work = async (n: number) => {
+    await ticks(n);
+    log.push(`end ${n}`);
+    return n;
+  };
+  for await (const n of pool.imap(work, [3, 1, 4, 2])) log.push(`got ${n}`);
+  assert.deepEqual(log, [
+    "end 1",
+    "end 2",
+    "end 3",
+    "got 3",
+    "got 1",
+    "end 4",
+    "got 4",
+    "got 2",
+  ]);
+});
+
+test("imap over an infinite async generator pulls one item per free slot; a break kills the rest and closes the input", async () => {
+  const pool = new Pool(2);
+  const log: string[] = [];
+  async function* naturals() {
+    try {
+      for (let n = 0;; n++) {
+        log.push(`pull ${n}`);
+        yield n;
+      }
+    } finally {
+      log.push("input closed");
+    }
+  }
+  const work = async (n: number) => {
+    try {
+      await ticks(n % 2 === 0 ? 1 : 3);
+      log.push(`end ${n}`);
+      return n;
+    } catch (e) {
+      if (e instanceof GreenletExit) log.push(`${n} killed`);
+      throw e;
+    }
+  };
+  const lazy = pool.imap(work, naturals());
+  await idle();
+  assert.equal(log.length, 0, "nothing is pulled before the first next()");
+  await lazy.return!();
+  for await (const n of pool.imap(work, naturals())) {
+    log.push(`got ${n}`);
+    if (n === 3) break;
+  }
+  log.push(`after the loop: size ${pool.size}`);
+  // even numbers take 1 tick, odd ones 3: each pull follows an end (a free
+  // slot), results come in input order; 6 is killed before it ever ran
+  assert.deepEqual(log, [
+    "pull 0",
+    "pull 1",
+    "end 0",
+    "pull 2",
+    "got 0",
+    "end 2",
+    "pull 3",
+    "end 1",
+    "pull 4",
+    "got 1",
+    "got 2",
+    "end 4",
+    "pull 5",
+    "end 3",
+    "pull 6",
+    "got 3",
+    "5 killed",
+    "input closed",
+    "after the loop: size 0",
+  ]);
+});
+
+test("imap's maxsize: while that many finished results wait for a slow consumer, nothing more is pulled", async () => {
+  const pool = new Pool(2);
+  const log: string[] = [];
+  let pulled = 0;
+  let consumed = 0;
+  let maxAhead = 0;
+  async function* naturals() {
+    for (let n = 0;; n++) {
+      pulled++;
+      maxAhead = Math.max(maxAhead, pulled - consumed);
+      log.push(`pull ${n}`);
+      yield n;
+    }
+  }
+  const it = pool.imap((n: number) => n, naturals(), { maxsize: 1 });
+  for await (const n of it) {
+    consumed++;
+    log.push(`got ${n}`);
+    if (n === 4) break;
+    await ticks(1); // a slow consumer
+  }
+  // pulled and not consumed: at most capacity + maxsize (a pull needs a
+  // free slot and fewer than maxsize results waiting; the result next()
+  // just took counts as consumed only once the loop body runs)
+  assert.equal(maxAhead, 3);
+  // the consumer takes a tick between results: those already running
+  // finish meanwhile, then nothing is pulled until it took them all but
+  // maxsize - 1 (a "got" line comes a few turns after next() took it)
+  assert.deepEqual(log, [
+    "pull 0",
+    "pull 1",
+    "pull 2",
+    "got 0",
+    "got 1",
+    "got 2",
+    "pull 3",
+    "pull 4",
+    "got 3",
+    "got 4",
+  ]);
+});
+
+test("imap: a failure is thrown at its input position, after the results before it; the rest is killed", async () => {
+  const pool = new Pool(3);
+  const log: string[] = [];
+  const work = async (n: number) => {
+    try {
+      await ticks(n);
+      if (n === 2) throw new Error("two failed");
+      log.push(`end ${n}`);
+      return n;
+    } catch (e) {
+      if (e instanceof GreenletExit) log.push(`${n} killed`);
+      throw e;
+    }
+  };
+  const got: number[] = [];
+  let error = "";
+  try {
+    for await (const n of pool.imap(work, [3, 2, 5, 1])) {
+      got.push(n);
+      log.push(`got ${n}`);
+    }
+  } catch (e) {
+    error = (e as Error).message;
+    log.push(`caught ${error}, size ${pool.size}`);
+  }
+  assert.deepEqual(log, [
+    "end 3",
+    "got 3",
+    "5 killed",
+    "caught two failed, size 0",
+  ]);
+});
+
+test("imapUnordered: a failure is thrown when it happens; the rest is killed", async () => {
+  const group = new Group();
+  const log: string[] = [];
+  const work = async (n: number) => {
+    try {
+      await ticks(n);
+      if (n === 3) throw new Error("three failed");
+      log.push(`end ${n}`);
+      return n;
+    } catch (e) {
+      if (e instanceof GreenletExit) log.push(`${n} killed`);
+      throw e;
+    }
+  };
+  const it = group.imapUnordered(work, [5, 3, 1, 4]);
+  try {
+    for await (const n of it) log.push(`got ${n}`);
+  } catch (e) {
+    log.push(`caught ${(e as Error).message}, size ${group.size}`);
+  }
+  assert.deepEqual(await it.next(), { done: true, value: undefined });
+  assert.deepEqual(log, [
+    "end 1",
+    "got 1",
+    "5 killed",
+    "4 killed",
+    "caught three failed, size 0",
+  ]);
+});
+
+test("imap: an input error is thrown after the items pulled before it", async () => {
+  const pool = new Pool(2);
+  const log: string[] = [];
+  async function* input() {
+    yield 2;
+    yield 1;
+    throw new Error("input broke");
+  }
+  try {
+    for await (
+      const n of pool.imap((n: number) => ticks(n).then(() => n), input())
+    ) {
+      log.push(`got ${n}`);
+    }
+  } catch (e) {
+    log.push(`caught ${(e as Error).message}`);
+  }
+  assert.deepEqual(log, ["got 2", "got 1", "caught input broke"]);
+});
+
+test("imap: a consumer killed in next() kills the greenlets and closes the input", async () => {
+  const pool = new Pool(2);
+  const log: string[] = [];
+  function* input() {
+    try {
+      for (let n = 0;; n++) yield n;
+    } finally {
+      log.push("input closed");
+    }
+  }
+  const work = async (n: number) => {
+    try {
+      await sleep(10_000);
+    } finally {
+      log.push(`${n} ends`);
+    }
+  };
+  const consumer = spawn(async function consumer() {
+    try {
+      for await (const _ of pool.imap(work, input())) log.push("got one");
+    } finally {
+      log.push(`consumer ends, size ${pool.size}`);
+    }
+  });
+  await idle();
+  await consumer.kill();
+  assert.deepEqual(log, [
+    "0 ends",
+    "1 ends",
+    "input closed",
+    "consumer ends, size 0",
+  ]);
+  // a withTimeout around the loop does the same
+  log.length = 0;
+  const loopEnded = deferred();
+  const r = await withTimeout(5, async () => {
+    try {
+      for await (const _ of pool.imap(work, input())) log.push("got one");
+    } finally {
+      log.push(`loop ends, size ${pool.size}`);
+      loopEnded.resolve();
+    }
+  }, { timeoutValue: "timed out" });
+  assert.equal(r, "timed out");
+  // withTimeout settles at its deadline; the loop's cleanup follows
+  await loopEnded.promise;
+  assert.deepEqual(log, [
+    "0 ends",
+    "1 ends",
+    "input closed",
+    "loop ends, size 0",
+  ]);
+});
+
+test("imap: return() before the first next() never touches the input; after the end it is a no-op", async () => {
+  let touched = false;
+  const input = {
+    [Symbol.iterator]() {
+      touched = true;
+      return [1, 2][Symbol.iterator]();
+    },
+  };
+  const pool = new Pool(1);
+  const it = pool.imap((n: number) => n, input);
+  assert.deepEqual(await it.return!(), { done: true, value: undefined });
+  assert.deepEqual(await it.next(), { done: true, value: undefined });
+  assert.equal(touched, false);
+  const all = pool.imap((n: number) => n * 2, input);
+  assert.deepEqual(await it.next(), { done: true, value: undefined });
+  assert.deepEqual(await all.next(), { done: false, value: 2 });
+  assert.deepEqual(await all.next(), { done: false, value: 4 });
+  assert.deepEqual(await all.next(), { done: true, value: undefined });
+  assert.deepEqual(await all.return!(), { done: true, value: undefined });
+  // await using an imap iterator closes it
+  const log: string[] = [];
+  {
+    await using numbers = pool.imap(async (n: number) => {
+      try {
+        await sleep(10_000);
+      } finally {
+        log.push(`${n} ends`);
+      }
+    }, [1, 2]);
+    void numbers.next();
+    await idle();
+  }
+  assert.deepEqual(log, ["1 ends"]);
+  assert.equal(pool.size, 0);
+});
+
+// ---------------------------------------------------------------- apply
+
+test("apply runs fn in a member greenlet and resolves with its result; its error goes to the caller only", async () => {
+  const pool = new Pool(1);
+  const log: string[] = [];
+  const r = await pool.apply(
+    async function add(a: number, b: number) {
+      const me = getCurrent();
+      log.push(`${me.name}(${me.args.join()}) member ${pool.has(me)}`);
+      await sleep(0);
+      return a + b;
+    },
+    2,
+    3,
+  );
+  assert.equal(r, 5);
+  await assert.rejects(
+    pool.apply(() => {
+      throw new Error("sync boom");
+    }),
+    { message: "sync boom" },
+  );
+  await assert.rejects(
+    pool.apply(async () => {
+      await sleep(0);
+      throw new Error("async boom");
+    }),
+    { message: "async boom" },
+  );
+  assert.deepEqual(log, ["add(2,3) member true"]);
+  assert.equal(pool.size, 0);
+});
+
+test("apply from a member of a full pool calls fn directly instead of waiting for itself", async () => {
+  const pool = new Pool(1);
+  const log: string[] = [];
+  const outer = await pool.spawn(async function outer() {
+    const r = await pool.apply(() => {
+      log.push(`inner runs in ${getCurrent().name}`);
+      return 42;
+    });
+    log.push(`outer got ${r}`);
+    await assert.rejects(
+      pool.apply(() => {
+        throw new Error("direct");
+      }),
+      { message: "direct" },
+    );
+  });
+  await outer.join();
+  assert.deepEqual(log, ["inner runs in outer", "outer got 42"]);
+  assert.equal(outer.successful(), true);
+});
+
+test("apply: a caller killed while it waits kills the greenlet", async () => {
+  const pool = new Pool(1);
+  const log: string[] = [];
+  const caller = spawn(async () => {
+    await pool.apply(async () => {
+      try {
+        await sleep(10_000);
+      } finally {
+        log.push("applied fn ends");
+      }
+    });
+  });
+  await idle();
+  await caller.kill();
+  log.push(`caller dead, pool size ${pool.size}`);
+  assert.deepEqual(log, ["applied fn ends", "caller dead, pool size 0"]);
+});
+
+// ---------------------------------------------------------------- waits
+
+/** A Pool(n) full of greenlets that each end when `gate` is released once. */
+async function fullPool(n: number): Promise<{ pool: Pool; gate: Semaphore }> {
+  const pool = new Pool(n);
+  const gate = new Semaphore(0);
+  for (let i = 0; i < n; i++) await pool.spawn(() => gate.acquire());
+  return { pool, gate };
+}
+
+waitContract({
+  name: "Group.join",
+  make() {
+    const group = new Group();
+    const gate = new Semaphore(0);
+    group.spawn(() => gate.acquire());
+    return {
+      wait: (o) => group.join(o),
+      wake: () => gate.release(), // the group is empty: every join returns
+      cleanup: async () => {
+        gate.release();
+        await group.join();
+      },
+    };
+  },
+  onTimeout: "false",
+  onReady: "true",
+  signal: true,
+  description: /join of Group\(size=1\)/,
+});
+
+waitContract({
+  name: "Pool.waitAvailable",
+  async make() {
+    const { pool, gate } = await fullPool(1);
+    return {
+      wait: (o) => pool.waitAvailable(o.timeout),
+      wake: () => gate.release(), // a slot is free: every wait returns
+      cleanup: async () => {
+        gate.release();
+        await pool.join();
+      },
+    };
+  },
+  onTimeout: "0",
+  onReady: "1",
+  signal: false,
+  description: /a free slot in Pool\(size=1, capacity=1\)/,
+});
+
+waitContract({
+  name: "Pool.add",
+  async make() {
+    const { pool, gate } = await fullPool(3);
+    return {
+      // each successful add keeps its slot: an added greenlet never starts
+      wait: (o) => pool.add(new Greenlet(() => {}), o),
+      wake: (n) => {
+        for (let i = 0; i < n; i++) gate.release();
+      },
+      cleanup: async () => {
+        for (const g of [...pool]) {
+          if (g.started) gate.release();
+          else pool.discard(g);
+        }
+        await pool.join();
+      },
+    };
+  },
+  onTimeout: "false",
+  onReady: "true",
+  signal: true,
+  description: /a free slot in Pool\(size=3, capacity=3\)/,
+});
+
+test("imap: concurrent next() calls get the results in call order; imapUnordered with maxsize", async () => {
+  const pool = new Pool(2);
+  const it = pool.imap(async (n: number) => {
+    await ticks(n);
+    return n;
+  }, [3, 1, 2]);
+  assert.deepEqual(await Promise.all([it.next(), it.next(), it.next()]), [
+    { done: false, value: 3 },
+    { done: false, value: 1 },
+    { done: false, value: 2 },
+  ]);
+  assert.deepEqual(await it.next(), { done: true, value: undefined });
+  const out: number[] = [];
+  const log: string[] = [];
+  function* input() {
+    for (let n = 1; n <= 6; n++) {
+      log.push(`pull ${n}`);
+      yield n;
+    }
+  }
+  const unordered = new Pool(3).imapUnordered((n: number) => n, input(), {
+    maxsize: 2,
+  });
+  for await (const n of unordered) {
+    out.push(n);
+    log.push(`got ${n}`);
+    await ticks(1);
+  }
+  assert.deepEqual(out, [1, 2, 3, 4, 5, 6]);
+  // 1-3 finish at once: 3 results wait, more than maxsize, so nothing is
+  // pulled until the consumer took two; then only 3 waits, and the three
+  // free slots are filled in one go
+  assert.deepEqual(log, [
+    "pull 1",
+    "pull 2",
+    "pull 3",
+    "got 1",
+    "got 2",
+    "pull 4",
+    "pull 5",
+    "pull 6",
+    "got 3",
+    "got 4",
+    "got 5",
+    "got 6",
+  ]);
+});
+
+test("imap: on a break, an error of the input's return() is thrown (as for-of does); after a failure it is not", async () => {
+  const pool = new Pool(2);
+  function* input() {
+    try {
+      for (let n = 0;; n++) yield n;
+    } finally {
+      // deno-lint-ignore no-unsafe-finally
+      throw new Error("cannot close");
+    }
+  }
+  await assert.rejects(async () => {
+    for await (const n of pool.imap((n: number) => n, input())) {
+      if (n === 1) break;
+    }
+  }, { message: "cannot close" });
+  await assert.rejects(async () => {
+    for await (
+      const _ of pool.imap((n: number) => {
+        if (n === 1) throw new Error("fn failed");
+        return n;
+      }, input())
+    ) { /* consume */ }
+  }, { message: "fn failed" });
+  assert.equal(pool.size, 0);
+});
+
+test("apply on a full pool waits for a slot (FIFO with spawn)", async () => {
+  const pool = new Pool(1);
+  const log: string[] = [];
+  const blocker = await pool.spawn(async () => {
+    await ticks(1);
+    log.push("blocker ends");
+  });
+  const spawned = spawn(async () => {
+    const g = await pool.spawn(() => log.push("spawned runs"));
+    await g.join();
+  });
+  await sleep(0);
+  log.push(await pool.apply(() => `applied, blocker dead ${blocker.dead}`));
+  await spawned.join();
+  assert.deepEqual(log, [
+    "blocker ends",
+    "spawned runs",
+    "applied, blocker dead true",
+  ]);
+});
+
+// ---------------------------------------------------------------- misc
+
+/** The line of the code that called this: `<file>:<line>`. */
+function lineHere(): string {
+  const frame = new Error().stack!.split("\n")[2];
+  return frame.match(/pool_test\.(?:ts|mjs|cjs):\d+/)![0];
+}
+
+test("the monitor records the caller as the spawn site: Pool.spawn after a wait for a slot, and map", async () => {
+  startMonitor({ report: () => {} });
+  const pool = new Pool(1);
+  const mapper = new Greenlet(async function mapper() {
+    const [mapping, line] = [group.map(mapped, input()), lineHere()];
+    mapLine = line;
+    await mapping;
+  });
+  const group = new Group();
+  const mapped = () => sleep(10_000);
+  async function* input() {
+    yield 1;
+    await sleep(10_000); // the map's driver waits here
+  }
+  let mapLine = "";
+  try {
+    await pool.spawn(() => sleep(1));
+    const late = () => sleep(10_000);
+    const [spawning, spawnLine] = [pool.spawn(late), lineHere()];
+    await spawning;
+    mapper.start();
+    await idle();
+    const sites = formatRunInfo().split("\n")
+      .filter((l) => /"(late|mapped|map)"/.test(l))
+      .map((l) => {
+        const name = l.match(/"(\w+)"/)![1];
+        const site = l.match(
+          /spawned at .*(pool_test\.(?:ts|mjs|cjs):\d+):\d+$/,
+        );
+        return `${name} ${site?.[1]}`;
+      });
+    assert.deepEqual(sites, [
+      `late ${spawnLine}`,
+      `map ${mapLine}`,
+      `mapped ${mapLine}`,
+    ]);
+  } finally {
+    stopMonitor();
+    await pool.kill();
+    await mapper.kill();
+  }
+  assert.equal(group.size, 0);
+});
+
+test("bad arguments throw at once, naming the argument and the value", () => {
+  const group = new Group();
+  const pool = new Pool(2);
+  assert.throws(() => group.spawn(5 as never), {
+    name: "TypeError",
+    message: "Cannot spawn in Group: fn must be a function, received 5",
+  });
+  assert.throws(() => pool.spawn("f" as never), {
+    name: "TypeError",
+    message: 'Cannot spawn in Pool: fn must be a function, received "f"',
+  });
+  assert.throws(() => pool.map(null as never, [1]), {
+    name: "TypeError",
+    message: "Cannot map in Pool: fn must be a function, received null",
+  });
+  assert.throws(() => group.map((x: number) => x, 5 as never), {
+    name: "TypeError",
+    message:
+      "Cannot map in Group: items must be an iterable or an async iterable, received 5",
+  });
+  assert.throws(() => pool.imap((x: number) => x, undefined as never), {
+    name: "TypeError",
+    message:
+      "Cannot imap in Pool: items must be an iterable or an async iterable, received undefined",
+  });
+  assert.throws(() => pool.imap((x: number) => x, [1], { maxsize: 0 }), {
+    name: "RangeError",
+    message:
+      "Cannot imap in Pool: maxsize must be an integer ≥ 1 or undefined, received 0",
+  });
+  assert.throws(
+    () => group.imapUnordered((x: number) => x, [1], { maxsize: 1.5 }),
+    {
+      name: "TypeError",
+      message:
+        "Cannot imapUnordered in Group: maxsize must be an integer ≥ 1 or undefined, received 1.5",
+    },
+  );
+  assert.throws(() => pool.imap((x: number) => x, [1], 3 as never), {
+    name: "TypeError",
+    message: "Cannot imap in Pool: options must be an object, received 3",
+  });
+  assert.throws(() => group.apply({} as never), {
+    name: "TypeError",
+    message: "Cannot apply in Group: fn must be a function, received {}",
+  });
+  assert.throws(() => group.join({ timeout: -1 }), {
+    name: "RangeError",
+    message: "Cannot join Group: timeout must be ≥ 0, received -1",
+  });
+  assert.throws(() => group.join({ raiseError: "yes" as never }), {
+    name: "TypeError",
+    message: 'Cannot join Group: raiseError must be a boolean, received "yes"',
+  });
+  assert.throws(() => group.join({ signal: {} as never }), {
+    name: "TypeError",
+    message: "Cannot join Group: signal must be an AbortSignal, received {}",
+  });
+  assert.throws(() => pool.kill(undefined, { timeout: NaN }), {
+    name: "TypeError",
+    message:
+      "Cannot kill Pool: timeout must be a number of milliseconds or undefined, received NaN",
+  });
+  assert.throws(() => group.add({} as never), {
+    name: "TypeError",
+    message: "Cannot add to Group: greenlet must be a Greenlet, received {}",
+  });
+  assert.throws(() => pool.add(1 as never), {
+    name: "TypeError",
+    message: "Cannot add to Pool: greenlet must be a Greenlet, received 1",
+  });
+  assert.throws(() => pool.add(new Greenlet(() => {}), { timeout: -2 }), {
+    name: "RangeError",
+    message: "Cannot add to Pool: timeout must be ≥ 0, received -2",
+  });
+  assert.throws(() => pool.discard(null as never), {
+    name: "TypeError",
+    message:
+      "Cannot discard from Pool: greenlet must be a Greenlet, received null",
+  });
+  assert.throws(() => pool.waitAvailable(-1), {
+    name: "RangeError",
+    message:
+      "Cannot wait for a free slot in Pool: timeout must be ≥ 0, received -1",
+  });
+  assert.throws(() => new Group(5 as never), {
+    name: "TypeError",
+    message:
+      "Cannot create Group: greenlets must be an iterable of Greenlets, received 5",
+  });
+  assert.throws(() => new Group([1] as never), {
+    name: "TypeError",
+    message: "Cannot create Group: greenlet must be a Greenlet, received 1",
+  });
+  assert.equal(pool.size, 0);
+  assert.equal(pool.freeCount(), 2);
+});
+
+/**
+ * Random tasks (each sleeps 0, 1 or 2 ms, then succeeds or fails) through
+ * `Pool(k).map` and `Pool(k).imapUnordered`: never more than k run at once,
+ * each item is processed at most once (exactly once when nothing fails),
+ * map's results are in input order, and after the call returns nothing of
+ * it runs any more.
+ * Runs: `PROPERTY_RUNS` (default 60; `deno task test:long` runs 6,000).
+ */
+test("property: Pool(k).map and imapUnordered keep at most k running and process each item once", async () => {
+  const taskArb = fc.record({
+    ms: fc.constantFrom(0, 1, 2),
+    fail: fc.boolean(),
+  });
+  await fc.assert(
+    fc.asyncProperty(
+      fc.integer({ min: 1, max: 4 }),
+      fc.array(taskArb, { maxLength: 12 }),
+      fc.boolean(),
+      async (k, tasks, unordered) => {
+        const pool: GroupBase = new Pool(k);
+        let running = 0;
+        let peak = 0;
+        const started = tasks.map(() => 0);
+        const work = async (i: number) => {
+          started[i]++;
+          peak = Math.max(peak, ++running);
+          try {
+            await sleep(tasks[i].ms);
+            if (tasks[i].fail) throw new Error(`task ${i}`);
+            return i;
+          } finally {
+            running--;
+          }
+        };
+        const ids = tasks.map((_, i) => i);
+        const anyFails = tasks.some((t) => t.fail);
+        if (unordered) {
+          const got = ids.map(() => 0);
+          let error: unknown;
+          try {
+            for await (const i of pool.imapUnordered(work, ids)) got[i]++;
+          } catch (e) {
+            error = e;
+          }
+          assert.equal(error !== undefined, anyFails);
+          for (const [i, n] of got.entries()) {
+            assert.ok(n <= 1 && (n === 0 || !tasks[i].fail));
+            if (!anyFails) assert.equal(n, 1);
+          }
+        } else {
+          let results: number[] | undefined;
+          let error: unknown;
+          try {
+            results = await pool.map(work, ids);
+          } catch (e) {
+            error = e;
+          }
+          if (anyFails) {
+            const m = (error as Error).message.match(/^task (\d+)$/);
+            assert.ok(m !== null && tasks[Number(m[1])].fail);
+          } else assert.deepEqual(results, ids);
+        }
+        assert.ok(peak <= k, `peak ${peak} > ${k}`);
+        assert.ok(started.every((n) => n <= 1));
+        if (!anyFails) assert.ok(started.every((n) => n === 1));
+        assert.equal(running, 0, "nothing runs after the call returned");
+        assert.equal(pool.size, 0);
+      },
+    ),
+    { numRuns: Number(process.env.PROPERTY_RUNS ?? 60) },
+  );
+});
