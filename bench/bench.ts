@@ -6,7 +6,15 @@
  * @module
  */
 import process from "node:process";
-import { Event, joinAll, Queue, Semaphore, sleep, spawn } from "../mod.ts";
+import {
+  Event,
+  joinAll,
+  Pool,
+  Queue,
+  Semaphore,
+  sleep,
+  spawn,
+} from "../mod.ts";
 
 const REPS = 3;
 const gc = (globalThis as { gc?: () => void }).gc;
@@ -121,6 +129,18 @@ async function queueUnbounded(n: number): Promise<number> {
   return n / ((performance.now() - t0) / 1000);
 }
 
+/** tasks/s of `Pool(100).map` over `n` trivial async tasks. */
+async function poolMap(n: number): Promise<number> {
+  const pool = new Pool(100);
+  const items = Array.from({ length: n }, (_, i) => i);
+  const double = async (x: number) => x * 2;
+  const t0 = performance.now();
+  const out = await pool.map(double, items);
+  const rate = n / ((performance.now() - t0) / 1000);
+  if (out[n - 1] !== 2 * (n - 1)) throw new Error("Pool.map lost a result");
+  return rate;
+}
+
 /** ops/s of acquire + sleep(0) + release by 100 contending greenlets. */
 async function semaphoreOps(
   greenlets: number,
@@ -189,6 +209,12 @@ const pp = await best(() => queuePingPong(1_000_000));
 rows.push(["Queue(1) ping-pong, 1 producer + 1 consumer", M(pp), "≥ 2.5 M/s"]);
 const qu = await best(() => queueUnbounded(1_000_000));
 rows.push(["Queue() put 1,000,000 then get them", M(qu), "≥ 8 M/s"]);
+const pm = await best(() => poolMap(100_000));
+rows.push([
+  "Pool(100).map over 100,000 trivial async tasks",
+  K(pm),
+  "≥ 500 k/s",
+]);
 if (gc) {
   const eb = Math.min(
     await idleEventBytes(100_000),

@@ -25,6 +25,11 @@ const programs: [string, string, () => Promise<unknown>][] = [
     "producer and consumers over a bounded Queue",
     () => import("./06_producer_consumer.ts"),
   ],
+  [
+    "07_crawler.ts",
+    "a crawler: Pool(4) over its own 30-page site",
+    () => import("./07_crawler.ts"),
+  ],
 ];
 
 for (const [file, title, load] of programs) {
