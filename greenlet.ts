@@ -108,6 +108,9 @@ let spawnParent: Task | null = null;
 let spawnEntry: ((...args: never[]) => unknown) | null = null;
 // A spawn site taken earlier (pool.ts: before waiting for a free slot).
 let presetSite: string | null | undefined = undefined;
+// The next greenlet's failure goes to its owner, not to handleError.
+let presetQuiet = false;
+const FAILED = 1, QUIET = 2;
 let finish: (g: Greenlet, ok: boolean, v: unknown) => void;
 let startFromTimer: (arg: unknown) => void;
 /** The timers of greenlets started with `startLater` (rare: kept aside). */
@@ -144,7 +147,8 @@ export class Greenlet<T = unknown> extends Linkable {
   /** What the function threw, once it failed. */
   exception: unknown = undefined;
   readonly #task: Task;
-  #failed = false;
+  /** FAILED, and QUIET: a failure not reported to `hub.handleError`. */
+  #flags = 0;
 
   static {
     finish = (g, ok, v) => g.#finish(ok, v);
@@ -167,8 +171,10 @@ export class Greenlet<T = unknown> extends Linkable {
     const parent = spawnParent;
     const entry = spawnEntry ?? Greenlet;
     const site = presetSite;
+    if (presetQuiet) this.#flags = QUIET;
     constructingMain = spawnParent = spawnEntry = null;
     presetSite = undefined;
+    presetQuiet = false;
     if (mainTask !== null) {
       this.#task = mainTask;
       mainTask.greenlet = this;
@@ -265,7 +271,7 @@ export class Greenlet<T = unknown> extends Linkable {
    * @returns True when dead and not failed.
    */
   successful(): boolean {
-    return this.#task.state === DEAD && !this.#failed;
+    return this.#task.state === DEAD && (this.#flags & FAILED) === 0;
   }
 
   /**
@@ -343,7 +349,7 @@ export class Greenlet<T = unknown> extends Linkable {
     checkTimeout("get greenlet result", timeout);
     return this.waitReady({ timeout }).then(() => {
       if (this.#task.state !== DEAD) throw new Timeout(timeout);
-      if (this.#failed) throw this.exception;
+      if ((this.#flags & FAILED) !== 0) throw this.exception;
       return this.value as T;
     });
   }
@@ -433,10 +439,10 @@ export class Greenlet<T = unknown> extends Linkable {
       this.value = v as T | GreenletExit;
     } else {
       this.exception = v;
-      this.#failed = true;
+      this.#flags |= FAILED;
     }
     this.notifyLinks();
-    if (this.#failed) core.reportError(task, v);
+    if (this.#flags === FAILED) core.reportError(task, v);
   }
 }
 
@@ -549,13 +555,17 @@ export function spawnSiteOf(entry: Entry): string | null {
 /**
  * Internal (for pool.ts, not re-exported): {@linkcode spawn}, recording
  * `site` (from {@linkcode spawnSiteOf}) as where the greenlet was spawned.
+ * A `quiet` greenlet's failure is its owner's to deliver: it does not go to
+ * `hub.handleError`.
  */
 export function spawnAt<T>(
   site: string | null,
   fn: (...args: never[]) => T | PromiseLike<T>,
   args: readonly unknown[],
+  quiet = false,
 ): Greenlet<T> {
   presetSite = site;
+  presetQuiet = quiet;
   const g = new Greenlet<T>(fn, ...args);
   g.start();
   return g;

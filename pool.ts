@@ -325,11 +325,11 @@ class GroupCore {
     job: Job,
     args: readonly unknown[],
   ): Greenlet {
-    const g = spawnAt(site, jobBody, args);
-    const name = job.fn.name;
-    if (name !== "") g.name = name;
-    jobs.set(g, job);
-    this.track(g);
+    // its failure is the map's (or apply's) to deliver, not handleError's
+    const g = spawnAt(site, job.fn, args, true);
+    // a map's member gets one link, the map's, which calls `ended` first
+    if (job.run === null) this.track(g);
+    else this.members.add(g);
     return g;
   }
 }
@@ -382,37 +382,20 @@ class Job {
   }
 
   /**
-   * Its greenlet `g` ended: a greenlet killed (from outside the map) gives
-   * the error that killed it; else the outcome the body recorded stands.
+   * Its greenlet `g` (running `fn`, quiet) ended: its value, or its error —
+   * a greenlet killed (from outside the map) fails with what killed it.
    */
   end(g: Greenlet): void {
     this.done = true;
-    if (g.successful() && g.value === undefined) return;
+    const v = g.value;
+    if (g.successful() && !(v instanceof GreenletExit)) {
+      this.value = v;
+      return;
+    }
     this.ok = false;
-    this.value = g.successful() ? g.value : g.exception;
+    this.value = g.successful() ? v : g.exception;
   }
 }
-
-/** The job of each greenlet a map or `apply` spawned. */
-const jobs = new WeakMap<Greenlet, Job>();
-
-/**
- * The body of those greenlets: calls the user's function and records its
- * outcome in the job, so that a failure goes to the map's caller, not to
- * `hub.handleError`. Anonymous (the greenlet is named after `fn`).
- */
-const jobBody = [async function (...args: unknown[]): Promise<void> {
-  const job = jobs.get(getCurrent())!;
-  try {
-    job.value = await (job.fn as (...a: unknown[]) => unknown).apply(
-      undefined,
-      args,
-    );
-  } catch (e) {
-    job.ok = false;
-    job.value = e;
-  }
-}][0];
 
 const MAP = 0, ORDERED = 1, UNORDERED = 2;
 const KINDS = ["map", "imap", "imapUnordered"];
@@ -598,6 +581,7 @@ class MapRun {
 
   /** One of its members ended (a link). */
   jobEnded(g: Greenlet): void {
+    this.core.ended(g); // its slot first: the driver may go on
     const job = this.active.get(g);
     if (job === undefined) return;
     this.active.delete(g);
