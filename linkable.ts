@@ -8,7 +8,13 @@
 
 import { als, currentScope, currentTask } from "./_context.ts";
 import { checkFunction } from "./_checks.ts";
-import { interruption, type Scheduler, WaiterList, waitOn } from "./_waiter.ts";
+import {
+  interruption,
+  type Scheduler,
+  WaiterList,
+  waitOn,
+  type WaitOptions,
+} from "./_waiter.ts";
 
 /**
  * What `link` accepts: a function called with the source, or an object
@@ -116,6 +122,8 @@ export abstract class Linkable implements Waitable {
   #links: LinkRecord[] | null = null;
   #waiters: WaiterList | null = null;
   #scheduled = false;
+  #plainWait: WaitOptions | null = null;
+  #plainRaisingWait: WaitOptions | null = null;
   /** What its waits show in run info: the label until first waited on. */
   #source: object | string;
 
@@ -241,13 +249,23 @@ export abstract class Linkable implements Waitable {
         ? Promise.reject(this.waitError())
         : Promise.resolve(this.waitResult());
     }
-    const w = waitOn(scope, this.#waitSource(), {
-      list: this.#waiters ??= new WaiterList(),
-      timeout: options.timeout,
-      signal: options.signal,
-      timeoutValue,
-      timeoutError,
-    });
+    const list = this.#waiters ??= new WaiterList();
+    const w = waitOn(
+      scope,
+      this.#waitSource(),
+      options.timeout === undefined && options.signal === undefined
+        // a plain wait (it cannot time out): one options object for all
+        ? (timeoutError === undefined
+          ? this.#plainWait ??= { list }
+          : this.#plainRaisingWait ??= { list, timeoutError })
+        : {
+          list,
+          timeout: options.timeout,
+          signal: options.signal,
+          timeoutValue,
+          timeoutError,
+        },
+    );
     if (w.active) this.notifyLinks();
     return w.promise;
   }
