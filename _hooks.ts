@@ -27,7 +27,7 @@ export interface HubHooks {
   /** A drain pass of the run queue ended; `ranUser`: it started user code. */
   drain?(ranUser: boolean): void;
   /** Record where greenlets are spawned while this subscriber is on. */
-  spawnSites?: boolean;
+  spawnSites?: boolean | undefined;
 }
 
 type Fn<A> = (arg: A) => void;

@@ -46,7 +46,9 @@ export const nativeSetImmediate: (fn: () => void) => void = gSetImmediate
   };
 
 const denoNs = (globalThis as {
-  Deno?: { refTimer?: (id: number) => void; unrefTimer?: (id: number) => void };
+  Deno?:
+    | ({ refTimer?: (id: number) => void; unrefTimer?: (id: number) => void })
+    | undefined;
 }).Deno;
 
 /**

@@ -163,9 +163,14 @@ export function watchLoopDry(w: LoopDryWatcher): void {
   if (hookInstalled) return;
   hookInstalled = true;
   const g = globalThis as {
-    Deno?: unknown;
-    addEventListener?: (type: string, fn: (e: Event) => void) => void;
-    process?: { on?: (event: string, fn: (code: number) => void) => void };
+    Deno?: unknown | undefined;
+    addEventListener?: (
+      type: string,
+      fn: (e: Event) => void,
+    ) => void | undefined;
+    process?:
+      | ({ on?: (event: string, fn: (code: number) => void) => void })
+      | undefined;
   };
   if (g.Deno !== undefined && typeof g.addEventListener === "function") {
     g.addEventListener("beforeunload", onLoopDry);

@@ -261,19 +261,19 @@ export class WaiterList {
 /** How a wait behaves besides waiting for its source. */
 export interface WaitOptions {
   /** The FIFO list the waiter joins (the source settles it from there). */
-  readonly list?: WaiterList | null;
+  readonly list?: WaiterList | null | undefined;
   /** Milliseconds before the wait ends by itself; undefined: never. */
-  readonly timeout?: number;
+  readonly timeout?: number | undefined;
   /** Aborting it rejects the wait with `signal.reason`. */
-  readonly signal?: AbortSignal;
+  readonly signal?: AbortSignal | undefined;
   /** On timeout, resolve with this (when `timeoutError` is not given). */
-  readonly timeoutValue?: unknown;
+  readonly timeoutValue?: unknown | undefined;
   /** On timeout, reject with what this returns. */
-  readonly timeoutError?: () => unknown;
+  readonly timeoutError?: (() => unknown) | undefined;
   /** Teardown: stops the operation behind the wait when an error is thrown into it. */
-  readonly abort?: (reason: unknown) => void;
+  readonly abort?: ((reason: unknown) => void) | undefined;
   /** Called when the timeout passes, before the wait settles. */
-  readonly onTimeout?: () => void;
+  readonly onTimeout?: (() => void) | undefined;
 }
 
 /** Options of a plain wait: no list, no timeout, no signal. */

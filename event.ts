@@ -25,9 +25,9 @@ import { Timeout } from "./timeout.ts";
  */
 export interface BlockingOptions {
   /** Milliseconds to wait at most; undefined waits forever. */
-  timeout?: number;
+  timeout?: number | undefined;
   /** Aborting it rejects the wait with `signal.reason`. */
-  signal?: AbortSignal;
+  signal?: AbortSignal | undefined;
 }
 
 /** `wait(5)` or `wait({ timeout: 5, signal })`, checked. */

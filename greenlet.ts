@@ -65,9 +65,9 @@ export class GreenletExit extends Error {
  */
 export interface KillOptions {
   /** Wait for the greenlet to die (default true). */
-  block?: boolean;
+  block?: boolean | undefined;
   /** With `block`, wait at most this many milliseconds. */
-  timeout?: number;
+  timeout?: number | undefined;
 }
 
 /**
@@ -83,7 +83,7 @@ export interface KillOptions {
  */
 export interface GetOptions {
   /** Throw `Timeout` if not ready within this many milliseconds. */
-  timeout?: number;
+  timeout?: number | undefined;
 }
 
 /** A greenlet's task: what the hub's run queue starts. */
@@ -124,6 +124,8 @@ const resolvedVoid: Promise<void> = Promise.resolve();
  * {@linkcode Waitable}: ready once it is dead.
  *
  * @typeParam T What the function returns (awaited).
+ * @typeParam A The function's parameters (checked against the arguments
+ * given to the constructor, as `spawn` does).
  *
  * @example
  * ```ts
@@ -134,7 +136,8 @@ const resolvedVoid: Promise<void> = Promise.resolve();
  * assert.equal(await g.get(), 5);
  * ```
  */
-export class Greenlet<T = unknown> extends Linkable {
+export class Greenlet<T = unknown, A extends unknown[] = unknown[]>
+  extends Linkable {
   /** A small increasing integer, unique per hub (main is 0). */
   readonly id: number;
   #name: string | null;
@@ -163,8 +166,8 @@ export class Greenlet<T = unknown> extends Linkable {
    * @param args Arguments passed to `fn`.
    */
   constructor(
-    fn: (...args: never[]) => T | PromiseLike<T>,
-    ...args: unknown[]
+    fn: (...args: A) => T | PromiseLike<T>,
+    ...args: A
   ) {
     super("join of");
     const mainTask = constructingMain;
@@ -337,21 +340,48 @@ export class Greenlet<T = unknown> extends Linkable {
 
   /**
    * The greenlet's result: its value, or its error thrown. A greenlet that
-   * ended by `GreenletExit` resolves with that `GreenletExit`, as in gevent.
+   * ended by `GreenletExit` (killed) resolves with that `GreenletExit`, as
+   * in gevent — hence the type; {@linkcode Greenlet.result} throws it
+   * instead and resolves with `T` alone.
    *
    * @param options `timeout`: milliseconds to wait at most; then it throws
    * `Timeout`.
-   * @returns A promise of the function's value.
+   * @returns A promise of the function's value (or of the `GreenletExit`
+   * that killed it).
    */
-  get(options?: GetOptions): Promise<T> {
+  get(options?: GetOptions): Promise<T | GreenletExit> {
     checkOptions("get greenlet result", options);
     const timeout = options?.timeout;
     checkTimeout("get greenlet result", timeout);
     return this.waitReady({ timeout }).then(() => {
       if (this.#task.state !== DEAD) throw new Timeout(timeout);
       if ((this.#flags & FAILED) !== 0) throw this.exception;
-      return this.value as T;
+      return this.value as T | GreenletExit;
     });
+  }
+
+  /**
+   * The function's value, typed `T`: like `get()`, but a killed
+   * greenlet's `GreenletExit` is thrown rather than returned.
+   *
+   * @param options `timeout`: milliseconds to wait at most; then it throws
+   * `Timeout`.
+   * @returns A promise of the function's value.
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { GreenletExit, sleep, spawn } from "./mod.ts";
+   * const n: number = await spawn(() => 42).result();
+   * assert.equal(n, 42);
+   * const killed = spawn(() => sleep(1000));
+   * await sleep(0);
+   * await killed.kill();
+   * await assert.rejects(killed.result(), GreenletExit);
+   * ```
+   */
+  result(options?: GetOptions): Promise<T> {
+    return this.get(options).then(throwExit) as Promise<T>;
   }
 
   /**
@@ -446,6 +476,11 @@ export class Greenlet<T = unknown> extends Linkable {
   }
 }
 
+function throwExit(v: unknown): unknown {
+  if (v instanceof GreenletExit) throw v;
+  return v;
+}
+
 function succeeded(g: Greenlet): boolean {
   return g.successful();
 }
@@ -536,7 +571,10 @@ registerGreenletFactory({
   spawn(parent, fn, args, entry) {
     spawnParent = parent;
     spawnEntry = entry;
-    const g = new Greenlet(fn, ...args);
+    const g = new Greenlet(
+      fn as (...a: unknown[]) => unknown,
+      ...(args as unknown[]),
+    );
     g.start();
     return g;
   },
@@ -566,7 +604,10 @@ export function spawnAt<T>(
 ): Greenlet<T> {
   presetSite = site;
   presetQuiet = quiet;
-  const g = new Greenlet<T>(fn, ...args);
+  const g = new Greenlet<T>(
+    fn as (...a: unknown[]) => T | PromiseLike<T>,
+    ...args,
+  );
   g.start();
   return g;
 }
@@ -595,7 +636,7 @@ export function spawn<A extends unknown[], R>(
 ): Greenlet<Awaited<R>> {
   spawnEntry = spawn as (...args: never[]) => unknown;
   const g = new Greenlet<Awaited<R>>(
-    fn as unknown as (...args: never[]) => Awaited<R>,
+    fn as unknown as (...args: unknown[]) => Awaited<R>,
     ...args,
   );
   g.start();
@@ -626,7 +667,7 @@ export function spawnLater<A extends unknown[], R>(
   checkTimeout("spawnLater", ms, "ms");
   spawnEntry = spawnLater as (...args: never[]) => unknown;
   const g = new Greenlet<Awaited<R>>(
-    fn as unknown as (...args: never[]) => Awaited<R>,
+    fn as unknown as (...args: unknown[]) => Awaited<R>,
     ...args,
   );
   g.startLater(ms);

@@ -15,7 +15,7 @@ import {
   Timeout,
   withTimeout,
 } from "./mod.ts";
-import { capturingErrors, deferred, test } from "./test_adapter.ts";
+import { capturingErrors, deferred, runProcess, test } from "./test_adapter.ts";
 import { type WaitCase, waitContract } from "./test_waits.ts";
 
 test("Greenlet members: id, name, args, parent, started, value", async () => {
@@ -831,4 +831,40 @@ test("a greenlet whose flow still waits when it ends stays listed until the flow
   );
   await flow;
   assert.doesNotMatch(formatRunInfo(), /starter/);
+});
+
+test(
+  "the public types say what the values are (strict, exactOptionalPropertyTypes): testdata/types/consumer.ts type-checks, its @ts-expect-error lines are errors",
+  async () => {
+    const deno = (globalThis as unknown as { Deno: { execPath(): string } })
+      .Deno;
+    const { code, output } = await runProcess(deno.execPath(), [
+      "check",
+      "--quiet",
+      "--config",
+      "testdata/types/deno.json",
+      "testdata/types/consumer.ts",
+    ]);
+    assert.equal(code, 0, output);
+  },
+  { denoOnly: true },
+);
+
+test("result() is get() typed T: a killed greenlet's GreenletExit is thrown", async () => {
+  const g = spawn(() => sleep(1000));
+  await sleep(0);
+  await g.kill();
+  const exit = await g.get();
+  assert.ok(exit instanceof GreenletExit);
+  await assert.rejects(g.result(), (e) => e === exit);
+  assert.equal(await spawn(() => "v").result(), "v");
+  const failing = spawn(() => {
+    throw new RangeError("bad");
+  });
+  await capturingErrors(async () => {
+    await assert.rejects(failing.result(), RangeError);
+  });
+  const slow = spawn(() => sleep(50));
+  await assert.rejects(slow.result({ timeout: 1 }), Timeout);
+  await slow.join();
 });

@@ -71,7 +71,7 @@ const realClock: Clock = { now: nativeNow };
  */
 export interface HubOptions {
   /** Where the hub reads the time (ms). Defaults to `performance.now()`. */
-  clock?: Clock;
+  clock?: Clock | undefined;
 }
 
 /**

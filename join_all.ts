@@ -27,11 +27,11 @@ const resolvedVoid: Promise<void> = Promise.resolve();
  */
 export interface JoinAllOptions {
   /** Return what finished after this many milliseconds (never rejects). */
-  timeout?: number;
+  timeout?: number | undefined;
   /** Reject with the first failure, in completion order. */
-  raiseError?: boolean;
+  raiseError?: boolean | undefined;
   /** Return once this many greenlets finished. */
-  count?: number;
+  count?: number | undefined;
 }
 
 function checkGreenlets(action: string, greenlets: unknown): Greenlet[] {
@@ -116,10 +116,10 @@ class JoinAll {
  * assert.equal(done[0], b);
  * ```
  */
-export function joinAll(
-  greenlets: Iterable<Greenlet>,
+export function joinAll<G extends Greenlet<unknown>>(
+  greenlets: Iterable<G>,
   options?: JoinAllOptions,
-): Promise<Greenlet[]> {
+): Promise<G[]> {
   const list = checkGreenlets("joinAll", greenlets);
   checkOptions("joinAll", options);
   const timeout = options?.timeout;
@@ -139,22 +139,22 @@ export function joinAll(
   }
   const scope = currentScope();
   if (j.done.length >= j.count && interruption(scope, false) === undefined) {
-    return Promise.resolve(j.done.slice(0, j.count));
+    return Promise.resolve(j.done.slice(0, j.count)) as Promise<G[]>;
   }
   const w = waitOn(scope, j, {
     timeout,
     timeoutValue: null,
     onTimeout: () => void (j.finished = true),
   });
-  if (!w.active) return w.promise as Promise<Greenlet[]>;
+  if (!w.active) return w.promise as Promise<G[]>;
   j.w = w;
   for (const g of list) {
     if (!g.dead) g.rawlink(j.cb);
   }
-  return (w.promise as Promise<Greenlet[] | null>).then(
+  return (w.promise as Promise<G[] | null>).then(
     (v) => {
       for (const g of list) g.unlink(j.cb);
-      return v ?? j.done.slice();
+      return v ?? j.done.slice() as G[];
     },
     (e) => {
       for (const g of list) g.unlink(j.cb);
@@ -178,11 +178,11 @@ export function joinAll(
  */
 export interface KillAllOptions {
   /** What to throw into each greenlet; defaults to a new `GreenletExit`. */
-  error?: unknown;
+  error?: unknown | undefined;
   /** Wait for them to die (default true). */
-  block?: boolean;
+  block?: boolean | undefined;
   /** With `block`, wait at most this many milliseconds, then reject with `Timeout`. */
-  timeout?: number;
+  timeout?: number | undefined;
 }
 
 /**

@@ -236,7 +236,7 @@ export abstract class Linkable implements Waitable {
    * @returns A promise of `waitResult()` or `timeoutValue`.
    */
   protected waitReady(
-    options: { timeout?: number; signal?: AbortSignal },
+    options: { timeout?: number | undefined; signal?: AbortSignal | undefined },
     timeoutValue?: unknown,
     timeoutError?: () => unknown,
   ): Promise<unknown> {

@@ -24,7 +24,12 @@ class Bare extends Linkable {
     this.up = true;
     this.notifyLinks();
   }
-  wait(options: { timeout?: number; signal?: AbortSignal } = {}) {
+  wait(
+    options: {
+      timeout?: number | undefined;
+      signal?: AbortSignal | undefined;
+    } = {},
+  ) {
     return this.waitReady(options, this.timeoutValue);
   }
   protected get timeoutValue(): unknown {

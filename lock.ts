@@ -40,9 +40,9 @@ import { Timeout } from "./timeout.ts";
  */
 export interface AcquireOptions {
   /** Give up after this many milliseconds; undefined waits forever. */
-  timeout?: number;
+  timeout?: number | undefined;
   /** Abort the wait; it rejects with `signal.reason`. */
-  signal?: AbortSignal;
+  signal?: AbortSignal | undefined;
 }
 
 const RESOLVED_TRUE: Promise<boolean> = Promise.resolve(true);

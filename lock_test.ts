@@ -476,7 +476,7 @@ test("a refused RLock permit disposal changes nothing: the owner's dispose still
 // Property: random scripts of greenlets against Semaphore's model
 
 type Op =
-  | { kind: "acquire"; timeout?: number }
+  | { kind: "acquire"; timeout?: number | undefined }
   | { kind: "hold" }
   | { kind: "tryAcquire" }
   | { kind: "sleep"; ms: number }
@@ -601,7 +601,7 @@ test("property: Semaphore conserves permits and hands them off in FIFO order und
 });
 
 type LockOp =
-  | { kind: "acquire"; timeout?: number }
+  | { kind: "acquire"; timeout?: number | undefined }
   | { kind: "tryAcquire" }
   | { kind: "release" }
   | { kind: "releaseOther" }
@@ -754,7 +754,7 @@ test("a waiting acquire() resolves true, a waiting hold() a Permit", async () =>
   sem.release();
   sem.release();
   assert.equal(await a.get(), true);
-  const permit = await h.get();
+  const permit = await h.result();
   assert.equal(typeof permit[Symbol.dispose], "function");
   permit[Symbol.dispose]();
   assert.equal(sem.counter, 1);

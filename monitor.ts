@@ -61,11 +61,11 @@ export interface BlockingReport {
  */
 export interface MonitorOptions {
   /** Report blocks longer than this many milliseconds (default 100). */
-  maxBlockingTime?: number;
+  maxBlockingTime?: number | undefined;
   /** Called with each report; the default prints one line to stderr. */
-  report?: (report: BlockingReport) => void;
+  report?: ((report: BlockingReport) => void) | undefined;
   /** Record where each greenlet is spawned, for run info (default true). */
-  spawnSites?: boolean;
+  spawnSites?: boolean | undefined;
 }
 
 function defaultReport(r: BlockingReport): void {

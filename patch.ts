@@ -131,15 +131,15 @@ export function unpatchAll(): void {
  */
 export interface PatchAllOptions {
   /** Patch the global timers (default true). */
-  timers?: boolean;
+  timers?: boolean | undefined;
   /** Patch `fetch` (default true). */
-  fetch?: boolean;
+  fetch?: boolean | undefined;
   /** Patch Deno's async file and process APIs (default true; no-op on Node). */
-  deno?: boolean;
+  deno?: boolean | undefined;
   /** Patch Node's own async APIs, `node:fs/promises` and friends (default true). */
-  node?: boolean;
+  node?: boolean | undefined;
   /** `patchSync` mode (default `"warn"`). */
-  sync?: SyncMode;
+  sync?: SyncMode | undefined;
 }
 
 /**

@@ -73,9 +73,9 @@ export interface SyncReport {
  */
 export interface PatchSyncOptions {
   /** `"warn"` (report, default), `"throw"` (refuse) or `"off"` (unpatch). */
-  mode?: SyncMode;
+  mode?: SyncMode | undefined;
   /** Called with each report in `"warn"` mode; default: a line on stderr. */
-  report?: (report: SyncReport) => void;
+  report?: ((report: SyncReport) => void) | undefined;
 }
 
 /**

@@ -95,14 +95,14 @@ import { shield } from "./timeout.ts";
  */
 export interface GroupJoinOptions {
   /** Give up after this many milliseconds (`join` resolves `false`). */
-  timeout?: number;
+  timeout?: number | undefined;
   /** Abort the wait: `join` rejects with `signal.reason`. */
-  signal?: AbortSignal;
+  signal?: AbortSignal | undefined;
   /**
    * Reject with the error of the first member that fails while `join`
    * waits (in completion order).
    */
-  raiseError?: boolean;
+  raiseError?: boolean | undefined;
 }
 
 /**
@@ -127,7 +127,7 @@ export interface ImapOptions {
    * do, no more input is pulled and nothing more is spawned (greenlets
    * already running still finish). An integer ≥ 1; unbounded when omitted.
    */
-  maxsize?: number;
+  maxsize?: number | undefined;
 }
 
 const RESOLVED_TRUE: Promise<boolean> = Promise.resolve(true);

@@ -641,7 +641,7 @@ export interface PriorityQueueOptions<T> {
    * Orders items: negative when `a` comes out before `b` (as
    * `Array.prototype.sort`). Default: `<` on the items themselves.
    */
-  comparator?: (a: T, b: T) => number;
+  comparator?: ((a: T, b: T) => number) | undefined;
 }
 
 function natural(a: unknown, b: unknown): number {

@@ -596,9 +596,9 @@ test("qsize, empty, full, maxsize and run info", async () => {
 // ---- the model ----
 
 type QOp =
-  | { kind: "put"; timeout?: number }
+  | { kind: "put"; timeout?: number | undefined }
   | { kind: "putNowait" }
-  | { kind: "get"; timeout?: number }
+  | { kind: "get"; timeout?: number | undefined }
   | { kind: "getNowait" }
   | { kind: "sleep"; ms: number }
   | { kind: "kill"; target: number };

@@ -31,7 +31,9 @@ function outcome(v: unknown): string {
 /** One fresh waitable, blocked, and how to wait on it and wake it. */
 export interface WaitFixture {
   /** Starts one blocking wait (the call under test). */
-  wait(options: { timeout?: number; signal?: AbortSignal }): Promise<unknown>;
+  wait(
+    options: { timeout?: number | undefined; signal?: AbortSignal | undefined },
+  ): Promise<unknown>;
   /** Runs after a wait succeeded (e.g. releases the lock it took). */
   after?(value: unknown): void;
   /** Makes the object ready for `n` waiters (oldest first). */

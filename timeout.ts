@@ -171,9 +171,16 @@ function isTimeoutOptions(v: unknown): v is WithTimeoutOptions<unknown> {
  * concurrent flows never receive it) rejects with it until `fn` ends, its
  * `getCurrentSignal()` aborts, and `withTimeout` settles then, even if `fn`
  * sits in an await the hub does not own: it rejects with the `Timeout`, or
- * resolves with `timeoutValue` when the single trailing argument is
- * `{ timeoutValue }` (a plain object with that own property; it is then not
- * passed to `fn`). A wait of the caller: a kill lands here too.
+ * resolves with `timeoutValue` when given `{ timeoutValue }`. A wait of the
+ * caller: a kill lands here too.
+ *
+ * Which form a call is, is unambiguous: the trailing `{ timeoutValue }` (a
+ * plain object with that own property) is the options object only when
+ * `fn` declares no parameter (`fn.length === 0`, as `() => …`); to a
+ * function that declares one, every trailing argument is passed — so a
+ * function taking an object with a `timeoutValue` field gets it. (To pass
+ * such an object to a function whose only parameter is optional, wrap the
+ * call: `withTimeout(ms, () => fn(obj))`.)
  *
  * @param ms Milliseconds before `fn` is interrupted at its switch point.
  * @param fn The function to run (may be async).
@@ -223,7 +230,7 @@ export function withTimeout(
   checkFunction("run withTimeout", "fn", fn);
   let hasValue = false;
   let timeoutValue: unknown;
-  if (args.length === 1 && isTimeoutOptions(args[0])) {
+  if (args.length === 1 && fn.length === 0 && isTimeoutOptions(args[0])) {
     checkOptions("run withTimeout", args[0]);
     hasValue = true;
     timeoutValue = args[0].timeoutValue;
@@ -294,7 +301,7 @@ function runWithTimeout(
  */
 export interface ShieldOptions {
   /** Bound the shielded code: a `withTimeout` of this many milliseconds. */
-  timeout?: number;
+  timeout?: number | undefined;
 }
 
 /**

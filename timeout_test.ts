@@ -747,6 +747,20 @@ test("withTimeout: sync values and throws, its own arguments, and what counts as
   const box = new Box();
   // only a plain object is the options: a class instance is an argument
   assert.equal(await withTimeout(10, (b: Box) => b, box), box);
+  // a function that declares a parameter gets the object, whatever it holds
+  const job = { timeoutValue: 7, name: "job" };
+  assert.equal(
+    await withTimeout(10, (j: { timeoutValue: number }) => j, job),
+    job,
+  );
+  await assert.rejects(
+    withTimeout(
+      5,
+      (j: { timeoutValue: number }) => sleep(50).then(() => j),
+      { timeoutValue: 9 },
+    ),
+    Timeout,
+  );
   const opts = { timeoutValue: "late" };
   assert.equal(
     await withTimeout(

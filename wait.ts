@@ -26,9 +26,9 @@ import type { Waitable } from "./linkable.ts";
  */
 export interface WaitObjectsOptions {
   /** Give up after this many milliseconds; undefined waits forever. */
-  timeout?: number;
+  timeout?: number | undefined;
   /** Stop after this many objects became ready; defaults to all of them. */
-  count?: number;
+  count?: number | undefined;
 }
 
 function checkWaitArgs(
@@ -194,7 +194,7 @@ async function* iwaitGen<T extends Waitable>(
  */
 export function wait(
   objects?: undefined,
-  options?: { timeout?: number },
+  options?: { timeout?: number | undefined },
 ): Promise<boolean>;
 /**
  * Waits for objects to become ready (see the overload without objects).
