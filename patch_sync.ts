@@ -6,7 +6,7 @@
  */
 
 import { nativeConsoleError, nativeNow } from "./_native.ts";
-import { checkOptions, describe } from "./_checks.ts";
+import { checkOptions, checkTimeout, describe } from "./_checks.ts";
 import { als } from "./_context.ts";
 import { coreOf } from "./_hub_core.ts";
 import {
@@ -41,7 +41,7 @@ export type SyncMode = "warn" | "throw" | "off";
  * import { spawn } from "./mod.ts";
  * import { patchSync, type SyncReport, unpatchAll } from "./patch.ts";
  * const reports: SyncReport[] = [];
- * patchSync({ mode: "warn", report: (r) => void reports.push(r) });
+ * patchSync({ mode: "warn", minMs: 0, report: (r) => void reports.push(r) });
  * await spawn(() => Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 1)).join();
  * unpatchAll();
  * assert.equal(reports[0].call, "Atomics.wait()");
@@ -56,6 +56,8 @@ export interface SyncReport {
   duration: number;
   /** The asynchronous call to use instead. */
   alternative: string;
+  /** Where the call was made (`file:line:col`), when stacks are captured. */
+  site: string | null;
 }
 
 /**
@@ -76,6 +78,13 @@ export interface PatchSyncOptions {
   mode?: SyncMode | undefined;
   /** Called with each report in `"warn"` mode; default: a line on stderr. */
   report?: ((report: SyncReport) => void) | undefined;
+  /**
+   * Report only calls that blocked at least this many milliseconds
+   * (default 100, as the monitor's `maxBlockingTime`).
+   */
+  minMs?: number | undefined;
+  /** Report each call site once per run (default true); false: every call. */
+  once?: boolean | undefined;
 }
 
 /**
@@ -122,12 +131,18 @@ export class BlockingCallError extends Error {
 
 let syncMode: SyncMode = "off";
 let syncReport: (r: SyncReport) => void = defaultSyncReport;
+let syncMinMs = 100;
+let syncOnce = true;
+/** Call sites reported (with `once`): `call at site`. */
+const reported = new Set<string>();
 
 function defaultSyncReport(r: SyncReport): void {
   nativeConsoleError(
     `gevent-ts: ${r.greenlet} blocked the hub for ${
       r.duration.toFixed(1)
-    } ms in ${r.call}; use ${r.alternative} instead`,
+    } ms in ${r.call}${
+      r.site === null ? "" : ` at ${r.site}`
+    }; use ${r.alternative} instead`,
   );
 }
 
@@ -136,7 +151,7 @@ function guardSync(
   alternative: string,
   original: (...args: unknown[]) => unknown,
 ): (...args: unknown[]) => unknown {
-  return function (this: unknown, ...args: unknown[]): unknown {
+  const guarded = function (this: unknown, ...args: unknown[]): unknown {
     const task = als.getStore()?.task;
     if (task === undefined || task.isMain || syncMode === "off") {
       return original.apply(this, args);
@@ -147,14 +162,39 @@ function guardSync(
     try {
       return original.apply(this, args);
     } finally {
-      const report = syncReport;
-      try {
-        report({ greenlet: g, call, duration: nativeNow() - t0, alternative });
-      } catch (e) {
-        nativeConsoleError("gevent-ts: the patchSync report threw:", e);
+      const duration = nativeNow() - t0;
+      if (duration >= syncMinMs) {
+        const site = callSite(guarded);
+        const key = `${call} at ${site}`;
+        if (!syncOnce || !reported.has(key)) {
+          if (syncOnce) reported.add(key);
+          const report = syncReport;
+          try {
+            report({ greenlet: g, call, duration, alternative, site });
+          } catch (e) {
+            nativeConsoleError("gevent-ts: the patchSync report threw:", e);
+          }
+        }
       }
     }
   };
+  return guarded;
+}
+
+type CaptureStackTrace = (holder: object, below: unknown) => void;
+
+/** `file:line:col` of the code that called `fn`; null without stacks. */
+function callSite(fn: unknown): string | null {
+  const capture =
+    (Error as unknown as { captureStackTrace?: CaptureStackTrace })
+      .captureStackTrace;
+  if (typeof capture !== "function") return null;
+  const holder: { stack?: string } = {};
+  capture(holder, fn);
+  const frame = holder.stack?.split("\n")[1];
+  if (frame === undefined) return null;
+  const m = frame.match(/\(([^()]+)\)\s*$/) ?? frame.match(/at (.+)$/);
+  return m ? m[1].trim() : frame.trim();
 }
 
 const SYNC_CALLS: readonly [string, string, string][] = [
@@ -183,11 +223,15 @@ const SYNC_CALLS: readonly [string, string, string][] = [
  * `Deno.readFileSync`, `Deno.readTextFileSync`, `Deno.writeFileSync`,
  * `Deno.writeTextFileSync`, `Deno.Command#outputSync` — which stall the hub
  * and every greenlet. `"warn"` lets the call run and reports the greenlet,
- * how long it blocked and the async call to use instead; `"throw"` refuses
+ * how long it blocked, where it was called and the async call to use
+ * instead — only calls that blocked at least `minMs` (default 100 ms, as
+ * the monitor), each call site once per `patchSync` call unless `once` is
+ * false; `"throw"` refuses
  * the call with {@linkcode BlockingCallError}; `"off"` restores the
  * originals. Outside greenlets the calls run untouched.
  *
- * @param options `mode` (default `"warn"`) and `report` callback.
+ * @param options `mode` (default `"warn"`), `report` callback, `minMs`
+ * (milliseconds) and `once`.
  *
  * @example
  * ```ts
@@ -195,7 +239,7 @@ const SYNC_CALLS: readonly [string, string, string][] = [
  * import { spawn } from "./mod.ts";
  * import { patchSync, unpatchAll } from "./patch.ts";
  * const seen: string[] = [];
- * patchSync({ mode: "warn", report: (r) => void seen.push(`${r.call}: ${r.alternative}`) });
+ * patchSync({ mode: "warn", minMs: 0, report: (r) => void seen.push(`${r.call}: ${r.alternative}`) });
  * await spawn(() => Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 1)).join();
  * unpatchAll();
  * assert.deepEqual(seen, ["Atomics.wait(): await sleep(ms) or Atomics.waitAsync()"]);
@@ -218,8 +262,19 @@ export function patchSync(options: PatchSyncOptions = {}): void {
       }`,
     );
   }
+  checkTimeout("patchSync", options.minMs, "minMs");
+  if (options.once !== undefined && typeof options.once !== "boolean") {
+    throw new TypeError(
+      `Cannot patchSync: once must be a boolean, received ${
+        describe(options.once)
+      }`,
+    );
+  }
   syncMode = mode;
   syncReport = options.report ?? defaultSyncReport;
+  syncMinMs = options.minMs ?? 100;
+  syncOnce = options.once ?? true;
+  reported.clear();
   for (const [name, call, alternative] of SYNC_CALLS) {
     if (mode === "off") {
       restore(name);

@@ -496,7 +496,12 @@ test("patchSync throw: a blocking call inside a greenlet throws; outside it runs
 test("patchSync warn: reports the greenlet, the call, the duration and the alternative", async () => {
   const reports: SyncReport[] = [];
   await patched(
-    () => patchSync({ mode: "warn", report: (r) => void reports.push(r) }),
+    () =>
+      patchSync({
+        mode: "warn",
+        minMs: 0,
+        report: (r) => void reports.push(r),
+      }),
     async () => {
       const cell = new Int32Array(new SharedArrayBuffer(4));
       Atomics.wait(cell, 0, 0, 1); // outside greenlets: not reported
@@ -511,6 +516,44 @@ test("patchSync warn: reports the greenlet, the call, the duration and the alter
       assert.ok(reports[0].duration >= 19, `duration ${reports[0].duration}`);
     },
   );
+});
+
+test("patchSync warn: only calls that blocked at least minMs (default 100 ms, as the monitor), each call site once", async () => {
+  const reports: string[] = [];
+  const cell = new Int32Array(new SharedArrayBuffer(4));
+  const block = (ms: number) => Atomics.wait(cell, 0, 0, ms);
+  const report = (r: SyncReport) =>
+    void reports.push(`${r.call} at ${r.site?.replace(/^.*\//, "")}`);
+  await patched(() => patchSync({ report }), async () => {
+    await spawn(() => block(0)).join(); // a moment: under 100 ms
+  });
+  assert.deepEqual(reports, []);
+  await patched(() => patchSync({ minMs: 0, report }), async () => {
+    await spawn(() => {
+      for (let i = 0; i < 3; i++) Atomics.wait(cell, 0, 0, 0); // one site
+      Atomics.wait(cell, 0, 0, 0); // another
+    }).join();
+  });
+  assert.equal(reports.length, 2, reports.join("\n"));
+  assert.match(
+    reports[0],
+    /^Atomics\.wait\(\) at patch_test\.(ts|mjs|cjs):\d+:\d+$/,
+  );
+  assert.notEqual(reports[0], reports[1]);
+  reports.length = 0;
+  await patched(
+    () => patchSync({ minMs: 0, once: false, report }),
+    async () => {
+      await spawn(() => {
+        for (let i = 0; i < 3; i++) Atomics.wait(cell, 0, 0, 0);
+      }).join();
+    },
+  );
+  assert.equal(reports.length, 3);
+  assert.throws(() => patchSync({ minMs: -1 }), {
+    name: "RangeError",
+    message: "Cannot patchSync: minMs must be ≥ 0, received -1",
+  });
 });
 
 test(
