@@ -868,3 +868,41 @@ test("result() is get() typed T: a killed greenlet's GreenletExit is thrown", as
   await assert.rejects(slow.result({ timeout: 1 }), Timeout);
   await slow.join();
 });
+
+test("the README's server pattern: one greenlet per request, killed when the client goes away", async () => {
+  const { createServer } = await import("node:http");
+  const started = deferred();
+  const handlerEnded = deferred<string>();
+  const server = createServer((req, res) => {
+    const g = spawn(async function handle() {
+      if (req.url === "/slow") {
+        started.resolve();
+        try {
+          await sleep(10_000);
+        } catch (e) {
+          handlerEnded.resolve(`/slow handler: ${(e as Error).name}`);
+          throw e;
+        }
+      }
+      res.end(`hello from ${getCurrent().name}`);
+    });
+    res.on("close", () => {
+      if (!res.writableFinished) g.kill(undefined, { block: false });
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+  const { port } = server.address() as { port: number };
+  try {
+    const ac = new AbortController();
+    const slow = fetch(`http://127.0.0.1:${port}/slow`, { signal: ac.signal })
+      .catch((e) => `client: ${(e as Error).name}`);
+    await started.promise;
+    ac.abort();
+    assert.equal(await slow, "client: AbortError");
+    assert.equal(await handlerEnded.promise, "/slow handler: GreenletExit");
+    const res = await fetch(`http://127.0.0.1:${port}/fast`);
+    assert.equal(await res.text(), "hello from handle");
+  } finally {
+    await new Promise((r) => server.close(r));
+  }
+});
