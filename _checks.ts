@@ -5,7 +5,10 @@
  * @module
  */
 
-/** Describes a value for an error message: strings quoted, functions named. */
+/**
+ * Describes a value for an error message: strings quoted, functions named,
+ * a Promise (or any thenable) as `a Promise`, other objects as JSON.
+ */
 export function describe(v: unknown): string {
   if (typeof v === "string") return JSON.stringify(v);
   if (typeof v === "function") return `function ${v.name || "(anonymous)"}`;
@@ -13,6 +16,9 @@ export function describe(v: unknown): string {
   if (typeof v === "symbol") return v.toString();
   if (v === null || typeof v !== "object") return String(v);
   try {
+    if (typeof (v as PromiseLike<unknown>).then === "function") {
+      return "a Promise";
+    }
     return JSON.stringify(v) ?? Object.prototype.toString.call(v);
   } catch {
     return Object.prototype.toString.call(v);
@@ -59,8 +65,37 @@ export function checkSignal(action: string, signal: unknown): void {
   }
 }
 
-/** Checks that an options argument is an object or undefined. */
-export function checkOptions(action: string, options: unknown): void {
+/**
+ * The option names one call accepts, in the order its message lists them.
+ * Make it once, at module level ({@linkcode optionNames}): checking a key
+ * is then one `Set` lookup, with nothing allocated per call.
+ */
+export type OptionNames = ReadonlySet<string>;
+
+/**
+ * The option names a call accepts, for {@linkcode checkOptions}.
+ *
+ * @param names Every key the call reads from its options object.
+ */
+export function optionNames(...names: string[]): OptionNames {
+  return new Set(names);
+}
+
+/** What every blocking call takes: `{ timeout, signal }`. */
+export const BLOCKING_OPTIONS: OptionNames = optionNames("timeout", "signal");
+
+/**
+ * Checks that an options argument is an object or undefined, and that each
+ * of its enumerable string keys (own or inherited: the call reads both) is
+ * one the call accepts: a misspelt key (`{ tiemout: 5 }`) throws at once,
+ * naming the key and the accepted ones. Costs nothing when `options` is
+ * undefined.
+ */
+export function checkOptions(
+  action: string,
+  options: unknown,
+  accepted: OptionNames,
+): void {
   if (options === undefined) return;
   if (options === null || typeof options !== "object") {
     throw new TypeError(
@@ -69,6 +104,21 @@ export function checkOptions(action: string, options: unknown): void {
       }`,
     );
   }
+  for (const key in options) {
+    if (!accepted.has(key)) throw unknownOption(action, key, accepted);
+  }
+}
+
+function unknownOption(
+  action: string,
+  key: string,
+  accepted: OptionNames,
+): TypeError {
+  return new TypeError(
+    `Cannot ${action}: unknown option ${describe(key)} (accepted: ${
+      [...accepted].join(", ")
+    })`,
+  );
 }
 
 /** Checks an optional count: an integer ≥ 0. */

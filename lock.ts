@@ -8,6 +8,7 @@
  */
 
 import {
+  BLOCKING_OPTIONS,
   checkOptions,
   checkSignal,
   checkTimeout,
@@ -53,7 +54,7 @@ function checkAcquire(
   options: AcquireOptions | undefined,
 ): void {
   if (options === undefined) return;
-  checkOptions(action, options);
+  checkOptions(action, options, BLOCKING_OPTIONS);
   checkTimeout(action, options.timeout);
   checkSignal(action, options.signal);
 }

@@ -6,7 +6,7 @@
  */
 
 import { nativeConsoleError, nativeNow } from "./_native.ts";
-import { checkOptions, describe } from "./_checks.ts";
+import { checkOptions, describe, optionNames } from "./_checks.ts";
 import { als } from "./_context.ts";
 import { coreOf } from "./_hub_core.ts";
 import {
@@ -157,6 +157,8 @@ function guardSync(
   };
 }
 
+const PATCH_SYNC_OPTIONS = optionNames("mode", "report");
+
 const SYNC_CALLS: readonly [string, string, string][] = [
   ["Deno.readFileSync", "Deno.readFileSync()", "await Deno.readFile()"],
   [
@@ -202,7 +204,7 @@ const SYNC_CALLS: readonly [string, string, string][] = [
  * ```
  */
 export function patchSync(options: PatchSyncOptions = {}): void {
-  checkOptions("patchSync", options);
+  checkOptions("patchSync", options, PATCH_SYNC_OPTIONS);
   const mode = options.mode ?? "warn";
   if (mode !== "warn" && mode !== "throw" && mode !== "off") {
     throw new TypeError(

@@ -11,11 +11,13 @@
  */
 
 import {
+  BLOCKING_OPTIONS,
   checkFunction,
   checkOptions,
   checkSignal,
   checkTimeout,
   describe,
+  optionNames,
 } from "./_checks.ts";
 import { currentScope } from "./_context.ts";
 import { Deque } from "./_deque.ts";
@@ -28,7 +30,7 @@ import {
   waitOn,
   type WaitOptions,
 } from "./_waiter.ts";
-import { type BlockingOptions, Event } from "./event.ts";
+import { type BlockingOptions, Event, waitOptions } from "./event.ts";
 
 /**
  * Thrown by `getNowait()`/`peekNowait()` on an empty queue, and by `get()`
@@ -121,7 +123,7 @@ function isPeek(w: Waiter): boolean {
 }
 
 function checkBlocking(action: string, options: BlockingOptions): void {
-  checkOptions(action, options);
+  checkOptions(action, options, BLOCKING_OPTIONS);
   checkTimeout(action, options.timeout);
   checkSignal(action, options.signal);
 }
@@ -644,6 +646,8 @@ export interface PriorityQueueOptions<T> {
   comparator?: (a: T, b: T) => number;
 }
 
+const PRIORITY_QUEUE_OPTIONS = optionNames("comparator");
+
 function natural(a: unknown, b: unknown): number {
   return (a as number) < (b as number)
     ? -1
@@ -683,7 +687,7 @@ export class PriorityQueue<T = unknown> extends Queue<T> {
    */
   constructor(maxsize?: number, options?: PriorityQueueOptions<T>) {
     super(maxsize);
-    checkOptions("create PriorityQueue", options);
+    checkOptions("create PriorityQueue", options, PRIORITY_QUEUE_OPTIONS);
     const c = options?.comparator;
     if (c !== undefined) checkFunction("create PriorityQueue", "comparator", c);
     this.#compare = c ?? natural;
@@ -775,6 +779,10 @@ class AllDone extends Event {
   override toString(): string {
     return `all tasks done of ${this.#queue}`;
   }
+  /** `wait()` with options checked by the caller (as `join`). */
+  waitChecked(options: BlockingOptions): Promise<boolean> {
+    return this.waitReady(options, false) as Promise<boolean>;
+  }
 }
 
 /**
@@ -854,7 +862,9 @@ export class JoinableQueue<T = unknown> extends Queue<T> {
    * @returns `true` once all tasks are done; `false` if `timeout` passed.
    */
   join(options?: number | BlockingOptions): Promise<boolean> {
-    return this.#allDone.wait(options);
+    return this.#allDone.waitChecked(
+      waitOptions(`join ${this.constructor.name}`, options),
+    );
   }
 }
 

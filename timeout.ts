@@ -7,7 +7,13 @@
  */
 
 import type { Timer } from "./_timer_heap.ts";
-import { checkFunction, checkOptions, checkTimeout } from "./_checks.ts";
+import {
+  checkFunction,
+  checkOptions,
+  checkTimeout,
+  describe,
+  optionNames,
+} from "./_checks.ts";
 import { als, currentScope } from "./_context.ts";
 import {
   closeScope,
@@ -158,6 +164,9 @@ export interface WithTimeoutOptions<V> {
   timeoutValue: V;
 }
 
+const WITH_TIMEOUT_OPTIONS = optionNames("timeoutValue");
+const SHIELD_OPTIONS = optionNames("timeout");
+
 function isTimeoutOptions(v: unknown): v is WithTimeoutOptions<unknown> {
   return v !== null && typeof v === "object" &&
     Object.getPrototypeOf(v) === Object.prototype &&
@@ -215,7 +224,7 @@ export function withTimeout(
   if (typeof ms !== "number") {
     throw new TypeError(
       `Cannot run withTimeout: ms must be a number of milliseconds, received ${
-        typeof ms === "function" ? "a function" : String(ms)
+        describe(ms)
       }`,
     );
   }
@@ -224,7 +233,7 @@ export function withTimeout(
   let hasValue = false;
   let timeoutValue: unknown;
   if (args.length === 1 && isTimeoutOptions(args[0])) {
-    checkOptions("run withTimeout", args[0]);
+    checkOptions("run withTimeout", args[0], WITH_TIMEOUT_OPTIONS);
     hasValue = true;
     timeoutValue = args[0].timeoutValue;
     args = [];
@@ -333,7 +342,7 @@ export function shield<R>(
   options?: ShieldOptions,
 ): Promise<Awaited<R>> {
   checkFunction("shield", "fn", fn);
-  checkOptions("shield", options);
+  checkOptions("shield", options, SHIELD_OPTIONS);
   const timeout = options?.timeout;
   checkTimeout("shield", timeout);
   const outer = currentScope();

@@ -5,7 +5,13 @@
  * @module
  */
 
-import { checkCount, checkOptions, checkTimeout, describe } from "./_checks.ts";
+import {
+  checkCount,
+  checkOptions,
+  checkTimeout,
+  describe,
+  optionNames,
+} from "./_checks.ts";
 import { currentScope } from "./_context.ts";
 import { coreOf } from "./_hub_core.ts";
 import { settleNow, WaiterList, waitOn } from "./_waiter.ts";
@@ -31,6 +37,10 @@ export interface WaitObjectsOptions {
   count?: number;
 }
 
+const WAIT_OPTIONS = optionNames("timeout", "count");
+/** `wait()` without objects waits for the hub to go quiet: no count. */
+const QUIET_OPTIONS = optionNames("timeout");
+
 function checkWaitArgs(
   action: string,
   objects: unknown,
@@ -43,7 +53,11 @@ function checkWaitArgs(
       }`,
     );
   }
-  checkOptions(action, options);
+  checkOptions(
+    action,
+    options,
+    objects === undefined ? QUIET_OPTIONS : WAIT_OPTIONS,
+  );
   checkTimeout(action, options?.timeout);
   checkCount(action, options?.count);
 }
