@@ -25,6 +25,11 @@ export function describe(v: unknown): string {
   }
 }
 
+/** Whether `timeout` passes {@linkcode checkTimeout}. */
+function isTimeout(timeout: unknown): boolean {
+  return timeout === undefined || (typeof timeout === "number" && timeout >= 0);
+}
+
 /**
  * Checks a duration in ms: `undefined` (forever) or a number ≥ 0 (up to
  * `Infinity`). Throws `TypeError`/`RangeError` naming `action` and the value.
@@ -34,7 +39,7 @@ export function checkTimeout(
   timeout: unknown,
   name = "timeout",
 ): void {
-  if (timeout === undefined) return;
+  if (isTimeout(timeout)) return;
   if (typeof timeout !== "number" || Number.isNaN(timeout)) {
     throw new TypeError(
       `Cannot ${action}: ${name} must be a number of milliseconds or undefined, received ${
@@ -49,20 +54,22 @@ export function checkTimeout(
   }
 }
 
+/** Whether `signal` passes {@linkcode checkSignal}. */
+function isSignal(signal: unknown): boolean {
+  return signal === undefined ||
+    (signal !== null && typeof signal === "object" &&
+      typeof (signal as AbortSignal).aborted === "boolean" &&
+      typeof (signal as AbortSignal).addEventListener === "function");
+}
+
 /** Checks an optional AbortSignal. */
 export function checkSignal(action: string, signal: unknown): void {
-  if (signal === undefined) return;
-  if (
-    signal === null || typeof signal !== "object" ||
-    typeof (signal as AbortSignal).aborted !== "boolean" ||
-    typeof (signal as AbortSignal).addEventListener !== "function"
-  ) {
-    throw new TypeError(
-      `Cannot ${action}: signal must be an AbortSignal, received ${
-        describe(signal)
-      }`,
-    );
-  }
+  if (isSignal(signal)) return;
+  throw new TypeError(
+    `Cannot ${action}: signal must be an AbortSignal, received ${
+      describe(signal)
+    }`,
+  );
 }
 
 /**
@@ -104,21 +111,49 @@ export function checkOptions(
       }`,
     );
   }
-  for (const key in options) {
-    if (!accepted.has(key)) throw unknownOption(action, key, accepted);
-  }
-}
-
-function unknownOption(
-  action: string,
-  key: string,
-  accepted: OptionNames,
-): TypeError {
-  return new TypeError(
+  const key = unknownKey(options, accepted);
+  if (key === undefined) return;
+  throw new TypeError(
     `Cannot ${action}: unknown option ${describe(key)} (accepted: ${
       [...accepted].join(", ")
     })`,
   );
+}
+
+/** The first enumerable string key of `options` not accepted, if any. */
+function unknownKey(
+  options: object,
+  accepted: OptionNames,
+): string | undefined {
+  for (const key in options) {
+    if (!accepted.has(key)) return key;
+  }
+  return undefined;
+}
+
+/**
+ * Checks the `{ timeout, signal }` options of a blocking method: `verb` of
+ * `owner` ("acquire" of a `BoundedSemaphore`). The action in the message
+ * (`acquire BoundedSemaphore`: the owner's class, so a subclass names
+ * itself) is made only when one is thrown, not on every call.
+ */
+export function checkBlocking(
+  verb: string,
+  owner: object,
+  options: unknown,
+): void {
+  if (options === undefined) return;
+  const o = options as { timeout?: unknown; signal?: unknown };
+  if (
+    o !== null && typeof o === "object" &&
+    unknownKey(o, BLOCKING_OPTIONS) === undefined && isTimeout(o.timeout) &&
+    isSignal(o.signal)
+  ) return;
+  // one of these throws: they test what the line above tested
+  const action = `${verb} ${owner.constructor.name}`;
+  checkOptions(action, o, BLOCKING_OPTIONS);
+  checkTimeout(action, o.timeout);
+  checkSignal(action, o.signal);
 }
 
 /** Checks an optional count: an integer ≥ 0. */

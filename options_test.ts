@@ -321,6 +321,51 @@ test("options with inherited keys are checked too; known keys and symbols pass",
   );
 });
 
+test("blocking calls refuse what the checks refuse, naming the caller's class", async () => {
+  class MyLock extends RLock {}
+  const calls = [
+    ["acquire MyLock", (o: unknown) => new MyLock().acquire(o as never)],
+    ["hold Semaphore", (o: unknown) => new Semaphore().hold(o as never)],
+    ["put into LifoQueue", (o: unknown) => new LifoQueue().put(1, o as never)],
+    ["peek at Channel", (o: unknown) => new Channel().peek(o as never)],
+  ] as const;
+  const refused: [unknown, string, string][] = [
+    [null, "TypeError", "options must be an object, received null"],
+    [5, "TypeError", "options must be an object, received 5"],
+    [{ timeout: -1 }, "RangeError", "timeout must be ≥ 0, received -1"],
+    [
+      { timeout: NaN },
+      "TypeError",
+      "timeout must be a number of milliseconds or undefined, received NaN",
+    ],
+    [
+      { timeout: "5" },
+      "TypeError",
+      'timeout must be a number of milliseconds or undefined, received "5"',
+    ],
+    [{ signal: {} }, "TypeError", "signal must be an AbortSignal, received {}"],
+    [
+      { signal: null },
+      "TypeError",
+      "signal must be an AbortSignal, received null",
+    ],
+  ];
+  for (const [action, call] of calls) {
+    for (const [options, name, reason] of refused) {
+      assert.throws(() => call(options), {
+        name,
+        message: `Cannot ${action}: ${reason}`,
+      });
+    }
+  }
+  // and accepts the rest: 0, Infinity, a signal
+  const sem = new Semaphore(1);
+  const signal = new AbortController().signal;
+  assert.equal(await sem.acquire({ timeout: Infinity, signal }), true);
+  assert.equal(await sem.acquire({ timeout: 0 }), false);
+  sem.release();
+});
+
 test("a count must be an integer ≥ 0", () => {
   const cases = [
     ["joinAll", (o: object) => joinAll([], o)],

@@ -11,11 +11,9 @@
  */
 
 import {
-  BLOCKING_OPTIONS,
+  checkBlocking,
   checkFunction,
   checkOptions,
-  checkSignal,
-  checkTimeout,
   describe,
   optionNames,
 } from "./_checks.ts";
@@ -120,12 +118,6 @@ interface GetWait extends WaitOptions {
 
 function isPeek(w: Waiter): boolean {
   return (w.options as GetWait).peek === true;
-}
-
-function checkBlocking(action: string, options: BlockingOptions): void {
-  checkOptions(action, options, BLOCKING_OPTIONS);
-  checkTimeout(action, options.timeout);
-  checkSignal(action, options.signal);
 }
 
 function checkMaxsize(kind: string, maxsize: unknown): number {
@@ -338,9 +330,7 @@ export class Queue<T = unknown> implements AsyncIterable<T> {
    * @returns A promise that resolves once the item is queued or taken.
    */
   put(item: T, options?: BlockingOptions): Promise<void> {
-    if (options !== undefined) {
-      checkBlocking(`put into ${this.constructor.name}`, options);
-    }
+    if (options !== undefined) checkBlocking("put into", this, options);
     if (this.#closed) return Promise.reject(this.#closedError("put into"));
     const scope = currentScope();
     if (
@@ -394,9 +384,7 @@ export class Queue<T = unknown> implements AsyncIterable<T> {
    * once the queue is closed and empty.
    */
   get(options?: BlockingOptions): Promise<T> {
-    if (options !== undefined) {
-      checkBlocking(`get from ${this.constructor.name}`, options);
-    }
+    if (options !== undefined) checkBlocking("get from", this, options);
     const scope = currentScope();
     if (options?.signal?.aborted !== true && unhindered(scope)) {
       if (this._qsize() !== 0) return Promise.resolve(this.#take());
@@ -437,9 +425,7 @@ export class Queue<T = unknown> implements AsyncIterable<T> {
    * @returns A promise of the item a `get` would return.
    */
   peek(options?: BlockingOptions): Promise<T> {
-    if (options !== undefined) {
-      checkBlocking(`peek at ${this.constructor.name}`, options);
-    }
+    if (options !== undefined) checkBlocking("peek at", this, options);
     const scope = currentScope();
     if (options?.signal?.aborted !== true && unhindered(scope)) {
       if (this._qsize() !== 0 || this.#putters.size !== 0) {
