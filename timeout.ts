@@ -182,7 +182,8 @@ function isTimeoutOptions(v: unknown): v is WithTimeoutOptions<unknown> {
  * sits in an await the hub does not own: it rejects with the `Timeout`, or
  * resolves with `timeoutValue` when the single trailing argument is
  * `{ timeoutValue }` (a plain object with that own property; it is then not
- * passed to `fn`). A wait of the caller: a kill lands here too.
+ * passed to `fn`, and another key in it is refused as a misspelt option).
+ * A wait of the caller: a kill lands here too.
  *
  * @param ms Milliseconds before `fn` is interrupted at its switch point.
  * @param fn The function to run (may be async).

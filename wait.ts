@@ -191,7 +191,8 @@ async function* iwaitGen<T extends Waitable>(
  * tracked operation (gevent's `gevent.wait()`).
  *
  * @param objects Greenlets, locks or other waitables to wait for.
- * @param options `timeout` in ms; `count`: return once that many are ready.
+ * @param options `timeout` in ms; `count` (with objects only): return once
+ * that many are ready.
  * @returns The objects that became ready, in the order they did; with no
  * objects, `true` when the hub went quiet and `false` on timeout.
  *
