@@ -226,8 +226,8 @@ export function wait<T extends Waitable>(
   objects?: Iterable<T>,
   options?: WaitObjectsOptions,
 ): Promise<T[] | boolean> {
-  checkWaitArgs("wait", objects, options);
   if (objects === undefined) {
+    checkWaitArgs("wait", objects, options);
     const scope = currentScope();
     return coreOf(scope.task).quiet.waitQuiet(scope, options?.timeout);
   }
