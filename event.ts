@@ -7,7 +7,12 @@
  * @module
  */
 
-import { checkOptions, checkSignal, checkTimeout } from "./_checks.ts";
+import {
+  BLOCKING_OPTIONS,
+  checkOptions,
+  checkSignal,
+  checkTimeout,
+} from "./_checks.ts";
 import { Linkable } from "./linkable.ts";
 import { Timeout } from "./timeout.ts";
 
@@ -30,8 +35,11 @@ export interface BlockingOptions {
   signal?: AbortSignal | undefined;
 }
 
-/** `wait(5)` or `wait({ timeout: 5, signal })`, checked. */
-function waitOptions(
+/**
+ * Internal (for queue.ts, not re-exported): `wait(5)` or
+ * `wait({ timeout: 5, signal })`, checked; the options to wait with.
+ */
+export function waitOptions(
   action: string,
   arg: number | BlockingOptions | undefined,
 ): BlockingOptions {
@@ -40,7 +48,7 @@ function waitOptions(
     checkTimeout(action, arg);
     return { timeout: arg };
   }
-  checkOptions(action, arg);
+  checkOptions(action, arg, BLOCKING_OPTIONS);
   checkTimeout(action, arg.timeout);
   checkSignal(action, arg.signal);
   return arg;
@@ -292,7 +300,7 @@ export class AsyncResult<T = unknown> extends Linkable {
    * @returns A promise of the value.
    */
   get(options?: BlockingOptions): Promise<T> {
-    checkOptions("get AsyncResult", options);
+    checkOptions("get AsyncResult", options, BLOCKING_OPTIONS);
     const o = options === undefined ? NONE : options;
     checkTimeout("get AsyncResult", o.timeout);
     checkSignal("get AsyncResult", o.signal);

@@ -6,7 +6,12 @@
  */
 
 import type { Timer } from "./_timer_heap.ts";
-import { checkFunction, checkOptions, checkTimeout } from "./_checks.ts";
+import {
+  checkFunction,
+  checkOptions,
+  checkTimeout,
+  optionNames,
+} from "./_checks.ts";
 import { als, currentTask } from "./_context.ts";
 import { emit, onFinish, onSpawn, onStart, spawnSites } from "./_hooks.ts";
 import { coreOf, registerGreenletFactory } from "./_hub_core.ts";
@@ -116,6 +121,8 @@ let startFromTimer: (arg: unknown) => void;
 /** The timers of greenlets started with `startLater` (rare: kept aside). */
 const startTimers = new WeakMap<Greenlet, Timer>();
 const resolvedVoid: Promise<void> = Promise.resolve();
+const GET_OPTIONS = optionNames("timeout");
+const KILL_OPTIONS = optionNames("block", "timeout");
 
 /**
  * A function run cooperatively by the hub. Create one with
@@ -350,7 +357,7 @@ export class Greenlet<T = unknown, A extends unknown[] = unknown[]>
    * that killed it).
    */
   get(options?: GetOptions): Promise<T | GreenletExit> {
-    checkOptions("get greenlet result", options);
+    checkOptions("get greenlet result", options, GET_OPTIONS);
     const timeout = options?.timeout;
     checkTimeout("get greenlet result", timeout);
     return this.waitReady({ timeout }).then(() => {
@@ -400,7 +407,7 @@ export class Greenlet<T = unknown, A extends unknown[] = unknown[]>
    * without `block`).
    */
   kill(error?: unknown, options?: KillOptions): Promise<void> {
-    checkOptions("kill greenlet", options);
+    checkOptions("kill greenlet", options, KILL_OPTIONS);
     const timeout = options?.timeout;
     checkTimeout("kill greenlet", timeout);
     const block = options?.block ?? true;

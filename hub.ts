@@ -21,6 +21,7 @@ import {
   checkOptions,
   checkTimeout,
   describe,
+  optionNames,
 } from "./_checks.ts";
 import { currentScope, currentTask, setFallbackTask } from "./_context.ts";
 import { coreOf, greenletFactory, HubCore } from "./_hub_core.ts";
@@ -57,6 +58,8 @@ export interface Clock {
 }
 
 const realClock: Clock = { now: nativeNow };
+
+const HUB_OPTIONS = optionNames("clock");
 
 /**
  * Options for {@linkcode Hub}'s constructor.
@@ -174,7 +177,7 @@ export class Hub {
    * `performance.now()`.
    */
   constructor(options: HubOptions = {}) {
-    checkOptions("create Hub", options);
+    checkOptions("create Hub", options, HUB_OPTIONS);
     const clock = options.clock ?? realClock;
     if (clock === null || typeof clock.now !== "function") {
       throw new TypeError(

@@ -4,13 +4,21 @@
  * @module
  */
 
-import { checkCount, checkOptions, checkTimeout, describe } from "./_checks.ts";
+import {
+  checkCount,
+  checkOptions,
+  checkTimeout,
+  describe,
+  optionNames,
+} from "./_checks.ts";
 import { currentScope } from "./_context.ts";
 import { interruption, settleNow, type Waiter, waitOn } from "./_waiter.ts";
 import { Greenlet, GreenletExit } from "./greenlet.ts";
 import { Timeout } from "./timeout.ts";
 
 const resolvedVoid: Promise<void> = Promise.resolve();
+const JOIN_ALL_OPTIONS = optionNames("timeout", "raiseError", "count");
+const KILL_ALL_OPTIONS = optionNames("error", "block", "timeout");
 
 /**
  * Options for {@linkcode joinAll}.
@@ -121,7 +129,7 @@ export function joinAll<G extends Greenlet<unknown>>(
   options?: JoinAllOptions,
 ): Promise<G[]> {
   const list = checkGreenlets("joinAll", greenlets);
-  checkOptions("joinAll", options);
+  checkOptions("joinAll", options, JOIN_ALL_OPTIONS);
   const timeout = options?.timeout;
   checkTimeout("joinAll", timeout);
   const count = options?.count;
@@ -209,7 +217,7 @@ export function killAll(
   options?: KillAllOptions,
 ): Promise<void> {
   const list = checkGreenlets("killAll", greenlets);
-  checkOptions("killAll", options);
+  checkOptions("killAll", options, KILL_ALL_OPTIONS);
   const timeout = options?.timeout;
   checkTimeout("killAll", timeout);
   const block = options?.block ?? true;

@@ -7,12 +7,7 @@
  * @module
  */
 
-import {
-  checkOptions,
-  checkSignal,
-  checkTimeout,
-  describe,
-} from "./_checks.ts";
+import { checkBlocking, checkTimeout, describe } from "./_checks.ts";
 import { currentScope } from "./_context.ts";
 import { coreOf } from "./_hub_core.ts";
 import {
@@ -47,16 +42,6 @@ export interface AcquireOptions {
 
 const RESOLVED_TRUE: Promise<boolean> = Promise.resolve(true);
 const RESOLVED_FALSE: Promise<boolean> = Promise.resolve(false);
-
-function checkAcquire(
-  action: string,
-  options: AcquireOptions | undefined,
-): void {
-  if (options === undefined) return;
-  checkOptions(action, options);
-  checkTimeout(action, options.timeout);
-  checkSignal(action, options.signal);
-}
 
 /**
  * Whether a wait in `scope` with `options` would not be interrupted at once
@@ -168,9 +153,7 @@ export class Semaphore extends Linkable {
    * @returns `true` once a permit is held; `false` if `timeout` ran out.
    */
   acquire(options?: AcquireOptions): Promise<boolean> {
-    if (options !== undefined) {
-      checkAcquire(`acquire ${this.constructor.name}`, options);
-    }
+    if (options !== undefined) checkBlocking("acquire", this, options);
     return this.#acquire(options, false) as Promise<boolean>;
   }
 
@@ -236,9 +219,7 @@ export class Semaphore extends Linkable {
    * @returns A disposable whose disposal releases the permit (once).
    */
   hold(options?: AcquireOptions): Promise<Disposable> {
-    if (options !== undefined) {
-      checkAcquire(`hold ${this.constructor.name}`, options);
-    }
+    if (options !== undefined) checkBlocking("hold", this, options);
     return this.#acquire(options, true) as Promise<Disposable>;
   }
 }
@@ -445,7 +426,7 @@ export class RLock extends Linkable {
    * @returns `true` once held; `false` if `timeout` ran out.
    */
   acquire(options?: AcquireOptions): Promise<boolean> {
-    checkAcquire("acquire RLock", options);
+    checkBlocking("acquire", this, options);
     return this.#acquire(options, false) as Promise<boolean>;
   }
 
@@ -505,7 +486,7 @@ export class RLock extends Linkable {
    * @returns A disposable whose disposal releases the lock (once).
    */
   hold(options?: AcquireOptions): Promise<Disposable> {
-    checkAcquire("hold RLock", options);
+    checkBlocking("hold", this, options);
     return this.#acquire(options, true) as Promise<Disposable>;
   }
 }
@@ -556,7 +537,7 @@ export class DummySemaphore extends Linkable {
    * @returns A promise of `true`.
    */
   acquire(options?: AcquireOptions): Promise<boolean> {
-    checkAcquire("acquire DummySemaphore", options);
+    checkBlocking("acquire", this, options);
     return RESOLVED_TRUE;
   }
 
@@ -581,7 +562,7 @@ export class DummySemaphore extends Linkable {
    * @returns A promise of a no-op disposable.
    */
   hold(options?: AcquireOptions): Promise<Disposable> {
-    checkAcquire("hold DummySemaphore", options);
+    checkBlocking("hold", this, options);
     return Promise.resolve({ [Symbol.dispose]: () => {} });
   }
 }

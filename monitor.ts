@@ -12,7 +12,12 @@ import {
   nativeSetTimeout,
   nativeTimerRef,
 } from "./_native.ts";
-import { checkOptions, checkTimeout, describe } from "./_checks.ts";
+import {
+  checkOptions,
+  checkTimeout,
+  describe,
+  optionNames,
+} from "./_checks.ts";
 import { subscribe } from "./_hooks.ts";
 import { coreOf } from "./_hub_core.ts";
 import type { Task } from "./_waiter.ts";
@@ -67,6 +72,12 @@ export interface MonitorOptions {
   /** Record where each greenlet is spawned, for run info (default true). */
   spawnSites?: boolean | undefined;
 }
+
+const MONITOR_OPTIONS = optionNames(
+  "maxBlockingTime",
+  "report",
+  "spawnSites",
+);
 
 function defaultReport(r: BlockingReport): void {
   const who = r.greenlet === null ? "the hub's thread" : String(r.greenlet);
@@ -149,7 +160,7 @@ function onTick(): void {
  * ```
  */
 export function startMonitor(options: MonitorOptions = {}): void {
-  checkOptions("start monitor", options);
+  checkOptions("start monitor", options, MONITOR_OPTIONS);
   const max = options.maxBlockingTime ?? 100;
   checkTimeout("start monitor", max, "maxBlockingTime");
   if (!(max > 0) || max === Infinity) {

@@ -27,7 +27,7 @@
  * @module
  */
 
-import { checkOptions } from "./_checks.ts";
+import { checkOptions, optionNames } from "./_checks.ts";
 import { patches, resolvePath, restore } from "./_patch_registry.ts";
 import { patchDeno, patchFetch } from "./patch_io.ts";
 import { patchNode, unpatchNode } from "./patch_node.ts";
@@ -142,6 +142,14 @@ export interface PatchAllOptions {
   sync?: SyncMode | undefined;
 }
 
+const PATCH_ALL_OPTIONS = optionNames(
+  "timers",
+  "fetch",
+  "deno",
+  "node",
+  "sync",
+);
+
 /**
  * Patches everything: timers, `fetch`, Deno's async APIs, Node's async APIs
  * (`node:fs/promises`, `node:child_process`, …), and synchronous blocking
@@ -162,7 +170,7 @@ export interface PatchAllOptions {
  * ```
  */
 export function patchAll(options: PatchAllOptions = {}): void {
-  checkOptions("patchAll", options);
+  checkOptions("patchAll", options, PATCH_ALL_OPTIONS);
   if (options.timers ?? true) patchTimers();
   if (options.fetch ?? true) patchFetch();
   if (options.deno ?? true) patchDeno();

@@ -6,7 +6,12 @@
  */
 
 import { nativeConsoleError, nativeNow } from "./_native.ts";
-import { checkOptions, checkTimeout, describe } from "./_checks.ts";
+import {
+  checkOptions,
+  checkTimeout,
+  describe,
+  optionNames,
+} from "./_checks.ts";
 import { als } from "./_context.ts";
 import { coreOf } from "./_hub_core.ts";
 import {
@@ -197,6 +202,8 @@ function callSite(fn: unknown): string | null {
   return m ? m[1].trim() : frame.trim();
 }
 
+const PATCH_SYNC_OPTIONS = optionNames("mode", "report", "minMs", "once");
+
 const SYNC_CALLS: readonly [string, string, string][] = [
   ["Deno.readFileSync", "Deno.readFileSync()", "await Deno.readFile()"],
   [
@@ -246,7 +253,7 @@ const SYNC_CALLS: readonly [string, string, string][] = [
  * ```
  */
 export function patchSync(options: PatchSyncOptions = {}): void {
-  checkOptions("patchSync", options);
+  checkOptions("patchSync", options, PATCH_SYNC_OPTIONS);
   const mode = options.mode ?? "warn";
   if (mode !== "warn" && mode !== "throw" && mode !== "off") {
     throw new TypeError(

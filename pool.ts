@@ -53,11 +53,13 @@
  */
 
 import {
+  BLOCKING_OPTIONS,
   checkFunction,
   checkOptions,
   checkSignal,
   checkTimeout,
   describe,
+  optionNames,
 } from "./_checks.ts";
 import { currentScope } from "./_context.ts";
 import {
@@ -133,6 +135,9 @@ export interface ImapOptions {
 const RESOLVED_TRUE: Promise<boolean> = Promise.resolve(true);
 const RESOLVED_FALSE: Promise<boolean> = Promise.resolve(false);
 const resolvedVoid: Promise<void> = Promise.resolve();
+const JOIN_OPTIONS = optionNames("timeout", "signal", "raiseError");
+const KILL_OPTIONS = optionNames("block", "timeout");
+const IMAP_OPTIONS = optionNames("maxsize");
 
 /** Checks a limit: an integer ≥ 1 (`optional`: or undefined). */
 function checkLimit(
@@ -992,7 +997,7 @@ export abstract class GroupBase implements AsyncDisposable, Iterable<Greenlet> {
    */
   join(options?: GroupJoinOptions): Promise<boolean> {
     const action = `join ${this.constructor.name}`;
-    checkOptions(action, options);
+    checkOptions(action, options, JOIN_OPTIONS);
     const timeout = options?.timeout;
     checkTimeout(action, timeout);
     const signal = options?.signal;
@@ -1033,7 +1038,7 @@ export abstract class GroupBase implements AsyncDisposable, Iterable<Greenlet> {
    */
   kill(error?: unknown, options?: KillOptions): Promise<void> {
     const action = `kill ${this.constructor.name}`;
-    checkOptions(action, options);
+    checkOptions(action, options, KILL_OPTIONS);
     const timeout = options?.timeout;
     checkTimeout(action, timeout);
     const core = this.#core;
@@ -1195,7 +1200,7 @@ export abstract class GroupBase implements AsyncDisposable, Iterable<Greenlet> {
     const action = `${name} in ${this.constructor.name}`;
     checkFunction(action, "fn", fn);
     checkItems(action, items);
-    checkOptions(action, options);
+    checkOptions(action, options, IMAP_OPTIONS);
     const maxsize = options?.maxsize;
     checkLimit(action, "maxsize", maxsize, true);
     return new MapIterator<Awaited<R>>(
@@ -1445,7 +1450,7 @@ export class Pool extends GroupBase {
   add(greenlet: Greenlet, options?: AcquireOptions): Promise<boolean> {
     const action = `add to ${this.constructor.name}`;
     checkGreenlet(action, greenlet);
-    checkOptions(action, options);
+    checkOptions(action, options, BLOCKING_OPTIONS);
     checkTimeout(action, options?.timeout);
     checkSignal(action, options?.signal);
     const core = coreOf(this);

@@ -11,11 +11,11 @@
  */
 
 import {
+  checkBlocking,
   checkFunction,
   checkOptions,
-  checkSignal,
-  checkTimeout,
   describe,
+  optionNames,
 } from "./_checks.ts";
 import { currentScope } from "./_context.ts";
 import { Deque } from "./_deque.ts";
@@ -28,7 +28,7 @@ import {
   waitOn,
   type WaitOptions,
 } from "./_waiter.ts";
-import { type BlockingOptions, Event } from "./event.ts";
+import { type BlockingOptions, Event, waitOptions } from "./event.ts";
 
 /**
  * Thrown by `getNowait()`/`peekNowait()` on an empty queue, and by `get()`
@@ -118,12 +118,6 @@ interface GetWait extends WaitOptions {
 
 function isPeek(w: Waiter): boolean {
   return (w.options as GetWait).peek === true;
-}
-
-function checkBlocking(action: string, options: BlockingOptions): void {
-  checkOptions(action, options);
-  checkTimeout(action, options.timeout);
-  checkSignal(action, options.signal);
 }
 
 function checkMaxsize(kind: string, maxsize: unknown): number {
@@ -336,9 +330,7 @@ export class Queue<T = unknown> implements AsyncIterable<T> {
    * @returns A promise that resolves once the item is queued or taken.
    */
   put(item: T, options?: BlockingOptions): Promise<void> {
-    if (options !== undefined) {
-      checkBlocking(`put into ${this.constructor.name}`, options);
-    }
+    if (options !== undefined) checkBlocking("put into", this, options);
     if (this.#closed) return Promise.reject(this.#closedError("put into"));
     const scope = currentScope();
     if (
@@ -392,9 +384,7 @@ export class Queue<T = unknown> implements AsyncIterable<T> {
    * once the queue is closed and empty.
    */
   get(options?: BlockingOptions): Promise<T> {
-    if (options !== undefined) {
-      checkBlocking(`get from ${this.constructor.name}`, options);
-    }
+    if (options !== undefined) checkBlocking("get from", this, options);
     const scope = currentScope();
     if (options?.signal?.aborted !== true && unhindered(scope)) {
       if (this._qsize() !== 0) return Promise.resolve(this.#take());
@@ -435,9 +425,7 @@ export class Queue<T = unknown> implements AsyncIterable<T> {
    * @returns A promise of the item a `get` would return.
    */
   peek(options?: BlockingOptions): Promise<T> {
-    if (options !== undefined) {
-      checkBlocking(`peek at ${this.constructor.name}`, options);
-    }
+    if (options !== undefined) checkBlocking("peek at", this, options);
     const scope = currentScope();
     if (options?.signal?.aborted !== true && unhindered(scope)) {
       if (this._qsize() !== 0 || this.#putters.size !== 0) {
@@ -644,6 +632,8 @@ export interface PriorityQueueOptions<T> {
   comparator?: ((a: T, b: T) => number) | undefined;
 }
 
+const PRIORITY_QUEUE_OPTIONS = optionNames("comparator");
+
 function natural(a: unknown, b: unknown): number {
   return (a as number) < (b as number)
     ? -1
@@ -683,7 +673,7 @@ export class PriorityQueue<T = unknown> extends Queue<T> {
    */
   constructor(maxsize?: number, options?: PriorityQueueOptions<T>) {
     super(maxsize);
-    checkOptions("create PriorityQueue", options);
+    checkOptions("create PriorityQueue", options, PRIORITY_QUEUE_OPTIONS);
     const c = options?.comparator;
     if (c !== undefined) checkFunction("create PriorityQueue", "comparator", c);
     this.#compare = c ?? natural;
@@ -775,6 +765,10 @@ class AllDone extends Event {
   override toString(): string {
     return `all tasks done of ${this.#queue}`;
   }
+  /** `wait()` with options checked by the caller (as `join`). */
+  waitChecked(options: BlockingOptions): Promise<boolean> {
+    return this.waitReady(options, false) as Promise<boolean>;
+  }
 }
 
 /**
@@ -854,7 +848,9 @@ export class JoinableQueue<T = unknown> extends Queue<T> {
    * @returns `true` once all tasks are done; `false` if `timeout` passed.
    */
   join(options?: number | BlockingOptions): Promise<boolean> {
-    return this.#allDone.wait(options);
+    return this.#allDone.waitChecked(
+      waitOptions(`join ${this.constructor.name}`, options),
+    );
   }
 }
 

@@ -7,7 +7,13 @@
  */
 
 import type { Timer } from "./_timer_heap.ts";
-import { checkFunction, checkOptions, checkTimeout } from "./_checks.ts";
+import {
+  checkFunction,
+  checkOptions,
+  checkTimeout,
+  describe,
+  optionNames,
+} from "./_checks.ts";
 import { als, currentScope } from "./_context.ts";
 import {
   closeScope,
@@ -158,6 +164,9 @@ export interface WithTimeoutOptions<V> {
   timeoutValue: V;
 }
 
+const WITH_TIMEOUT_OPTIONS = optionNames("timeoutValue");
+const SHIELD_OPTIONS = optionNames("timeout");
+
 function isTimeoutOptions(v: unknown): v is WithTimeoutOptions<unknown> {
   return v !== null && typeof v === "object" &&
     Object.getPrototypeOf(v) === Object.prototype &&
@@ -171,8 +180,9 @@ function isTimeoutOptions(v: unknown): v is WithTimeoutOptions<unknown> {
  * concurrent flows never receive it) rejects with it until `fn` ends, its
  * `getCurrentSignal()` aborts, and `withTimeout` settles then, even if `fn`
  * sits in an await the hub does not own: it rejects with the `Timeout`, or
- * resolves with `timeoutValue` when given `{ timeoutValue }`. A wait of the
- * caller: a kill lands here too.
+ * resolves with `timeoutValue` when given `{ timeoutValue }` (another key
+ * in that object is refused as a misspelt option). A wait of the caller: a
+ * kill lands here too.
  *
  * Which form a call is, is unambiguous: the trailing `{ timeoutValue }` (a
  * plain object with that own property) is the options object only when
@@ -222,7 +232,7 @@ export function withTimeout(
   if (typeof ms !== "number") {
     throw new TypeError(
       `Cannot run withTimeout: ms must be a number of milliseconds, received ${
-        typeof ms === "function" ? "a function" : String(ms)
+        describe(ms)
       }`,
     );
   }
@@ -231,7 +241,7 @@ export function withTimeout(
   let hasValue = false;
   let timeoutValue: unknown;
   if (args.length === 1 && fn.length === 0 && isTimeoutOptions(args[0])) {
-    checkOptions("run withTimeout", args[0]);
+    checkOptions("run withTimeout", args[0], WITH_TIMEOUT_OPTIONS);
     hasValue = true;
     timeoutValue = args[0].timeoutValue;
     args = [];
@@ -340,7 +350,7 @@ export function shield<R>(
   options?: ShieldOptions,
 ): Promise<Awaited<R>> {
   checkFunction("shield", "fn", fn);
-  checkOptions("shield", options);
+  checkOptions("shield", options, SHIELD_OPTIONS);
   const timeout = options?.timeout;
   checkTimeout("shield", timeout);
   const outer = currentScope();

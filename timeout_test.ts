@@ -777,12 +777,12 @@ test("withTimeout: sync values and throws, its own arguments, and what counts as
   assert.throws(() => withTimeout("5" as never, () => 1), {
     name: "TypeError",
     message:
-      "Cannot run withTimeout: ms must be a number of milliseconds, received 5",
+      'Cannot run withTimeout: ms must be a number of milliseconds, received "5"',
   });
   assert.throws(() => withTimeout((() => 1) as never, () => 1), {
     name: "TypeError",
     message:
-      "Cannot run withTimeout: ms must be a number of milliseconds, received a function",
+      "Cannot run withTimeout: ms must be a number of milliseconds, received function (anonymous)",
   });
   assert.throws(() => shield(() => 1, 5 as never), {
     name: "TypeError",

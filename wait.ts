@@ -5,7 +5,13 @@
  * @module
  */
 
-import { checkCount, checkOptions, checkTimeout, describe } from "./_checks.ts";
+import {
+  checkCount,
+  checkOptions,
+  checkTimeout,
+  describe,
+  optionNames,
+} from "./_checks.ts";
 import { currentScope } from "./_context.ts";
 import { coreOf } from "./_hub_core.ts";
 import { settleNow, WaiterList, waitOn } from "./_waiter.ts";
@@ -31,6 +37,10 @@ export interface WaitObjectsOptions {
   count?: number | undefined;
 }
 
+const WAIT_OPTIONS = optionNames("timeout", "count");
+/** `wait()` without objects waits for the hub to go quiet: no count. */
+const QUIET_OPTIONS = optionNames("timeout");
+
 function checkWaitArgs(
   action: string,
   objects: unknown,
@@ -43,7 +53,11 @@ function checkWaitArgs(
       }`,
     );
   }
-  checkOptions(action, options);
+  checkOptions(
+    action,
+    options,
+    objects === undefined ? QUIET_OPTIONS : WAIT_OPTIONS,
+  );
   checkTimeout(action, options?.timeout);
   checkCount(action, options?.count);
 }
@@ -177,7 +191,8 @@ async function* iwaitGen<T extends Waitable>(
  * tracked operation (gevent's `gevent.wait()`).
  *
  * @param objects Greenlets, locks or other waitables to wait for.
- * @param options `timeout` in ms; `count`: return once that many are ready.
+ * @param options `timeout` in ms; `count` (with objects only): return once
+ * that many are ready.
  * @returns The objects that became ready, in the order they did; with no
  * objects, `true` when the hub went quiet and `false` on timeout.
  *
@@ -211,8 +226,8 @@ export function wait<T extends Waitable>(
   objects?: Iterable<T>,
   options?: WaitObjectsOptions,
 ): Promise<T[] | boolean> {
-  checkWaitArgs("wait", objects, options);
   if (objects === undefined) {
+    checkWaitArgs("wait", objects, options);
     const scope = currentScope();
     return coreOf(scope.task).quiet.waitQuiet(scope, options?.timeout);
   }
