@@ -8,6 +8,7 @@
  */
 
 import { checkOptions, checkSignal, checkTimeout } from "./_checks.ts";
+import { inspectAsString } from "./_inspect.ts";
 import { Linkable } from "./linkable.ts";
 import { Timeout } from "./timeout.ts";
 
@@ -78,6 +79,10 @@ const NONE: BlockingOptions = {};
  */
 export class Event extends Linkable {
   #flag = false;
+
+  static {
+    inspectAsString(this);
+  }
 
   /**
    * `Event(set)` or `Event(clear)`: how its waits show in run info and
@@ -197,6 +202,10 @@ export class AsyncResult<T = unknown> extends Linkable {
   #state = PENDING;
   #value: T | undefined = undefined;
   #exception: unknown = undefined;
+
+  static {
+    inspectAsString(this);
+  }
 
   /**
    * `AsyncResult(pending)`, `AsyncResult(value)` or

@@ -14,6 +14,7 @@ import {
   describe,
 } from "./_checks.ts";
 import { currentScope } from "./_context.ts";
+import { defineHidden, inspectAsString } from "./_inspect.ts";
 import { coreOf } from "./_hub_core.ts";
 import {
   type Scope,
@@ -108,6 +109,10 @@ export class Semaphore extends Linkable {
   #waiters = new WaiterList();
   #options: AcquireWait;
   #holdOptions: AcquireWait;
+
+  static {
+    inspectAsString(this);
+  }
 
   /**
    * Creates a semaphore with `value` permits.
@@ -344,9 +349,9 @@ export class BoundedSemaphore extends Semaphore {
  */
 export class NotOwnerError extends Error {
   /** The greenlet that owns the lock, or null if nobody does. */
-  readonly owner: Greenlet | null;
+  declare readonly owner: Greenlet | null;
   /** The greenlet that tried to release it. */
-  readonly caller: Greenlet;
+  declare readonly caller: Greenlet;
 
   /**
    * Creates the error.
@@ -361,8 +366,9 @@ export class NotOwnerError extends Error {
       }, released by ${caller}`,
     );
     this.name = "NotOwnerError";
-    this.owner = owner;
-    this.caller = caller;
+    // not enumerable: printed, the error shows its message and stack
+    defineHidden(this, "owner", owner);
+    defineHidden(this, "caller", caller);
   }
 }
 
@@ -387,6 +393,10 @@ export class RLock extends Linkable {
   #owner: Task | null = null;
   #count = 0;
   #waiters = new WaiterList();
+
+  static {
+    inspectAsString(this);
+  }
 
   /** The greenlet holding the lock, or null. */
   get owner(): Greenlet | null {
@@ -525,6 +535,19 @@ export class RLock extends Linkable {
 export class DummySemaphore extends Linkable {
   /** Always `Infinity`. */
   readonly counter: number = Infinity;
+
+  static {
+    inspectAsString(this);
+  }
+
+  /**
+   * `DummySemaphore()`: how it shows in messages and `console.log`.
+   *
+   * @returns The class name.
+   */
+  override toString(): string {
+    return "DummySemaphore()";
+  }
 
   /**
    * Always true: a permit is always free.

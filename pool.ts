@@ -60,6 +60,7 @@ import {
   describe,
 } from "./_checks.ts";
 import { currentScope } from "./_context.ts";
+import { inspectAsString } from "./_inspect.ts";
 import {
   settleNow,
   unhindered,
@@ -795,6 +796,7 @@ export abstract class GroupBase implements AsyncDisposable, Iterable<Greenlet> {
 
   static {
     coreOf = (group) => group.#core;
+    inspectAsString(this);
   }
 
   /**

@@ -9,6 +9,7 @@
 import type { Timer } from "./_timer_heap.ts";
 import { checkFunction, checkOptions, checkTimeout } from "./_checks.ts";
 import { als, currentScope } from "./_context.ts";
+import { defineHidden } from "./_inspect.ts";
 import {
   closeScope,
   retractPending,
@@ -44,9 +45,9 @@ let fire: (t: unknown) => void;
  */
 export class Timeout extends Error {
   /** How long the timeout lasts, in milliseconds (undefined: never fires). */
-  readonly ms: number | undefined;
+  declare readonly ms: number | undefined;
   /** What is thrown when it fires; undefined means the Timeout itself. */
-  readonly error: unknown;
+  declare readonly error: unknown;
   #timer: Timer | null = null;
   #target: Scope | null = null;
 
@@ -64,8 +65,9 @@ export class Timeout extends Error {
     checkTimeout("create Timeout", ms, "ms");
     super(ms === undefined ? "Timeout" : `${ms} ms`);
     this.name = "Timeout";
-    this.ms = ms;
-    this.error = error;
+    // not enumerable: printed, a Timeout shows its message and stack
+    defineHidden(this, "ms", ms);
+    defineHidden(this, "error", error);
   }
 
   /**
