@@ -8,6 +8,7 @@
 import { nativeConsoleError, nativeNow } from "./_native.ts";
 import { checkOptions, describe } from "./_checks.ts";
 import { als } from "./_context.ts";
+import { defineHidden } from "./_inspect.ts";
 import { coreOf } from "./_hub_core.ts";
 import {
   install,
@@ -96,11 +97,11 @@ export interface PatchSyncOptions {
  */
 export class BlockingCallError extends Error {
   /** The greenlet that made the call. */
-  readonly greenlet: Greenlet;
+  declare readonly greenlet: Greenlet;
   /** The call that was refused, e.g. `"Atomics.wait()"`. */
-  readonly call: string;
+  declare readonly call: string;
   /** The asynchronous call to use instead. */
-  readonly alternative: string;
+  declare readonly alternative: string;
 
   /**
    * Creates the error.
@@ -114,9 +115,10 @@ export class BlockingCallError extends Error {
       `Cannot call ${call} in ${greenlet}: it blocks the hub and every greenlet; use ${alternative} instead`,
     );
     this.name = "BlockingCallError";
-    this.greenlet = greenlet;
-    this.call = call;
-    this.alternative = alternative;
+    // not enumerable: printed, the error shows its message and stack
+    defineHidden(this, "greenlet", greenlet);
+    defineHidden(this, "call", call);
+    defineHidden(this, "alternative", alternative);
   }
 }
 

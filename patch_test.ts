@@ -47,7 +47,7 @@ import {
   setInterval as interval,
   setTimeout as delay,
 } from "node:timers/promises";
-import { promisify } from "node:util";
+import { inspect, promisify } from "node:util";
 import {
   capturingErrors,
   deferred,
@@ -525,6 +525,7 @@ test("patchSync throw: a blocking call inside a greenlet throws; outside it runs
         e.message,
         `Cannot call Atomics.wait() in <Greenlet "blocker" #${g.id}: blocker()>: it blocks the hub and every greenlet; use await sleep(ms) or Atomics.waitAsync() instead`,
       );
+      assert.equal(inspect(e), e.stack); // printed: message and stack only
     });
   } finally {
     hub.handleError = original;
