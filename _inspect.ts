@@ -130,20 +130,6 @@ export function timeLeft(ms: number): string {
   return `${(ms / 3_600_000).toFixed(1)} h left`;
 }
 
-/**
- * Sets `o[key]` as a property that printing an object skips (not
- * enumerable): an error's details stay readable without filling its
- * inspection.
- */
-export function defineHidden(o: object, key: string, value: unknown): void {
-  Object.defineProperty(o, key, {
-    value,
-    writable: false,
-    enumerable: false,
-    configurable: true,
-  });
-}
-
 function errorText(e: unknown): string {
   if (e instanceof Error) return e.stack ?? `${e.name}: ${e.message}`;
   try {

@@ -25,7 +25,7 @@ import {
 import { currentScope, currentTask, setFallbackTask } from "./_context.ts";
 import { coreOf, greenletFactory, HubCore } from "./_hub_core.ts";
 import { watchLoopDry } from "./_quiescence.ts";
-import { defineHidden, formatError, inspectAsString } from "./_inspect.ts";
+import { formatError, inspectAsString } from "./_inspect.ts";
 import { formatRunInfo } from "./_run_info.ts";
 import { realTimerHost } from "./_timers.ts";
 import {
@@ -119,12 +119,9 @@ export interface BlockedWait {
  * ```
  */
 export class LoopExit extends Error {
-  /**
-   * Every greenlet that was blocked, main included, with what it waits on
-   * (empty when made from a message). Not enumerable: printing the error
-   * shows its message, which lists them.
-   */
-  declare readonly blocked: readonly BlockedWait[];
+  // private, behind a getter: printed, the error shows its message (which
+  // lists them) and its stack
+  readonly #blocked: readonly BlockedWait[];
 
   /**
    * Creates the error from the list of blocked greenlets (the message lists
@@ -156,7 +153,15 @@ export class LoopExit extends Error {
     }
     super(message);
     this.name = "LoopExit";
-    defineHidden(this, "blocked", list);
+    this.#blocked = list;
+  }
+
+  /**
+   * Every greenlet that was blocked, main included, with what it waits on
+   * (empty when made from a message).
+   */
+  get blocked(): readonly BlockedWait[] {
+    return this.#blocked;
   }
 }
 

@@ -14,7 +14,7 @@ import {
   describe,
 } from "./_checks.ts";
 import { currentScope } from "./_context.ts";
-import { defineHidden, inspectAsString } from "./_inspect.ts";
+import { inspectAsString } from "./_inspect.ts";
 import { coreOf } from "./_hub_core.ts";
 import {
   type Scope,
@@ -348,10 +348,9 @@ export class BoundedSemaphore extends Semaphore {
  * ```
  */
 export class NotOwnerError extends Error {
-  /** The greenlet that owns the lock, or null if nobody does. */
-  declare readonly owner: Greenlet | null;
-  /** The greenlet that tried to release it. */
-  declare readonly caller: Greenlet;
+  // private, behind getters: printed, the error shows its message and stack
+  readonly #owner: Greenlet | null;
+  readonly #caller: Greenlet;
 
   /**
    * Creates the error.
@@ -366,9 +365,18 @@ export class NotOwnerError extends Error {
       }, released by ${caller}`,
     );
     this.name = "NotOwnerError";
-    // not enumerable: printed, the error shows its message and stack
-    defineHidden(this, "owner", owner);
-    defineHidden(this, "caller", caller);
+    this.#owner = owner;
+    this.#caller = caller;
+  }
+
+  /** The greenlet that owns the lock, or null if nobody does. */
+  get owner(): Greenlet | null {
+    return this.#owner;
+  }
+
+  /** The greenlet that tried to release it. */
+  get caller(): Greenlet {
+    return this.#caller;
   }
 }
 

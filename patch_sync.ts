@@ -8,7 +8,6 @@
 import { nativeConsoleError, nativeNow } from "./_native.ts";
 import { checkOptions, describe } from "./_checks.ts";
 import { als } from "./_context.ts";
-import { defineHidden } from "./_inspect.ts";
 import { coreOf } from "./_hub_core.ts";
 import {
   install,
@@ -96,12 +95,10 @@ export interface PatchSyncOptions {
  * ```
  */
 export class BlockingCallError extends Error {
-  /** The greenlet that made the call. */
-  declare readonly greenlet: Greenlet;
-  /** The call that was refused, e.g. `"Atomics.wait()"`. */
-  declare readonly call: string;
-  /** The asynchronous call to use instead. */
-  declare readonly alternative: string;
+  // private, behind getters: printed, the error shows its message and stack
+  readonly #greenlet: Greenlet;
+  readonly #call: string;
+  readonly #alternative: string;
 
   /**
    * Creates the error.
@@ -115,10 +112,24 @@ export class BlockingCallError extends Error {
       `Cannot call ${call} in ${greenlet}: it blocks the hub and every greenlet; use ${alternative} instead`,
     );
     this.name = "BlockingCallError";
-    // not enumerable: printed, the error shows its message and stack
-    defineHidden(this, "greenlet", greenlet);
-    defineHidden(this, "call", call);
-    defineHidden(this, "alternative", alternative);
+    this.#greenlet = greenlet;
+    this.#call = call;
+    this.#alternative = alternative;
+  }
+
+  /** The greenlet that made the call. */
+  get greenlet(): Greenlet {
+    return this.#greenlet;
+  }
+
+  /** The call that was refused, e.g. `"Atomics.wait()"`. */
+  get call(): string {
+    return this.#call;
+  }
+
+  /** The asynchronous call to use instead. */
+  get alternative(): string {
+    return this.#alternative;
   }
 }
 

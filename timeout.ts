@@ -9,7 +9,6 @@
 import type { Timer } from "./_timer_heap.ts";
 import { checkFunction, checkOptions, checkTimeout } from "./_checks.ts";
 import { als, currentScope } from "./_context.ts";
-import { defineHidden } from "./_inspect.ts";
 import {
   closeScope,
   retractPending,
@@ -44,10 +43,9 @@ let fire: (t: unknown) => void;
  * ```
  */
 export class Timeout extends Error {
-  /** How long the timeout lasts, in milliseconds (undefined: never fires). */
-  declare readonly ms: number | undefined;
-  /** What is thrown when it fires; undefined means the Timeout itself. */
-  declare readonly error: unknown;
+  // private, behind getters: printed, a Timeout shows its message and stack
+  readonly #ms: number | undefined;
+  readonly #error: unknown;
   #timer: Timer | null = null;
   #target: Scope | null = null;
 
@@ -65,9 +63,18 @@ export class Timeout extends Error {
     checkTimeout("create Timeout", ms, "ms");
     super(ms === undefined ? "Timeout" : `${ms} ms`);
     this.name = "Timeout";
-    // not enumerable: printed, a Timeout shows its message and stack
-    defineHidden(this, "ms", ms);
-    defineHidden(this, "error", error);
+    this.#ms = ms;
+    this.#error = error;
+  }
+
+  /** How long the timeout lasts, in milliseconds (undefined: never fires). */
+  get ms(): number | undefined {
+    return this.#ms;
+  }
+
+  /** What is thrown when it fires; undefined means the Timeout itself. */
+  get error(): unknown {
+    return this.#error;
   }
 
   /**
