@@ -58,6 +58,7 @@ function line(core: HubCore, t: Task, shownUnder: Task | null): string {
  */
 export function formatRunInfo(core: HubCore, all: boolean): string {
   const live = core.liveOldestFirst();
+  // each timer's text, its parenthesis left open for "armed by … ended"
   const timers = new Map<Task, string[]>();
   const now = core.now();
   for (const t of core.timers.values()) {
@@ -65,7 +66,7 @@ export function formatRunInfo(core: HubCore, all: boolean): string {
     if (!isDescribedTimer(arg) || (!t.ref && !all)) continue;
     const list = timers.get(arg.owner) ?? [];
     const left = timeLeft(t.deadline - now);
-    list.push(`${arg.describeTimer()} (${left}${t.ref ? "" : ", unref'd"})`);
+    list.push(`${arg.describeTimer()} (${left}${t.ref ? "" : ", unref'd"}`);
     timers.set(arg.owner, list);
   }
   const root = core.main;
@@ -88,7 +89,7 @@ export function formatRunInfo(core: HubCore, all: boolean): string {
       const last = i === items.length - 1;
       const branch = prefix + (last ? "└─ " : "├─ ");
       if (typeof item === "string") {
-        lines.push(branch + item);
+        lines.push(`${branch}${item})`);
         return;
       }
       lines.push(branch + line(core, item, t));
@@ -99,7 +100,7 @@ export function formatRunInfo(core: HubCore, all: boolean): string {
   for (const [owner, list] of timers) {
     if (owner !== root && !liveSet.has(owner)) {
       for (const text of list.sort()) {
-        lines.push(`${text} (armed by ${core.greenletOf(owner)}, ended)`);
+        lines.push(`${text}, armed by ${core.greenletOf(owner)}, ended)`);
       }
     }
   }

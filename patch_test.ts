@@ -290,6 +290,24 @@ test("unref'd patched timers (the runtime's own, e.g. undici's) show only with a
   });
 });
 
+test("a patched timer whose greenlet ended shows below the tree, naming it", async () => {
+  await patched(patchTimers, async () => {
+    const g = spawn(function armer() {
+      return setTimeout(function later() {}, 1_000);
+    });
+    const handle = await g.get();
+    assert.deepEqual(
+      formatRunInfo().replace(/\(\d[^,]* left/g, "(T left").split("\n"),
+      [
+        '<Greenlet "main" #0> running',
+        `setTimeout(later, 1000 ms) (T left, armed by <Greenlet "armer" #${g.id}: armer()>, ended)`,
+      ],
+    );
+    clearTimeout(handle);
+    assert.equal(formatRunInfo(), "");
+  });
+});
+
 /** A loopback server: /slow never answers; /fast answers at once. */
 async function startServer(): Promise<{
   server: Server;
