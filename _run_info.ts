@@ -6,6 +6,7 @@
  */
 
 import type { HubCore } from "./_hub_core.ts";
+import { timeLeft } from "./_inspect.ts";
 import {
   DEAD,
   describeWaits,
@@ -51,16 +52,21 @@ function line(core: HubCore, t: Task, shownUnder: Task | null): string {
 
 /**
  * The tree of `core`'s greenlets under main; "" when no greenlet is alive,
- * main waits on nothing and no patched timer is armed.
+ * main waits on nothing and no patched timer is listed. Patched timers that
+ * keep nothing alive (unref'd: the runtime's own, such as undici's) are
+ * listed only with `all`.
  */
-export function formatRunInfo(core: HubCore): string {
+export function formatRunInfo(core: HubCore, all: boolean): string {
   const live = core.liveOldestFirst();
+  // each timer's text, its parenthesis left open for "armed by … ended"
   const timers = new Map<Task, string[]>();
+  const now = core.now();
   for (const t of core.timers.values()) {
     const arg = t.arg;
-    if (!isDescribedTimer(arg)) continue;
+    if (!isDescribedTimer(arg) || (!t.ref && !all)) continue;
     const list = timers.get(arg.owner) ?? [];
-    list.push(`${arg.describeTimer()} due at ${t.deadline.toFixed(1)} ms`);
+    const left = timeLeft(t.deadline - now);
+    list.push(`${arg.describeTimer()} (${left}${t.ref ? "" : ", unref'd"}`);
     timers.set(arg.owner, list);
   }
   const root = core.main;
@@ -83,7 +89,7 @@ export function formatRunInfo(core: HubCore): string {
       const last = i === items.length - 1;
       const branch = prefix + (last ? "└─ " : "├─ ");
       if (typeof item === "string") {
-        lines.push(branch + item);
+        lines.push(`${branch}${item})`);
         return;
       }
       lines.push(branch + line(core, item, t));
@@ -94,7 +100,7 @@ export function formatRunInfo(core: HubCore): string {
   for (const [owner, list] of timers) {
     if (owner !== root && !liveSet.has(owner)) {
       for (const text of list.sort()) {
-        lines.push(`${text} (armed by ${core.greenletOf(owner)}, ended)`);
+        lines.push(`${text}, armed by ${core.greenletOf(owner)}, ended)`);
       }
     }
   }

@@ -9,11 +9,14 @@
 
 import type { Timer } from "./_timer_heap.ts";
 import { emit, onSettle, onSwitch, onWait } from "./_hooks.ts";
+import { timeLeft } from "./_inspect.ts";
 
 /** What the waiting layer needs from a hub (implemented by the hub core). */
 export interface Scheduler {
   /** The hub's main task: code outside greenlets, and link callbacks. */
   readonly main: Task;
+  /** The hub's time in milliseconds. */
+  now(): number;
   /** Appends `fn(arg, arg2)` to the hub's run queue. */
   schedule<A, B>(fn: (arg: A, arg2: B) => void, arg: A, arg2?: B): void;
   /** Queues a `sleep(0)` of `task`; returns its slot in the run queue. */
@@ -609,11 +612,19 @@ export function closeScope(scope: Scope): void {
   }
 }
 
-/** What `task` waits on, e.g. `sleep until 12.0 ms and join of <…>`; null if nothing. */
+/**
+ * What `task` waits on, e.g. `sleep (3.2 s left) and join of <…>`: each
+ * wait's source, with the time left when it has a timeout; null if nothing.
+ */
 export function describeWaits(task: Task): string | null {
   let text: string | null = null;
+  let now: number | null = null;
   for (let w = task.waits; w !== null; w = w.gnext) {
-    const part = String(w.source);
+    let part = String(w.source);
+    if (w.timer !== null) {
+      now ??= task.core.now();
+      part += ` (${timeLeft(w.timer.deadline - now)})`;
+    }
     text = text === null ? part : `${text} and ${part}`;
   }
   return text;

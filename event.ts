@@ -13,6 +13,7 @@ import {
   checkSignal,
   checkTimeout,
 } from "./_checks.ts";
+import { inspectAsString } from "./_inspect.ts";
 import { Linkable } from "./linkable.ts";
 import { Timeout } from "./timeout.ts";
 
@@ -86,6 +87,10 @@ const NONE: BlockingOptions = {};
  */
 export class Event extends Linkable {
   #flag = false;
+
+  static {
+    inspectAsString(this);
+  }
 
   /**
    * `Event(set)` or `Event(clear)`: how its waits show in run info and
@@ -205,6 +210,10 @@ export class AsyncResult<T = unknown> extends Linkable {
   #state = PENDING;
   #value: T | undefined = undefined;
   #exception: unknown = undefined;
+
+  static {
+    inspectAsString(this);
+  }
 
   /**
    * `AsyncResult(pending)`, `AsyncResult(value)` or

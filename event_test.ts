@@ -279,7 +279,10 @@ test("run info names a greenlet waiting on an Event", async () => {
     await e.wait();
   });
   await sleep(0);
-  assert.match(formatRunInfo(), /"waiter" #\d+> waiting on Event\(clear\)/);
+  assert.match(
+    formatRunInfo(),
+    /"waiter" #\d+: waiter\(\)> waiting on Event\(clear\)/,
+  );
   e.set();
   await g.join();
 });

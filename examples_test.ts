@@ -84,8 +84,8 @@ test(
       l.replace(/for \d+\.\d ms/, "for N ms")
     );
     assert.deepEqual(reports, [
-      'gevent-ts monitor: <Greenlet "f1" #1> blocked the hub for N ms (max 100 ms)',
-      'gevent-ts monitor: <Greenlet "f2" #2> blocked the hub for N ms (max 100 ms)',
+      'gevent-ts monitor: <Greenlet "f1" #1: f1()> blocked the hub for N ms (max 100 ms)',
+      'gevent-ts monitor: <Greenlet "f2" #2: f2()> blocked the hub for N ms (max 100 ms)',
     ]);
   },
   { denoOnly: true },
@@ -97,7 +97,7 @@ test(
     await expectLines("08_kill_fetch.ts", [
       "server: /slow arrived, not answering",
       "fetcher: request ended by GreenletExit",
-      'main: killed <Greenlet "fetcher" #1>',
+      'main: killed <Greenlet "fetcher" #1: fetcher()>',
       "server: /slow closed by the client",
       "server: /slow arrived, not answering",
       "bounded: Timeout after 100 ms",

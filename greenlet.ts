@@ -12,6 +12,7 @@ import {
   checkTimeout,
   optionNames,
 } from "./_checks.ts";
+import { formatCall, inspectAsString } from "./_inspect.ts";
 import { als, currentTask } from "./_context.ts";
 import { emit, onFinish, onSpawn, onStart, spawnSites } from "./_hooks.ts";
 import { coreOf, registerGreenletFactory } from "./_hub_core.ts";
@@ -162,6 +163,7 @@ export class Greenlet<T = unknown, A extends unknown[] = unknown[]>
 
   static {
     finish = (g, ok, v) => g.#finish(ok, v);
+    inspectAsString(this);
   }
 
   /**
@@ -285,12 +287,30 @@ export class Greenlet<T = unknown, A extends unknown[] = unknown[]>
   }
 
   /**
-   * `<Greenlet "name" #id>`.
+   * `<Greenlet "name" #id: fn(args)>`, as gevent shows a greenlet
+   * (`crawl(7)`: the function's name, each argument cut to 50 characters);
+   * `<Greenlet "main" #0>` for main. Node's `util.inspect`, `console.log`
+   * and Deno's show this line too.
    *
-   * @returns The greenlet's name and id.
+   * @returns The greenlet's name, id and call.
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { inspect } from "node:util";
+   * import { spawn } from "./mod.ts";
+   * const g = spawn(function crawl(depth: number, url: string) {}, 7, "/a");
+   * assert.equal(String(g), `<Greenlet "crawl" #${g.id}: crawl(7, "/a")>`);
+   * assert.equal(inspect(g), String(g)); // what console.log(g) prints
+   * await g.join();
+   * ```
    */
   override toString(): string {
-    return `<Greenlet "${this.name}" #${this.id}>`;
+    const task = this.#task;
+    const call = task instanceof GreenletTask
+      ? `: ${formatCall(task.fn, this.args)}`
+      : "";
+    return `<Greenlet "${this.name}" #${this.id}${call}>`;
   }
 
   /**
@@ -405,6 +425,8 @@ export class Greenlet<T = unknown, A extends unknown[] = unknown[]>
    * @param options `block` (default true) and `timeout` in milliseconds.
    * @returns A promise that resolves when the greenlet is dead (or at once
    * without `block`).
+   * @throws {TypeError} On `hub.main`: code outside greenlets is not a
+   * greenlet that can be killed.
    */
   kill(error?: unknown, options?: KillOptions): Promise<void> {
     checkOptions("kill greenlet", options, KILL_OPTIONS);
@@ -412,7 +434,12 @@ export class Greenlet<T = unknown, A extends unknown[] = unknown[]>
     checkTimeout("kill greenlet", timeout);
     const block = options?.block ?? true;
     const task = this.#task;
-    if (task.state === DEAD || task.isMain) return resolvedVoid;
+    if (task.isMain) {
+      throw new TypeError(
+        `Cannot kill greenlet: main is the code outside greenlets, not a greenlet to kill, received ${this}`,
+      );
+    }
+    if (task.state === DEAD) return resolvedVoid;
     const err = error === undefined ? new GreenletExit() : error;
     throwInto(task, err, null, true);
     if (task.state !== RUNNING) {

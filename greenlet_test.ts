@@ -30,7 +30,7 @@ test("Greenlet members: id, name, args, parent, started, value", async () => {
   assert.equal(g.name, "adder");
   assert.deepEqual(g.args, [2, 3]);
   assert.equal(g.parent, getCurrent());
-  assert.equal(g.toString(), `<Greenlet "adder" #${g.id}>`);
+  assert.equal(g.toString(), `<Greenlet "adder" #${g.id}: adder(2, 3)>`);
   g.start();
   assert.equal(g.started, true);
   assert.equal(g.dead, false);
@@ -44,7 +44,10 @@ test("Greenlet members: id, name, args, parent, started, value", async () => {
   assert.ok(anon.id > g.id);
   anon.name = "renamed";
   assert.equal(anon.name, "renamed");
-  assert.equal(anon.toString(), `<Greenlet "renamed" #${anon.id}>`);
+  assert.equal(
+    anon.toString(),
+    `<Greenlet "renamed" #${anon.id}: (anonymous)()>`,
+  );
   await anon.join();
 });
 
@@ -116,7 +119,7 @@ test("killing a greenlet that was never started leaves the others alone", async 
   assert.deepEqual([never.dead, never.started], [true, false]);
   assert.match(
     getHub().runInfo(),
-    /<Greenlet "sleeper" #\d+> waiting on sleep/,
+    /<Greenlet "sleeper" #\d+: sleeper\(\)> waiting on sleep \(\d[^)]* left\)/,
   );
   await sleeper.kill();
   assert.equal(getHub().runInfo(), "");
@@ -439,7 +442,7 @@ function joinCase(
     onTimeout,
     onReady,
     signal: false,
-    description: /join of <Greenlet "target" #\d+>/,
+    description: /join of <Greenlet "target" #\d+: target\(\)>/,
   };
 }
 
@@ -540,7 +543,7 @@ test("a flow that outlives its greenlet keeps waiting; its finally releases its 
   await sleep(1);
   assert.match(
     formatRunInfo(),
-    /<Greenlet "middleware" #\d+> ended; a flow it started waits on sleep until/,
+    /<Greenlet "middleware" #\d+: middleware\(\)> ended; a flow it started waits on sleep \((\d+ ms left|due now)\)/,
   );
   await flow;
   assert.deepEqual(log, [
@@ -641,15 +644,24 @@ test("GreenletExit's default message; main has no parent and cannot be killed", 
   assert.equal(main.parent, null);
   assert.equal(main.name, "main");
   assert.equal(main.hub, getHub());
+  const message =
+    'Cannot kill greenlet: main is the code outside greenlets, not a greenlet to kill, received <Greenlet "main" #0>';
   const log: string[] = [];
-  const g = spawn(async () => {
-    await main.kill(); // a no-op: main is the program itself
-    log.push("kill of main returned");
+  const g = spawn(() => {
+    assert.throws(() => main.kill(), { name: "TypeError", message });
+    log.push("kill of main threw");
   });
   await sleep(1); // main's own wait is not interrupted
   log.push("main slept");
   await g.join();
-  assert.deepEqual(log, ["kill of main returned", "main slept"]);
+  assert.deepEqual(log, ["kill of main threw", "main slept"]);
+  const other = spawn(() => sleep(10));
+  assert.throws(() => killAll([other, main]), {
+    name: "TypeError",
+    message: message.replace("kill greenlet", "killAll"),
+  });
+  assert.equal(other.dead, false); // nothing was killed
+  await other.join();
 });
 
 test("successful() is false until the greenlet ended well; a sync body ends in its own run", async () => {
@@ -827,7 +839,7 @@ test("a greenlet whose flow still waits when it ends stays listed until the flow
   await g.join();
   assert.match(
     formatRunInfo(),
-    /<Greenlet "starter" #\d+> ended; a flow it started waits on sleep until/,
+    /<Greenlet "starter" #\d+: starter\(\)> ended; a flow it started waits on sleep \(/,
   );
   await flow;
   assert.doesNotMatch(formatRunInfo(), /starter/);

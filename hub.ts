@@ -26,11 +26,11 @@ import {
 import { currentScope, currentTask, setFallbackTask } from "./_context.ts";
 import { coreOf, greenletFactory, HubCore } from "./_hub_core.ts";
 import { watchLoopDry } from "./_quiescence.ts";
+import { formatError, inspectAsString } from "./_inspect.ts";
 import { formatRunInfo } from "./_run_info.ts";
 import { realTimerHost } from "./_timers.ts";
 import {
   describeWaits,
-  type Task,
   throwInto,
   waitOn,
   type WaitOptions,
@@ -60,6 +60,7 @@ export interface Clock {
 const realClock: Clock = { now: nativeNow };
 
 const HUB_OPTIONS = optionNames("clock");
+const RUN_INFO_OPTIONS = optionNames("all");
 
 /**
  * Options for {@linkcode Hub}'s constructor.
@@ -98,7 +99,10 @@ export interface BlockedWait {
 /**
  * Thrown into the main program's wait when nothing left in the process
  * could ever wake it: no runnable greenlet, no timer, no pending I/O.
- * gevent's `LoopExit`, with the list of what is stuck.
+ * gevent's `LoopExit`, with the list of what is stuck. Printed (uncaught,
+ * or by `console.log`), it shows its message — each blocked greenlet and
+ * what it waits on — and its stack; `blocked` is there to read, not
+ * printed.
  *
  * @example Catching a deadlock
  * ```ts
@@ -115,29 +119,74 @@ export interface BlockedWait {
  * }
  * assert.ok(caught instanceof LoopExit);
  * assert.match(caught.message, /<Greenlet "main" #0> is waiting on Semaphore\(counter=0, waiters=1\)/);
+ * assert.equal(new LoopExit("stuck").message, "stuck"); // gevent's LoopExit(message)
  * ```
  */
 export class LoopExit extends Error {
-  /** Every greenlet that was blocked, main included, with what it waits on. */
-  readonly blocked: readonly BlockedWait[];
+  // private, behind a getter: printed, the error shows its message (which
+  // lists them) and its stack
+  readonly #blocked: readonly BlockedWait[];
 
   /**
-   * Creates the error from the list of blocked greenlets.
+   * Creates the error from the list of blocked greenlets (the message lists
+   * them), or from a message, as gevent's `LoopExit(message)`.
    *
-   * @param blocked The greenlets that were blocked and what each waits on.
+   * @param blocked The greenlets that were blocked and what each waits on,
+   * or the message; omitted: "This operation would block forever".
    */
-  constructor(blocked: readonly BlockedWait[]) {
-    const lines = blocked.map((b) =>
-      `\n  ${b.greenlet} is waiting on ${b.waitingOn}`
-    );
-    super(
-      "This operation would block forever: nothing is left that could wake " +
-        `${blocked.length === 1 ? "this greenlet" : "these greenlets"}:` +
-        lines.join(""),
-    );
+  constructor(blocked: readonly BlockedWait[] | string = []) {
+    let message: string;
+    let list: readonly BlockedWait[];
+    if (typeof blocked === "string") {
+      message = blocked;
+      list = [];
+    } else if (Array.isArray(blocked)) {
+      list = blocked;
+      message = list.length === 0
+        ? "This operation would block forever"
+        : "This operation would block forever: nothing is left that could " +
+          `wake ${list.length === 1 ? "this greenlet" : "these greenlets"}:` +
+          list.map((b) => `\n  ${b.greenlet} is waiting on ${b.waitingOn}`)
+            .join("");
+    } else {
+      throw new TypeError(
+        `Cannot create LoopExit: the argument must be a message or a list of blocked greenlets, received ${
+          describe(blocked)
+        }`,
+      );
+    }
+    super(message);
     this.name = "LoopExit";
-    this.blocked = blocked;
+    this.#blocked = list;
   }
+
+  /**
+   * Every greenlet that was blocked, main included, with what it waits on
+   * (empty when made from a message).
+   */
+  get blocked(): readonly BlockedWait[] {
+    return this.#blocked;
+  }
+}
+
+/**
+ * Options for {@linkcode Hub.runInfo} and `formatRunInfo`.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { formatRunInfo, type RunInfoOptions } from "./mod.ts";
+ * const options: RunInfoOptions = { all: true };
+ * assert.equal(typeof formatRunInfo(options), "string");
+ * ```
+ */
+export interface RunInfoOptions {
+  /**
+   * Also list the patched timers that keep nothing alive (unref'd, as the
+   * runtime's own — undici's inside Node's `fetch` — and background timers
+   * of libraries are); default false.
+   */
+  all?: boolean;
 }
 
 let defaultHub: Hub | null = null;
@@ -168,6 +217,7 @@ export class Hub {
 
   static {
     setFallbackTask(() => (defaultHub ??= new Hub()).#core.main);
+    inspectAsString(this);
   }
 
   /**
@@ -194,6 +244,24 @@ export class Hub {
   /** The greenlet that code outside every greenlet runs as. */
   get main(): Greenlet {
     return this.#core.greenletOf(this.#core.main) as Greenlet;
+  }
+
+  /**
+   * `<Hub: 2 greenlets alive>`: how it shows in messages, `console.log` and
+   * `util.inspect`.
+   *
+   * @returns The number of live greenlets (main not counted).
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { Hub } from "./mod.ts";
+   * assert.equal(String(new Hub()), "<Hub: 0 greenlets alive>");
+   * ```
+   */
+  toString(): string {
+    const n = this.#core.quiet.live;
+    return `<Hub: ${n} greenlet${n === 1 ? "" : "s"} alive>`;
   }
 
   /**
@@ -229,32 +297,98 @@ export class Hub {
   /**
    * Called with every greenlet that fails (ends with an error other than
    * `GreenletExit`) and every error thrown by a callback the hub runs.
-   * The default prints `<Greenlet "name" #id> failed with <stack>` to stderr.
-   * Assign a function to this property (or override in a subclass) to route
-   * errors elsewhere. It never causes an unhandled rejection or an exit.
+   * The default prints `<Greenlet "name" #id: fn(args)> failed with <stack>`
+   * to stderr, then each error of the `cause` chain as
+   * `Caused by: <stack>`. Assign a function to this property (or override
+   * in a subclass) to route errors elsewhere, e.g. to a structured logger.
+   * It never causes an unhandled rejection or an exit.
    *
    * @param greenlet The greenlet that failed (or whose callback failed).
    * @param error What it threw.
+   *
+   * @example Routing failures and the monitor's reports to a structured logger
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { getHub, spawn, startMonitor, stopMonitor } from "./mod.ts";
+   * const records: Record<string, unknown>[] = [];
+   * const logger = { error: (r: Record<string, unknown>) => void records.push(r), warn: (r: Record<string, unknown>) => void records.push(r) }; // pino, winston…
+   *
+   * const hub = getHub();
+   * const original = hub.handleError;
+   * hub.handleError = (greenlet, error) =>
+   *   logger.error({
+   *     msg: "greenlet failed",
+   *     greenlet: String(greenlet), // <Greenlet "fetchPage" #1: fetchPage("/a")>
+   *     err: error,
+   *     cause: error instanceof Error ? String(error.cause) : undefined,
+   *   });
+   * startMonitor({
+   *   report: (r) =>
+   *     logger.warn({
+   *       msg: "hub blocked",
+   *       greenlet: r.greenlet === null ? null : String(r.greenlet),
+   *       ms: Math.round(r.duration),
+   *     }),
+   * });
+   *
+   * const g = spawn(function fetchPage(_url: string) {
+   *   throw new TypeError("fetch failed", { cause: new Error("bad port") });
+   * }, "/a");
+   * await g.join();
+   * stopMonitor();
+   * hub.handleError = original;
+   * assert.deepEqual(records.map((r) => [r.msg, r.greenlet, r.cause]), [
+   *   ["greenlet failed", `<Greenlet "fetchPage" #${g.id}: fetchPage("/a")>`, "Error: bad port"],
+   * ]);
+   * ```
    */
   handleError(greenlet: Greenlet, error: unknown): void {
-    const text = error instanceof Error
-      ? (error.stack ?? `${error.name}: ${error.message}`)
-      : String(error);
-    nativeConsoleError(`${greenlet} failed with ${text}`);
+    nativeConsoleError(`${greenlet} failed with ${formatError(error)}`);
   }
 
   /**
    * The greenlet tree of this hub, one line per greenlet under its parent:
-   * `<Greenlet "name" #id>`, its state (running, waiting on what — a sleep
-   * and until when, which lock, which fetch —, scheduled to start), where it
-   * was spawned (when spawn sites are recorded, see `startMonitor`), and the
-   * patched timers it armed. Main is the root.
+   * `<Greenlet "name" #id: fn(args)>`, its state (running, waiting on what —
+   * a sleep, which lock, which fetch, with the time left when the wait has
+   * a timeout —, scheduled to start), where it was spawned (when spawn sites
+   * are recorded, see `startMonitor`), and the patched timers it armed.
+   * Main is the root. Patched timers that keep nothing alive (unref'd: the
+   * runtime's own, such as undici's inside Node's `fetch`) are left out
+   * unless `all` is set.
    *
+   * @param options `all`: list the unref'd patched timers too.
    * @returns The tree; an empty string when no greenlet is alive, main waits
-   * on nothing and no patched timer is armed.
+   * on nothing and no patched timer is listed.
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { Hub, sleep } from "./mod.ts";
+   * let t = 0;
+   * const hub = new Hub({ clock: { now: () => t } });
+   * const g = hub.spawn(async function nap(ms: number) {
+   *   await sleep(ms);
+   * }, 3200);
+   * await sleep(0);
+   * t = 1000;
+   * assert.equal(hub.runInfo(), [
+   *   '<Greenlet "main" #0> running',
+   *   `└─ <Greenlet "nap" #${g.id}: nap(3200)> waiting on sleep (2.2 s left)`,
+   * ].join("\n"));
+   * await g.kill();
+   * ```
    */
-  runInfo(): string {
-    return formatRunInfo(this.#core);
+  runInfo(options?: RunInfoOptions): string {
+    checkOptions("format run info", options, RUN_INFO_OPTIONS);
+    const all = options?.all ?? false;
+    if (typeof all !== "boolean") {
+      throw new TypeError(
+        `Cannot format run info: all must be a boolean, received ${
+          describe(all)
+        }`,
+      );
+    }
+    return formatRunInfo(this.#core, all);
   }
 
   /**
@@ -321,18 +455,17 @@ export function getCurrent(): Greenlet {
   return coreOf(task).greenletOf(task) as Greenlet;
 }
 
-/** A sleep: what it waits on, and (as wait options) its timeout. */
+/**
+ * A sleep: what it waits on, and (as wait options) its timeout; run info
+ * adds the time left.
+ */
 class Sleep implements WaitOptions {
   readonly timeout: number;
-  readonly until: number;
-  constructor(task: Task, ms: number) {
+  constructor(ms: number) {
     this.timeout = ms;
-    this.until = coreOf(task).now() + ms;
   }
   toString(): string {
-    return this.timeout === Infinity
-      ? "sleep forever"
-      : `sleep until ${this.until.toFixed(1)} ms`;
+    return this.timeout === Infinity ? "sleep forever" : "sleep";
   }
 }
 
@@ -364,7 +497,7 @@ export function sleep(ms = 0): Promise<void> {
   const scope = currentScope();
   if (ms === 0) return yieldNow(scope) as Promise<void>;
   checkTimeout("sleep", ms, "ms");
-  const s = new Sleep(scope.task, ms);
+  const s = new Sleep(ms);
   return waitOn(scope, s, s).promise as Promise<void>;
 }
 

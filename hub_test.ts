@@ -14,7 +14,12 @@ import {
   spawn,
   wait,
 } from "./mod.ts";
-import { isDeno, runProcess, test } from "./test_adapter.ts";
+import {
+  isDeno,
+  type ProcessResult,
+  runProcess,
+  test,
+} from "./test_adapter.ts";
 
 test("sleep(0): two greenlets alternate exactly", async () => {
   const log: string[] = [];
@@ -223,27 +228,36 @@ test("a failed greenlet goes to hub.handleError, never an unhandled rejection", 
     await g.join();
     assert.equal(g.successful(), false);
     assert.equal((g.exception as Error).message, "boom");
-    assert.deepEqual(seen, [`<Greenlet "broken" #${g.id}>: boom`]);
+    assert.deepEqual(seen, [`<Greenlet "broken" #${g.id}: broken()>: boom`]);
   } finally {
     hub.handleError = original;
   }
 });
 
 test(
-  "the default handleError prints the greenlet and stack; the process goes on",
+  "the default handleError prints the greenlet, the stack and the cause chain; the process goes on",
   async () => {
-    const { output, code } = await runFixture("handle_error");
-    assert.equal(code, 0, output);
-    const lines = output.trim().split("\n");
-    assert.equal(
-      lines[0],
-      '<Greenlet "failing" #1> failed with TypeError: bad',
-    );
+    const { stdout, stderr, code } = await runFixture("handle_error");
+    assert.equal(code, 0, stderr);
+    assert.equal(stdout, "still running: failed=true\n");
+    const lines = stderr.trimEnd().split("\n");
     assert.match(
       lines[1],
       /^\s+at failing \(.*handle_error\.(ts|mjs):\d+:\d+\)$/,
     );
-    assert.equal(lines[lines.length - 1], "still running: failed=true");
+    // each run of stack frames as one line
+    const shown = lines.filter((l, i) =>
+      !/^\s+at /.test(l) || !/^\s+at /.test(lines[i - 1])
+    ).map((l) => l.replace(/^\s+at .*/, "    at …"));
+    assert.deepEqual(shown, [
+      '<Greenlet "failing" #1: failing()> failed with TypeError: bad',
+      "    at …",
+      '<Greenlet "fetchPage" #2: fetchPage("http://127.0.0.1:6000/")> failed with TypeError: fetch failed',
+      "    at …",
+      "Caused by: Error: bad port",
+      "    at …",
+      "Caused by: port 6000 is blocked",
+    ]);
   },
 );
 
@@ -260,7 +274,7 @@ test(
     assert.notEqual(code, 0, output);
     assert.match(
       output,
-      /the test did not expect it[^\n]*\n\s+<Greenlet "thrower" #\d+>: TypeError: boom/,
+      /the test did not expect it[^\n]*\n\s+<Greenlet "thrower" #\d+: thrower\(\)>: TypeError: boom/,
     );
     assert.match(output, /undeclared \.\.\. FAILED/);
     assert.match(output, /declared \.\.\. ok/);
@@ -299,21 +313,56 @@ test("LoopExit names every blocked greenlet instead of hanging", async () => {
     "caught LoopExit",
     "This operation would block forever: nothing is left that could wake these greenlets:",
     '  <Greenlet "main" #0> is waiting on joinAll of 2 greenlets (0 done)',
-    '  <Greenlet "first" #1> is waiting on Semaphore(counter=0, waiters=2)',
-    '  <Greenlet "second" #2> is waiting on Semaphore(counter=0, waiters=2)',
+    '  <Greenlet "first" #1: first()> is waiting on Semaphore(counter=0, waiters=2)',
+    '  <Greenlet "second" #2: second()> is waiting on Semaphore(counter=0, waiters=2)',
     "blocked: 3",
   ]);
 });
 
 test(
-  "LoopExit ends the main program's wait when a greenlet was abandoned",
+  "an uncaught LoopExit ends the program showing its message and a stack, nothing else",
   async () => {
-    const { output, code } = await runFixture("deadlock_uncaught");
+    const { code, stderr, stdout } = await runFixture("deadlock_uncaught");
     assert.notEqual(code, 0);
-    assert.match(output, /LoopExit: This operation would block forever/);
-    assert.match(
-      output,
-      /<Greenlet "main" #0> is waiting on Semaphore\(counter=0, waiters=1\)/,
+    assert.equal(stdout, "");
+    // each run of stack frames as one line, no paths or versions
+    const lines = stderr.trimEnd().split("\n");
+    const shown = lines.filter((l, i) =>
+      !/^\s+at /.test(l) || !/^\s+at /.test(lines[i - 1])
+    ).map((l) =>
+      l.replace(/^\s+at .*/, "    at …")
+        .replace(/^file:\/\/\S+:\d+$/, "file:line")
+        .replace(/^Node\.js v[\d.]+$/, "Node.js vN")
+    );
+    const message = [
+      "This operation would block forever: nothing is left that could wake this greenlet:",
+      '  <Greenlet "main" #0> is waiting on Semaphore(counter=0, waiters=1)',
+    ];
+    const source = [
+      "    throwInto(main, new LoopExit(blocked), null, false);",
+      "                    ^",
+    ];
+    assert.deepEqual(
+      shown,
+      isDeno
+        // Deno shows the line that made the error under the message
+        ? [
+          `error: Uncaught (in promise) LoopExit: ${message[0]}`,
+          message[1],
+          ...source,
+          "    at …",
+        ]
+        // Node shows it above, and its version below
+        : [
+          "file:line",
+          ...source,
+          "",
+          `LoopExit: ${message[0]}`,
+          message[1],
+          "    at …",
+          "",
+          "Node.js vN",
+        ],
     );
   },
 );
@@ -333,9 +382,7 @@ test("a deadlocked top-level await: LoopExit on Node; Deno ends the program firs
  * Runs a program of testdata/ in a child process: the source under Deno, its
  * build (pointed at the ESM bundle) under Node.
  */
-async function runFixture(
-  name: string,
-): Promise<{ output: string; code: number }> {
+async function runFixture(name: string): Promise<ProcessResult> {
   const path = isDeno ? `testdata/${name}.ts` : `npm/testdata/${name}.mjs`;
   const exe = isDeno
     ? (globalThis as unknown as { Deno: { execPath(): string } }).Deno

@@ -222,6 +222,13 @@ export function killAll(
   checkTimeout("killAll", timeout);
   const block = options?.block ?? true;
   for (const g of list) {
+    if (g.parent === null) {
+      throw new TypeError(
+        `Cannot killAll: main is the code outside greenlets, not a greenlet to kill, received ${g}`,
+      );
+    }
+  }
+  for (const g of list) {
     g.kill(
       options?.error === undefined ? new GreenletExit() : options.error,
       { block: false },

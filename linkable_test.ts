@@ -200,7 +200,10 @@ test("without a label a wait is described by the object alone; waitResult defaul
     return bare.wait();
   });
   await sleep(0);
-  assert.match(formatRunInfo(), /<Greenlet "waiter" #\d+> waiting on Bare$/m);
+  assert.match(
+    formatRunInfo(),
+    /<Greenlet "waiter" #\d+: waiter\(\)> waiting on Bare$/m,
+  );
   bare.raise();
   assert.equal(await g.get(), undefined);
   assert.equal(await new Bare().wait({ timeout: 1 }), "late");

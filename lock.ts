@@ -9,6 +9,7 @@
 
 import { checkBlocking, checkTimeout, describe } from "./_checks.ts";
 import { currentScope } from "./_context.ts";
+import { inspectAsString } from "./_inspect.ts";
 import { coreOf } from "./_hub_core.ts";
 import {
   type Scope,
@@ -93,6 +94,10 @@ export class Semaphore extends Linkable {
   #waiters = new WaiterList();
   #options: AcquireWait;
   #holdOptions: AcquireWait;
+
+  static {
+    inspectAsString(this);
+  }
 
   /**
    * Creates a semaphore with `value` permits.
@@ -324,10 +329,9 @@ export class BoundedSemaphore extends Semaphore {
  * ```
  */
 export class NotOwnerError extends Error {
-  /** The greenlet that owns the lock, or null if nobody does. */
-  readonly owner: Greenlet | null;
-  /** The greenlet that tried to release it. */
-  readonly caller: Greenlet;
+  // private, behind getters: printed, the error shows its message and stack
+  readonly #owner: Greenlet | null;
+  readonly #caller: Greenlet;
 
   /**
    * Creates the error.
@@ -342,8 +346,18 @@ export class NotOwnerError extends Error {
       }, released by ${caller}`,
     );
     this.name = "NotOwnerError";
-    this.owner = owner;
-    this.caller = caller;
+    this.#owner = owner;
+    this.#caller = caller;
+  }
+
+  /** The greenlet that owns the lock, or null if nobody does. */
+  get owner(): Greenlet | null {
+    return this.#owner;
+  }
+
+  /** The greenlet that tried to release it. */
+  get caller(): Greenlet {
+    return this.#caller;
   }
 }
 
@@ -368,6 +382,10 @@ export class RLock extends Linkable {
   #owner: Task | null = null;
   #count = 0;
   #waiters = new WaiterList();
+
+  static {
+    inspectAsString(this);
+  }
 
   /** The greenlet holding the lock, or null. */
   get owner(): Greenlet | null {
@@ -506,6 +524,19 @@ export class RLock extends Linkable {
 export class DummySemaphore extends Linkable {
   /** Always `Infinity`. */
   readonly counter: number = Infinity;
+
+  static {
+    inspectAsString(this);
+  }
+
+  /**
+   * `DummySemaphore()`: how it shows in messages and `console.log`.
+   *
+   * @returns The class name.
+   */
+  override toString(): string {
+    return "DummySemaphore()";
+  }
 
   /**
    * Always true: a permit is always free.

@@ -401,7 +401,8 @@ function rlockCase(
     onTimeout,
     onReady,
     signal: true,
-    description: /RLock\(owner=<Greenlet "holder" #\d+>, depth=1, waiters=\d\)/,
+    description:
+      /RLock\(owner=<Greenlet "holder" #\d+: holder\(\)>, depth=1, waiters=\d\)/,
   };
 }
 

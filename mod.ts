@@ -31,6 +31,7 @@ export {
   type HubOptions,
   idle,
   LoopExit,
+  type RunInfoOptions,
   sleep,
 } from "./hub.ts";
 export { Linkable, type LinkCallback, type Waitable } from "./linkable.ts";

@@ -22,7 +22,7 @@ import { subscribe } from "./_hooks.ts";
 import { coreOf } from "./_hub_core.ts";
 import type { Task } from "./_waiter.ts";
 import type { Greenlet } from "./greenlet.ts";
-import { getHub } from "./hub.ts";
+import { getHub, type RunInfoOptions } from "./hub.ts";
 
 /**
  * What the monitor reports when the thread was blocked too long.
@@ -245,10 +245,13 @@ export function stopMonitor(): void {
 /**
  * The greenlet tree of the current hub as text (the same as
  * `getHub().runInfo()`): one line per live greenlet under its parent, with
- * its id, name, state, what it waits on (a sleep and until when, which lock,
- * which fetch URL), where it was spawned (while a monitor runs) and the
- * patched timers it armed.
+ * its id, name and call, its state, what it waits on (a sleep, which lock,
+ * which fetch URL, and the time left when the wait has a timeout), where it
+ * was spawned (while a monitor runs) and the patched timers it armed.
+ * Patched timers that keep nothing alive (unref'd: the runtime's own, such
+ * as undici's inside Node's `fetch`) are left out unless `all` is set.
  *
+ * @param options `all`: list the unref'd patched timers too.
  * @returns The tree; an empty string when nothing is alive.
  *
  * @example
@@ -262,11 +265,11 @@ export function stopMonitor(): void {
  * await sleep(0);
  * assert.equal(formatRunInfo(), [
  *   `<Greenlet "main" #0> running`,
- *   `└─ <Greenlet "waiter" #1> waiting on Semaphore(counter=0, waiters=1)`,
+ *   `└─ <Greenlet "waiter" #1: waiter()> waiting on Semaphore(counter=0, waiters=1)`,
  * ].join("\n"));
  * await g.kill();
  * ```
  */
-export function formatRunInfo(): string {
-  return getHub().runInfo();
+export function formatRunInfo(options?: RunInfoOptions): string {
+  return getHub().runInfo(options);
 }

@@ -97,23 +97,75 @@ test("formatRunInfo draws the greenlet tree with states, waits and spawn sites",
   assert.equal(text, getHub().runInfo());
   const lines = text
     .replace(/ — spawned at .*monitor_test\.(ts|mjs|cjs):\d+:\d+/g, " — here")
-    .replace(/\d+\.\d ms/g, "T ms")
+    .replace(/\(\d[^)]* left\)/g, "(T left)")
     .split("\n");
   assert.deepEqual(lines, [
     '<Greenlet "main" #0> waiting on joinAll of 2 greenlets (0 done)',
-    `├─ <Greenlet "parent" #${parent.id}> waiting on join of <Greenlet "child" #${
+    `├─ <Greenlet "parent" #${parent.id}: parent()> waiting on join of <Greenlet "child" #${
       child!.id
-    }> — here`,
+    }: child()> — here`,
     `│  └─ <Greenlet "child" #${
       child!.id
-    }> waiting on Semaphore(counter=0, waiters=1) — here`,
-    `└─ <Greenlet "sleeper" #${sleeper.id}> waiting on sleep until T ms — here`,
+    }: child()> waiting on Semaphore(counter=0, waiters=1) — here`,
+    `└─ <Greenlet "sleeper" #${sleeper.id}: sleeper()> waiting on sleep (T left) — here`,
   ]);
   stopMonitor();
   sem.release();
   await sleeper.kill();
   await main;
   assert.equal(formatRunInfo(), "");
+});
+
+test("run info shows each wait's time left, relative to the hub's now", async () => {
+  let t = 0;
+  const hub = new Hub({ clock: { now: () => t } });
+  const sem = new Semaphore(0);
+  const napper = hub.spawn(async function nap(ms: number) {
+    await sleep(ms);
+  }, 90 * 60_000);
+  const waiters = [250, 3200, 125_000].map((timeout) =>
+    hub.spawn(async function acquire(ms: number) {
+      await sem.acquire({ timeout: ms });
+    }, timeout)
+  );
+  const forever = hub.spawn(async function forever() {
+    await sleep(Infinity);
+  });
+  await sleep(0);
+  t = 200;
+  const ids = [napper, ...waiters, forever].map((g) => g.id);
+  const lock = "Semaphore(counter=0, waiters=3)";
+  assert.deepEqual(hub.runInfo().split("\n"), [
+    '<Greenlet "main" #0> running',
+    `├─ <Greenlet "nap" #${
+      ids[0]
+    }: nap(5400000)> waiting on sleep (1.5 h left)`,
+    `├─ <Greenlet "acquire" #${
+      ids[1]
+    }: acquire(250)> waiting on ${lock} (50 ms left)`,
+    `├─ <Greenlet "acquire" #${
+      ids[2]
+    }: acquire(3200)> waiting on ${lock} (3.0 s left)`,
+    `├─ <Greenlet "acquire" #${
+      ids[3]
+    }: acquire(125000)> waiting on ${lock} (2.1 min left)`,
+    `└─ <Greenlet "forever" #${ids[4]}: forever()> waiting on sleep forever`,
+  ]);
+  t = 250;
+  assert.match(hub.runInfo(), /acquire\(250\)> waiting on .* \(due now\)$/m);
+  await Promise.all([napper, ...waiters, forever].map((g) => g.kill()));
+});
+
+test("run info options: all is a boolean", () => {
+  assert.equal(formatRunInfo({ all: true }), formatRunInfo());
+  assert.throws(() => formatRunInfo({ all: 1 as never }), {
+    name: "TypeError",
+    message: "Cannot format run info: all must be a boolean, received 1",
+  });
+  assert.throws(() => getHub().runInfo(5 as never), {
+    name: "TypeError",
+    message: "Cannot format run info: options must be an object, received 5",
+  });
 });
 
 test("spawn sites point at the caller, through Hub#spawn too", async () => {
@@ -125,12 +177,12 @@ test("spawn sites point at the caller, through Hub#spawn too", async () => {
   await sleep(0);
   const lines = hub.runInfo()
     .replace(/ — spawned at .*monitor_test\.(ts|mjs|cjs):\d+:\d+$/gm, " — here")
-    .replace(/\d+\.\d ms/g, "T ms")
+    .replace(/\(\d[^)]* left\)/g, "(T left)")
     .split("\n");
   stopMonitor();
   assert.deepEqual(lines, [
     '<Greenlet "main" #0> running',
-    `└─ <Greenlet "viaHub" #${viaHub.id}> waiting on sleep until T ms — here`,
+    `└─ <Greenlet "viaHub" #${viaHub.id}: viaHub()> waiting on sleep (T left) — here`,
   ]);
   await viaHub.kill();
 });

@@ -19,6 +19,7 @@ import {
   Channel,
   DummySemaphore,
   Event,
+  formatRunInfo,
   getHub,
   Greenlet,
   Group,
@@ -158,6 +159,18 @@ const OPTIONS_TABLE: OptionsRow[] = [
     call: (o) => new Hub(o),
     options: { clok: { now: () => 0 } },
     message: unknownOption("create Hub", "clok", "clock"),
+  },
+  {
+    api: "Hub#runInfo",
+    call: (o) => new Hub().runInfo(o),
+    options: { al: true },
+    message: unknownOption("format run info", "al", "all"),
+  },
+  {
+    api: "formatRunInfo",
+    call: (o) => formatRunInfo(o),
+    options: { al: true },
+    message: unknownOption("format run info", "al", "all"),
   },
   {
     api: "Greenlet#get",

@@ -109,12 +109,10 @@ export interface PatchSyncOptions {
  * ```
  */
 export class BlockingCallError extends Error {
-  /** The greenlet that made the call. */
-  readonly greenlet: Greenlet;
-  /** The call that was refused, e.g. `"Atomics.wait()"`. */
-  readonly call: string;
-  /** The asynchronous call to use instead. */
-  readonly alternative: string;
+  // private, behind getters: printed, the error shows its message and stack
+  readonly #greenlet: Greenlet;
+  readonly #call: string;
+  readonly #alternative: string;
 
   /**
    * Creates the error.
@@ -128,9 +126,24 @@ export class BlockingCallError extends Error {
       `Cannot call ${call} in ${greenlet}: it blocks the hub and every greenlet; use ${alternative} instead`,
     );
     this.name = "BlockingCallError";
-    this.greenlet = greenlet;
-    this.call = call;
-    this.alternative = alternative;
+    this.#greenlet = greenlet;
+    this.#call = call;
+    this.#alternative = alternative;
+  }
+
+  /** The greenlet that made the call. */
+  get greenlet(): Greenlet {
+    return this.#greenlet;
+  }
+
+  /** The call that was refused, e.g. `"Atomics.wait()"`. */
+  get call(): string {
+    return this.#call;
+  }
+
+  /** The asynchronous call to use instead. */
+  get alternative(): string {
+    return this.#alternative;
   }
 }
 

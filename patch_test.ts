@@ -47,7 +47,7 @@ import {
   setInterval as interval,
   setTimeout as delay,
 } from "node:timers/promises";
-import { promisify } from "node:util";
+import { inspect, promisify } from "node:util";
 import {
   capturingErrors,
   deferred,
@@ -242,13 +242,69 @@ test("patched timers show in formatRunInfo under their greenlet", async () => {
       clearTimeout(t);
     });
     await sleep(0);
-    const lines = formatRunInfo().replace(/\d+\.\d ms/g, "T ms").split("\n");
+    const lines = formatRunInfo().replace(/\(\d[^)]* left\)/g, "(T left)")
+      .split("\n");
     assert.deepEqual(lines, [
       '<Greenlet "main" #0> running',
-      `└─ <Greenlet "sleeper" #${g.id}> waiting on sleep until T ms`,
-      "   └─ setTimeout(later, 1000 ms) due at T ms",
+      `└─ <Greenlet "sleeper" #${g.id}: sleeper()> waiting on sleep (T left)`,
+      "   └─ setTimeout(later, 1000 ms) (T left)",
     ]);
     await g.join();
+  });
+});
+
+test("unref'd patched timers (the runtime's own, e.g. undici's) show only with all", async () => {
+  await patched(patchTimers, async () => {
+    const g = spawn(async function armer() {
+      const fg = setTimeout(function foreground() {}, 60_000);
+      const bg = setTimeout(function background() {}, 60_000);
+      if (typeof bg === "number") {
+        (globalThis as unknown as { Deno: { unrefTimer(id: number): void } })
+          .Deno.unrefTimer(bg);
+      } else bg.unref();
+      try {
+        await sleep(10_000);
+      } finally {
+        clearTimeout(fg);
+        clearTimeout(bg);
+      }
+    });
+    await sleep(0);
+    const shown = (all: boolean) =>
+      formatRunInfo({ all }).replace(/\(\d[^)]* left/g, "(T left")
+        .split("\n");
+    const tree = [
+      '<Greenlet "main" #0> running',
+      `└─ <Greenlet "armer" #${g.id}: armer()> waiting on sleep (T left)`,
+    ];
+    assert.deepEqual(shown(false), [
+      ...tree,
+      "   └─ setTimeout(foreground, 60000 ms) (T left)",
+    ]);
+    assert.deepEqual(shown(true), [
+      ...tree,
+      "   ├─ setTimeout(background, 60000 ms) (T left, unref'd)",
+      "   └─ setTimeout(foreground, 60000 ms) (T left)",
+    ]);
+    await g.kill();
+  });
+});
+
+test("a patched timer whose greenlet ended shows below the tree, naming it", async () => {
+  await patched(patchTimers, async () => {
+    const g = spawn(function armer() {
+      return setTimeout(function later() {}, 1_000);
+    });
+    const handle = await g.result();
+    assert.deepEqual(
+      formatRunInfo().replace(/\(\d[^,]* left/g, "(T left").split("\n"),
+      [
+        '<Greenlet "main" #0> running',
+        `setTimeout(later, 1000 ms) (T left, armed by <Greenlet "armer" #${g.id}: armer()>, ended)`,
+      ],
+    );
+    clearTimeout(handle);
+    assert.equal(formatRunInfo(), "");
   });
 });
 
@@ -485,8 +541,9 @@ test("patchSync throw: a blocking call inside a greenlet throws; outside it runs
       assert.equal(e.call, "Atomics.wait()");
       assert.equal(
         e.message,
-        `Cannot call Atomics.wait() in <Greenlet "blocker" #${g.id}>: it blocks the hub and every greenlet; use await sleep(ms) or Atomics.waitAsync() instead`,
+        `Cannot call Atomics.wait() in <Greenlet "blocker" #${g.id}: blocker()>: it blocks the hub and every greenlet; use await sleep(ms) or Atomics.waitAsync() instead`,
       );
+      assert.equal(inspect(e), e.stack); // printed: message and stack only
     });
   } finally {
     hub.handleError = original;

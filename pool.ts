@@ -62,6 +62,7 @@ import {
   optionNames,
 } from "./_checks.ts";
 import { currentScope } from "./_context.ts";
+import { inspectAsString } from "./_inspect.ts";
 import {
   settleNow,
   unhindered,
@@ -800,6 +801,7 @@ export abstract class GroupBase implements AsyncDisposable, Iterable<Greenlet> {
 
   static {
     coreOf = (group) => group.#core;
+    inspectAsString(this);
   }
 
   /**

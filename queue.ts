@@ -19,6 +19,7 @@ import {
 } from "./_checks.ts";
 import { currentScope } from "./_context.ts";
 import { Deque } from "./_deque.ts";
+import { inspectAsString } from "./_inspect.ts";
 import {
   NO_OPTIONS,
   settle,
@@ -194,6 +195,10 @@ export class Queue<T = unknown> implements AsyncIterable<T> {
   readonly #peekSource: WaitSource;
   readonly #getWait: GetWait;
   readonly #peekWait: GetWait;
+
+  static {
+    inspectAsString(this);
+  }
 
   /**
    * Creates an empty queue.

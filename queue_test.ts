@@ -588,7 +588,7 @@ test("qsize, empty, full, maxsize and run info", async () => {
   await sleep(0);
   assert.match(
     formatRunInfo(),
-    /"producer" #\d+> waiting on put into Queue\(maxsize=2, items=2, putters=1\)/,
+    /"producer" #\d+: producer\(\)> waiting on put into Queue\(maxsize=2, items=2, putters=1\)/,
   );
   await g.kill();
 });

@@ -103,7 +103,9 @@ export function waitContract(c: WaitCase): void {
     const info = formatRunInfo();
     assert.match(
       info,
-      new RegExp(`"blocked" #\\d+> waiting on ${c.description.source}`),
+      new RegExp(
+        `"blocked" #\\d+: blocked\\(\\)> waiting on ${c.description.source}`,
+      ),
     );
     await g.kill();
     await f.cleanup?.();

@@ -49,10 +49,9 @@ let fire: (t: unknown) => void;
  * ```
  */
 export class Timeout extends Error {
-  /** How long the timeout lasts, in milliseconds (undefined: never fires). */
-  readonly ms: number | undefined;
-  /** What is thrown when it fires; undefined means the Timeout itself. */
-  readonly error: unknown;
+  // private, behind getters: printed, a Timeout shows its message and stack
+  readonly #ms: number | undefined;
+  readonly #error: unknown;
   #timer: Timer | null = null;
   #target: Scope | null = null;
 
@@ -70,8 +69,18 @@ export class Timeout extends Error {
     checkTimeout("create Timeout", ms, "ms");
     super(ms === undefined ? "Timeout" : `${ms} ms`);
     this.name = "Timeout";
-    this.ms = ms;
-    this.error = error;
+    this.#ms = ms;
+    this.#error = error;
+  }
+
+  /** How long the timeout lasts, in milliseconds (undefined: never fires). */
+  get ms(): number | undefined {
+    return this.#ms;
+  }
+
+  /** What is thrown when it fires; undefined means the Timeout itself. */
+  get error(): unknown {
+    return this.#error;
   }
 
   /**

@@ -797,7 +797,7 @@ test("withTimeout shows in the run info; a cancelled caller never runs fn", asyn
   await sleep(0);
   assert.match(
     formatRunInfo(),
-    /"bounded" #\d+> waiting on sleep until [\d.]+ ms and withTimeout\(1000 ms\)/,
+    /"bounded" #\d+: bounded\(\)> waiting on sleep \(\d[^)]* left\) and withTimeout\(1000 ms\) \(\d[^)]* left\)/,
   );
   await g.kill();
   const ran: string[] = [];
