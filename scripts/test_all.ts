@@ -13,7 +13,8 @@
  *
  * and the full output of a phase or test file that failed (`deno test` runs
  * every Deno file in one process: its whole output). `--verbose` streams every
- * command's output as it runs. The last line is always
+ * command's output as it runs (the Deno files' lines come after `deno test`'s
+ * output). The last line is always
  * `N passed, N failed` over both runtimes (a failed phase counts as one
  * failure); the exit code is non-zero on any failure.
  *
@@ -170,10 +171,14 @@ const built = await phase("npm build", deno, [
   let current: { name: string; count: FileCount } | null = null;
   let inOutput = false;
   let done = false;
+  // With --verbose, deno's own output streams: its test lines arrive in
+  // pieces (`name ...`, then `ok`), so ours wait for the end of the run.
+  const held: string[] = [];
+  const report = (line: string) => VERBOSE ? held.push(line) : say(line);
   const finish = () => {
     if (current === null || current.name.includes("#")) return;
     const c = current.count;
-    say(
+    report(
       `${c.failed === 0 ? "ok  " : "FAIL"}  deno test ${
         current.name.replace(/^\.\//, "")
       }: ${counts(c.passed, c.failed, c.ignored)}`,
@@ -223,6 +228,7 @@ const built = await phase("npm build", deno, [
     "--doc",
   ], onLine);
   if (!done) finish();
+  held.forEach(say);
   if (docFiles.size > 0) {
     say(
       `${
