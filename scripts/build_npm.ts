@@ -1,13 +1,42 @@
 /**
  * Builds the npm package into `npm/` (`deno task build`, `npm run build`):
- * - esbuild bundles the entry points (`deno.json`'s `exports`) as ESM
- *   (sharing one chunk) and CJS (one core, a thin file per entry) for Node 20;
+ * - esbuild bundles the entry points (`deno.json`'s `exports`) once, as
+ *   CommonJS for Node 20 (one core, a thin file per entry); the ESM entry
+ *   points are small wrappers that re-export the CommonJS build (below);
  * - tsc writes `.d.ts` (and `.d.cts` for `require`) declarations;
- * - a generated package.json (exports map, engines, sideEffects), README and
- *   LICENSE make `npm/` the package (`npm pack` inside it);
- * - the test suite is compiled twice, pointed at the built ESM and at the
- *   built CJS, so that `node --test npm/test/` exercises the shipped files.
+ * - a generated package.json (exports map, engines, sideEffects), the npm
+ *   README (`README.npm.md`, written for Node) and LICENSE make `npm/` the
+ *   package (`npm pack` inside it);
+ * - the test suite is compiled twice, pointed at the ESM and at the CJS
+ *   entry points, so that `node --test npm/test/` exercises the shipped files.
  * It prints the bundle's size, minified and gzipped.
+ *
+ * ## One copy per process: an ESM wrapper over the CommonJS build
+ *
+ * A package that ships an ESM build and a CJS build of the same code is
+ * loaded twice by a process that both `import`s and `require`s it (Node's
+ * "dual package hazard"): two hubs, two AsyncLocalStorage instances, two
+ * `Timeout` classes, two patch registries. For gevent-ts that is not a
+ * cosmetic problem: `getCurrent()` from one copy does not see a greenlet of
+ * the other, a `Timeout` from one copy does not interrupt a `sleep` of the
+ * other, and two copies can patch `setTimeout` on top of each other.
+ *
+ * Node's documentation gives two remedies. We use the first, an **ESM
+ * wrapper**: the code exists once, as CommonJS, and `esm/<entry>.js` is
+ * `import m from "../cjs/<entry>.cjs"; export const { …names } = m;`. Both
+ * `import` and `require` then reach the same module instance, so every piece
+ * of state is one: the hub, the current-greenlet storage, the classes
+ * (`instanceof Timeout` holds across formats), the patch registry, the
+ * monitor, the natives captured at load. The other remedy, keeping state in
+ * a global registry (`globalThis[Symbol.for(…)]` with a version check), would
+ * have to move some twenty pieces of module state (run queue, timers, hooks,
+ * patch registry, `local` storage, …) out of the library's modules, and would
+ * still leave two sets of classes, so that a `Timeout` or `GreenletExit`
+ * thrown by one copy fails `instanceof` in the other. The cost of the wrapper
+ * is that bundlers get CommonJS (no tree shaking below the entry point); the
+ * whole library is ~20 KiB gzipped. The wrappers name every export
+ * explicitly (taken from esbuild's metafile), so named imports never rely on
+ * Node's CommonJS export detection.
  *
  * @module
  */
@@ -62,24 +91,25 @@ function publicEntriesOnly(dir: string, ext: string): esbuild.Plugin {
 
 await Deno.remove(OUT, { recursive: true }).catch(() => {});
 
-// ESM: one module per entry point, sharing one chunk (one hub, one state).
+// The names each entry point exports, from an ESM build that is not written
+// (esbuild's metafile): the ESM wrappers below list them.
 const esm = await esbuild.build({
   ...common,
   entryPoints: Object.keys(ENTRIES),
   format: "esm",
   splitting: true,
   outdir: `${OUT}/esm`,
-  chunkNames: "_chunks/[name]-[hash]",
+  write: false,
   metafile: true,
 });
-// An entry that exports nothing is run for its effect (`patch/all`).
-const exported = new Set(
+const exportsOf = new Map(
   Object.values(esm.metafile.outputs)
-    .filter((o) => o.entryPoint !== undefined && o.exports.length > 0)
-    .map((o) => o.entryPoint!.replace(/^\.\//, "")),
+    .filter((o) => o.entryPoint !== undefined)
+    .map((o) => [o.entryPoint!.replace(/^\.\//, ""), o.exports]),
 );
-const library = ENTRY_LIST.filter((e) => exported.has(e.file));
-const effects = ENTRY_LIST.filter((e) => !exported.has(e.file));
+// An entry that exports nothing is run for its effect (`patch/all`).
+const library = ENTRY_LIST.filter((e) => exportsOf.get(e.file)!.length > 0);
+const effects = ENTRY_LIST.filter((e) => exportsOf.get(e.file)!.length === 0);
 // CJS cannot split: one core bundle with every exporting entry, a thin
 // file per entry; an effect-only entry is bundled with the other entries it
 // imports mapped to the core.
@@ -125,6 +155,27 @@ for (const e of effects) {
       },
     }],
   });
+}
+// ESM: a wrapper per entry point over the CommonJS build (see the module
+// comment: one copy of the library, and of its state, per process).
+await Deno.mkdir(`${OUT}/esm`, { recursive: true });
+const WRAPPER_NOTE =
+  "// gevent-ts: the ESM face of the CommonJS build, so that `import` and\n" +
+  "// `require` share one copy of the library (one hub) in a process.\n";
+for (const e of ENTRY_LIST) {
+  const names = exportsOf.get(e.file)!;
+  if (names.includes("default")) {
+    throw new Error(`${e.file}: a default export needs its own wrapper line`);
+  }
+  await Deno.writeTextFile(
+    `${OUT}/esm/${e.name}.js`,
+    WRAPPER_NOTE +
+      (names.length === 0
+        ? `import "../cjs/${e.name}.cjs";\n`
+        : `import m from "../cjs/${e.name}.cjs";\nexport const {\n${
+          names.map((n) => `  ${n},\n`).join("")
+        }} = m;\n`),
+  );
 }
 
 const tests = [...Deno.readDirSync(".")]
@@ -184,26 +235,33 @@ for (const e of [...Deno.readDirSync(`${OUT}/types`)]) {
     );
   }
 }
+// One set of declarations, as the code is one: `types-cjs/*.d.cts` describe
+// the CommonJS build; `types/<entry>.d.ts` (for `import`) re-export them, so
+// that a `Greenlet` or `Timeout` is one type in `.mts` and `.cts` files alike.
 await Deno.mkdir(`${OUT}/types-cjs`, { recursive: true });
-for (const e of Deno.readDirSync(`${OUT}/types`)) {
+for (const e of [...Deno.readDirSync(`${OUT}/types`)]) {
   const path = `${OUT}/types/${e.name}`;
-  // JSDoc examples import the package, not the repository's files
+  // JSDoc examples import the package, not the repository's files (only in
+  // comments: `patch.ts` imports `./mod.ts` for its effect).
   let text = await Deno.readTextFile(path);
   for (const entry of ENTRY_LIST) {
-    text = text.replaceAll(
-      `"./${entry.file}"`,
-      `"gevent-ts${entry.subpath.slice(1)}"`,
+    text = text.replace(
+      new RegExp(`^(\\s*\\*.*)"\\./${entry.file.replace(".", "\\.")}"`, "gm"),
+      `$1"gevent-ts${entry.subpath.slice(1)}"`,
     );
   }
-  const spec = (ext: string) => (_m: string, q: string, p: string) =>
-    `${q}${p}${ext}${q}`;
-  await Deno.writeTextFile(
-    path,
-    text.replace(/(["'])(\.\.?\/[^"']+)\.ts\1/g, spec(".js")),
-  );
   await Deno.writeTextFile(
     `${OUT}/types-cjs/${e.name.replace(/\.d\.ts$/, ".d.cts")}`,
-    text.replace(/(["'])(\.\.?\/[^"']+)\.ts\1/g, spec(".cjs")),
+    text.replace(/(["'])(\.\.?\/[^"']+)\.ts\1/g, "$1$2.cjs$1"),
+  );
+  await Deno.remove(path);
+}
+for (const e of ENTRY_LIST) {
+  const cts = await Deno.readTextFile(`${OUT}/types-cjs/${e.name}.d.cts`);
+  const doc = /^\/\*\*[\s\S]*?\*\/\n/.exec(cts)?.[0] ?? "";
+  await Deno.writeTextFile(
+    `${OUT}/types/${e.name}.d.ts`,
+    `${doc}export * from "../types-cjs/${e.name}.cjs";\n`,
   );
 }
 
@@ -241,7 +299,9 @@ await Deno.writeTextFile(
   `${OUT}/package.json`,
   JSON.stringify(pkg, null, 2) + "\n",
 );
-await Deno.copyFile("README.md", `${OUT}/README.md`);
+// The npm package's README is written for Node (the repository's README.md,
+// which JSR shows, is Deno-first).
+await Deno.copyFile("README.npm.md", `${OUT}/README.md`);
 await Deno.copyFile("LICENSE", `${OUT}/LICENSE`);
 
 // Sizes: the whole library (every entry point), minified and gzipped.
@@ -260,17 +320,17 @@ const min = await esbuild.build({
 const minified = min.outputFiles[0].contents;
 const { gzipSync } = await import("node:zlib");
 const gz = gzipSync(minified, { level: 9 }).length;
-let esmBytes = 0;
-for (const dir of [`${OUT}/esm`, `${OUT}/esm/_chunks`]) {
+let shippedBytes = 0;
+for (const dir of [`${OUT}/cjs`, `${OUT}/esm`]) {
   for (const e of Deno.readDirSync(dir)) {
-    if (e.isFile) esmBytes += (await Deno.stat(`${dir}/${e.name}`)).size;
+    if (e.isFile) shippedBytes += (await Deno.stat(`${dir}/${e.name}`)).size;
   }
 }
 await esbuild.stop();
 const kb = (n: number) => `${(n / 1024).toFixed(1)} KiB`;
 console.log(
-  `built ${OUT}/ (${Object.values(ENTRIES).join(", ")}; ESM ${
-    kb(esmBytes)
+  `built ${OUT}/ (${Object.values(ENTRIES).join(", ")}; CJS + ESM wrappers ${
+    kb(shippedBytes)
   } as shipped; all entries minified ${kb(minified.length)}, gzip ${
     kb(gz)
   }) and ${tests.length} test files × 2`,

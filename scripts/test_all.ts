@@ -1,102 +1,287 @@
 /**
- * Runs the whole suite (`deno task test`, part of `npm test`): the npm build,
- * then Deno on the sources (sanitizers on, doc examples included, and the
- * packed tarball and URL-import checks), then Node's test runner on the
- * built ESM and CJS bundles. Ends with one line
- * `N passed, N failed` over both runtimes and exits non-zero on any failure.
+ * Runs the whole suite: `deno task test` (the npm build, Deno on the sources,
+ * Node on the built bundles) and, with `--ci`, `deno task ci` / `npm test`
+ * (first the static checks: fmt, lint, types, JSDoc, the JSR dry run).
+ *
+ * Quiet by default: one line per phase and per test file,
+ *
+ * ```
+ * ok    deno lint
+ * ok    deno test hub_test.ts: 35 passed
+ * FAIL  node --test cjs/patch_test.cjs: 40 passed, 1 failed, 1 skipped
+ * ```
+ *
+ * and the full output of a phase or test file that failed (`deno test` runs
+ * every Deno file in one process: its whole output). `--verbose` streams every
+ * command's output as it runs (the Deno files' lines come after `deno test`'s
+ * output). The last line is always
+ * `N passed, N failed` over both runtimes (a failed phase counts as one
+ * failure); the exit code is non-zero on any failure.
  *
  * @module
  */
 
-const decoder = new TextDecoder();
+const USAGE = "usage: test_all.ts [--ci] [--verbose]";
+const args = new Set(Deno.args);
+for (const a of args) {
+  if (a !== "--ci" && a !== "--verbose") {
+    console.error(`unknown argument ${a}\n${USAGE}`);
+    Deno.exit(2);
+  }
+}
+const CI = args.has("--ci");
+const VERBOSE = args.has("--verbose");
+/** A command that runs longer than this is killed and fails (a hung test). */
+const TIMEOUT_MS = 20 * 60_000;
 
-/** Runs a command, echoing its output; resolves with exit code and text. */
+const encoder = new TextEncoder();
+const deno = Deno.execPath();
+
+/** Writes one line to stdout at once (no buffering behind child output). */
+function say(line: string): void {
+  Deno.stdout.writeSync(encoder.encode(line + "\n"));
+}
+
+interface Ran {
+  code: number;
+  /** stdout and stderr, interleaved as they arrived. */
+  output: string;
+}
+
+/**
+ * Runs a command to its end, collecting its output; with `--verbose` it also
+ * streams it. `onLine` sees each complete line as it arrives.
+ */
 async function run(
   cmd: string,
-  args: string[],
-): Promise<{ code: number; text: string }> {
-  console.log(`\n$ ${cmd} ${args.join(" ")}`);
+  cmdArgs: string[],
+  onLine?: (line: string) => void,
+): Promise<Ran> {
+  if (VERBOSE) say(`\n$ ${cmd === deno ? "deno" : cmd} ${cmdArgs.join(" ")}`);
   const child = new Deno.Command(cmd, {
-    args,
+    args: cmdArgs,
     stdout: "piped",
     stderr: "piped",
     env: { NO_COLOR: "1", DENO_NO_UPDATE_CHECK: "1" },
   }).spawn();
-  let text = "";
+  let output = "";
+  let partial = "";
   const pump = async (
     stream: ReadableStream<Uint8Array>,
-    out: { write(p: Uint8Array): Promise<number> },
+    out: { writeSync(p: Uint8Array): number },
   ) => {
+    const streamDecoder = new TextDecoder();
     for await (const chunk of stream) {
-      text += decoder.decode(chunk, { stream: true });
-      await out.write(chunk);
+      const text = streamDecoder.decode(chunk, { stream: true });
+      output += text;
+      if (VERBOSE) out.writeSync(chunk);
+      if (onLine !== undefined && out === Deno.stdout) {
+        const lines = (partial + text).split("\n");
+        partial = lines.pop()!;
+        for (const line of lines) onLine(line);
+      }
     }
   };
-  const [status] = await Promise.all([
-    child.status,
-    pump(child.stdout, Deno.stdout),
-    pump(child.stderr, Deno.stderr),
+  const timer = setTimeout(() => {
+    output += `\n[test_all: killed after ${TIMEOUT_MS / 60_000} minutes]\n`;
+    child.kill("SIGKILL");
+  }, TIMEOUT_MS);
+  try {
+    const [status] = await Promise.all([
+      child.status,
+      pump(child.stdout, Deno.stdout),
+      pump(child.stderr, Deno.stderr),
+    ]);
+    if (onLine !== undefined && partial !== "") onLine(partial);
+    return { code: status.code, output };
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+let passed = 0;
+let failed = 0;
+
+/** Prints a failed command's output (unless it was streamed already). */
+function showOutput(ran: Ran): void {
+  if (VERBOSE) return;
+  say(ran.output.trimEnd());
+  say("");
+}
+
+/** A phase with no test counts: one line; its output if it fails. */
+async function phase(
+  label: string,
+  cmd: string,
+  cmdArgs: string[],
+  detail?: (output: string) => string,
+): Promise<boolean> {
+  const ran = await run(cmd, cmdArgs);
+  const ok = ran.code === 0;
+  const more = ok && detail ? `: ${detail(ran.output)}` : "";
+  say(`${ok ? "ok  " : "FAIL"}  ${label}${more}`);
+  if (!ok) {
+    failed += 1;
+    showOutput(ran);
+  }
+  return ok;
+}
+
+function counts(p: number, f: number, skipped: number): string {
+  return `${p} passed` + (f > 0 ? `, ${f} failed` : "") +
+    (skipped > 0 ? `, ${skipped} skipped` : "");
+}
+
+if (CI) {
+  await phase("deno fmt --check", deno, ["fmt", "--check"]);
+  await phase("deno lint", deno, ["lint"]);
+  await phase("deno task check (types)", deno, ["task", "-q", "check"]);
+  await phase("deno doc --lint (JSDoc of the entry points)", deno, [
+    "run",
+    "--allow-read",
+    "--allow-run",
+    "scripts/doc_lint.ts",
   ]);
-  return { code: status.code, text };
+  await phase("deno publish --dry-run (the JSR package)", deno, [
+    "publish",
+    "--dry-run",
+    "--allow-dirty",
+  ]);
 }
 
-function count(text: string, re: RegExp): number {
-  const m = text.match(re);
-  return m ? Number(m[1]) : 0;
-}
-
-const deno = Deno.execPath();
-const results: { name: string; passed: number; failed: number; ok: boolean }[] =
-  [];
-
-const b = await run(deno, [
+const built = await phase("npm build", deno, [
   "run",
   "--allow-read",
   "--allow-write",
   "--allow-env",
   "--allow-run",
   "scripts/build_npm.ts",
-]);
-const d = await run(deno, [
-  "test",
-  "--allow-run",
-  "--allow-read",
-  "--allow-write",
-  "--allow-net=127.0.0.1",
-  "--allow-env",
-  "--sanitize-ops",
-  "--sanitize-resources",
-  "--doc",
-]);
-results.push({
-  name: "Deno (sources)",
-  passed: count(d.text, /\| (\d+) passed/),
-  failed: count(d.text, /\| (\d+) failed/),
-  ok: d.code === 0,
-});
+], (out) => out.trim().split("\n").at(-1)!.replace(/^built /, ""));
 
-if (b.code !== 0) {
-  results.push({ name: "npm build", passed: 0, failed: 1, ok: false });
-} else {
-  const n = await run("node", ["--test", "npm/test/"]);
-  results.push({
-    name: "Node (ESM + CJS bundles)",
-    passed: count(n.text, /^# pass (\d+)$/m),
-    failed: count(n.text, /^# fail (\d+)$/m),
-    ok: n.code === 0,
-  });
-}
-
-console.log("");
-for (const r of results) {
-  console.log(
-    `${r.name}: ${r.passed} passed, ${r.failed} failed${
-      r.ok ? "" : " (exit code non-zero)"
-    }`,
+// Deno on the sources: one `deno test` (one type-check) for every file; its
+// report is read as it streams, a line per test file as each one finishes.
+{
+  interface FileCount {
+    passed: number;
+    failed: number;
+    ignored: number;
+  }
+  const docs: FileCount = { passed: 0, failed: 0, ignored: 0 };
+  const docFiles = new Set<string>();
+  let current: { name: string; count: FileCount } | null = null;
+  let inOutput = false;
+  let done = false;
+  // With --verbose, deno's own output streams: its test lines arrive in
+  // pieces (`name ...`, then `ok`), so ours wait for the end of the run.
+  const held: string[] = [];
+  const report = (line: string) => VERBOSE ? held.push(line) : say(line);
+  const finish = () => {
+    if (current === null || current.name.includes("#")) return;
+    const c = current.count;
+    report(
+      `${c.failed === 0 ? "ok  " : "FAIL"}  deno test ${
+        current.name.replace(/^\.\//, "")
+      }: ${counts(c.passed, c.failed, c.ignored)}`,
+    );
+  };
+  const onLine = (line: string) => {
+    if (done) return;
+    if (/^-+ (post-test )?output -+$/.test(line)) inOutput = true;
+    else if (/^-+ (post-test )?output end -+$/.test(line)) inOutput = false;
+    if (inOutput) return;
+    const file = /^running \d+ tests? from (\S+)$/.exec(line);
+    if (file !== null) {
+      finish();
+      const name = file[1];
+      // `@example` blocks and README code blocks: `./hub.ts#45-53.ts`
+      const doc = name.includes("#");
+      if (doc) docFiles.add(name.replace(/#.*$/, ""));
+      current = {
+        name,
+        count: doc ? docs : { passed: 0, failed: 0, ignored: 0 },
+      };
+      return;
+    }
+    if (/^(ERRORS|FAILURES)\s*$/.test(line) || /^(ok|FAILED) \| /.test(line)) {
+      finish();
+      current = null;
+      done = true;
+      return;
+    }
+    const result = /^\S.* \.\.\. (ok|FAILED|ignored)\b/.exec(line);
+    if (result !== null && current !== null) {
+      const c = current.count;
+      if (result[1] === "ok") c.passed += 1;
+      else if (result[1] === "FAILED") c.failed += 1;
+      else c.ignored += 1;
+    }
+  };
+  const d = await run(deno, [
+    "test",
+    "--allow-run",
+    "--allow-read",
+    "--allow-write",
+    "--allow-net=127.0.0.1",
+    "--allow-env",
+    "--sanitize-ops",
+    "--sanitize-resources",
+    "--doc",
+  ], onLine);
+  if (!done) finish();
+  held.forEach(say);
+  if (docFiles.size > 0) {
+    say(
+      `${
+        docs.failed === 0 ? "ok  " : "FAIL"
+      }  deno test code blocks of ${docFiles.size} files (@example, README): ${
+        counts(docs.passed, docs.failed, docs.ignored)
+      }`,
+    );
+  }
+  const summary = /^(ok|FAILED) \| (\d+) passed.*?\| (\d+) failed/m.exec(
+    d.output,
   );
+  const p = summary ? Number(summary[2]) : 0;
+  const f = summary ? Number(summary[3]) : 0;
+  passed += p;
+  failed += f;
+  if (d.code !== 0 || summary === null) {
+    if (f === 0) failed += 1; // it failed before reporting (type check, crash)
+    say(`FAIL  deno test (exit code ${d.code}): its whole output follows`);
+    showOutput(d);
+  }
 }
-const passed = results.reduce((a, r) => a + r.passed, 0);
-const failed = results.reduce((a, r) => a + r.failed, 0);
-const allOk = results.every((r) => r.ok) && failed === 0;
-console.log(`${passed} passed, ${allOk ? failed : Math.max(failed, 1)} failed`);
-Deno.exit(allOk ? 0 : 1);
+
+// Node on the built bundles: each test file of npm/test/{esm,cjs} on its own.
+if (built) {
+  for (const format of ["esm", "cjs"]) {
+    const dir = `npm/test/${format}`;
+    const files = [...Deno.readDirSync(dir)]
+      .filter((e) => e.isFile && /_test\.[mc]js$/.test(e.name))
+      .map((e) => e.name)
+      .sort();
+    for (const file of files) {
+      const n = await run("node", [
+        "--test",
+        "--test-reporter=tap",
+        `${dir}/${file}`,
+      ]);
+      const tap = (key: string) =>
+        Number(new RegExp(`^# ${key} (\\d+)$`, "m").exec(n.output)?.[1] ?? 0);
+      const p = tap("pass");
+      const f = tap("fail") + tap("cancelled");
+      const ok = n.code === 0 && f === 0;
+      passed += p;
+      failed += ok ? 0 : Math.max(f, 1);
+      say(
+        `${ok ? "ok  " : "FAIL"}  node --test ${format}/${file}: ${
+          counts(p, f, tap("skipped") + tap("todo"))
+        }`,
+      );
+      if (!ok) showOutput(n);
+    }
+  }
+}
+
+say(`${passed} passed, ${failed} failed`);
+Deno.exit(failed === 0 ? 0 : 1);
