@@ -77,7 +77,9 @@ for (const module of asked) {
     },
     coverageAnalysis: "off",
     concurrency: 2,
-    timeoutMS: 20_000,
+    // Generous: on a loaded 2-core machine a whole test run can take 30 s,
+    // and Stryker counts a run past its limit as a detected mutant.
+    timeoutMS: 60_000,
     reporters: ["clear-text", "json"],
     jsonReporter: { fileName: `reports/mutation/${name}.json` },
     ignorePatterns: ["npm", "reports", "coverage", "bench", "examples"],
