@@ -124,7 +124,7 @@ import { patchAll, unpatchAll } from "gevent-ts/patch";
 import { nameOf } from "./names.cjs";
 patchAll({ sync: "off" });
 const g: Greenlet<number> = spawn(async (x: number) => x * 2, 21);
-const value: number = await g.get({ timeout: 100 });
+const value: number = await g.result({ timeout: 100 });
 const sem = new Semaphore(1);
 const permit: Disposable = await sem.hold();
 try {
@@ -168,7 +168,7 @@ g.join().then(async () => {
 
 const TS_BAD = `
 import { spawn } from "gevent-ts";
-const wrong: string = await spawn(async () => 1).get();
+const wrong: string = await spawn(async () => 1).result();
 console.log(wrong);
 `;
 
@@ -176,7 +176,7 @@ const DENO_GOOD = `
 import { type Greenlet, joinAll, Pool, Semaphore, spawn, Timeout } from "gevent-ts";
 import { isPatched } from "gevent-ts/patch";
 const g: Greenlet<number> = spawn(async (x: number) => x * 2, 21);
-const value: number = await g.get({ timeout: 100 });
+const value: number = await g.result({ timeout: 100 });
 const sem = new Semaphore(1);
 {
   using _permit = await sem.hold();
