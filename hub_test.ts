@@ -331,7 +331,8 @@ test(
       !/^\s+at /.test(l) || !/^\s+at /.test(lines[i - 1])
     ).map((l) =>
       l.replace(/^\s+at .*/, "    at …")
-        .replace(/^file:\/\/\S+:\d+$/, "file:line")
+        // file:///….mjs:12 (ESM) or /…/_core.cjs:12 (the CJS core)
+        .replace(/^(file:\/\/)?\/\S+:\d+$/, "file:line")
         .replace(/^Node\.js v[\d.]+$/, "Node.js vN")
     );
     const message = [
