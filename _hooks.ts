@@ -1,7 +1,8 @@
 /**
  * Owns the hooks bus: what the hub and greenlets announce (spawn, start,
- * switch, wait, settle, finish, timer, drain) to any number of subscribers.
- * With none, each announcement costs one null check.
+ * switch, wait, settle, finish, timer, drain) to any number of subscribers,
+ * and who the hub acts for while it settles waits from its own code
+ * (`actor`). With no subscriber, each announcement costs one null check.
  *
  * @module
  */
@@ -50,6 +51,25 @@ export let onTimer: Fn<void>[] | null = null;
 export let onDrain: Fn<boolean>[] | null = null;
 /** Whether any subscriber wants spawn sites recorded. */
 export let spawnSites = false;
+
+/**
+ * Who the hub acts for while its own code settles waits or spawns: the task
+ * whose action it carries out (a notification of what that greenlet did:
+ * released, set, ended), `"timer"` (due timers run), `"hub"` (its own
+ * checks: idle, quiet, the loop ran dry); null when the running code's own
+ * greenlet acts (the current task). Written only while someone listens to
+ * `settle` (the writers check {@linkcode onSettle} first).
+ */
+export let actor: Task | "timer" | "hub" | null = null;
+
+/** Sets {@linkcode actor}; returns the one it replaces (to restore). */
+export function setActor(
+  a: Task | "timer" | "hub" | null,
+): Task | "timer" | "hub" | null {
+  const previous = actor;
+  actor = a;
+  return previous;
+}
 
 const subscribers: HubHooks[] = [];
 

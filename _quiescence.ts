@@ -7,6 +7,7 @@
  */
 
 import { nativeSetImmediate } from "./_native.ts";
+import { onSettle, setActor } from "./_hooks.ts";
 import type { RunQueue } from "./_run_queue.ts";
 import type { Timers } from "./_timers.ts";
 import {
@@ -105,8 +106,11 @@ export class Quiescence {
   #check = (): void => {
     this.#checkArmed = false;
     if (this.#queue.busy) return; // re-armed when the queue drains
+    const traced = onSettle !== null;
+    const previous = traced ? setActor("hub") : null;
     this.#idle.settleAll(undefined, false);
     if (this.#quiet.size !== 0 && this.#isQuiet()) this.#releaseQuiet();
+    if (traced) setActor(previous);
   };
 
   #releaseQuiet(): void {

@@ -12,7 +12,7 @@ import {
   nativeTimerRef,
 } from "./_native.ts";
 import { Timer, TimerHeap } from "./_timer_heap.ts";
-import { emit, onTimer } from "./_hooks.ts";
+import { emit, onSettle, onTimer, setActor } from "./_hooks.ts";
 
 /** The longest delay a runtime timer takes (2³¹−1 ms); longer ones re-arm. */
 const MAX_DELAY = 2 ** 31 - 1;
@@ -133,6 +133,9 @@ export class Timers {
     this.#nativeDeadline = Infinity;
     this.#owner.willFire();
     if (onTimer !== null) emit(onTimer, undefined);
+    // what due timers settle, they settle for no greenlet
+    const traced = onSettle !== null;
+    const previous = traced ? setActor("timer") : null;
     const heap = this.#heap;
     const now = this.host.now();
     for (;;) {
@@ -146,6 +149,7 @@ export class Timers {
         this.#owner.reportError(e);
       }
     }
+    if (traced) setActor(previous);
     const next = heap.peek();
     if (next !== undefined && this.#native === null) this.#arm(next.deadline);
     this.#owner.changed();
