@@ -322,6 +322,9 @@ class Recorder {
   #closeWait(tr: Track, end: number, wokenBy: string): void {
     const w = tr.wait!;
     tr.wait = null;
+    // a wait it went on from at once, in another flow (a withTimeout's
+    // body starting): the next wait slice names both
+    if (end === w.start && wokenBy === "not seen") return;
     const args: Record<string, string | number> = { wokenBy };
     if (w.timeout !== undefined) args.timeout = w.timeout;
     this.#push({
@@ -381,19 +384,23 @@ class Recorder {
   }
 
   #wait(w: Waiter): void {
-    const tr = this.#track(w.task);
+    const task = w.task;
+    const tr = this.#track(task);
     tr.ready = -Infinity;
-    const name = String(w.source);
+    // every wait of it now, oldest first: `withTimeout(50 ms) and sleep`
+    let name = String(w.source);
+    for (let o = w.gnext; o !== null; o = o.gnext) {
+      name = `${o.source} and ${name}`;
+    }
+    const timeout = w.gnext === null && w.options.timeout !== Infinity
+      ? w.options.timeout
+      : undefined;
     if (tr.wait !== null) {
-      tr.wait.name += ` and ${name}`; // waits of two flows at once
+      tr.wait.name = name; // a wait of another flow of it, at once
+      tr.wait.timeout = undefined;
       return;
     }
-    const timeout = w.options.timeout;
-    tr.wait = {
-      name,
-      start: Math.max(tr.lastEnd, this.#cursor),
-      timeout: timeout === Infinity ? undefined : timeout,
-    };
+    tr.wait = { name, start: Math.max(tr.lastEnd, this.#cursor), timeout };
   }
 
   #settle(w: Waiter): void {
