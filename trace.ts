@@ -397,9 +397,9 @@ class Recorder {
     const tr = this.#track(task);
     tr.ready = -Infinity;
     // every wait of it now, oldest first: `withTimeout(50 ms) and sleep`
-    let name = String(w.source);
+    let name = text(w.source);
     for (let o = w.gnext; o !== null; o = o.gnext) {
-      name = `${o.source} and ${name}`;
+      name = `${text(o.source)} and ${name}`;
     }
     const timeout = w.gnext === null && w.options.timeout !== Infinity
       ? w.options.timeout
@@ -424,7 +424,7 @@ class Recorder {
         ? a as string
         : by === tr
         ? "itself"
-        : String(coreOf(by.task).greenletOf(by.task));
+        : text(coreOf(by.task).greenletOf(by.task));
       this.#closeWait(tr, t, wokenBy);
     }
     if (by !== null && by !== tr) {
@@ -487,6 +487,18 @@ class Recorder {
       );
     }
     return events.sort(compare);
+  }
+}
+
+/**
+ * `String(v)`, or a placeholder if that throws (a waitable of the user's
+ * whose `toString` fails must not break the wait it describes).
+ */
+function text(v: object): string {
+  try {
+    return String(v);
+  } catch {
+    return "(a waitable whose toString() threw)";
   }
 }
 

@@ -12,9 +12,11 @@ import { join } from "node:path";
 import process from "node:process";
 import {
   Event,
+  getHub,
   Hub,
   idle,
   joinAll,
+  Linkable,
   Queue,
   Semaphore,
   sleep,
@@ -477,3 +479,37 @@ test(
   },
   { denoOnly: true },
 );
+
+test("a waitable whose toString() throws is traced all the same", async () => {
+  class Broken extends Linkable {
+    #up = false;
+    ready(): boolean {
+      return this.#up;
+    }
+    raise(): void {
+      this.#up = true;
+      this.notifyLinks();
+    }
+    wait(): Promise<unknown> {
+      return this.waitReady({});
+    }
+    override toString(): string {
+      throw new Error("no description");
+    }
+  }
+  const broken = new Broken();
+  startTrace();
+  const g = spawn(async function watcher() {
+    await broken.wait();
+  });
+  await sleep(0);
+  broken.raise();
+  await g.join();
+  const events = assertPerfettoTrace(traceJson(stopTrace()));
+  assert.ok(
+    waits(events).includes(
+      `watcher: (a waitable whose toString() threw) (${getHub().main})`,
+    ),
+    waits(events).join("\n"),
+  );
+});
