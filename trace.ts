@@ -271,7 +271,6 @@ class Recorder {
       }
       this.#cur = tr;
       this.#curStarted = starts;
-      this.#curPaused = false;
       tr.started = true;
       this.#curFrom = starts
         ? t
@@ -441,12 +440,10 @@ class Recorder {
    */
   #hubRan(drained: boolean): void {
     const t = now();
-    if (this.#cur !== null && !this.#curPaused) {
+    if (this.#cur !== null) {
       if (!drained) this.#closeRun(this.#curSeen);
-      else if (this.#curStarted) this.#closeRun(t);
+      else if (this.#curStarted && !this.#curPaused) this.#closeRun(t);
       else this.#curPaused = true;
-    } else if (this.#cur !== null && !drained) {
-      this.#closeRun(this.#curSeen);
     }
     if (t > this.#cursor) this.#cursor = t;
   }
