@@ -57,18 +57,28 @@ export let spawnSites = false;
  * whose action it carries out (a notification of what that greenlet did:
  * released, set, ended), `"timer"` (due timers run), `"hub"` (its own
  * checks: idle, quiet, the loop ran dry); null when the running code's own
- * greenlet acts (the current task). Written only while someone listens to
- * `settle` (the writers check {@linkcode onSettle} first).
+ * greenlet acts (the current task). Set only by {@linkcode actFor}.
  */
 export let actor: Task | "timer" | "hub" | null = null;
 
-/** Sets {@linkcode actor}; returns the one it replaces (to restore). */
-export function setActor(
-  a: Task | "timer" | "hub" | null,
-): Task | "timer" | "hub" | null {
+/**
+ * Runs `fn(x, y)` with {@linkcode actor} set to `a` (restored after) while
+ * someone listens to `settle`; else just runs it (one null check).
+ */
+export function actFor<X, Y, R>(
+  a: Task | "timer" | "hub",
+  fn: (x: X, y: Y) => R,
+  x: X,
+  y: Y,
+): R {
+  if (onSettle === null) return fn(x, y);
   const previous = actor;
   actor = a;
-  return previous;
+  try {
+    return fn(x, y);
+  } finally {
+    actor = previous;
+  }
 }
 
 const subscribers: HubHooks[] = [];

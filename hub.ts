@@ -24,7 +24,7 @@ import {
   optionNames,
 } from "./_checks.ts";
 import { currentScope, currentTask, setFallbackTask } from "./_context.ts";
-import { onSettle, setActor } from "./_hooks.ts";
+import { actFor } from "./_hooks.ts";
 import { coreOf, greenletFactory, HubCore } from "./_hub_core.ts";
 import { watchLoopDry } from "./_quiescence.ts";
 import { formatError, inspectAsString } from "./_inspect.ts";
@@ -397,16 +397,11 @@ export class Hub {
    * else ends main's waits with LoopExit. Returns whether it scheduled work.
    */
   #onLoopDry(): boolean {
-    if (onSettle === null) return this.#onLoopDryNow();
-    const previous = setActor("hub"); // what it settles, it settles for no greenlet
-    try {
-      return this.#onLoopDryNow();
-    } finally {
-      setActor(previous);
-    }
+    // what it settles (wait(), LoopExit), it settles for no greenlet
+    return actFor("hub", (hub: Hub) => hub.#loopRanDry(), this, undefined);
   }
 
-  #onLoopDryNow(): boolean {
+  #loopRanDry(): boolean {
     const core = this.#core;
     core.queue.noYield(); // the loop is dry: drain on microtasks
     if (core.quiet.releaseIfQuiet()) return true;

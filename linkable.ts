@@ -8,7 +8,7 @@
 
 import { als, currentScope, currentTask } from "./_context.ts";
 import { checkFunction } from "./_checks.ts";
-import { onSettle, setActor } from "./_hooks.ts";
+import { actFor } from "./_hooks.ts";
 import {
   interruption,
   type Scheduler,
@@ -335,16 +335,7 @@ export abstract class Linkable implements Waitable {
 
   /** Runs a notification of what `by` did (its hub acts for it meanwhile). */
   static #notify(self: Linkable, by: Task): void {
-    if (onSettle === null) {
-      Linkable.#notifyNow(self, by.core);
-      return;
-    }
-    const previous = setActor(by);
-    try {
-      Linkable.#notifyNow(self, by.core);
-    } finally {
-      setActor(previous);
-    }
+    actFor(by, Linkable.#notifyNow, self, by.core);
   }
 
   static #notifyNow(self: Linkable, core: Scheduler): void {
