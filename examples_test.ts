@@ -132,10 +132,15 @@ test(
       for (const tid of [...names.keys()]) {
         assert.ok(runs.some((e) => e.tid === tid));
       }
+      // (in whole nanoseconds, as the trace keeps time: no float sums)
+      const ns = (us: number) => Math.round(us * 1000);
       const sorted = [...runs].sort((a, b) => a.ts - b.ts);
       for (let i = 1; i < sorted.length; i++) {
         const prev = sorted[i - 1];
-        assert.ok(sorted[i].ts >= prev.ts + prev.dur!, "one run at a time");
+        assert.ok(
+          ns(sorted[i].ts) >= ns(prev.ts) + ns(prev.dur!),
+          "one run at a time",
+        );
       }
     } finally {
       rmSync(dir, { recursive: true, force: true });

@@ -82,8 +82,7 @@ function assertPerfettoTrace(json: string): TraceEvent[] {
     assert.ok(Number.isFinite(e.ts) && e.ts >= 0, JSON.stringify(e));
     assert.ok(Number.isInteger(e.pid) && e.pid > 0, JSON.stringify(e));
     assert.ok(Number.isInteger(e.tid) && e.tid >= 0, JSON.stringify(e));
-    const ns = e.ts * 1000;
-    assert.ok(Math.abs(ns - Math.round(ns)) < 1e-3, `whole ns: ${e.ts}`);
+    assert.ok(Math.abs(e.ts * 1000 - ns(e.ts)) < 1e-3, `whole ns: ${e.ts}`);
     if (e.ph === "M" && e.name === "process_name") processes.add(e.pid);
     if (e.ph === "M" && e.name === "thread_name") {
       assert.ok(typeof e.args?.name === "string" && e.args.name !== "");
@@ -105,7 +104,7 @@ function assertPerfettoTrace(json: string): TraceEvent[] {
       const prev = track.at(-1);
       if (prev !== undefined) {
         assert.ok(
-          e.ts >= prev.ts + prev.dur! - 1e-6,
+          ns(e.ts) >= ns(prev.ts) + ns(prev.dur!),
           `slices of a track do not overlap: ${JSON.stringify([prev, e])}`,
         );
       }
@@ -115,8 +114,8 @@ function assertPerfettoTrace(json: string): TraceEvent[] {
   }
   const inside = (e: TraceEvent, cat?: string) =>
     (slices.get(`${e.pid}/${e.tid}`) ?? []).some((x) =>
-      (cat === undefined || x.cat === cat) && x.ts <= e.ts + 1e-6 &&
-      e.ts <= x.ts + x.dur! + 1e-6
+      (cat === undefined || x.cat === cat) && ns(x.ts) <= ns(e.ts) &&
+      ns(e.ts) <= ns(x.ts) + ns(x.dur!)
     );
   const starts = events.filter((e) => e.ph === "s");
   const ends = events.filter((e) => e.ph === "f");
@@ -131,6 +130,11 @@ function assertPerfettoTrace(json: string): TraceEvent[] {
     assert.ok(inside(f[0], "run"), `arrow ${s.id} ends in a run slice`);
   }
   return events;
+}
+
+/** Microseconds to whole nanoseconds, as Perfetto reads them (llround). */
+function ns(us: number): number {
+  return Math.round(us * 1000);
 }
 
 function traceJson(events: TraceEvent[]): string {
