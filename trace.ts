@@ -528,7 +528,8 @@ let running: Recorder | null = null;
  * there when the program ends (normally, or by `Deno.exit()`/`process.exit()`).
  * Under Deno that takes `--allow-env=GEVENT_TRACE` (without it the variable
  * is not read, and nothing is traced) and `--allow-write=<file>` (without it,
- * one line on stderr says why the file is missing). That trace is separate:
+ * Deno asks at a terminal; elsewhere one line on stderr says why the file is
+ * missing). That trace is separate:
  * `startTrace()`/`stopTrace()` work beside it.
  *
  * @param options `maxEvents`: keep at most this many events (default
