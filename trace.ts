@@ -76,7 +76,8 @@ export interface TraceEvent {
   s?: "t";
   /**
    * Details: a wait's `timeout` (ms) and `wokenBy` (a greenlet, `timer`,
-   * `hub`, `itself` or `not seen`); the `name` of a metadata event.
+   * `hub`, `itself`, `not seen` or `still waiting`); the `name` of a
+   * metadata event.
    */
   args?: Record<string, string | number | boolean>;
 }
