@@ -1,7 +1,8 @@
 /**
  * Owns the hooks bus: what the hub and greenlets announce (spawn, start,
- * switch, wait, settle, finish, timer, drain) to any number of subscribers.
- * With none, each announcement costs one null check.
+ * switch, wait, settle, finish, timer, drain) to any number of subscribers,
+ * and who the hub acts for while it settles waits from its own code
+ * (`actor`). With no subscriber, each announcement costs one null check.
  *
  * @module
  */
@@ -50,6 +51,35 @@ export let onTimer: Fn<void>[] | null = null;
 export let onDrain: Fn<boolean>[] | null = null;
 /** Whether any subscriber wants spawn sites recorded. */
 export let spawnSites = false;
+
+/**
+ * Who the hub acts for while its own code settles waits or spawns: the task
+ * whose action it carries out (a notification of what that greenlet did:
+ * released, set, ended), `"timer"` (due timers run), `"hub"` (its own
+ * checks: idle, quiet, the loop ran dry); null when the running code's own
+ * greenlet acts (the current task). Set only by {@linkcode actFor}.
+ */
+export let actor: Task | "timer" | "hub" | null = null;
+
+/**
+ * Runs `fn(x, y)` with {@linkcode actor} set to `a` (restored after) while
+ * someone listens to `settle`; else just runs it (one null check).
+ */
+export function actFor<X, Y, R>(
+  a: Task | "timer" | "hub",
+  fn: (x: X, y: Y) => R,
+  x: X,
+  y: Y,
+): R {
+  if (onSettle === null) return fn(x, y);
+  const previous = actor;
+  actor = a;
+  try {
+    return fn(x, y);
+  } finally {
+    actor = previous;
+  }
+}
 
 const subscribers: HubHooks[] = [];
 

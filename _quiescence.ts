@@ -7,6 +7,7 @@
  */
 
 import { nativeSetImmediate } from "./_native.ts";
+import { actFor } from "./_hooks.ts";
 import type { RunQueue } from "./_run_queue.ts";
 import type { Timers } from "./_timers.ts";
 import {
@@ -105,9 +106,15 @@ export class Quiescence {
   #check = (): void => {
     this.#checkArmed = false;
     if (this.#queue.busy) return; // re-armed when the queue drains
-    this.#idle.settleAll(undefined, false);
-    if (this.#quiet.size !== 0 && this.#isQuiet()) this.#releaseQuiet();
+    // what it settles, it settles for no greenlet
+    actFor("hub", Quiescence.#release, this, undefined);
   };
+
+  /** Releases `idle()` callers, and `wait()` callers if the hub is quiet. */
+  static #release(quiet: Quiescence): void {
+    quiet.#idle.settleAll(undefined, false);
+    if (quiet.#quiet.size !== 0 && quiet.#isQuiet()) quiet.#releaseQuiet();
+  }
 
   #releaseQuiet(): void {
     let w: Waiter | null;

@@ -12,7 +12,7 @@ import {
   nativeTimerRef,
 } from "./_native.ts";
 import { Timer, TimerHeap } from "./_timer_heap.ts";
-import { emit, onTimer } from "./_hooks.ts";
+import { actFor, emit, onTimer } from "./_hooks.ts";
 
 /** The longest delay a runtime timer takes (2³¹−1 ms); longer ones re-arm. */
 const MAX_DELAY = 2 ** 31 - 1;
@@ -128,25 +128,30 @@ export class Timers {
     if (this.#unrefCount !== 0) this.#syncRef();
   }
 
+  /** Runs the timers of `timers` due at `now`, earliest first. */
+  static #runDue(timers: Timers, now: number): void {
+    const heap = timers.#heap;
+    for (;;) {
+      const t = heap.peek();
+      if (t === undefined || t.deadline > now) break;
+      heap.pop();
+      if (!t.ref) timers.#unrefCount--;
+      try {
+        t.fn(t.arg);
+      } catch (e) {
+        timers.#owner.reportError(e);
+      }
+    }
+  }
+
   #fire = (): void => {
     this.#native = null;
     this.#nativeDeadline = Infinity;
     this.#owner.willFire();
     if (onTimer !== null) emit(onTimer, undefined);
-    const heap = this.#heap;
-    const now = this.host.now();
-    for (;;) {
-      const t = heap.peek();
-      if (t === undefined || t.deadline > now) break;
-      heap.pop();
-      if (!t.ref) this.#unrefCount--;
-      try {
-        t.fn(t.arg);
-      } catch (e) {
-        this.#owner.reportError(e);
-      }
-    }
-    const next = heap.peek();
+    // what due timers settle, they settle for no greenlet
+    actFor("timer", Timers.#runDue, this, this.host.now());
+    const next = this.#heap.peek();
     if (next !== undefined && this.#native === null) this.#arm(next.deadline);
     this.#owner.changed();
   };

@@ -1,4 +1,8 @@
 import assert from "node:assert/strict";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type { TraceEvent } from "./mod.ts";
 import { type ProcessResult, runProcess, test } from "./test_adapter.ts";
 
 /** Runs an example with Deno; resolves with its exit code, stdout, stderr. */
@@ -59,20 +63,91 @@ test(
   { denoOnly: true },
 );
 
+const SEMAPHORE_LINES = [
+  line("f1", 0),
+  line("f2", 0),
+  line("f1", 1),
+  line("f1", 2),
+  line("f2", 1),
+  line("f1", 3),
+  line("f1", 4),
+  line("f2", 2),
+  line("f2", 3),
+  line("f2", 4),
+];
+
 test("examples/05_semaphore.ts prints the tutorial's order", async () => {
-  await expectLines("05_semaphore.ts", [
-    line("f1", 0),
-    line("f2", 0),
-    line("f1", 1),
-    line("f1", 2),
-    line("f2", 1),
-    line("f1", 3),
-    line("f1", 4),
-    line("f2", 2),
-    line("f2", 3),
-    line("f2", 4),
-  ]);
+  await expectLines("05_semaphore.ts", SEMAPHORE_LINES);
 }, { denoOnly: true });
+
+test(
+  "examples/09_trace.ts: program 5's output, and its trace: a track per greenlet, their waits and who woke them",
+  async () => {
+    const dir = mkdtempSync(join(tmpdir(), "gevent-example-trace-"));
+    try {
+      const path = join(dir, "trace.json");
+      const deno = (globalThis as unknown as { Deno: { execPath(): string } })
+        .Deno;
+      const { code, stdout, stderr } = await runProcess(deno.execPath(), [
+        "run",
+        "--quiet",
+        `--allow-write=${dir}`,
+        "examples/09_trace.ts",
+        path,
+      ]);
+      assert.equal(code, 0, stderr);
+      assert.equal(stderr, "");
+      assert.deepEqual(stdout.trimEnd().split("\n"), [
+        ...SEMAPHORE_LINES,
+        `trace written to ${path} (open it in Perfetto: ui.perfetto.dev → Open trace file)`,
+      ]);
+      const { traceEvents } = JSON.parse(readFileSync(path, "utf8")) as {
+        traceEvents: TraceEvent[];
+      };
+      const names = new Map(
+        traceEvents.filter((e) => e.name === "thread_name").map((
+          e,
+        ) => [e.tid, String(e.args?.name)]),
+      );
+      assert.deepEqual([...names.values()].sort(), ["f1", "f2", "main"]);
+      const waits = traceEvents.filter((e) => e.cat === "wait").map((e) =>
+        `${names.get(e.tid)}: ${e.name}${
+          e.args?.timeout === undefined ? "" : ` ${e.args.timeout} ms`
+        } (${String(e.args?.wokenBy).replace(/ #\d+: \w+\(\)/, "")})`
+      );
+      // in time order: f2 waits for the permit f1 holds, then each
+      // greenlet sleeps after each line it prints, in the lines' order
+      const sleeps = SEMAPHORE_LINES.map((l) =>
+        l.includes("f1")
+          ? "f1: sleep 100 ms (timer)"
+          : "f2: sleep 300 ms (timer)"
+      );
+      assert.deepEqual(waits, [
+        'main: joinAll of 2 greenlets (0 done) (<Greenlet "f2">)',
+        'f2: Semaphore(counter=0, waiters=1) (<Greenlet "f1">)',
+        ...sleeps,
+      ]);
+      // each run is a slice; f1 and f2 take turns, never at once
+      const runs = traceEvents.filter((e) => e.cat === "run");
+      for (const tid of [...names.keys()]) {
+        assert.ok(runs.some((e) => e.tid === tid));
+      }
+      // (in whole nanoseconds, as the trace keeps time: no float sums)
+      const ns = (us: number) => Math.round(us * 1000);
+      const sorted = [...runs].sort((a, b) => a.ts - b.ts);
+      for (let i = 1; i < sorted.length; i++) {
+        const prev = sorted[i - 1];
+        assert.ok(
+          ns(sorted[i].ts) >= ns(prev.ts) + ns(prev.dur!),
+          "one run at a time",
+        );
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  },
+  { denoOnly: true },
+);
 
 test(
   "examples/02_blocking.ts --monitor names f1 and f2 as the blockers",

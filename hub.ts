@@ -24,6 +24,7 @@ import {
   optionNames,
 } from "./_checks.ts";
 import { currentScope, currentTask, setFallbackTask } from "./_context.ts";
+import { actFor } from "./_hooks.ts";
 import { coreOf, greenletFactory, HubCore } from "./_hub_core.ts";
 import { watchLoopDry } from "./_quiescence.ts";
 import { formatError, inspectAsString } from "./_inspect.ts";
@@ -396,6 +397,11 @@ export class Hub {
    * else ends main's waits with LoopExit. Returns whether it scheduled work.
    */
   #onLoopDry(): boolean {
+    // what it settles (wait(), LoopExit), it settles for no greenlet
+    return actFor("hub", (hub: Hub) => hub.#loopRanDry(), this, undefined);
+  }
+
+  #loopRanDry(): boolean {
     const core = this.#core;
     core.queue.noYield(); // the loop is dry: drain on microtasks
     if (core.quiet.releaseIfQuiet()) return true;

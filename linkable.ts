@@ -8,9 +8,11 @@
 
 import { als, currentScope, currentTask } from "./_context.ts";
 import { checkFunction } from "./_checks.ts";
+import { actFor } from "./_hooks.ts";
 import {
   interruption,
   type Scheduler,
+  type Task,
   WaiterList,
   waitOn,
   type WaitOptions,
@@ -216,8 +218,8 @@ export abstract class Linkable implements Waitable {
       !this.ready()
     ) return;
     this.#scheduled = true;
-    const core = currentTask().core;
-    core.schedule(Linkable.#notify, this, core);
+    const by = currentTask();
+    by.core.schedule(Linkable.#notify, this, by);
   }
 
   /**
@@ -331,7 +333,12 @@ export abstract class Linkable implements Waitable {
     return false;
   }
 
-  static #notify(self: Linkable, core: Scheduler): void {
+  /** Runs a notification of what `by` did (its hub acts for it meanwhile). */
+  static #notify(self: Linkable, by: Task): void {
+    actFor(by, Linkable.#notifyNow, self, by.core);
+  }
+
+  static #notifyNow(self: Linkable, core: Scheduler): void {
     self.#scheduled = false;
     const all = self.wakesAll;
     if (!all && !self.ready()) return;

@@ -66,6 +66,12 @@ export {
   stopMonitor,
 } from "./monitor.ts";
 export {
+  startTrace,
+  stopTrace,
+  type TraceEvent,
+  type TraceOptions,
+} from "./trace.ts";
+export {
   AsyncResult,
   type BlockingOptions,
   Event,

@@ -39,6 +39,7 @@ import {
   spawn,
   spawnLater,
   startMonitor,
+  startTrace,
   stopMonitor,
   wait,
   withTimeout,
@@ -248,6 +249,12 @@ const OPTIONS_TABLE: OptionsRow[] = [
       "maxBlockingTimeMs",
       "maxBlockingTime, report, spawnSites",
     ),
+  },
+  {
+    api: "startTrace",
+    call: (o) => startTrace(o),
+    options: { maxEvent: 10 },
+    message: unknownOption("start trace", "maxEvent", "maxEvents"),
   },
   {
     api: "Event#wait",

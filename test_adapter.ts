@@ -142,6 +142,7 @@ export interface ProcessResult {
  * @param cwd The working directory (default: the current one).
  * @param timeoutMs Kill the process after this many ms (code -1): a test
  * fails instead of hanging.
+ * @param env Variables added to the environment.
  * @returns Exit code and output.
  */
 export async function runProcess(
@@ -149,10 +150,11 @@ export async function runProcess(
   args: string[],
   cwd?: string,
   timeoutMs = 60_000,
+  env: Record<string, string> = {},
 ): Promise<ProcessResult> {
   const child = spawnProcess(cmd, args, {
     cwd,
-    env: { ...process.env, NO_COLOR: "1" },
+    env: { ...process.env, NO_COLOR: "1", ...env },
   });
   const r: ProcessResult = { code: -1, stdout: "", stderr: "", output: "" };
   child.stdout.on("data", (d) => {

@@ -14,30 +14,13 @@
  * @module
  */
 import * as after from "../mod.ts";
+import { alternate, extract, row } from "./_ab.ts";
 
 type Lib = typeof after;
 
 const rev = Deno.args[0] ?? "HEAD~1";
 const ROUNDS = 15;
 const N = 200_000;
-
-async function extract(rev: string): Promise<string> {
-  const dir = await Deno.makeTempDir({ prefix: "gevent-ts-before-" });
-  const root = new URL("..", import.meta.url).pathname;
-  const archive = new Deno.Command("git", {
-    args: ["-C", root, "archive", "--format=tar", rev],
-    stdout: "piped",
-  }).spawn();
-  const tar = new Deno.Command("tar", {
-    args: ["-x", "-C", dir],
-    stdin: "piped",
-  }).spawn();
-  await archive.stdout.pipeTo(tar.stdin);
-  if (!(await archive.status).success || !(await tar.status).success) {
-    throw new Error(`cannot extract ${rev}`);
-  }
-  return dir;
-}
 
 /** ns per acquire + release, options given. */
 async function semaphore(lib: Lib): Promise<number> {
@@ -100,30 +83,14 @@ const BENCHES = [
   ["Queue put/get", queueBare],
 ] as const;
 
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[s.length >> 1];
-}
-
 const dir = await extract(rev);
 try {
   const before = await import(`file://${dir}/mod.ts`) as Lib;
   const libs: [string, Lib][] = [["before", before], ["after", after]];
   console.log(`before: ${rev}; after: this tree; ns per operation`);
   for (const [name, bench] of BENCHES) {
-    const times: Record<string, number[]> = { before: [], after: [] };
-    for (const [, lib] of libs) await bench(lib); // warm up
-    for (let r = 0; r < ROUNDS; r++) {
-      const order = r % 2 === 0 ? libs : [...libs].reverse();
-      for (const [label, lib] of order) times[label].push(await bench(lib));
-    }
-    const b = Math.min(...times.before), a = Math.min(...times.after);
-    const bm = median(times.before), am = median(times.after);
-    console.log(
-      `${name.padEnd(36)} before ${b.toFixed(1)} (${bm.toFixed(1)})  ` +
-        `after ${a.toFixed(1)} (${am.toFixed(1)})  ` +
-        `after/before ${(a / b).toFixed(3)} (${(am / bm).toFixed(3)})`,
-    );
+    const times = await alternate(libs, bench, ROUNDS);
+    console.log(row(name, times.before, times.after));
   }
 } finally {
   await Deno.remove(dir, { recursive: true });
