@@ -36,6 +36,12 @@ export class Quiescence {
   readonly #quiet = new WaiterList();
   #quietTimers = 0;
   #checkArmed = false;
+  /**
+   * Told of every drained run queue and every tracked operation that starts
+   * or ends: the moments the hub may have settled (testing.ts's virtual
+   * clock); null when nobody listens.
+   */
+  watcher: (() => void) | null = null;
 
   constructor(queue: RunQueue, timers: Timers) {
     this.#queue = queue;
@@ -52,6 +58,12 @@ export class Quiescence {
   noteOp(delta: number): void {
     this.#ops += delta;
     if (delta < 0) this.changed();
+    if (this.watcher !== null) this.watcher();
+  }
+
+  /** Nothing runnable (queue empty, no drain on its way) and no tracked operation. */
+  get settled(): boolean {
+    return !this.#queue.busy && this.#ops === 0;
   }
 
   /** Something happened that may make the hub quiet. */
@@ -62,6 +74,7 @@ export class Quiescence {
   /** The run queue drained. */
   drained(): void {
     if (this.#quiet.size !== 0 || this.#idle.size !== 0) this.#armCheck();
+    if (this.watcher !== null) this.watcher();
   }
 
   /** `idle()` in `scope`. */

@@ -397,6 +397,7 @@ export class Hub {
    */
   #onLoopDry(): boolean {
     const core = this.#core;
+    if (core.frozen) return false;
     core.queue.noYield(); // the loop is dry: drain on microtasks
     if (core.quiet.releaseIfQuiet()) return true;
     const main = core.main;
