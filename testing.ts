@@ -203,11 +203,8 @@ class Run {
         return true;
       }
       this.#killing = als.run(core.main, killAll, left).then(
-        () => this.#killDone(),
-        (e) => {
-          core.reportError(core.main, e);
-          this.#killDone();
-        },
+        this.#killDone,
+        this.#killDone,
       );
       return true;
     }
@@ -218,10 +215,10 @@ class Run {
     return false; // the killed greenlets' cleanup waits: the clock goes on
   }
 
-  #killDone(): void {
+  #killDone = (): void => {
     this.#killed = true;
     this.request();
-  }
+  };
 
   #finish(): void {
     this.finished = true;
@@ -256,6 +253,8 @@ class Run {
       if (a !== null) {
         this.advance = null;
         a.resolve();
+      } else if (this.#killing !== null) {
+        this.#finish(); // what fn left cannot end (an unseen await): leave it
       } else {
         this.#stuck();
       }
