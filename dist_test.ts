@@ -27,19 +27,23 @@ async function sh(
 const SWITCH = [0, 1, 2].flatMap((i) => [`f1 ${i}`, `f2 ${i}`]);
 
 const ESM_PROGRAM = `
-import { joinAll, sleep, spawn } from "gevent-ts";
+import { getHub, joinAll, sleep, spawn } from "gevent-ts";
 import { isPatched } from "gevent-ts/patch";
+import { withVirtualTime } from "gevent-ts/testing";
 const f = async (name) => { for (let i = 0; i < 3; i++) { console.log(name, i); await sleep(0); } };
 await joinAll([spawn(f, "f1"), spawn(f, "f2")]);
+console.log("virtual:", await withVirtualTime(async () => { await sleep(3_600_000); return getHub().now(); }));
 await import("gevent-ts/patch/all");
 console.log("patched fetch:", isPatched("fetch"));
 `;
 
 const CJS_PROGRAM = `
-const { joinAll, sleep, spawn } = require("gevent-ts");
+const { getHub, joinAll, sleep, spawn } = require("gevent-ts");
 const { isPatched } = require("gevent-ts/patch");
+const { withVirtualTime } = require("gevent-ts/testing");
 const f = async (name) => { for (let i = 0; i < 3; i++) { console.log(name, i); await sleep(0); } };
-joinAll([spawn(f, "f1"), spawn(f, "f2")]).then(() => {
+joinAll([spawn(f, "f1"), spawn(f, "f2")]).then(async () => {
+  console.log("virtual:", await withVirtualTime(async () => { await sleep(3_600_000); return getHub().now(); }));
   require("gevent-ts/patch/all");
   console.log("patched fetch:", isPatched("fetch"));
 });
@@ -48,22 +52,24 @@ joinAll([spawn(f, "f1"), spawn(f, "f2")]).then(() => {
 const TS_GOOD = `
 import { type Greenlet, joinAll, Semaphore, spawn, Timeout } from "gevent-ts";
 import { patchAll, unpatchAll } from "gevent-ts/patch";
+import { type VirtualClock, withVirtualTime } from "gevent-ts/testing";
+const t: number = await withVirtualTime((clock: VirtualClock) => clock.now, { auto: true });
 patchAll({ sync: "off" });
 const g: Greenlet<number> = spawn(async (x: number) => x * 2, 21);
-const value: number = await g.get({ timeout: 100 });
+const value: number = await g.result({ timeout: 100 });
 const sem = new Semaphore(1);
 {
   using _permit = await sem.hold();
   using _t = Timeout.startNew(50);
 }
 const done: Greenlet[] = await joinAll([g]);
-console.log(value, done.length);
+console.log(value, done.length, t);
 unpatchAll();
 `;
 
 const TS_BAD = `
 import { spawn } from "gevent-ts";
-const wrong: string = await spawn(async () => 1).get();
+const wrong: string = await spawn(async () => 1).result();
 console.log(wrong);
 `;
 
@@ -102,6 +108,7 @@ test(
         assert.equal(run.code, 0, run.err);
         assert.deepEqual(run.out.trimEnd().split("\n"), [
           ...SWITCH,
+          "virtual: 3600000", // one hub state across the entry points
           "patched fetch: true",
         ]);
       }
