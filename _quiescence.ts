@@ -61,6 +61,11 @@ export class Quiescence {
     if (this.watcher !== null) this.watcher();
   }
 
+  /** Whether a tracked operation is pending. */
+  get tracking(): boolean {
+    return this.#ops !== 0;
+  }
+
   /** Nothing runnable (queue empty, no drain on its way) and no tracked operation. */
   get settled(): boolean {
     return !this.#queue.busy && this.#ops === 0;

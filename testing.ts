@@ -7,11 +7,12 @@
  *
  * The rule for operations the hub cannot see: virtual time waits only for
  * what the hub can see — runnable greenlets and tracked operations (patched
- * `fetch`, files, subprocesses: `patch.ts`). Before each jump it gives the
- * runtime one real turn, so I/O callbacks already queued run first; it does
- * not wait for anything else (a raw promise, unpatched I/O, a native
- * timer). When nothing visible is left to wait for and no timer is armed,
- * it fails with a {@linkcode LoopExit} naming what waits, never hangs.
+ * `fetch`, files, subprocesses: `patch.ts`; while one is pending the clock
+ * keeps real pace instead of jumping). Before each jump it gives the runtime
+ * one real turn, so I/O callbacks already queued run first; it does not
+ * wait for anything else (a raw promise, unpatched I/O, a native timer).
+ * When nothing visible is left to wait for and no timer is armed, it fails
+ * with a {@linkcode LoopExit} naming what waits, never hangs.
  *
  * A separate entry point (`./testing`): `mod.ts` does not re-export it.
  *
@@ -41,7 +42,12 @@ import {
 } from "./_checks.ts";
 import { als } from "./_context.ts";
 import { coreOnHost, type HubCore } from "./_hub_core.ts";
-import { nativeSetImmediate } from "./_native.ts";
+import {
+  nativeClearTimeout,
+  nativeNow,
+  nativeSetImmediate,
+  nativeSetTimeout,
+} from "./_native.ts";
 import type { TimerHost } from "./_timers.ts";
 import { trackOp } from "./_track.ts";
 import { DEAD, describeWaits, RUNNING, throwInto } from "./_waiter.ts";
@@ -52,6 +58,9 @@ import { killAll } from "./join_all.ts";
 import "./mod.ts";
 
 const OPTIONS = optionNames("auto");
+
+/** The longest delay a runtime timer takes (2³¹−1 ms). */
+const MAX_DELAY = 2 ** 31 - 1;
 
 /** How many instants `runAll()` fires before it gives up (an endless interval). */
 const RUN_ALL_LIMIT = 100_000;
@@ -121,6 +130,10 @@ class Run {
   #fnValue: unknown = undefined;
   #killing: Promise<unknown> | null = null;
   #killed = false;
+  /** Real and virtual time when the clock began to keep real pace; -1: it does not. */
+  #paceReal = -1;
+  #paceVirtual = 0;
+  #paceTimer: unknown = null;
   #resolve: (v: unknown) => void = noop;
   #reject: (e: unknown) => void = noop;
 
@@ -179,7 +192,14 @@ class Run {
 
   #step = (): void => {
     this.#stepArmed = false;
-    if (this.finished || !this.core.quiet.settled) return; // told again later
+    if (this.finished) return;
+    const quiet = this.core.quiet;
+    if (quiet.tracking) {
+      this.#pace();
+      return;
+    }
+    this.#stopPace();
+    if (!quiet.settled) return; // told again when the run queue drains
     if (this.#graceEpoch !== this.#epoch) {
       // settled: give the runtime one more real turn (I/O already queued)
       this.#graceEpoch = this.#epoch;
@@ -221,6 +241,7 @@ class Run {
   };
 
   #finish(): void {
+    this.#stopPace();
     this.finished = true;
     this.core.frozen = true;
     this.core.quiet.watcher = null;
@@ -231,7 +252,54 @@ class Run {
     else this.#reject(this.#fnValue);
   }
 
-  /** The hub has settled: move the clock if it may. */
+  /**
+   * A tracked operation is pending (real I/O): the clock keeps real pace
+   * from now on, so the next instant it may move to comes after as many
+   * real milliseconds.
+   */
+  #pace(): void {
+    if (this.#paceReal < 0) {
+      this.#paceReal = nativeNow();
+      this.#paceVirtual = this.host.time;
+    }
+    if (this.#paceTimer !== null) nativeClearTimeout(this.#paceTimer);
+    this.#paceTimer = null;
+    const timers = this.core.timers;
+    const a = this.advance;
+    let goal = Infinity;
+    if (a !== null && a.target !== Infinity) {
+      goal = Math.min(timers.nextDeadline, a.target);
+    } else if ((this.auto || a !== null) && timers.hasRef) {
+      goal = timers.nextDeadline;
+    }
+    if (goal === Infinity) return; // nothing to move to: wait for the operation
+    const delay = goal - this.#paceVirtual - (nativeNow() - this.#paceReal);
+    if (delay <= 0) {
+      this.#advance(); // as much real time has passed
+      return;
+    }
+    this.#paceTimer = nativeSetTimeout(
+      this.#paced,
+      Math.min(MAX_DELAY, Math.ceil(delay)),
+    );
+  }
+
+  #paced = (): void => {
+    this.#paceTimer = null;
+    if (this.finished) return;
+    if (this.core.quiet.tracking) this.#pace();
+    else this.request();
+  };
+
+  #stopPace(): void {
+    this.#paceReal = -1;
+    if (this.#paceTimer !== null) {
+      nativeClearTimeout(this.#paceTimer);
+      this.#paceTimer = null;
+    }
+  }
+
+  /** The hub has settled (or kept real pace): move the clock if it may. */
   #advance(): void {
     const timers = this.core.timers;
     const a = this.advance;
@@ -411,7 +479,8 @@ export class VirtualClock {
    * then fires at its own instant, in deadline then arming order, and the
    * hub runs until it has settled (nothing runnable, no tracked operation)
    * before the next instant and before the promise resolves, with the
-   * clock at exactly `now + ms`. Only with `{ auto: false }`.
+   * clock at exactly `now + ms`. While a tracked operation is pending the
+   * clock keeps real pace. Only with `{ auto: false }`.
    *
    * @param ms Milliseconds to advance (≥ 0, finite).
    * @returns A promise that resolves when the clock has reached the time
@@ -525,9 +594,15 @@ export interface VirtualTimeOptions {
  *   subprocess…) is pending, and one real turn of the runtime brought
  *   nothing new, it jumps to the earliest timer's deadline and fires what
  *   is due there; timers with equal deadlines fire in arming order, as in
- *   real time. Nothing else moves it: the greenlets' own code takes no
- *   virtual time. With `{ auto: false }` it moves only by `clock.tick(ms)`
- *   and `clock.runAll()`.
+ *   real time. The greenlets' own code takes no virtual time.
+ * - **Tracked operations keep real pace.** While one is pending (real
+ *   I/O), the clock does not jump: it moves at real speed, so a timer due
+ *   in 100 ms fires after 100 real ms — a timeout around a request that is
+ *   never answered still fires — and an operation that ends first takes no
+ *   virtual time.
+ * - **By hand.** With `{ auto: false }` the clock moves only by
+ *   `clock.tick(ms)` and `clock.runAll()` (at real pace too while a
+ *   tracked operation is pending).
  * - **What it cannot see.** A raw promise, unpatched I/O or a native timer
  *   is invisible to the hub: virtual time does not wait for it (only for
  *   the one real turn before each jump). If `fn` has not settled and

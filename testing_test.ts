@@ -28,7 +28,7 @@ import {
   withTimeout,
 } from "./mod.ts";
 import { patchFetch, patchTimers, unpatchAll } from "./patch.ts";
-import { VirtualClock, withVirtualTime } from "./testing.ts";
+import { type VirtualClock, withVirtualTime } from "./testing.ts";
 import { capturingErrors, deferred, test } from "./test_adapter.ts";
 
 /** `label@ms`: what happened at which virtual instant. */
@@ -312,27 +312,32 @@ test("a greenlet in an unseen await is named, and the LoopExit reaches fn's own 
   );
 });
 
-test("a tracked operation holds the clock: a patched fetch ends before a 10 ms sleep", async () => {
-  const server = createServer((_req, res) => {
-    // real time, outside the run: answers after 20 ms
-    globalThis.setTimeout(() => res.end("pong"), 20);
+test("while a tracked operation is pending the clock keeps real pace: a fetch answered in 20 ms ends before a 1 s sleep; a 30 ms withTimeout around one never answered fires", async () => {
+  const server = createServer((req, res) => {
+    // real time, outside the run; /never is never answered
+    if (req.url === "/slow") globalThis.setTimeout(() => res.end("pong"), 20);
   });
   await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
-  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/`;
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   patchFetch();
   try {
     const log = await withVirtualTime(async () => {
       const log: string[] = [];
       spawn(async () => {
-        await sleep(10);
+        await sleep(1000);
         log.push(at("slept"));
       });
-      const res = await fetch(url);
+      const res = await fetch(`${url}/slow`);
       log.push(at(await res.text()));
-      await sleep(10);
+      await assert.rejects(
+        withTimeout(30, () => fetch(`${url}/never`)),
+        Timeout,
+      );
+      log.push(at("timed out"));
+      await sleep(1000);
       return log;
     });
-    assert.deepEqual(log, ["pong@0", "slept@10"]);
+    assert.deepEqual(log, ["pong@0", "timed out@30", "slept@1000"]);
   } finally {
     unpatchAll();
     server.closeAllConnections();
