@@ -20,6 +20,7 @@ import {
   killedWhileAway,
   test,
 } from "./test_adapter.ts";
+import { withVirtualTime } from "./testing.ts";
 
 test("joinAll returns greenlets in completion order", async () => {
   const a = spawn(() => sleep(15));
@@ -383,87 +384,88 @@ test("property: greenlets end once, failures reach handleError once, joinAll ret
       ),
       fc.option(fc.integer({ min: 0, max: 6 }), { nil: undefined }),
       fc.boolean(),
-      async (specs, count, raiseError) => {
-        const ended: Greenlet[] = [];
-        const links = new Map<Greenlet, number>();
-        const gs: Greenlet[] = [];
-        const unlinkedRan: Greenlet[] = [];
-        const lateLinks = new Map<Greenlet, number>();
-        const run = async (steps: Body[]) => {
-          for (const step of steps) {
-            if (step.kind === "value") return "v";
-            if (step.kind === "throw") throw new Error("boom");
-            if (step.kind === "sleep") await sleep(step.ms);
-            if (step.kind === "kill") {
-              gs[step.target % gs.length].kill(undefined, { block: false });
+      (specs, count, raiseError) =>
+        withVirtualTime(async () => {
+          const ended: Greenlet[] = [];
+          const links = new Map<Greenlet, number>();
+          const gs: Greenlet[] = [];
+          const unlinkedRan: Greenlet[] = [];
+          const lateLinks = new Map<Greenlet, number>();
+          const run = async (steps: Body[]) => {
+            for (const step of steps) {
+              if (step.kind === "value") return "v";
+              if (step.kind === "throw") throw new Error("boom");
+              if (step.kind === "sleep") await sleep(step.ms);
+              if (step.kind === "kill") {
+                gs[step.target % gs.length].kill(undefined, { block: false });
+              }
+              if (step.kind === "join") {
+                await gs[step.target % gs.length].join(step.timeout);
+              }
             }
-            if (step.kind === "join") {
-              await gs[step.target % gs.length].join(step.timeout);
+            return "done";
+          };
+          await capturingErrors(async (errors) => {
+            for (const { steps, later } of specs) {
+              gs.push(
+                later === undefined
+                  ? spawn(run, steps)
+                  : spawnLater(later, run, steps),
+              );
             }
-          }
-          return "done";
-        };
-        await capturingErrors(async (errors) => {
-          for (const { steps, later } of specs) {
-            gs.push(
-              later === undefined
-                ? spawn(run, steps)
-                : spawnLater(later, run, steps),
-            );
-          }
-          gs.forEach((g, i) => {
-            g.link(() => {
-              links.set(g, (links.get(g) ?? 0) + 1);
-              ended.push(g);
+            gs.forEach((g, i) => {
+              g.link(() => {
+                links.set(g, (links.get(g) ?? 0) + 1);
+                ended.push(g);
+              });
+              if (specs[i].unlink) {
+                const never = () => void unlinkedRan.push(g);
+                g.link(never);
+                g.unlink(never);
+              }
             });
-            if (specs[i].unlink) {
-              const never = () => void unlinkedRan.push(g);
-              g.link(never);
-              g.unlink(never);
+            let result: Greenlet[] | Error;
+            try {
+              result = await joinAll(gs, { count, raiseError });
+            } catch (e) {
+              result = e as Error;
+            }
+            await killAll(gs);
+            // a link added once the greenlet is dead runs too, once, later
+            for (const g of gs) {
+              g.link(() => lateLinks.set(g, (lateLinks.get(g) ?? 0) + 1));
+            }
+            assert.equal(
+              lateLinks.size,
+              0,
+              "links run from the hub, not in link()",
+            );
+            await sleep(0);
+            assert.deepEqual(gs.map((g) => lateLinks.get(g)), gs.map(() => 1));
+            const failures = gs.filter((g) => !g.successful());
+            assert.deepEqual(
+              errors,
+              ended.filter((g) => failures.includes(g)).map((g) =>
+                `${g.name}: ${g.exception}`
+              ),
+            );
+            if (result instanceof Error) {
+              assert.ok(raiseError && failures.length > 0);
+            } else {
+              const limit = Math.min(count ?? gs.length, gs.length);
+              assert.ok(result.length <= limit, "at most count");
+              for (const g of result) assert.ok(g.dead);
+              if (raiseError) assert.ok(result.every((g) => g.successful()));
+              // completion order: the order their links ran
+              assert.deepEqual(
+                result,
+                ended.filter((g) => result.includes(g)).slice(0, result.length),
+              );
             }
           });
-          let result: Greenlet[] | Error;
-          try {
-            result = await joinAll(gs, { count, raiseError });
-          } catch (e) {
-            result = e as Error;
-          }
-          await killAll(gs);
-          // a link added once the greenlet is dead runs too, once, later
-          for (const g of gs) {
-            g.link(() => lateLinks.set(g, (lateLinks.get(g) ?? 0) + 1));
-          }
-          assert.equal(
-            lateLinks.size,
-            0,
-            "links run from the hub, not in link()",
-          );
-          await sleep(0);
-          assert.deepEqual(gs.map((g) => lateLinks.get(g)), gs.map(() => 1));
-          const failures = gs.filter((g) => !g.successful());
-          assert.deepEqual(
-            errors,
-            ended.filter((g) => failures.includes(g)).map((g) =>
-              `${g.name}: ${g.exception}`
-            ),
-          );
-          if (result instanceof Error) {
-            assert.ok(raiseError && failures.length > 0);
-          } else {
-            const limit = Math.min(count ?? gs.length, gs.length);
-            assert.ok(result.length <= limit, "at most count");
-            for (const g of result) assert.ok(g.dead);
-            if (raiseError) assert.ok(result.every((g) => g.successful()));
-            // completion order: the order their links ran
-            assert.deepEqual(
-              result,
-              ended.filter((g) => result.includes(g)).slice(0, result.length),
-            );
-          }
-        });
-        assert.deepEqual(gs.map((g) => links.get(g)), gs.map(() => 1));
-        assert.deepEqual(unlinkedRan, [], "an unlinked callback never runs");
-      },
+          assert.deepEqual(gs.map((g) => links.get(g)), gs.map(() => 1));
+          assert.deepEqual(unlinkedRan, [], "an unlinked callback never runs");
+        }),
     ),
     { numRuns: Number(process.env.PROPERTY_RUNS ?? 60) },
   );

@@ -20,6 +20,7 @@ import {
   withTimeout,
 } from "./mod.ts";
 import { capturingErrors, deferred, test } from "./test_adapter.ts";
+import { withVirtualTime } from "./testing.ts";
 import { waitContract } from "./test_waits.ts";
 
 /**
@@ -1368,56 +1369,57 @@ test("property: Pool(k).map and imapUnordered keep at most k running and process
       fc.integer({ min: 1, max: 4 }),
       fc.array(taskArb, { maxLength: 12 }),
       fc.boolean(),
-      async (k, tasks, unordered) => {
-        const pool: GroupBase = new Pool(k);
-        let running = 0;
-        let peak = 0;
-        const started = tasks.map(() => 0);
-        const work = async (i: number) => {
-          started[i]++;
-          peak = Math.max(peak, ++running);
-          try {
-            await sleep(tasks[i].ms);
-            if (tasks[i].fail) throw new Error(`task ${i}`);
-            return i;
-          } finally {
-            running--;
+      (k, tasks, unordered) =>
+        withVirtualTime(async () => {
+          const pool: GroupBase = new Pool(k);
+          let running = 0;
+          let peak = 0;
+          const started = tasks.map(() => 0);
+          const work = async (i: number) => {
+            started[i]++;
+            peak = Math.max(peak, ++running);
+            try {
+              await sleep(tasks[i].ms);
+              if (tasks[i].fail) throw new Error(`task ${i}`);
+              return i;
+            } finally {
+              running--;
+            }
+          };
+          const ids = tasks.map((_, i) => i);
+          const anyFails = tasks.some((t) => t.fail);
+          if (unordered) {
+            const got = ids.map(() => 0);
+            let error: unknown;
+            try {
+              for await (const i of pool.imapUnordered(work, ids)) got[i]++;
+            } catch (e) {
+              error = e;
+            }
+            assert.equal(error !== undefined, anyFails);
+            for (const [i, n] of got.entries()) {
+              assert.ok(n <= 1 && (n === 0 || !tasks[i].fail));
+              if (!anyFails) assert.equal(n, 1);
+            }
+          } else {
+            let results: number[] | undefined;
+            let error: unknown;
+            try {
+              results = await pool.map(work, ids);
+            } catch (e) {
+              error = e;
+            }
+            if (anyFails) {
+              const m = (error as Error).message.match(/^task (\d+)$/);
+              assert.ok(m !== null && tasks[Number(m[1])].fail);
+            } else assert.deepEqual(results, ids);
           }
-        };
-        const ids = tasks.map((_, i) => i);
-        const anyFails = tasks.some((t) => t.fail);
-        if (unordered) {
-          const got = ids.map(() => 0);
-          let error: unknown;
-          try {
-            for await (const i of pool.imapUnordered(work, ids)) got[i]++;
-          } catch (e) {
-            error = e;
-          }
-          assert.equal(error !== undefined, anyFails);
-          for (const [i, n] of got.entries()) {
-            assert.ok(n <= 1 && (n === 0 || !tasks[i].fail));
-            if (!anyFails) assert.equal(n, 1);
-          }
-        } else {
-          let results: number[] | undefined;
-          let error: unknown;
-          try {
-            results = await pool.map(work, ids);
-          } catch (e) {
-            error = e;
-          }
-          if (anyFails) {
-            const m = (error as Error).message.match(/^task (\d+)$/);
-            assert.ok(m !== null && tasks[Number(m[1])].fail);
-          } else assert.deepEqual(results, ids);
-        }
-        assert.ok(peak <= k, `peak ${peak} > ${k}`);
-        assert.ok(started.every((n) => n <= 1));
-        if (!anyFails) assert.ok(started.every((n) => n === 1));
-        assert.equal(running, 0, "nothing runs after the call returned");
-        assert.equal(pool.size, 0);
-      },
+          assert.ok(peak <= k, `peak ${peak} > ${k}`);
+          assert.ok(started.every((n) => n <= 1));
+          if (!anyFails) assert.ok(started.every((n) => n === 1));
+          assert.equal(running, 0, "nothing runs after the call returned");
+          assert.equal(pool.size, 0);
+        }),
     ),
     { numRuns: Number(process.env.PROPERTY_RUNS ?? 60) },
   );

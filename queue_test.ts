@@ -21,6 +21,7 @@ import {
   withTimeout,
 } from "./mod.ts";
 import { capturingErrors, test } from "./test_adapter.ts";
+import { withVirtualTime } from "./testing.ts";
 import { waitContract } from "./test_waits.ts";
 
 // ---- the shared wait contract, for every blocking call ----
@@ -639,85 +640,86 @@ test("property: every item put is got exactly once or still queued, under kills 
         minLength: 1,
         maxLength: 5,
       }),
-      async (kind, scripts) => {
-        const q: Queue<string> = kind === "Queue"
-          ? new Queue()
-          : kind === "Queue1"
-          ? new Queue(1)
-          : kind === "Queue3"
-          ? new Queue(3)
-          : kind === "LifoQueue2"
-          ? new LifoQueue(2)
-          : new Channel();
-        const accepted = new Set<string>();
-        const refused = new Set<string>();
-        const got: string[] = [];
-        const gotBy: string[][] = scripts.map(() => []);
-        const ends = new Map<number, number>();
-        const gs: Greenlet[] = [];
-        const run = async (me: number, ops: QOp[]) => {
-          for (const [step, op] of ops.entries()) {
-            const item = `${me}.${step}`;
-            if (op.kind === "put" || op.kind === "putNowait") {
-              try {
-                if (op.kind === "put") {
-                  await q.put(item, { timeout: op.timeout });
-                } else q.putNowait(item);
-                accepted.add(item);
-              } catch (e) {
-                refused.add(item);
-                if (!(e instanceof QueueFull)) throw e;
+      (kind, scripts) =>
+        withVirtualTime(async () => {
+          const q: Queue<string> = kind === "Queue"
+            ? new Queue()
+            : kind === "Queue1"
+            ? new Queue(1)
+            : kind === "Queue3"
+            ? new Queue(3)
+            : kind === "LifoQueue2"
+            ? new LifoQueue(2)
+            : new Channel();
+          const accepted = new Set<string>();
+          const refused = new Set<string>();
+          const got: string[] = [];
+          const gotBy: string[][] = scripts.map(() => []);
+          const ends = new Map<number, number>();
+          const gs: Greenlet[] = [];
+          const run = async (me: number, ops: QOp[]) => {
+            for (const [step, op] of ops.entries()) {
+              const item = `${me}.${step}`;
+              if (op.kind === "put" || op.kind === "putNowait") {
+                try {
+                  if (op.kind === "put") {
+                    await q.put(item, { timeout: op.timeout });
+                  } else q.putNowait(item);
+                  accepted.add(item);
+                } catch (e) {
+                  refused.add(item);
+                  if (!(e instanceof QueueFull)) throw e;
+                }
+              } else if (op.kind === "get" || op.kind === "getNowait") {
+                try {
+                  const item = op.kind === "get"
+                    ? await q.get({ timeout: op.timeout })
+                    : q.getNowait();
+                  got.push(item);
+                  gotBy[me].push(item);
+                } catch (e) {
+                  if (!(e instanceof QueueEmpty)) throw e;
+                }
+              } else if (op.kind === "sleep") {
+                await sleep(op.ms);
+              } else {
+                gs[op.target % gs.length].kill(undefined, { block: false });
               }
-            } else if (op.kind === "get" || op.kind === "getNowait") {
-              try {
-                const item = op.kind === "get"
-                  ? await q.get({ timeout: op.timeout })
-                  : q.getNowait();
-                got.push(item);
-                gotBy[me].push(item);
-              } catch (e) {
-                if (!(e instanceof QueueEmpty)) throw e;
+            }
+          };
+          await capturingErrors(async (errors) => {
+            scripts.forEach((ops, i) => gs.push(spawn(run, i, ops)));
+            for (const g of gs) {
+              g.link(() => ends.set(g.id, (ends.get(g.id) ?? 0) + 1));
+            }
+            await joinAll(gs, { timeout: 10 });
+            await killAll(gs);
+            assert.deepEqual(errors, []);
+          });
+          const left: string[] = [];
+          while (q.qsize() > 0) left.push(q.getNowait());
+          assert.equal(new Set(got).size, got.length, "no item got twice");
+          for (const item of got) {
+            assert.ok(accepted.has(item), `${item} got but its put failed`);
+          }
+          assert.deepEqual(
+            [...got, ...left].sort(),
+            [...accepted].sort(),
+            "every accepted item got once or still queued",
+          );
+          if (kind.startsWith("Queue")) {
+            // FIFO: what one greenlet got (and what is left) from one
+            // producer comes in the order that producer put it
+            for (const seq of [...gotBy, left]) {
+              for (let p = 0; p < scripts.length; p++) {
+                const steps = seq.filter((i) => i.startsWith(`${p}.`))
+                  .map((i) => Number(i.split(".")[1]));
+                assert.deepEqual(steps, [...steps].sort((a, b) => a - b));
               }
-            } else if (op.kind === "sleep") {
-              await sleep(op.ms);
-            } else {
-              gs[op.target % gs.length].kill(undefined, { block: false });
             }
           }
-        };
-        await capturingErrors(async (errors) => {
-          scripts.forEach((ops, i) => gs.push(spawn(run, i, ops)));
-          for (const g of gs) {
-            g.link(() => ends.set(g.id, (ends.get(g.id) ?? 0) + 1));
-          }
-          await joinAll(gs, { timeout: 10 });
-          await killAll(gs);
-          assert.deepEqual(errors, []);
-        });
-        const left: string[] = [];
-        while (q.qsize() > 0) left.push(q.getNowait());
-        assert.equal(new Set(got).size, got.length, "no item got twice");
-        for (const item of got) {
-          assert.ok(accepted.has(item), `${item} got but its put failed`);
-        }
-        assert.deepEqual(
-          [...got, ...left].sort(),
-          [...accepted].sort(),
-          "every accepted item got once or still queued",
-        );
-        if (kind.startsWith("Queue")) {
-          // FIFO: what one greenlet got (and what is left) from one
-          // producer comes in the order that producer put it
-          for (const seq of [...gotBy, left]) {
-            for (let p = 0; p < scripts.length; p++) {
-              const steps = seq.filter((i) => i.startsWith(`${p}.`))
-                .map((i) => Number(i.split(".")[1]));
-              assert.deepEqual(steps, [...steps].sort((a, b) => a - b));
-            }
-          }
-        }
-        assert.deepEqual([...ends.values()], gs.map(() => 1));
-      },
+          assert.deepEqual([...ends.values()], gs.map(() => 1));
+        }),
     ),
     { numRuns: Number(process.env.PROPERTY_RUNS ?? 60) },
   );

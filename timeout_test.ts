@@ -4,9 +4,9 @@ import {
   formatRunInfo,
   getCurrent,
   getCurrentSignal,
+  getHub,
   type Greenlet,
   GreenletExit,
-  Hub,
   Semaphore,
   shield,
   sleep,
@@ -15,6 +15,7 @@ import {
   withTimeout,
 } from "./mod.ts";
 import { deferred, killedWhileAway, test } from "./test_adapter.ts";
+import { withVirtualTime } from "./testing.ts";
 import fc from "fast-check";
 import process from "node:process";
 
@@ -479,210 +480,216 @@ interface Frame {
  * 1186822474). Runs: 3 × `PROPERTY_RUNS` (default 60), each short.
  */
 test("property: withTimeout, Timeout and kills land level-triggered, on time, in their own flow", async () => {
-  const coarse = { now: () => Math.floor(performance.now()) };
   await fc.assert(
     fc.asyncProperty(
       fc.array(tstepArb, { minLength: 1, maxLength: 4 }),
-      async (scripts) => {
-        const hub = new Hub({ clock: coarse });
-        const problems: string[] = [];
-        const errors: Greenlet[] = [];
-        hub.handleError = (g) => void errors.push(g);
-        const gs: Greenlet[] = [];
-        const killedAlive = new Set<Greenlet>();
-        const killSent = new Set<Greenlet>();
-        const ends = new Map<Greenlet, number>();
-        const checked = new WeakSet<object>();
+      (scripts) =>
+        withVirtualTime(async () => {
+          const hub = getHub();
+          const problems: string[] = [];
+          const errors: Greenlet[] = [];
+          hub.handleError = (g) => void errors.push(g);
+          const gs: Greenlet[] = [];
+          const killedAlive = new Set<Greenlet>();
+          const killSent = new Set<Greenlet>();
+          const ends = new Map<Greenlet, number>();
+          const checked = new WeakSet<object>();
 
-        const checkThrown = (
-          me: Greenlet,
-          frames: Frame[],
-          e: unknown,
-          where: string,
-        ) => {
-          const now = hub.now();
-          if (e instanceof GreenletExit) {
-            if (!killSent.has(me)) problems.push(`${where}: kill never sent`);
-          } else if (e instanceof OneShot) {
-            if (e.owner !== me.id) {
-              problems.push(`${where}: another's one-shot`);
+          const checkThrown = (
+            me: Greenlet,
+            frames: Frame[],
+            e: unknown,
+            where: string,
+          ) => {
+            const now = hub.now();
+            if (e instanceof GreenletExit) {
+              if (!killSent.has(me)) problems.push(`${where}: kill never sent`);
+            } else if (e instanceof OneShot) {
+              if (e.owner !== me.id) {
+                problems.push(`${where}: another's one-shot`);
+              }
+              if (now < e.deadline) problems.push(`${where}: one-shot early`);
+            } else if (e instanceof Timeout) {
+              // its frame: the one whose signal it aborted (else, when a kill
+              // aborted that signal first, one of the same ms that expired)
+              const mine = frames.some((f) =>
+                f.signal?.reason === e && f.deadline <= now
+              ) || frames.some((f) =>
+                f.ms === e.ms && f.deadline <= now
+              );
+              if (!mine) {
+                problems.push(`${where}: Timeout(${e.ms}) of no expired frame`);
+              }
+            } else {
+              problems.push(`${where}: unexpected ${e}`);
             }
-            if (now < e.deadline) problems.push(`${where}: one-shot early`);
-          } else if (e instanceof Timeout) {
-            // its frame: the one whose signal it aborted (else, when a kill
-            // aborted that signal first, one of the same ms that expired)
-            const mine = frames.some((f) =>
-              f.signal?.reason === e && f.deadline <= now
-            ) || frames.some((f) => f.ms === e.ms && f.deadline <= now);
-            if (!mine) {
-              problems.push(`${where}: Timeout(${e.ms}) of no expired frame`);
-            }
-          } else {
-            problems.push(`${where}: unexpected ${e}`);
-          }
-        };
+          };
 
-        const wait = async (
-          me: Greenlet,
-          frames: Frame[],
-          where: string,
-          op: () => Promise<unknown>,
-          passes: (e: unknown) => boolean = () => false,
-        ): Promise<unknown> => {
-          const cancelled = killSent.has(me) ||
-            frames.some((f) => f.signal?.aborted);
-          try {
-            const v = await op();
-            if (cancelled) problems.push(`${where}: completed when cancelled`);
-            return v;
-          } catch (e) {
-            // an error checked at an inner wait may pass through this one
-            if (!checked.has(e as object) && !passes(e)) {
-              checkThrown(me, frames, e, where);
+          const wait = async (
+            me: Greenlet,
+            frames: Frame[],
+            where: string,
+            op: () => Promise<unknown>,
+            passes: (e: unknown) => boolean = () => false,
+          ): Promise<unknown> => {
+            const cancelled = killSent.has(me) ||
+              frames.some((f) => f.signal?.aborted);
+            try {
+              const v = await op();
+              if (cancelled) {
+                problems.push(
+                  `${where}: completed when cancelled`,
+                );
+              }
+              return v;
+            } catch (e) {
+              // an error checked at an inner wait may pass through this one
+              if (!checked.has(e as object) && !passes(e)) {
+                checkThrown(me, frames, e, where);
+              }
+              if (typeof e === "object" && e !== null) checked.add(e);
+              throw e;
             }
-            if (typeof e === "object" && e !== null) checked.add(e);
-            throw e;
-          }
-        };
+          };
 
-        const run = async (
-          me: Greenlet,
-          steps: TStep[],
-          frames: Frame[],
-        ): Promise<void> => {
-          for (const step of steps) {
-            switch (step.k) {
-              case "sleep":
-                await wait(me, frames, "sleep", () => sleep(step.ms));
-                break;
-              case "kill": {
-                const target = gs[step.target % gs.length];
-                if (!target.dead) killedAlive.add(target);
-                killSent.add(target);
-                target.kill(undefined, { block: false });
-                break;
-              }
-              case "get": {
-                // only of an older greenlet: no cycle of gets can deadlock
-                const mine = gs.indexOf(me);
-                if (mine === 0) break;
-                const target = gs[step.target % mine];
-                // the target's own failure passes through get()
-                const failure = (e: unknown) =>
-                  target.dead && !target.successful() &&
-                  e === target.exception;
-                const v = await wait(
-                  me,
-                  frames,
-                  "get",
-                  () => target.get(),
-                  failure,
-                );
-                if (!target.dead || v !== target.value) {
-                  problems.push("get resolved with another value");
+          const run = async (
+            me: Greenlet,
+            steps: TStep[],
+            frames: Frame[],
+          ): Promise<void> => {
+            for (const step of steps) {
+              switch (step.k) {
+                case "sleep":
+                  await wait(me, frames, "sleep", () => sleep(step.ms));
+                  break;
+                case "kill": {
+                  const target = gs[step.target % gs.length];
+                  if (!target.dead) killedAlive.add(target);
+                  killSent.add(target);
+                  target.kill(undefined, { block: false });
+                  break;
                 }
-                break;
-              }
-              case "scope": {
-                const frame: Frame = {
-                  ms: step.ms,
-                  deadline: hub.now() + step.ms,
-                  signal: null,
-                };
-                const late = {};
-                const inner = [...frames, frame];
-                const body = () => {
-                  frame.signal = getCurrentSignal();
-                  return run(me, step.body, inner);
-                };
-                const v = await wait(
-                  me,
-                  inner,
-                  "withTimeout",
-                  () =>
-                    step.value
-                      ? withTimeout(step.ms, body, { timeoutValue: late })
-                      : withTimeout(step.ms, body),
-                );
-                if (v === late && hub.now() < frame.deadline) {
-                  problems.push("timeoutValue not before the deadline");
+                case "get": {
+                  // only of an older greenlet: no cycle of gets can deadlock
+                  const mine = gs.indexOf(me);
+                  if (mine === 0) break;
+                  const target = gs[step.target % mine];
+                  // the target's own failure passes through get()
+                  const failure = (e: unknown) =>
+                    target.dead && !target.successful() &&
+                    e === target.exception;
+                  const v = await wait(
+                    me,
+                    frames,
+                    "get",
+                    () => target.get(),
+                    failure,
+                  );
+                  if (!target.dead || v !== target.value) {
+                    problems.push("get resolved with another value");
+                  }
+                  break;
                 }
-                break;
-              }
-              case "oneshot": {
-                const t = Timeout.startNew(
-                  step.ms,
-                  new OneShot(me.id, hub.now() + step.ms),
-                );
-                try {
-                  await run(me, step.body, frames);
-                } finally {
-                  t.cancel();
+                case "scope": {
+                  const frame: Frame = {
+                    ms: step.ms,
+                    deadline: hub.now() + step.ms,
+                    signal: null,
+                  };
+                  const late = {};
+                  const inner = [...frames, frame];
+                  const body = () => {
+                    frame.signal = getCurrentSignal();
+                    return run(me, step.body, inner);
+                  };
+                  const v = await wait(
+                    me,
+                    inner,
+                    "withTimeout",
+                    () =>
+                      step.value
+                        ? withTimeout(step.ms, body, { timeoutValue: late })
+                        : withTimeout(step.ms, body),
+                  );
+                  if (v === late && hub.now() < frame.deadline) {
+                    problems.push("timeoutValue not before the deadline");
+                  }
+                  break;
                 }
-                break;
-              }
-              case "swallow": {
-                let caught: unknown = null;
-                try {
-                  await run(me, step.body, frames);
-                } catch (e) {
-                  caught = e;
-                }
-                // still cancelled here: killed, or a frame still open was
-                // cancelled (a Timeout of a frame that closed is over)
-                const level = caught !== null && (killSent.has(me) ||
-                  frames.some((f) => f.signal?.aborted));
-                if (level) {
-                  // a catch-all retry: the cancellation must come back
-                  let again = false;
+                case "oneshot": {
+                  const t = Timeout.startNew(
+                    step.ms,
+                    new OneShot(me.id, hub.now() + step.ms),
+                  );
                   try {
-                    await sleep(0);
-                  } catch (e) {
-                    again = true;
-                    checkThrown(me, frames, e, "re-raise");
-                    throw e;
+                    await run(me, step.body, frames);
                   } finally {
-                    if (!again) {
-                      problems.push("swallowed cancellation re-raised");
+                    t.cancel();
+                  }
+                  break;
+                }
+                case "swallow": {
+                  let caught: unknown = null;
+                  try {
+                    await run(me, step.body, frames);
+                  } catch (e) {
+                    caught = e;
+                  }
+                  // still cancelled here: killed, or a frame still open was
+                  // cancelled (a Timeout of a frame that closed is over)
+                  const level = caught !== null && (killSent.has(me) ||
+                    frames.some((f) => f.signal?.aborted));
+                  if (level) {
+                    // a catch-all retry: the cancellation must come back
+                    let again = false;
+                    try {
+                      await sleep(0);
+                    } catch (e) {
+                      again = true;
+                      checkThrown(me, frames, e, "re-raise");
+                      throw e;
+                    } finally {
+                      if (!again) {
+                        problems.push("swallowed cancellation re-raised");
+                      }
                     }
                   }
+                  break;
                 }
-                break;
               }
             }
-          }
-        };
+          };
 
-        await hub.spawn(async () => {
-          for (const steps of scripts) {
-            const g: Greenlet = hub.spawn(() => run(g, steps, []));
-            gs.push(g);
-            g.link(() => ends.set(g, (ends.get(g) ?? 0) + 1));
-          }
-          for (const g of gs) await g.join();
-        }).join();
+          await hub.spawn(async () => {
+            for (const steps of scripts) {
+              const g: Greenlet = hub.spawn(() => run(g, steps, []));
+              gs.push(g);
+              g.link(() => ends.set(g, (ends.get(g) ?? 0) + 1));
+            }
+            for (const g of gs) await g.join();
+          }).join();
 
-        assert.deepEqual(problems, []);
-        assert.deepEqual(gs.map((g) => ends.get(g)), gs.map(() => 1));
-        // a kill is never lost: no greenlet sent one while alive ends with
-        // a value of its own (one that failed while the kill was on its
-        // way keeps its failure, as in gevent)
-        for (const g of killedAlive) {
-          assert.ok(
-            g.value instanceof GreenletExit || !g.successful(),
-            `${g} ended killed`,
-          );
-        }
-        const failed = gs.filter((g) => !g.successful());
-        assert.equal(errors.length, failed.length, "each failure once");
-        for (const g of failed) assert.ok(errors.includes(g));
-        for (const g of failed) {
-          assert.ok(
-            g.exception instanceof Timeout || g.exception instanceof OneShot,
-            `${g} failed with ${g.exception}`,
-          );
-        }
-      },
+          assert.deepEqual(problems, []);
+          assert.deepEqual(gs.map((g) => ends.get(g)), gs.map(() => 1));
+          // a kill is never lost: no greenlet sent one while alive ends with
+          // a value of its own (one that failed while the kill was on its
+          // way keeps its failure, as in gevent)
+          for (const g of killedAlive) {
+            assert.ok(
+              g.value instanceof GreenletExit || !g.successful(),
+              `${g} ended killed`,
+            );
+          }
+          const failed = gs.filter((g) => !g.successful());
+          assert.equal(errors.length, failed.length, "each failure once");
+          for (const g of failed) assert.ok(errors.includes(g));
+          for (const g of failed) {
+            assert.ok(
+              g.exception instanceof Timeout || g.exception instanceof OneShot,
+              `${g} failed with ${g.exception}`,
+            );
+          }
+        }),
     ),
     { numRuns: 3 * Number(process.env.PROPERTY_RUNS ?? 60) },
   );
