@@ -3,6 +3,7 @@ import process from "node:process";
 import fc from "fast-check";
 import {
   formatRunInfo,
+  getHub,
   type Greenlet,
   GreenletExit,
   joinAll,
@@ -19,14 +20,18 @@ import {
   deferred,
   killedWhileAway,
   test,
+  virtualTest,
 } from "./test_adapter.ts";
 import { withVirtualTime } from "./testing.ts";
 
-test("joinAll returns greenlets in completion order", async () => {
+// in virtual time (testing.ts): under load, real 5/10/15 ms timers came out
+// of order
+virtualTest("joinAll returns greenlets in completion order", async () => {
   const a = spawn(() => sleep(15));
   const b = spawn(() => sleep(5));
   const c = spawn(() => sleep(10));
   assert.deepEqual(await joinAll([a, b, c]), [b, c, a]);
+  assert.equal(getHub().now(), 15);
 });
 
 test("joinAll lists already-finished greenlets first, in the order given", async () => {
@@ -37,13 +42,17 @@ test("joinAll lists already-finished greenlets first, in the order given", async
   assert.deepEqual(await joinAll([c, b, a]), [b, a, c]);
 });
 
-test("joinAll with count returns as soon as that many finished", async () => {
-  const a = spawn(() => sleep(20));
-  const b = spawn(() => sleep(1));
-  assert.deepEqual(await joinAll([a, b], { count: 1 }), [b]);
-  assert.equal(a.dead, false);
-  await a.kill();
-});
+virtualTest(
+  "joinAll with count returns as soon as that many finished",
+  async () => {
+    const a = spawn(() => sleep(20));
+    const b = spawn(() => sleep(1));
+    assert.deepEqual(await joinAll([a, b], { count: 1 }), [b]);
+    assert.equal(getHub().now(), 1);
+    assert.equal(a.dead, false);
+    await a.kill();
+  },
+);
 
 test("joinAll with count 0 returns at once with none", async () => {
   const g = spawn(() => sleep(50));
@@ -77,33 +86,40 @@ test("raiseError over greenlets already dead rejects with the first failure", as
   });
 });
 
-test("joinAll with a timeout never rejects: it returns the shorter list", async () => {
-  const slow = spawn(() => sleep(10_000));
-  const fast = spawn(() => sleep(1));
-  assert.deepEqual(await joinAll([slow, fast], { timeout: 20 }), [fast]);
-  await slow.kill();
-});
+virtualTest(
+  "joinAll with a timeout never rejects: it returns the shorter list",
+  async () => {
+    const slow = spawn(() => sleep(10_000));
+    const fast = spawn(() => sleep(1));
+    assert.deepEqual(await joinAll([slow, fast], { timeout: 20 }), [fast]);
+    assert.equal(getHub().now(), 20);
+    await slow.kill();
+  },
+);
 
-test("joinAll with raiseError rejects with the first failure in completion order", async () => {
-  await capturingErrors(async (errors) => {
-    const first = spawn(async () => {
-      await sleep(5);
-      throw new Error("first");
+virtualTest(
+  "joinAll with raiseError rejects with the first failure in completion order",
+  async () => {
+    await capturingErrors(async (errors) => {
+      const first = spawn(async () => {
+        await sleep(5);
+        throw new Error("first");
+      });
+      const second = spawn(async () => {
+        await sleep(10);
+        throw new Error("second");
+      });
+      await assert.rejects(joinAll([second, first], { raiseError: true }), {
+        message: "first",
+      });
+      await second.join();
+      assert.deepEqual(errors, [
+        `${first.name}: Error: first`,
+        `${second.name}: Error: second`,
+      ]);
     });
-    const second = spawn(async () => {
-      await sleep(10);
-      throw new Error("second");
-    });
-    await assert.rejects(joinAll([second, first], { raiseError: true }), {
-      message: "first",
-    });
-    await second.join();
-    assert.deepEqual(errors, [
-      `${first.name}: Error: first`,
-      `${second.name}: Error: second`,
-    ]);
-  });
-});
+  },
+);
 
 test("killAll kills every greenlet and waits for them", async () => {
   const log: string[] = [];
@@ -121,30 +137,35 @@ test("killAll kills every greenlet and waits for them", async () => {
   assert.ok(gs.every((g) => g.dead && g.value instanceof GreenletExit));
 });
 
-test("killAll rejects with Timeout when greenlets outlive its timeout", async () => {
-  const log: string[] = [];
-  const stubborn = spawn(async function stubborn() {
-    // an await the hub does not own: the kill cannot land before it returns
-    await new Promise((resolve) => setTimeout(resolve, 50));
-    log.push("stubborn ends");
-  });
-  const quick = spawn(() => sleep(10_000));
-  await sleep(0);
-  await assert.rejects(killAll([stubborn, quick], { timeout: 5 }), (e) => {
-    assert.ok(e instanceof Timeout);
-    log.push("killAll timed out");
-    return true;
-  });
-  assert.equal(quick.dead, true);
-  await killAll([stubborn]);
-  log.push("killAll returned");
-  assert.equal(stubborn.dead, true);
-  assert.deepEqual(log, [
-    "killAll timed out",
-    "stubborn ends",
-    "killAll returned",
-  ]);
-});
+virtualTest(
+  "killAll rejects with Timeout when greenlets outlive its timeout",
+  async () => {
+    const log: string[] = [];
+    const gate = deferred();
+    spawnLater(50, gate.resolve);
+    const stubborn = spawn(async function stubborn() {
+      // an await the hub does not own: the kill cannot land before it returns
+      await gate.promise;
+      log.push(`stubborn ends@${getHub().now()}`);
+    });
+    const quick = spawn(() => sleep(10_000));
+    await sleep(0);
+    await assert.rejects(killAll([stubborn, quick], { timeout: 5 }), (e) => {
+      assert.ok(e instanceof Timeout);
+      log.push(`killAll timed out@${getHub().now()}`);
+      return true;
+    });
+    assert.equal(quick.dead, true);
+    await killAll([stubborn]);
+    log.push("killAll returned");
+    assert.equal(stubborn.dead, true);
+    assert.deepEqual(log, [
+      "killAll timed out@5",
+      "stubborn ends@50",
+      "killAll returned",
+    ]);
+  },
+);
 
 test("joinAll and killAll check their arguments at once, naming the call", () => {
   for (const call of ["joinAll", "killAll"] as const) {
@@ -180,21 +201,24 @@ test("joinAll and killAll check their arguments at once, naming the call", () =>
   }
 });
 
-test("joinAll's result is a snapshot: greenlets that end later never join it", async () => {
-  const a = spawn(() => "a");
-  const b = spawn(() => sleep(5));
-  const c = spawn(() => sleep(10_000));
-  const byCount = await joinAll([a, b], { count: 1 });
-  const byTimeout = await joinAll([b, c], { timeout: 1 });
-  await b.join();
-  const dead = await joinAll([a, b], { count: 1 }); // both dead already
-  await c.kill();
-  assert.deepEqual(byCount, [a]);
-  assert.deepEqual(byTimeout, []);
-  assert.deepEqual(dead, [a]);
-});
+virtualTest(
+  "joinAll's result is a snapshot: greenlets that end later never join it",
+  async () => {
+    const a = spawn(() => "a");
+    const b = spawn(() => sleep(5));
+    const c = spawn(() => sleep(10_000));
+    const byCount = await joinAll([a, b], { count: 1 });
+    const byTimeout = await joinAll([b, c], { timeout: 1 });
+    await b.join();
+    const dead = await joinAll([a, b], { count: 1 }); // both dead already
+    await c.kill();
+    assert.deepEqual(byCount, [a]);
+    assert.deepEqual(byTimeout, []);
+    assert.deepEqual(dead, [a]);
+  },
+);
 
-test("joinAll's wait shows what it joins in the run info", async () => {
+virtualTest("joinAll's wait shows what it joins in the run info", async () => {
   const a = spawn(() => sleep(10_000));
   const b = spawn(() => sleep(10_000));
   const info: string[] = [];
@@ -238,41 +262,44 @@ test("joinAll is a switch point even when its greenlets are dead: a pending kill
   assert.deepEqual(log, ["GreenletExit"]);
 });
 
-test("killAll delivers every kill before waiting; block: false returns at once; error is thrown in", async () => {
-  const log: string[] = [];
-  const body = async (name: string, cleanup: number) => {
-    try {
-      await sleep(10_000);
-    } finally {
-      await shield(() => sleep(cleanup));
-      log.push(name);
-    }
-  };
-  const slow = spawn(body, "slow", 20);
-  const quick = spawn(body, "quick", 0);
-  await sleep(0);
-  await killAll([slow, quick]);
-  // both kills went out at once: the quick cleanup ends first
-  assert.deepEqual(log, ["quick", "slow"]);
-
-  const lazy = spawn(body, "lazy", 5);
-  await sleep(0);
-  await killAll([lazy], { block: false });
-  log.push(`lazy dead at return: ${lazy.dead}`);
-  await lazy.join();
-
-  await capturingErrors(async (errors) => {
-    const stop = new RangeError("stop");
-    const target = spawn(function target() {
-      return sleep(10_000);
-    });
+virtualTest(
+  "killAll delivers every kill before waiting; block: false returns at once; error is thrown in",
+  async () => {
+    const log: string[] = [];
+    const body = async (name: string, cleanup: number) => {
+      try {
+        await sleep(10_000);
+      } finally {
+        await shield(() => sleep(cleanup));
+        log.push(name);
+      }
+    };
+    const slow = spawn(body, "slow", 20);
+    const quick = spawn(body, "quick", 0);
     await sleep(0);
-    await killAll([target], { error: stop });
-    assert.equal(target.exception, stop);
-    assert.deepEqual(errors, ["target: RangeError: stop"]);
-  });
-  assert.deepEqual(log.slice(2), ["lazy dead at return: false", "lazy"]);
-});
+    await killAll([slow, quick]);
+    // both kills went out at once: the quick cleanup ends first
+    assert.deepEqual(log, ["quick", "slow"]);
+
+    const lazy = spawn(body, "lazy", 5);
+    await sleep(0);
+    await killAll([lazy], { block: false });
+    log.push(`lazy dead at return: ${lazy.dead}`);
+    await lazy.join();
+
+    await capturingErrors(async (errors) => {
+      const stop = new RangeError("stop");
+      const target = spawn(function target() {
+        return sleep(10_000);
+      });
+      await sleep(0);
+      await killAll([target], { error: stop });
+      assert.equal(target.exception, stop);
+      assert.deepEqual(errors, ["target: RangeError: stop"]);
+    });
+    assert.deepEqual(log.slice(2), ["lazy dead at return: false", "lazy"]);
+  },
+);
 
 test("joinAll and wait check count alike", () => {
   for (
@@ -471,15 +498,18 @@ test("property: greenlets end once, failures reach handleError once, joinAll ret
   );
 });
 
-test("an undelivered one-shot Timeout is thrown by joinAll of greenlets already dead", async () => {
-  const dead = spawn(() => 1);
-  await dead.join();
-  const gate = deferred();
-  const g = spawn(async () => {
-    const t = Timeout.startNew(1);
-    await gate.promise; // it fires here, undelivered
-    return await joinAll([dead]).then(() => "joined?!", (e) => e === t);
-  });
-  setTimeout(gate.resolve, 10);
-  assert.equal(await g.get(), true);
-});
+virtualTest(
+  "an undelivered one-shot Timeout is thrown by joinAll of greenlets already dead",
+  async () => {
+    const dead = spawn(() => 1);
+    await dead.join();
+    const gate = deferred();
+    const g = spawn(async () => {
+      const t = Timeout.startNew(1);
+      await gate.promise; // it fires here, undelivered
+      return await joinAll([dead]).then(() => "joined?!", (e) => e === t);
+    });
+    spawnLater(10, gate.resolve); // after the Timeout fired
+    assert.equal(await g.get(), true);
+  },
+);
