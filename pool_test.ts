@@ -4,6 +4,7 @@ import fc from "fast-check";
 import {
   formatRunInfo,
   getCurrent,
+  getHub,
   Greenlet,
   GreenletExit,
   Group,
@@ -19,7 +20,12 @@ import {
   stopMonitor,
   withTimeout,
 } from "./mod.ts";
-import { capturingErrors, deferred, test } from "./test_adapter.ts";
+import {
+  capturingErrors,
+  deferred,
+  test,
+  virtualTest,
+} from "./test_adapter.ts";
 import { withVirtualTime } from "./testing.ts";
 import { waitContract } from "./test_waits.ts";
 
@@ -71,30 +77,34 @@ test("Group: spawned greenlets are members until they end, then leave by themsel
   assert.equal(group.capacity, Infinity);
 });
 
-test("Group.add tracks a greenlet spawned elsewhere; a member or a dead greenlet is not added twice", async () => {
-  const group = new Group();
-  const g = spawn(() => ticks(1));
-  group.add(g);
-  group.add(g);
-  assert.equal(group.size, 1);
-  const dead = spawn(() => {});
-  await dead.join();
-  group.add(dead);
-  assert.equal(group.has(dead), false);
-  // not started yet: a member until it is started and ends
-  const later = new Greenlet(() => "later");
-  group.add(later);
-  assert.equal(await group.join({ timeout: 5 }), false);
-  assert.deepEqual([...group], [later]);
-  later.start();
-  assert.equal(await group.join(), true);
-  assert.equal(g.dead && later.dead, true);
-  // the constructor adds what it is given
-  const x = spawn(() => ticks(1));
-  const withTwo = new Group([x, dead]);
-  assert.deepEqual([...withTwo], [x]);
-  await withTwo.join();
-});
+virtualTest(
+  "Group.add tracks a greenlet spawned elsewhere; a member or a dead greenlet is not added twice",
+  async () => {
+    const group = new Group();
+    const g = spawn(() => ticks(1));
+    group.add(g);
+    group.add(g);
+    assert.equal(group.size, 1);
+    const dead = spawn(() => {});
+    await dead.join();
+    group.add(dead);
+    assert.equal(group.has(dead), false);
+    // not started yet: a member until it is started and ends
+    const later = new Greenlet(() => "later");
+    group.add(later);
+    assert.equal(await group.join({ timeout: 5 }), false);
+    assert.equal(getHub().now(), 5);
+    assert.deepEqual([...group], [later]);
+    later.start();
+    assert.equal(await group.join(), true);
+    assert.equal(g.dead && later.dead, true);
+    // the constructor adds what it is given
+    const x = spawn(() => ticks(1));
+    const withTwo = new Group([x, dead]);
+    assert.deepEqual([...withTwo], [x]);
+    await withTwo.join();
+  },
+);
 
 test("Group.discard forgets a member: join no longer waits for it, it goes on running", async () => {
   const group = new Group();
@@ -869,59 +879,63 @@ test("imap: an input error is thrown after the items pulled before it", async ()
   assert.deepEqual(log, ["got 2", "got 1", "caught input broke"]);
 });
 
-test("imap: a consumer killed in next() kills the greenlets and closes the input", async () => {
-  const pool = new Pool(2);
-  const log: string[] = [];
-  function* input() {
-    try {
-      for (let n = 0;; n++) yield n;
-    } finally {
-      log.push("input closed");
+virtualTest(
+  "imap: a consumer killed in next() kills the greenlets and closes the input",
+  async () => {
+    const pool = new Pool(2);
+    const log: string[] = [];
+    function* input() {
+      try {
+        for (let n = 0;; n++) yield n;
+      } finally {
+        log.push("input closed");
+      }
     }
-  }
-  const work = async (n: number) => {
-    try {
-      await sleep(10_000);
-    } finally {
-      log.push(`${n} ends`);
-    }
-  };
-  const consumer = spawn(async function consumer() {
-    try {
-      for await (const _ of pool.imap(work, input())) log.push("got one");
-    } finally {
-      log.push(`consumer ends, size ${pool.size}`);
-    }
-  });
-  await idle();
-  await consumer.kill();
-  assert.deepEqual(log, [
-    "0 ends",
-    "1 ends",
-    "input closed",
-    "consumer ends, size 0",
-  ]);
-  // a withTimeout around the loop does the same
-  log.length = 0;
-  const loopEnded = deferred();
-  const r = await withTimeout(5, async () => {
-    try {
-      for await (const _ of pool.imap(work, input())) log.push("got one");
-    } finally {
-      log.push(`loop ends, size ${pool.size}`);
-      loopEnded.resolve();
-    }
-  }, { timeoutValue: "timed out" });
-  assert.equal(r, "timed out");
-  // withTimeout settles at its deadline; the loop's cleanup follows
-  await loopEnded.promise;
-  assert.deepEqual(log, [
-    "0 ends",
-    "1 ends",
-    "input closed",
-    "loop ends, size 0",
-  ]);
-});
+    const work = async (n: number) => {
+      try {
+        await sleep(10_000);
+      } finally {
+        log.push(`${n} ends`);
+      }
+    };
+    const consumer = spawn(async function consumer() {
+      try {
+        for await (const _ of pool.imap(work, input())) log.push("got one");
+      } finally {
+        log.push(`consumer ends, size ${pool.size}`);
+      }
+    });
+    await idle();
+    await consumer.kill();
+    assert.deepEqual(log, [
+      "0 ends",
+      "1 ends",
+      "input closed",
+      "consumer ends, size 0",
+    ]);
+    // a withTimeout around the loop does the same
+    log.length = 0;
+    const loopEnded = deferred();
+    const r = await withTimeout(5, async () => {
+      try {
+        for await (const _ of pool.imap(work, input())) log.push("got one");
+      } finally {
+        log.push(`loop ends, size ${pool.size}`);
+        loopEnded.resolve();
+      }
+    }, { timeoutValue: "timed out" });
+    assert.equal(r, "timed out");
+    assert.equal(getHub().now(), 5);
+    // withTimeout settles at its deadline; the loop's cleanup follows
+    await loopEnded.promise;
+    assert.deepEqual(log, [
+      "0 ends",
+      "1 ends",
+      "input closed",
+      "loop ends, size 0",
+    ]);
+  },
+);
 
 test("imap: return() before the first next() never touches the input; after the end it is a no-op", async () => {
   let touched = false;

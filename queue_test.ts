@@ -4,6 +4,7 @@ import fc from "fast-check";
 import {
   Channel,
   formatRunInfo,
+  getHub,
   type Greenlet,
   GreenletExit,
   JoinableQueue,
@@ -20,7 +21,7 @@ import {
   Timeout,
   withTimeout,
 } from "./mod.ts";
-import { capturingErrors, test } from "./test_adapter.ts";
+import { capturingErrors, test, virtualTest } from "./test_adapter.ts";
 import { withVirtualTime } from "./testing.ts";
 import { waitContract } from "./test_waits.ts";
 
@@ -169,38 +170,41 @@ test("Queue: an item put while a getter waits is handed to it; a later getNowait
   assert.equal(await waiting.get(), "item");
 });
 
-test("Queue(2): the producer waits while two items are queued (back-pressure)", async () => {
-  const q = new Queue<number>(2);
-  const log: string[] = [];
-  const producer = spawn(async () => {
-    for (let i = 0; i < 4; i++) {
-      log.push(`put ${i}?`);
-      await q.put(i);
-      log.push(`put ${i} ok`);
-    }
-  });
-  const consumer = spawn(async () => {
-    await sleep(1); // the producer fills the queue first
-    for (let i = 0; i < 4; i++) {
-      log.push(`got ${await q.get()} (${q.qsize()} left)`);
-    }
-  });
-  await joinAll([producer, consumer]);
-  assert.deepEqual(log, [
-    "put 0?",
-    "put 0 ok",
-    "put 1?",
-    "put 1 ok",
-    "put 2?",
-    "got 0 (2 left)", // the waiting put's item took the free slot at once
-    "put 2 ok",
-    "put 3?",
-    "got 1 (2 left)", // put 3 was waiting: its item went in
-    "put 3 ok",
-    "got 2 (1 left)",
-    "got 3 (0 left)",
-  ]);
-});
+virtualTest(
+  "Queue(2): the producer waits while two items are queued (back-pressure)",
+  async () => {
+    const q = new Queue<number>(2);
+    const log: string[] = [];
+    const producer = spawn(async () => {
+      for (let i = 0; i < 4; i++) {
+        log.push(`put ${i}?`);
+        await q.put(i);
+        log.push(`put ${i} ok`);
+      }
+    });
+    const consumer = spawn(async () => {
+      await sleep(1); // the producer fills the queue first
+      for (let i = 0; i < 4; i++) {
+        log.push(`got ${await q.get()} (${q.qsize()} left)`);
+      }
+    });
+    await joinAll([producer, consumer]);
+    assert.deepEqual(log, [
+      "put 0?",
+      "put 0 ok",
+      "put 1?",
+      "put 1 ok",
+      "put 2?",
+      "got 0 (2 left)", // the waiting put's item took the free slot at once
+      "put 2 ok",
+      "put 3?",
+      "got 1 (2 left)", // put 3 was waiting: its item went in
+      "put 3 ok",
+      "got 2 (1 left)",
+      "got 3 (0 left)",
+    ]);
+  },
+);
 
 test("Queue(1): blocked putters go in in the order they waited", async () => {
   const q = new Queue<string>(1);
@@ -317,14 +321,18 @@ test("JoinableQueue: join waits for every taskDone; too many taskDone throws Ran
   assert.equal(await q.join({ timeout: 5 }), true);
 });
 
-test("JoinableQueue.join times out with false while a task is unfinished", async () => {
-  const q = new JoinableQueue<number>(1);
-  await q.put(1);
-  assert.equal(await q.join(1), false);
-  q.getNowait();
-  q.taskDone();
-  assert.equal(await q.join(1), true);
-});
+virtualTest(
+  "JoinableQueue.join times out with false while a task is unfinished",
+  async () => {
+    const q = new JoinableQueue<number>(1);
+    await q.put(1);
+    assert.equal(await q.join(1), false);
+    assert.equal(getHub().now(), 1);
+    q.getNowait();
+    q.taskDone();
+    assert.equal(await q.join(1), true);
+  },
+);
 
 // ---- close ----
 
@@ -389,71 +397,77 @@ test("close: a put after it is an error; puts blocked at close reject and add no
 
 // ---- nothing lost, nothing duplicated ----
 
-test("a get cancelled by timeout, kill or signal takes nothing: the next getter gets the item", async () => {
-  const q = new Queue<string>();
-  const log: string[] = [];
-  const ac = new AbortController();
-  const timedOut = spawn(async () => {
-    try {
-      await q.get({ timeout: 1 });
-    } catch (e) {
-      log.push(`timed out: ${(e as Error).name}`);
-    }
-  });
-  const killed = spawn(() => q.get());
-  const aborted = spawn(async () => {
-    try {
-      await q.get({ signal: ac.signal });
-    } catch (e) {
-      log.push(`aborted: ${(e as Error).message}`);
-    }
-  });
-  const underTimeout = spawn(async () => {
-    try {
-      await withTimeout(1, () => q.get());
-    } catch (e) {
-      log.push(`withTimeout: ${e instanceof Timeout}`);
-    }
-  });
-  const last = spawn(async () => log.push(`last got ${await q.get()}`));
-  await timedOut.join();
-  await underTimeout.join();
-  await killed.kill();
-  ac.abort(new Error("stop"));
-  await aborted.join();
-  assert.ok(killed.value instanceof GreenletExit);
-  q.putNowait("the item");
-  await last.join();
-  assert.deepEqual(log, [
-    "timed out: QueueEmpty",
-    "withTimeout: true",
-    "aborted: stop",
-    "last got the item",
-  ]);
-  assert.equal(q.qsize(), 0);
-});
+virtualTest(
+  "a get cancelled by timeout, kill or signal takes nothing: the next getter gets the item",
+  async () => {
+    const q = new Queue<string>();
+    const log: string[] = [];
+    const ac = new AbortController();
+    const timedOut = spawn(async () => {
+      try {
+        await q.get({ timeout: 1 });
+      } catch (e) {
+        log.push(`timed out: ${(e as Error).name}`);
+      }
+    });
+    const killed = spawn(() => q.get());
+    const aborted = spawn(async () => {
+      try {
+        await q.get({ signal: ac.signal });
+      } catch (e) {
+        log.push(`aborted: ${(e as Error).message}`);
+      }
+    });
+    const underTimeout = spawn(async () => {
+      try {
+        await withTimeout(1, () => q.get());
+      } catch (e) {
+        log.push(`withTimeout: ${e instanceof Timeout}`);
+      }
+    });
+    const last = spawn(async () => log.push(`last got ${await q.get()}`));
+    await timedOut.join();
+    await underTimeout.join();
+    await killed.kill();
+    ac.abort(new Error("stop"));
+    await aborted.join();
+    assert.ok(killed.value instanceof GreenletExit);
+    q.putNowait("the item");
+    await last.join();
+    assert.deepEqual(log, [
+      "timed out: QueueEmpty",
+      "withTimeout: true",
+      "aborted: stop",
+      "last got the item",
+    ]);
+    assert.equal(q.qsize(), 0);
+  },
+);
 
-test("a put cancelled by timeout or kill adds nothing; the next putter's item goes in", async () => {
-  const q = new Queue<string>(1);
-  q.putNowait("first");
-  const timedOut = spawn(async () => {
-    try {
-      await q.put("timed out", { timeout: 1 });
-    } catch (e) {
-      return `${(e as Error).name}: ${(e as Error).message}`;
-    }
-  });
-  const killed = spawn(() => q.put("killed"));
-  const kept = spawn(() => q.put("kept"));
-  assert.equal(
-    await timedOut.get(),
-    "QueueFull: Cannot put into Queue(maxsize=1, items=1, putters=3): still full after 1 ms",
-  );
-  await killed.kill();
-  assert.deepEqual([await q.get(), await q.get()], ["first", "kept"]);
-  await kept.join();
-  assert.equal(q.qsize(), 0);
-});
+virtualTest(
+  "a put cancelled by timeout or kill adds nothing; the next putter's item goes in",
+  async () => {
+    const q = new Queue<string>(1);
+    q.putNowait("first");
+    const timedOut = spawn(async () => {
+      try {
+        await q.put("timed out", { timeout: 1 });
+      } catch (e) {
+        return `${(e as Error).name}: ${(e as Error).message}`;
+      }
+    });
+    const killed = spawn(() => q.put("killed"));
+    const kept = spawn(() => q.put("kept"));
+    assert.equal(
+      await timedOut.get(),
+      "QueueFull: Cannot put into Queue(maxsize=1, items=1, putters=3): still full after 1 ms",
+    );
+    await killed.kill();
+    assert.deepEqual([await q.get(), await q.get()], ["first", "kept"]);
+    await kept.join();
+    assert.equal(q.qsize(), 0);
+  },
+);
 
 test("a killed greenlet's get and put reject at once, even when they could go through", async () => {
   const q = new Queue<number>();
