@@ -66,10 +66,11 @@ export class Quiescence {
     return this.#ops !== 0;
   }
 
-  /** Nothing runnable (queue empty, no drain on its way) and no tracked operation. */
-  get settled(): boolean {
-    return !this.#queue.busy && this.#ops === 0;
+  /** Whether something is runnable: queued, or a drain on its way. */
+  get runnable(): boolean {
+    return this.#queue.busy;
   }
+
 
   /** Something happened that may make the hub quiet. */
   changed(): void {

@@ -194,12 +194,14 @@ class Run {
     this.#stepArmed = false;
     if (this.finished) return;
     const quiet = this.core.quiet;
-    if (quiet.tracking) {
+    if (this.auto && quiet.tracking) {
       this.#pace();
       return;
     }
     this.#stopPace();
-    if (!quiet.settled) return; // told again when the run queue drains
+    // by hand, tracked operations are the caller's to await: only the run
+    // queue counts
+    if (quiet.runnable) return; // told again when the run queue drains
     if (this.#graceEpoch !== this.#epoch) {
       // settled: give the runtime one more real turn (I/O already queued)
       this.#graceEpoch = this.#epoch;
@@ -253,9 +255,9 @@ class Run {
   }
 
   /**
-   * A tracked operation is pending (real I/O): the clock keeps real pace
-   * from now on, so the next instant it may move to comes after as many
-   * real milliseconds.
+   * A tracked operation is pending (real I/O) and the clock is automatic:
+   * it keeps real pace from now on, so the next instant it may move to
+   * comes after as many real milliseconds.
    */
   #pace(): void {
     if (this.#paceReal < 0) {
@@ -265,13 +267,7 @@ class Run {
     if (this.#paceTimer !== null) nativeClearTimeout(this.#paceTimer);
     this.#paceTimer = null;
     const timers = this.core.timers;
-    const a = this.advance;
-    let goal = Infinity;
-    if (a !== null && a.target !== Infinity) {
-      goal = Math.min(timers.nextDeadline, a.target);
-    } else if ((this.auto || a !== null) && timers.hasRef) {
-      goal = timers.nextDeadline;
-    }
+    const goal = timers.hasRef ? timers.nextDeadline : Infinity;
     if (goal === Infinity) return; // nothing to move to: wait for the operation
     const delay = goal - this.#paceVirtual - (nativeNow() - this.#paceReal);
     if (delay <= 0) {
@@ -477,10 +473,10 @@ export class VirtualClock {
   /**
    * Moves the clock `ms` milliseconds forward, by hand: every timer due by
    * then fires at its own instant, in deadline then arming order, and the
-   * hub runs until it has settled (nothing runnable, no tracked operation)
-   * before the next instant and before the promise resolves, with the
-   * clock at exactly `now + ms`. While a tracked operation is pending the
-   * clock keeps real pace. Only with `{ auto: false }`.
+   * hub runs until nothing is runnable (for one real turn) before the next
+   * instant and before the promise resolves, with the clock at exactly
+   * `now + ms`. It does not wait for tracked operations (real I/O): await
+   * them yourself. Only with `{ auto: false }`.
    *
    * @param ms Milliseconds to advance (≥ 0, finite).
    * @returns A promise that resolves when the clock has reached the time
@@ -526,7 +522,8 @@ export class VirtualClock {
   /**
    * Moves the clock, by hand, from timer to timer until no timer that keeps
    * anything alive is armed (unref'd ones do not count), letting the hub
-   * settle at each instant. Rejects with a `RangeError` after 100,000
+   * run until nothing is runnable at each instant (as `tick`, it does not
+   * wait for tracked operations). Rejects with a `RangeError` after 100,000
    * instants (an endless interval). Only with `{ auto: false }`.
    *
    * @returns A promise that resolves when no timer is left.
@@ -601,8 +598,9 @@ export interface VirtualTimeOptions {
  *   never answered still fires — and an operation that ends first takes no
  *   virtual time.
  * - **By hand.** With `{ auto: false }` the clock moves only by
- *   `clock.tick(ms)` and `clock.runAll()` (at real pace too while a
- *   tracked operation is pending).
+ *   `clock.tick(ms)` and `clock.runAll()`, whatever real I/O is pending:
+ *   a test can, say, wait for a request to reach its server, then tick a
+ *   deadline past it.
  * - **What it cannot see.** A raw promise, unpatched I/O or a native timer
  *   is invisible to the hub: virtual time does not wait for it (only for
  *   the one real turn before each jump). If `fn` has not settled and
