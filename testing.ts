@@ -7,8 +7,8 @@
  *
  * The rule for operations the hub cannot see: virtual time waits only for
  * what the hub can see — runnable greenlets and tracked operations (patched
- * `fetch`, files, subprocesses: `patch.ts`; while one is pending the clock
- * keeps real pace instead of jumping). Before each jump it gives the runtime
+ * `fetch`, files, subprocesses: `patch.ts`; while one is pending an
+ * automatic clock keeps real pace instead of jumping). Before each jump it gives the runtime
  * one real turn, so I/O callbacks already queued run first; it does not
  * wait for anything else (a raw promise, unpatched I/O, a native timer).
  * When nothing visible is left to wait for and no timer is armed, it fails
