@@ -71,7 +71,6 @@ export class Quiescence {
     return this.#queue.busy;
   }
 
-
   /** Something happened that may make the hub quiet. */
   changed(): void {
     if (this.#quiet.size !== 0) this.#armCheck();

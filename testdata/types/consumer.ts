@@ -4,7 +4,7 @@
 import {
   type AcquireOptions,
   Greenlet,
-  GreenletExit,
+  type GreenletExit,
   joinAll,
   type JoinAllOptions,
   type KillOptions,
