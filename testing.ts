@@ -63,7 +63,7 @@ const OPTIONS = optionNames("auto");
 const MAX_DELAY = 2 ** 31 - 1;
 
 /** How many instants `runAll()` fires before it gives up (an endless interval). */
-const RUN_ALL_LIMIT = 100_000;
+const RUN_ALL_LIMIT = 10_000;
 
 /** What a greenlet in an await the hub cannot see is described as waiting on. */
 const UNSEEN =
@@ -523,7 +523,7 @@ export class VirtualClock {
    * Moves the clock, by hand, from timer to timer until no timer that keeps
    * anything alive is armed (unref'd ones do not count), letting the hub
    * run until nothing is runnable at each instant (as `tick`, it does not
-   * wait for tracked operations). Rejects with a `RangeError` after 100,000
+   * wait for tracked operations). Rejects with a `RangeError` after 10,000
    * instants (an endless interval). Only with `{ auto: false }`.
    *
    * @returns A promise that resolves when no timer is left.
