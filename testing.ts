@@ -194,13 +194,14 @@ class Run {
     this.#stepArmed = false;
     if (this.finished) return;
     const quiet = this.core.quiet;
-    if (this.auto && quiet.tracking) {
+    const ending = this.#fnState !== PENDING;
+    // by hand, tracked operations are the caller's to await, and once fn
+    // has settled they do not hold its end: only the run queue counts
+    if (this.auto && !ending && quiet.tracking) {
       this.#pace();
       return;
     }
     this.#stopPace();
-    // by hand, tracked operations are the caller's to await: only the run
-    // queue counts
     if (quiet.runnable) return; // told again when the run queue drains
     if (this.#graceEpoch !== this.#epoch) {
       // settled: give the runtime one more real turn (I/O already queued)
@@ -209,7 +210,7 @@ class Run {
       nativeSetImmediate(this.#step);
       return;
     }
-    if (this.#fnState !== PENDING && this.#complete()) return;
+    if (ending && this.#complete()) return;
     this.#advance();
   };
 
