@@ -10,7 +10,7 @@ import {
   Timeout,
   wait,
 } from "./mod.ts";
-import { capturingErrors, test, virtualTest } from "./test_adapter.ts";
+import { capturingErrors, test } from "./test_adapter.ts";
 import { waitContract } from "./test_waits.ts";
 
 waitContract({
@@ -76,23 +76,20 @@ test("Event.set wakes every waiter in wait order, links first, from the run queu
   ]);
 });
 
-virtualTest(
-  "Event: set then clear at once still wakes the waiters (with true); later waits block",
-  async () => {
-    const e = new Event();
-    const log: string[] = [];
-    const gs = ["a", "b"].map((n) =>
-      spawn(async () => log.push(`${n} ${await e.wait()}`))
-    );
-    await sleep(0);
-    e.set();
-    e.clear();
-    assert.equal(e.isSet(), false);
-    await joinAll(gs);
-    log.push(`late ${await e.wait(5)}@${getHub().now()}`);
-    assert.deepEqual(log, ["a true", "b true", "late false@5"]);
-  },
-);
+test.virtual("Event: set then clear at once still wakes the waiters (with true); later waits block", async () => {
+  const e = new Event();
+  const log: string[] = [];
+  const gs = ["a", "b"].map((n) =>
+    spawn(async () => log.push(`${n} ${await e.wait()}`))
+  );
+  await sleep(0);
+  e.set();
+  e.clear();
+  assert.equal(e.isSet(), false);
+  await joinAll(gs);
+  log.push(`late ${await e.wait(5)}@${getHub().now()}`);
+  assert.deepEqual(log, ["a true", "b true", "late false@5"]);
+});
 
 test("Event: a wait that finds it set while waiters are being woken runs after them (gevent issue 1520)", async () => {
   const e = new Event();
@@ -207,16 +204,13 @@ test("AsyncResult is one-shot; getNowait before a value throws Timeout", () => {
   assert.throws(() => e.set(1), /already holds an exception/);
 });
 
-virtualTest(
-  "AsyncResult.get with a timeout throws Timeout; the result can still be set later",
-  async () => {
-    const r = new AsyncResult<string>();
-    await assert.rejects(r.get({ timeout: 2 }), Timeout);
-    assert.equal(getHub().now(), 2);
-    r.set("later");
-    assert.equal(await r.get({ timeout: 2 }), "later");
-  },
-);
+test.virtual("AsyncResult.get with a timeout throws Timeout; the result can still be set later", async () => {
+  const r = new AsyncResult<string>();
+  await assert.rejects(r.get({ timeout: 2 }), Timeout);
+  assert.equal(getHub().now(), 2);
+  r.set("later");
+  assert.equal(await r.get({ timeout: 2 }), "later");
+});
 
 test("g.link(result) forwards a greenlet's value, its failure, and a kill's GreenletExit", async () => {
   const ok = new AsyncResult<number>();
@@ -266,25 +260,22 @@ test("linkValue and linkException take link targets too", async () => {
   assert.equal(onError.ready(), false);
 });
 
-virtualTest(
-  "wait and iwait take Events and AsyncResults, in the order they became ready",
-  async () => {
-    const e = new Event();
-    const r = new AsyncResult<number>();
-    const never = new Event();
-    spawn(async () => {
-      await sleep(1);
-      r.set(1);
-      await sleep(1);
-      e.set();
-    });
-    const ready = await wait([e, never, r], { count: 2 });
-    assert.deepEqual(ready, [r, e]);
-    assert.equal(getHub().now(), 2);
-    assert.deepEqual(await wait([never], { timeout: 1 }), []);
-    assert.equal(getHub().now(), 3);
-  },
-);
+test.virtual("wait and iwait take Events and AsyncResults, in the order they became ready", async () => {
+  const e = new Event();
+  const r = new AsyncResult<number>();
+  const never = new Event();
+  spawn(async () => {
+    await sleep(1);
+    r.set(1);
+    await sleep(1);
+    e.set();
+  });
+  const ready = await wait([e, never, r], { count: 2 });
+  assert.deepEqual(ready, [r, e]);
+  assert.equal(getHub().now(), 2);
+  assert.deepEqual(await wait([never], { timeout: 1 }), []);
+  assert.equal(getHub().now(), 3);
+});
 
 test("run info names a greenlet waiting on an Event", async () => {
   const e = new Event();

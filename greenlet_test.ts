@@ -15,13 +15,7 @@ import {
   Timeout,
   withTimeout,
 } from "./mod.ts";
-import {
-  capturingErrors,
-  deferred,
-  runProcess,
-  test,
-  virtualTest,
-} from "./test_adapter.ts";
+import { capturingErrors, deferred, runProcess, test } from "./test_adapter.ts";
 import { type WaitCase, waitContract } from "./test_waits.ts";
 
 test("Greenlet members: id, name, args, parent, started, value", async () => {
@@ -67,19 +61,16 @@ test("a child's parent is the greenlet that spawned it", async () => {
   assert.equal(await outer.get(), outer);
 });
 
-virtualTest(
-  "spawnLater starts after the delay, in deadline order",
-  async () => {
-    const log: string[] = [];
-    const at = (name: string) => log.push(`${name}@${getHub().now()}`);
-    const late = spawnLater(20, at, "late");
-    const early = spawnLater(5, at, "early");
-    const now = spawn(at, "now");
-    assert.equal(late.started, true);
-    await joinAll([late, early, now]);
-    assert.deepEqual(log, ["now@0", "early@5", "late@20"]);
-  },
-);
+test.virtual("spawnLater starts after the delay, in deadline order", async () => {
+  const log: string[] = [];
+  const at = (name: string) => log.push(`${name}@${getHub().now()}`);
+  const late = spawnLater(20, at, "late");
+  const early = spawnLater(5, at, "early");
+  const now = spawn(at, "now");
+  assert.equal(late.started, true);
+  await joinAll([late, early, now]);
+  assert.deepEqual(log, ["now@0", "early@5", "late@20"]);
+});
 
 test("kill delivers GreenletExit at the switch point; finally blocks run", async () => {
   const log: string[] = [];
@@ -192,33 +183,30 @@ test("a kill aimed at a greenlet awaiting something else lands at its next switc
   ]);
 });
 
-virtualTest(
-  "kill with block and timeout gives up on a greenlet still cleaning up; the first kill's error stands",
-  async () => {
-    const log: string[] = [];
-    const g = spawn(async () => {
-      try {
-        await sleep(10_000);
-      } finally {
-        await shield(async () => {
-          await sleep(30);
-          log.push("cleaned up");
-        });
-      }
-    });
-    await sleep(0);
-    await g.kill(undefined, { timeout: 5 });
-    log.push(`after kill: dead=${g.dead}@${getHub().now()}`);
-    await g.kill(new Error("second"));
-    log.push(`dead=${g.dead}, GreenletExit=${g.value instanceof GreenletExit}`);
-    assert.deepEqual(log, [
-      "after kill: dead=false@5",
-      "cleaned up",
-      "dead=true, GreenletExit=true",
-    ]);
-    assert.equal(getHub().now(), 30);
-  },
-);
+test.virtual("kill with block and timeout gives up on a greenlet still cleaning up; the first kill's error stands", async () => {
+  const log: string[] = [];
+  const g = spawn(async () => {
+    try {
+      await sleep(10_000);
+    } finally {
+      await shield(async () => {
+        await sleep(30);
+        log.push("cleaned up");
+      });
+    }
+  });
+  await sleep(0);
+  await g.kill(undefined, { timeout: 5 });
+  log.push(`after kill: dead=${g.dead}@${getHub().now()}`);
+  await g.kill(new Error("second"));
+  log.push(`dead=${g.dead}, GreenletExit=${g.value instanceof GreenletExit}`);
+  assert.deepEqual(log, [
+    "after kill: dead=false@5",
+    "cleaned up",
+    "dead=true, GreenletExit=true",
+  ]);
+  assert.equal(getHub().now(), 30);
+});
 
 test("links run once from the hub, in order; linkValue/linkException filter; unlink removes", async () => {
   const log: string[] = [];
@@ -273,46 +261,40 @@ test("a link callback that throws goes to handleError", async () => {
   });
 });
 
-virtualTest(
-  "get() returns the value, throws the error, or throws Timeout",
-  async () => {
-    await capturingErrors(async () => {
-      assert.equal(await spawn(() => Promise.resolve("x")).get(), "x");
-      await assert.rejects(
-        spawn(() => {
-          throw new RangeError("r");
-        }).get(),
-        RangeError,
-      );
-      const slow = spawn(() => sleep(10_000));
-      await assert.rejects(slow.get({ timeout: 5 }), (e: unknown) => {
-        assert.ok(e instanceof Timeout);
-        assert.equal((e as Timeout).ms, 5);
-        return true;
-      });
-      await slow.kill();
+test.virtual("get() returns the value, throws the error, or throws Timeout", async () => {
+  await capturingErrors(async () => {
+    assert.equal(await spawn(() => Promise.resolve("x")).get(), "x");
+    await assert.rejects(
+      spawn(() => {
+        throw new RangeError("r");
+      }).get(),
+      RangeError,
+    );
+    const slow = spawn(() => sleep(10_000));
+    await assert.rejects(slow.get({ timeout: 5 }), (e: unknown) => {
+      assert.ok(e instanceof Timeout);
+      assert.equal((e as Timeout).ms, 5);
+      return true;
     });
-  },
-);
+    await slow.kill();
+  });
+});
 
-virtualTest(
-  "join() never throws the greenlet's error; join(timeout) returns early",
-  async () => {
-    await capturingErrors(async (errors) => {
-      const bad = spawn(() => {
-        throw new Error("e");
-      });
-      await bad.join();
-      assert.equal(bad.dead, true);
-      const slow = spawn(() => sleep(10_000));
-      await slow.join(5);
-      assert.equal(slow.dead, false);
-      assert.equal(getHub().now(), 5);
-      await slow.kill();
-      assert.equal(errors.length, 1);
+test.virtual("join() never throws the greenlet's error; join(timeout) returns early", async () => {
+  await capturingErrors(async (errors) => {
+    const bad = spawn(() => {
+      throw new Error("e");
     });
-  },
-);
+    await bad.join();
+    assert.equal(bad.dead, true);
+    const slow = spawn(() => sleep(10_000));
+    await slow.join(5);
+    assert.equal(slow.dead, false);
+    assert.equal(getHub().now(), 5);
+    await slow.kill();
+    assert.equal(errors.length, 1);
+  });
+});
 
 test("bad arguments throw at once, naming the argument and value", () => {
   assert.throws(() => spawn(42 as never), {
@@ -540,43 +522,40 @@ test("a killed greenlet stays cancelled: every hub-aware wait it starts throws t
   assert.equal(free.counter, 1);
 });
 
-virtualTest(
-  "a flow that outlives its greenlet keeps waiting; its finally releases its permit",
-  async () => {
-    const log: string[] = [];
-    const sem = new Semaphore(1);
-    let flow!: Promise<void>;
-    // like Express's `(req, res, next) => spawn(next)`: the function returns
-    // while the flow it started goes on
-    const g = spawn(function middleware() {
-      flow = (async () => {
-        const permit = await sem.hold();
-        try {
-          await sleep(10);
-          log.push("flow slept");
-        } finally {
-          permit[Symbol.dispose]();
-          log.push("flow finally");
-        }
-      })();
-      return "returned";
-    });
-    await g.join();
-    log.push(`greenlet ended: ${g.value}`);
-    await sleep(1);
-    assert.match(
-      formatRunInfo(),
-      /<Greenlet "middleware" #\d+: middleware\(\)> ended; a flow it started waits on sleep \(9 ms left\)/,
-    );
-    await flow;
-    assert.deepEqual(log, [
-      "greenlet ended: returned",
-      "flow slept",
-      "flow finally",
-    ]);
-    assert.equal(sem.counter, 1);
-  },
-);
+test.virtual("a flow that outlives its greenlet keeps waiting; its finally releases its permit", async () => {
+  const log: string[] = [];
+  const sem = new Semaphore(1);
+  let flow!: Promise<void>;
+  // like Express's `(req, res, next) => spawn(next)`: the function returns
+  // while the flow it started goes on
+  const g = spawn(function middleware() {
+    flow = (async () => {
+      const permit = await sem.hold();
+      try {
+        await sleep(10);
+        log.push("flow slept");
+      } finally {
+        permit[Symbol.dispose]();
+        log.push("flow finally");
+      }
+    })();
+    return "returned";
+  });
+  await g.join();
+  log.push(`greenlet ended: ${g.value}`);
+  await sleep(1);
+  assert.match(
+    formatRunInfo(),
+    /<Greenlet "middleware" #\d+: middleware\(\)> ended; a flow it started waits on sleep \(9 ms left\)/,
+  );
+  await flow;
+  assert.deepEqual(log, [
+    "greenlet ended: returned",
+    "flow slept",
+    "flow finally",
+  ]);
+  assert.equal(sem.counter, 1);
+});
 
 /**
  * A scripted workload for the exhaustive test: it holds a permit via
@@ -611,88 +590,82 @@ async function scripted(
   }
 }
 
-virtualTest(
-  "exhaustively: a kill or a Timeout at every switch point leaves no permit, greenlet or finally behind",
-  async () => {
-    const POINTS = 6; // the switch points of `scripted`; POINTS itself: none
-    for (const how of ["kill", "Timeout"] as const) {
-      for (let target = 0; target <= POINTS; target++) {
-        const where = `${how} at point ${target}`;
-        const sem = new Semaphore(1);
-        const log: string[] = [];
-        const bystanderLog: string[] = [];
-        const timeouts: Timeout[] = [];
-        await capturingErrors(async (errors) => {
-          const bystander = spawn(async function bystander() {
-            for (let i = 0; i < 4; i++) {
-              await sleep(1);
-              bystanderLog.push(`b${i}`);
-            }
-          });
-          const g = spawn(scripted, sem, log, (step: number) => {
-            if (step !== target) return;
-            if (how === "kill") getCurrent().kill(undefined, { block: false });
-            else timeouts.push(Timeout.startNew(0));
-          });
-          await joinAll([g, bystander]);
-          if (target === POINTS) {
-            assert.equal(g.successful() && g.value === undefined, true, where);
-            assert.deepEqual(errors, [], where);
-          } else if (how === "kill") {
-            assert.ok(g.value instanceof GreenletExit, where);
-            assert.deepEqual(errors, [], where);
-          } else {
-            assert.ok(g.exception instanceof Timeout, where);
-            assert.deepEqual(errors, ["scripted: Timeout: 0 ms"], where);
+test.virtual("exhaustively: a kill or a Timeout at every switch point leaves no permit, greenlet or finally behind", async () => {
+  const POINTS = 6; // the switch points of `scripted`; POINTS itself: none
+  for (const how of ["kill", "Timeout"] as const) {
+    for (let target = 0; target <= POINTS; target++) {
+      const where = `${how} at point ${target}`;
+      const sem = new Semaphore(1);
+      const log: string[] = [];
+      const bystanderLog: string[] = [];
+      const timeouts: Timeout[] = [];
+      await capturingErrors(async (errors) => {
+        const bystander = spawn(async function bystander() {
+          for (let i = 0; i < 4; i++) {
+            await sleep(1);
+            bystanderLog.push(`b${i}`);
           }
         });
-        for (const t of timeouts) t.cancel();
-        assert.deepEqual(
-          log,
-          target === 0 && how === "kill"
-            ? ["outer finally"] // killed before it held the permit
-            : ["inner finally", "outer finally"],
-          where,
-        );
-        assert.equal(sem.counter, 1, `${where}: the permit came back`);
-        assert.deepEqual(bystanderLog, ["b0", "b1", "b2", "b3"], where);
-      }
+        const g = spawn(scripted, sem, log, (step: number) => {
+          if (step !== target) return;
+          if (how === "kill") getCurrent().kill(undefined, { block: false });
+          else timeouts.push(Timeout.startNew(0));
+        });
+        await joinAll([g, bystander]);
+        if (target === POINTS) {
+          assert.equal(g.successful() && g.value === undefined, true, where);
+          assert.deepEqual(errors, [], where);
+        } else if (how === "kill") {
+          assert.ok(g.value instanceof GreenletExit, where);
+          assert.deepEqual(errors, [], where);
+        } else {
+          assert.ok(g.exception instanceof Timeout, where);
+          assert.deepEqual(errors, ["scripted: Timeout: 0 ms"], where);
+        }
+      });
+      for (const t of timeouts) t.cancel();
+      assert.deepEqual(
+        log,
+        target === 0 && how === "kill"
+          ? ["outer finally"] // killed before it held the permit
+          : ["inner finally", "outer finally"],
+        where,
+      );
+      assert.equal(sem.counter, 1, `${where}: the permit came back`);
+      assert.deepEqual(bystanderLog, ["b0", "b1", "b2", "b3"], where);
     }
-  },
-);
+  }
+});
 
 // ---------------------------------------------------------------------------
 // Promises the mutation run showed untested (issue 10)
 
-virtualTest(
-  "GreenletExit's default message; main has no parent and cannot be killed",
-  async () => {
-    assert.equal(new GreenletExit().message, "GreenletExit");
-    assert.equal(new GreenletExit().name, "GreenletExit");
-    const main = getHub().main;
-    assert.equal(main.parent, null);
-    assert.equal(main.name, "main");
-    assert.equal(main.hub, getHub());
-    const message =
-      'Cannot kill greenlet: main is the code outside greenlets, not a greenlet to kill, received <Greenlet "main" #0>';
-    const log: string[] = [];
-    const g = spawn(() => {
-      assert.throws(() => main.kill(), { name: "TypeError", message });
-      log.push("kill of main threw");
-    });
-    await sleep(1); // main's own wait is not interrupted
-    log.push("main slept");
-    await g.join();
-    assert.deepEqual(log, ["kill of main threw", "main slept"]);
-    const other = spawn(() => sleep(10));
-    assert.throws(() => killAll([other, main]), {
-      name: "TypeError",
-      message: message.replace("kill greenlet", "killAll"),
-    });
-    assert.equal(other.dead, false); // nothing was killed
-    await other.join();
-  },
-);
+test.virtual("GreenletExit's default message; main has no parent and cannot be killed", async () => {
+  assert.equal(new GreenletExit().message, "GreenletExit");
+  assert.equal(new GreenletExit().name, "GreenletExit");
+  const main = getHub().main;
+  assert.equal(main.parent, null);
+  assert.equal(main.name, "main");
+  assert.equal(main.hub, getHub());
+  const message =
+    'Cannot kill greenlet: main is the code outside greenlets, not a greenlet to kill, received <Greenlet "main" #0>';
+  const log: string[] = [];
+  const g = spawn(() => {
+    assert.throws(() => main.kill(), { name: "TypeError", message });
+    log.push("kill of main threw");
+  });
+  await sleep(1); // main's own wait is not interrupted
+  log.push("main slept");
+  await g.join();
+  assert.deepEqual(log, ["kill of main threw", "main slept"]);
+  const other = spawn(() => sleep(10));
+  assert.throws(() => killAll([other, main]), {
+    name: "TypeError",
+    message: message.replace("kill greenlet", "killAll"),
+  });
+  assert.equal(other.dead, false); // nothing was killed
+  await other.join();
+});
 
 test("successful() is false until the greenlet ended well; a sync body ends in its own run", async () => {
   const log: string[] = [];
@@ -860,23 +833,20 @@ test("a second kill does not replace the first: every later wait throws the firs
   assert.ok(seen.every((e) => e === e1));
 });
 
-virtualTest(
-  "a greenlet whose flow still waits when it ends stays listed until the flow ends",
-  async () => {
-    let flow!: Promise<void>;
-    const g = spawn(function starter() {
-      flow = sleep(5); // waiting already when the function returns
-      return "done";
-    });
-    await g.join();
-    assert.match(
-      formatRunInfo(),
-      /<Greenlet "starter" #\d+: starter\(\)> ended; a flow it started waits on sleep \(/,
-    );
-    await flow;
-    assert.doesNotMatch(formatRunInfo(), /starter/);
-  },
-);
+test.virtual("a greenlet whose flow still waits when it ends stays listed until the flow ends", async () => {
+  let flow!: Promise<void>;
+  const g = spawn(function starter() {
+    flow = sleep(5); // waiting already when the function returns
+    return "done";
+  });
+  await g.join();
+  assert.match(
+    formatRunInfo(),
+    /<Greenlet "starter" #\d+: starter\(\)> ended; a flow it started waits on sleep \(/,
+  );
+  await flow;
+  assert.doesNotMatch(formatRunInfo(), /starter/);
+});
 
 test(
   "the public types say what the values are (strict, exactOptionalPropertyTypes): testdata/types/consumer.ts type-checks, its @ts-expect-error lines are errors",
@@ -895,29 +865,26 @@ test(
   { denoOnly: true },
 );
 
-virtualTest(
-  "result() is get() typed T: a killed greenlet's GreenletExit is thrown",
-  async () => {
-    const g = spawn(() => sleep(1000));
-    await sleep(0);
-    await g.kill();
-    const exit = await g.get();
-    assert.ok(exit instanceof GreenletExit);
-    await assert.rejects(g.result(), (e) => e === exit);
-    assert.equal(await spawn(() => "v").result(), "v");
-    const failing = spawn(() => {
-      throw new RangeError("bad");
-    });
-    await capturingErrors(async () => {
-      await assert.rejects(failing.result(), RangeError);
-    });
-    const slow = spawn(() => sleep(50));
-    await assert.rejects(slow.result({ timeout: 1 }), Timeout);
-    assert.equal(getHub().now(), 1);
-    await slow.join();
-    assert.equal(getHub().now(), 50);
-  },
-);
+test.virtual("result() is get() typed T: a killed greenlet's GreenletExit is thrown", async () => {
+  const g = spawn(() => sleep(1000));
+  await sleep(0);
+  await g.kill();
+  const exit = await g.get();
+  assert.ok(exit instanceof GreenletExit);
+  await assert.rejects(g.result(), (e) => e === exit);
+  assert.equal(await spawn(() => "v").result(), "v");
+  const failing = spawn(() => {
+    throw new RangeError("bad");
+  });
+  await capturingErrors(async () => {
+    await assert.rejects(failing.result(), RangeError);
+  });
+  const slow = spawn(() => sleep(50));
+  await assert.rejects(slow.result({ timeout: 1 }), Timeout);
+  assert.equal(getHub().now(), 1);
+  await slow.join();
+  assert.equal(getHub().now(), 50);
+});
 
 test("the README's server pattern: one greenlet per request, killed when the client goes away", async () => {
   const { createServer } = await import("node:http");

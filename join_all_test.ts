@@ -18,15 +18,14 @@ import {
 import {
   capturingErrors,
   deferred,
+  inVirtualTime,
   killedWhileAway,
   test,
-  virtualTest,
 } from "./test_adapter.ts";
-import { withVirtualTime } from "./testing.ts";
 
 // in virtual time (testing.ts): under load, real 5/10/15 ms timers came out
 // of order
-virtualTest("joinAll returns greenlets in completion order", async () => {
+test.virtual("joinAll returns greenlets in completion order", async () => {
   const a = spawn(() => sleep(15));
   const b = spawn(() => sleep(5));
   const c = spawn(() => sleep(10));
@@ -42,17 +41,14 @@ test("joinAll lists already-finished greenlets first, in the order given", async
   assert.deepEqual(await joinAll([c, b, a]), [b, a, c]);
 });
 
-virtualTest(
-  "joinAll with count returns as soon as that many finished",
-  async () => {
-    const a = spawn(() => sleep(20));
-    const b = spawn(() => sleep(1));
-    assert.deepEqual(await joinAll([a, b], { count: 1 }), [b]);
-    assert.equal(getHub().now(), 1);
-    assert.equal(a.dead, false);
-    await a.kill();
-  },
-);
+test.virtual("joinAll with count returns as soon as that many finished", async () => {
+  const a = spawn(() => sleep(20));
+  const b = spawn(() => sleep(1));
+  assert.deepEqual(await joinAll([a, b], { count: 1 }), [b]);
+  assert.equal(getHub().now(), 1);
+  assert.equal(a.dead, false);
+  await a.kill();
+});
 
 test("joinAll with count 0 returns at once with none", async () => {
   const g = spawn(() => sleep(50));
@@ -86,40 +82,34 @@ test("raiseError over greenlets already dead rejects with the first failure", as
   });
 });
 
-virtualTest(
-  "joinAll with a timeout never rejects: it returns the shorter list",
-  async () => {
-    const slow = spawn(() => sleep(10_000));
-    const fast = spawn(() => sleep(1));
-    assert.deepEqual(await joinAll([slow, fast], { timeout: 20 }), [fast]);
-    assert.equal(getHub().now(), 20);
-    await slow.kill();
-  },
-);
+test.virtual("joinAll with a timeout never rejects: it returns the shorter list", async () => {
+  const slow = spawn(() => sleep(10_000));
+  const fast = spawn(() => sleep(1));
+  assert.deepEqual(await joinAll([slow, fast], { timeout: 20 }), [fast]);
+  assert.equal(getHub().now(), 20);
+  await slow.kill();
+});
 
-virtualTest(
-  "joinAll with raiseError rejects with the first failure in completion order",
-  async () => {
-    await capturingErrors(async (errors) => {
-      const first = spawn(async () => {
-        await sleep(5);
-        throw new Error("first");
-      });
-      const second = spawn(async () => {
-        await sleep(10);
-        throw new Error("second");
-      });
-      await assert.rejects(joinAll([second, first], { raiseError: true }), {
-        message: "first",
-      });
-      await second.join();
-      assert.deepEqual(errors, [
-        `${first.name}: Error: first`,
-        `${second.name}: Error: second`,
-      ]);
+test.virtual("joinAll with raiseError rejects with the first failure in completion order", async () => {
+  await capturingErrors(async (errors) => {
+    const first = spawn(async () => {
+      await sleep(5);
+      throw new Error("first");
     });
-  },
-);
+    const second = spawn(async () => {
+      await sleep(10);
+      throw new Error("second");
+    });
+    await assert.rejects(joinAll([second, first], { raiseError: true }), {
+      message: "first",
+    });
+    await second.join();
+    assert.deepEqual(errors, [
+      `${first.name}: Error: first`,
+      `${second.name}: Error: second`,
+    ]);
+  });
+});
 
 test("killAll kills every greenlet and waits for them", async () => {
   const log: string[] = [];
@@ -137,35 +127,32 @@ test("killAll kills every greenlet and waits for them", async () => {
   assert.ok(gs.every((g) => g.dead && g.value instanceof GreenletExit));
 });
 
-virtualTest(
-  "killAll rejects with Timeout when greenlets outlive its timeout",
-  async () => {
-    const log: string[] = [];
-    const gate = deferred();
-    spawnLater(50, gate.resolve);
-    const stubborn = spawn(async function stubborn() {
-      // an await the hub does not own: the kill cannot land before it returns
-      await gate.promise;
-      log.push(`stubborn ends@${getHub().now()}`);
-    });
-    const quick = spawn(() => sleep(10_000));
-    await sleep(0);
-    await assert.rejects(killAll([stubborn, quick], { timeout: 5 }), (e) => {
-      assert.ok(e instanceof Timeout);
-      log.push(`killAll timed out@${getHub().now()}`);
-      return true;
-    });
-    assert.equal(quick.dead, true);
-    await killAll([stubborn]);
-    log.push("killAll returned");
-    assert.equal(stubborn.dead, true);
-    assert.deepEqual(log, [
-      "killAll timed out@5",
-      "stubborn ends@50",
-      "killAll returned",
-    ]);
-  },
-);
+test.virtual("killAll rejects with Timeout when greenlets outlive its timeout", async () => {
+  const log: string[] = [];
+  const gate = deferred();
+  spawnLater(50, gate.resolve);
+  const stubborn = spawn(async function stubborn() {
+    // an await the hub does not own: the kill cannot land before it returns
+    await gate.promise;
+    log.push(`stubborn ends@${getHub().now()}`);
+  });
+  const quick = spawn(() => sleep(10_000));
+  await sleep(0);
+  await assert.rejects(killAll([stubborn, quick], { timeout: 5 }), (e) => {
+    assert.ok(e instanceof Timeout);
+    log.push(`killAll timed out@${getHub().now()}`);
+    return true;
+  });
+  assert.equal(quick.dead, true);
+  await killAll([stubborn]);
+  log.push("killAll returned");
+  assert.equal(stubborn.dead, true);
+  assert.deepEqual(log, [
+    "killAll timed out@5",
+    "stubborn ends@50",
+    "killAll returned",
+  ]);
+});
 
 test("joinAll and killAll check their arguments at once, naming the call", () => {
   for (const call of ["joinAll", "killAll"] as const) {
@@ -201,24 +188,21 @@ test("joinAll and killAll check their arguments at once, naming the call", () =>
   }
 });
 
-virtualTest(
-  "joinAll's result is a snapshot: greenlets that end later never join it",
-  async () => {
-    const a = spawn(() => "a");
-    const b = spawn(() => sleep(5));
-    const c = spawn(() => sleep(10_000));
-    const byCount = await joinAll([a, b], { count: 1 });
-    const byTimeout = await joinAll([b, c], { timeout: 1 });
-    await b.join();
-    const dead = await joinAll([a, b], { count: 1 }); // both dead already
-    await c.kill();
-    assert.deepEqual(byCount, [a]);
-    assert.deepEqual(byTimeout, []);
-    assert.deepEqual(dead, [a]);
-  },
-);
+test.virtual("joinAll's result is a snapshot: greenlets that end later never join it", async () => {
+  const a = spawn(() => "a");
+  const b = spawn(() => sleep(5));
+  const c = spawn(() => sleep(10_000));
+  const byCount = await joinAll([a, b], { count: 1 });
+  const byTimeout = await joinAll([b, c], { timeout: 1 });
+  await b.join();
+  const dead = await joinAll([a, b], { count: 1 }); // both dead already
+  await c.kill();
+  assert.deepEqual(byCount, [a]);
+  assert.deepEqual(byTimeout, []);
+  assert.deepEqual(dead, [a]);
+});
 
-virtualTest("joinAll's wait shows what it joins in the run info", async () => {
+test.virtual("joinAll's wait shows what it joins in the run info", async () => {
   const a = spawn(() => sleep(10_000));
   const b = spawn(() => sleep(10_000));
   const info: string[] = [];
@@ -262,44 +246,41 @@ test("joinAll is a switch point even when its greenlets are dead: a pending kill
   assert.deepEqual(log, ["GreenletExit"]);
 });
 
-virtualTest(
-  "killAll delivers every kill before waiting; block: false returns at once; error is thrown in",
-  async () => {
-    const log: string[] = [];
-    const body = async (name: string, cleanup: number) => {
-      try {
-        await sleep(10_000);
-      } finally {
-        await shield(() => sleep(cleanup));
-        log.push(name);
-      }
-    };
-    const slow = spawn(body, "slow", 20);
-    const quick = spawn(body, "quick", 0);
-    await sleep(0);
-    await killAll([slow, quick]);
-    // both kills went out at once: the quick cleanup ends first
-    assert.deepEqual(log, ["quick", "slow"]);
+test.virtual("killAll delivers every kill before waiting; block: false returns at once; error is thrown in", async () => {
+  const log: string[] = [];
+  const body = async (name: string, cleanup: number) => {
+    try {
+      await sleep(10_000);
+    } finally {
+      await shield(() => sleep(cleanup));
+      log.push(name);
+    }
+  };
+  const slow = spawn(body, "slow", 20);
+  const quick = spawn(body, "quick", 0);
+  await sleep(0);
+  await killAll([slow, quick]);
+  // both kills went out at once: the quick cleanup ends first
+  assert.deepEqual(log, ["quick", "slow"]);
 
-    const lazy = spawn(body, "lazy", 5);
-    await sleep(0);
-    await killAll([lazy], { block: false });
-    log.push(`lazy dead at return: ${lazy.dead}`);
-    await lazy.join();
+  const lazy = spawn(body, "lazy", 5);
+  await sleep(0);
+  await killAll([lazy], { block: false });
+  log.push(`lazy dead at return: ${lazy.dead}`);
+  await lazy.join();
 
-    await capturingErrors(async (errors) => {
-      const stop = new RangeError("stop");
-      const target = spawn(function target() {
-        return sleep(10_000);
-      });
-      await sleep(0);
-      await killAll([target], { error: stop });
-      assert.equal(target.exception, stop);
-      assert.deepEqual(errors, ["target: RangeError: stop"]);
+  await capturingErrors(async (errors) => {
+    const stop = new RangeError("stop");
+    const target = spawn(function target() {
+      return sleep(10_000);
     });
-    assert.deepEqual(log.slice(2), ["lazy dead at return: false", "lazy"]);
-  },
-);
+    await sleep(0);
+    await killAll([target], { error: stop });
+    assert.equal(target.exception, stop);
+    assert.deepEqual(errors, ["target: RangeError: stop"]);
+  });
+  assert.deepEqual(log.slice(2), ["lazy dead at return: false", "lazy"]);
+});
 
 test("joinAll and wait check count alike", () => {
   for (
@@ -411,105 +392,101 @@ test("property: greenlets end once, failures reach handleError once, joinAll ret
       ),
       fc.option(fc.integer({ min: 0, max: 6 }), { nil: undefined }),
       fc.boolean(),
-      (specs, count, raiseError) =>
-        withVirtualTime(async () => {
-          const ended: Greenlet[] = [];
-          const links = new Map<Greenlet, number>();
-          const gs: Greenlet[] = [];
-          const unlinkedRan: Greenlet[] = [];
-          const lateLinks = new Map<Greenlet, number>();
-          const run = async (steps: Body[]) => {
-            for (const step of steps) {
-              if (step.kind === "value") return "v";
-              if (step.kind === "throw") throw new Error("boom");
-              if (step.kind === "sleep") await sleep(step.ms);
-              if (step.kind === "kill") {
-                gs[step.target % gs.length].kill(undefined, { block: false });
-              }
-              if (step.kind === "join") {
-                await gs[step.target % gs.length].join(step.timeout);
-              }
+      inVirtualTime(async (specs, count, raiseError) => {
+        const ended: Greenlet[] = [];
+        const links = new Map<Greenlet, number>();
+        const gs: Greenlet[] = [];
+        const unlinkedRan: Greenlet[] = [];
+        const lateLinks = new Map<Greenlet, number>();
+        const run = async (steps: Body[]) => {
+          for (const step of steps) {
+            if (step.kind === "value") return "v";
+            if (step.kind === "throw") throw new Error("boom");
+            if (step.kind === "sleep") await sleep(step.ms);
+            if (step.kind === "kill") {
+              gs[step.target % gs.length].kill(undefined, { block: false });
             }
-            return "done";
-          };
-          await capturingErrors(async (errors) => {
-            for (const { steps, later } of specs) {
-              gs.push(
-                later === undefined
-                  ? spawn(run, steps)
-                  : spawnLater(later, run, steps),
-              );
+            if (step.kind === "join") {
+              await gs[step.target % gs.length].join(step.timeout);
             }
-            gs.forEach((g, i) => {
-              g.link(() => {
-                links.set(g, (links.get(g) ?? 0) + 1);
-                ended.push(g);
-              });
-              if (specs[i].unlink) {
-                const never = () => void unlinkedRan.push(g);
-                g.link(never);
-                g.unlink(never);
-              }
+          }
+          return "done";
+        };
+        await capturingErrors(async (errors) => {
+          for (const { steps, later } of specs) {
+            gs.push(
+              later === undefined
+                ? spawn(run, steps)
+                : spawnLater(later, run, steps),
+            );
+          }
+          gs.forEach((g, i) => {
+            g.link(() => {
+              links.set(g, (links.get(g) ?? 0) + 1);
+              ended.push(g);
             });
-            let result: Greenlet[] | Error;
-            try {
-              result = await joinAll(gs, { count, raiseError });
-            } catch (e) {
-              result = e as Error;
-            }
-            await killAll(gs);
-            // a link added once the greenlet is dead runs too, once, later
-            for (const g of gs) {
-              g.link(() => lateLinks.set(g, (lateLinks.get(g) ?? 0) + 1));
-            }
-            assert.equal(
-              lateLinks.size,
-              0,
-              "links run from the hub, not in link()",
-            );
-            await sleep(0);
-            assert.deepEqual(gs.map((g) => lateLinks.get(g)), gs.map(() => 1));
-            const failures = gs.filter((g) => !g.successful());
-            assert.deepEqual(
-              errors,
-              ended.filter((g) => failures.includes(g)).map((g) =>
-                `${g.name}: ${g.exception}`
-              ),
-            );
-            if (result instanceof Error) {
-              assert.ok(raiseError && failures.length > 0);
-            } else {
-              const limit = Math.min(count ?? gs.length, gs.length);
-              assert.ok(result.length <= limit, "at most count");
-              for (const g of result) assert.ok(g.dead);
-              if (raiseError) assert.ok(result.every((g) => g.successful()));
-              // completion order: the order their links ran
-              assert.deepEqual(
-                result,
-                ended.filter((g) => result.includes(g)).slice(0, result.length),
-              );
+            if (specs[i].unlink) {
+              const never = () => void unlinkedRan.push(g);
+              g.link(never);
+              g.unlink(never);
             }
           });
-          assert.deepEqual(gs.map((g) => links.get(g)), gs.map(() => 1));
-          assert.deepEqual(unlinkedRan, [], "an unlinked callback never runs");
-        }),
+          let result: Greenlet[] | Error;
+          try {
+            result = await joinAll(gs, { count, raiseError });
+          } catch (e) {
+            result = e as Error;
+          }
+          await killAll(gs);
+          // a link added once the greenlet is dead runs too, once, later
+          for (const g of gs) {
+            g.link(() => lateLinks.set(g, (lateLinks.get(g) ?? 0) + 1));
+          }
+          assert.equal(
+            lateLinks.size,
+            0,
+            "links run from the hub, not in link()",
+          );
+          await sleep(0);
+          assert.deepEqual(gs.map((g) => lateLinks.get(g)), gs.map(() => 1));
+          const failures = gs.filter((g) => !g.successful());
+          assert.deepEqual(
+            errors,
+            ended.filter((g) => failures.includes(g)).map((g) =>
+              `${g.name}: ${g.exception}`
+            ),
+          );
+          if (result instanceof Error) {
+            assert.ok(raiseError && failures.length > 0);
+          } else {
+            const limit = Math.min(count ?? gs.length, gs.length);
+            assert.ok(result.length <= limit, "at most count");
+            for (const g of result) assert.ok(g.dead);
+            if (raiseError) assert.ok(result.every((g) => g.successful()));
+            // completion order: the order their links ran
+            assert.deepEqual(
+              result,
+              ended.filter((g) => result.includes(g)).slice(0, result.length),
+            );
+          }
+        });
+        assert.deepEqual(gs.map((g) => links.get(g)), gs.map(() => 1));
+        assert.deepEqual(unlinkedRan, [], "an unlinked callback never runs");
+      }),
     ),
     { numRuns: Number(process.env.PROPERTY_RUNS ?? 60) },
   );
 });
 
-virtualTest(
-  "an undelivered one-shot Timeout is thrown by joinAll of greenlets already dead",
-  async () => {
-    const dead = spawn(() => 1);
-    await dead.join();
-    const gate = deferred();
-    const g = spawn(async () => {
-      const t = Timeout.startNew(1);
-      await gate.promise; // it fires here, undelivered
-      return await joinAll([dead]).then(() => "joined?!", (e) => e === t);
-    });
-    spawnLater(10, gate.resolve); // after the Timeout fired
-    assert.equal(await g.get(), true);
-  },
-);
+test.virtual("an undelivered one-shot Timeout is thrown by joinAll of greenlets already dead", async () => {
+  const dead = spawn(() => 1);
+  await dead.join();
+  const gate = deferred();
+  const g = spawn(async () => {
+    const t = Timeout.startNew(1);
+    await gate.promise; // it fires here, undelivered
+    return await joinAll([dead]).then(() => "joined?!", (e) => e === t);
+  });
+  spawnLater(10, gate.resolve); // after the Timeout fired
+  assert.equal(await g.get(), true);
+});

@@ -55,7 +55,7 @@ import {
   runProcess,
   test,
 } from "./test_adapter.ts";
-import { withVirtualTime } from "./testing.ts";
+import { type VirtualClock, withVirtualTime } from "./testing.ts";
 
 /** Runs `fn` with patches installed by `install`, always unpatching after. */
 async function patched(install: () => void, fn: () => Promise<void>) {
@@ -177,84 +177,81 @@ test("unpatchAll restores every name patchAll replaced, Deno.* included", () => 
 // Patched timers run on the hub's clock: in virtual time (testing.ts) they
 // fire at exact instants.
 test("patched timers fire by deadline, in the greenlet that armed them", async () => {
-  await patched(patchTimers, () =>
-    withVirtualTime(async () => {
-      const log: string[] = [];
-      const at = (what: string) => log.push(`${what}@${getHub().now()}`);
-      const done = deferred();
-      const armer = spawn(function armer() {
-        setTimeout(() => at(`55 in ${getCurrent().name}`), 55);
-        setTimeout(
-          (x: string) => at(`5 in ${getCurrent().name} ${x}`),
-          5,
-          "arg",
-        );
-        const cancelled = setTimeout(() => at("cancelled?!"), 10);
-        clearTimeout(cancelled);
-        let n = 0;
-        const tick = setInterval(() => {
-          at(`tick ${++n}`);
-          if (n === 3) {
-            clearInterval(tick);
-            setTimeout(done.resolve, 30);
-          }
-        }, 30);
-      });
-      await armer.join();
-      await done.promise;
-      assert.deepEqual(log, [
-        "5 in armer arg@5",
-        "tick 1@30",
-        "55 in armer@55",
-        "tick 2@60",
-        "tick 3@90",
-      ]);
-      assert.equal(getHub().now(), 120);
-    }));
+  await patchedVirtual(patchTimers, async () => {
+    const log: string[] = [];
+    const at = (what: string) => log.push(`${what}@${getHub().now()}`);
+    const done = deferred();
+    const armer = spawn(function armer() {
+      setTimeout(() => at(`55 in ${getCurrent().name}`), 55);
+      setTimeout(
+        (x: string) => at(`5 in ${getCurrent().name} ${x}`),
+        5,
+        "arg",
+      );
+      const cancelled = setTimeout(() => at("cancelled?!"), 10);
+      clearTimeout(cancelled);
+      let n = 0;
+      const tick = setInterval(() => {
+        at(`tick ${++n}`);
+        if (n === 3) {
+          clearInterval(tick);
+          setTimeout(done.resolve, 30);
+        }
+      }, 30);
+    });
+    await armer.join();
+    await done.promise;
+    assert.deepEqual(log, [
+      "5 in armer arg@5",
+      "tick 1@30",
+      "55 in armer@55",
+      "tick 2@60",
+      "tick 3@90",
+    ]);
+    assert.equal(getHub().now(), 120);
+  });
 });
 
 test("patched timers belong to no greenlet: a kill neither cancels nor reaches them", async () => {
-  await patched(patchTimers, () =>
-    withVirtualTime(async () => {
-      const log: string[] = [];
-      let ticks = 0;
-      const done = deferred();
-      const g = spawn(async function armer() {
-        const id = setInterval(async () => {
-          const n = ++ticks;
-          if (n === 2) clearInterval(id);
-          await sleep(1); // waits work: the callback is outside the kill
-          log.push(`tick ${n} in ${getCurrent().name}`);
-          if (n === 2) done.resolve();
-        }, 5);
-        await sleep(10_000);
-      });
-      await sleep(0);
-      await g.kill();
-      log.push("killed");
-      await done.promise;
-      assert.deepEqual(log, ["killed", "tick 1 in armer", "tick 2 in armer"]);
-      assert.equal(formatRunInfo(), "");
-      assert.equal(getHub().now(), 11); // the second tick at 10, its sleep(1)
-    }));
+  await patchedVirtual(patchTimers, async () => {
+    const log: string[] = [];
+    let ticks = 0;
+    const done = deferred();
+    const g = spawn(async function armer() {
+      const id = setInterval(async () => {
+        const n = ++ticks;
+        if (n === 2) clearInterval(id);
+        await sleep(1); // waits work: the callback is outside the kill
+        log.push(`tick ${n} in ${getCurrent().name}`);
+        if (n === 2) done.resolve();
+      }, 5);
+      await sleep(10_000);
+    });
+    await sleep(0);
+    await g.kill();
+    log.push("killed");
+    await done.promise;
+    assert.deepEqual(log, ["killed", "tick 1 in armer", "tick 2 in armer"]);
+    assert.equal(formatRunInfo(), "");
+    assert.equal(getHub().now(), 11); // the second tick at 10, its sleep(1)
+  });
 });
 
 test("patched timers show in formatRunInfo under their greenlet", async () => {
-  await patched(patchTimers, () =>
-    withVirtualTime(async () => {
-      const g = spawn(async function sleeper() {
-        const t = setTimeout(function later() {}, 1_000);
-        await sleep(5);
-        clearTimeout(t);
-      });
-      await sleep(0);
-      assert.deepEqual(formatRunInfo().split("\n"), [
-        '<Greenlet "main" #0> running',
-        `└─ <Greenlet "sleeper" #${g.id}: sleeper()> waiting on sleep (5 ms left)`,
-        "   └─ setTimeout(later, 1000 ms) (1.0 s left)",
-      ]);
-      await g.join();
-    }));
+  await patchedVirtual(patchTimers, async () => {
+    const g = spawn(async function sleeper() {
+      const t = setTimeout(function later() {}, 1_000);
+      await sleep(5);
+      clearTimeout(t);
+    });
+    await sleep(0);
+    assert.deepEqual(formatRunInfo().split("\n"), [
+      '<Greenlet "main" #0> running',
+      `└─ <Greenlet "sleeper" #${g.id}: sleeper()> waiting on sleep (5 ms left)`,
+      "   └─ setTimeout(later, 1000 ms) (1.0 s left)",
+    ]);
+    await g.join();
+  });
 });
 
 test("unref'd patched timers (the runtime's own, e.g. undici's) show only with all", async () => {
@@ -311,6 +308,18 @@ test("a patched timer whose greenlet ended shows below the tree, naming it", asy
     assert.equal(formatRunInfo(), "");
   });
 });
+
+/**
+ * {@linkcode patched}, with `fn` in virtual time (testing.ts): the clock
+ * moves by itself, or with `auto` false only by `clock.tick(ms)`.
+ */
+async function patchedVirtual(
+  install: () => void,
+  fn: (clock: VirtualClock) => Promise<void>,
+  auto = true,
+) {
+  await patched(install, () => withVirtualTime(fn, { auto }));
+}
 
 /** A real-time delay on the runtime's own timer (the hub never sees it). */
 function nativeDelay(ms: number): Promise<void> {
@@ -425,28 +434,27 @@ test("a kill with any error reaches a patched fetch: it is aborted with that err
 test("a Timeout aborts a patched fetch; the greenlet's later requests still work", async () => {
   const { server, base, closed, arrived } = await startServer();
   try {
-    await patched(patchFetch, () =>
-      withVirtualTime(async (clock) => {
-        const g = spawn(async () => {
-          const log: string[] = [];
-          try {
-            await withTimeout(50, () => fetch(`${base}/slow`));
-          } catch (e) {
-            log.push(e instanceof Timeout ? "Timeout" : `other ${e}`);
-          }
-          log.push(await closed);
-          const res = await fetch(`${base}/fast`);
-          log.push(`${res.status} ${await res.text()}`);
-          return log;
-        });
-        await arrived;
-        await clock.tick(50);
-        assert.deepEqual(await g.get(), [
-          "Timeout",
-          "/slow closed by client",
-          "200 fast",
-        ]);
-      }, { auto: false }));
+    await patchedVirtual(patchFetch, async (clock) => {
+      const g = spawn(async () => {
+        const log: string[] = [];
+        try {
+          await withTimeout(50, () => fetch(`${base}/slow`));
+        } catch (e) {
+          log.push(e instanceof Timeout ? "Timeout" : `other ${e}`);
+        }
+        log.push(await closed);
+        const res = await fetch(`${base}/fast`);
+        log.push(`${res.status} ${await res.text()}`);
+        return log;
+      });
+      await arrived;
+      await clock.tick(50);
+      assert.deepEqual(await g.get(), [
+        "Timeout",
+        "/slow closed by client",
+        "200 fast",
+      ]);
+    }, false);
   } finally {
     await stopServer(server);
   }
@@ -455,29 +463,28 @@ test("a Timeout aborts a patched fetch; the greenlet's later requests still work
 test("a one-shot Timeout thrown into a patched fetch aborts the request: the server sees it close", async () => {
   const { server, base, closed, arrived } = await startServer();
   try {
-    await patched(patchFetch, () =>
-      withVirtualTime(async (clock) => {
-        const g = spawn(async () => {
-          const log: string[] = [];
-          const t = Timeout.startNew(250);
-          try {
-            await fetch(`${base}/slow`);
-            log.push("answered?!");
-          } catch (e) {
-            log.push(e === t ? "own Timeout" : `other ${e}`);
-          } finally {
-            t.cancel();
-          }
-          log.push(await closed);
-          return log;
-        });
-        await arrived;
-        await clock.tick(250);
-        assert.deepEqual(await g.get(), [
-          "own Timeout",
-          "/slow closed by client",
-        ]);
-      }, { auto: false }));
+    await patchedVirtual(patchFetch, async (clock) => {
+      const g = spawn(async () => {
+        const log: string[] = [];
+        const t = Timeout.startNew(250);
+        try {
+          await fetch(`${base}/slow`);
+          log.push("answered?!");
+        } catch (e) {
+          log.push(e === t ? "own Timeout" : `other ${e}`);
+        } finally {
+          t.cancel();
+        }
+        log.push(await closed);
+        return log;
+      });
+      await arrived;
+      await clock.tick(250);
+      assert.deepEqual(await g.get(), [
+        "own Timeout",
+        "/slow closed by client",
+      ]);
+    }, false);
   } finally {
     await stopServer(server);
   }
@@ -509,38 +516,37 @@ test("a patched fetch given an already-aborted signal is never sent", async () =
 test("a patched fetch inside shield outlives the outer deadline; the shield's own stops it", async () => {
   const { server, base, closed, arrived } = await startServer();
   try {
-    await patched(patchFetch, () =>
-      withVirtualTime(async (clock) => {
-        const log: string[] = [];
-        const ticker = spawn(async () => {
-          await arrived;
-          await clock.tick(20); // the outer deadline
-          await clock.tick(80); // the shield's
-        });
-        try {
-          await withTimeout(20, () =>
-            shield(async () => {
-              try {
-                await fetch(`${base}/slow`);
-              } catch (e) {
-                // the shield's deadline aborted it, not the outer one
-                log.push(
-                  e === getCurrentSignal().reason ? "shield's" : "outer's",
-                );
-              }
-            }, { timeout: 100 }));
-        } catch (e) {
-          // withTimeout settles at its deadline (the contract's rule 3)
-          log.push(e instanceof Timeout ? "outer Timeout" : `${e}`);
-        }
-        log.push(await closed);
-        await ticker.join();
-        assert.deepEqual(log, [
-          "outer Timeout",
-          "shield's",
-          "/slow closed by client",
-        ]);
-      }, { auto: false }));
+    await patchedVirtual(patchFetch, async (clock) => {
+      const log: string[] = [];
+      const ticker = spawn(async () => {
+        await arrived;
+        await clock.tick(20); // the outer deadline
+        await clock.tick(80); // the shield's
+      });
+      try {
+        await withTimeout(20, () =>
+          shield(async () => {
+            try {
+              await fetch(`${base}/slow`);
+            } catch (e) {
+              // the shield's deadline aborted it, not the outer one
+              log.push(
+                e === getCurrentSignal().reason ? "shield's" : "outer's",
+              );
+            }
+          }, { timeout: 100 }));
+      } catch (e) {
+        // withTimeout settles at its deadline (the contract's rule 3)
+        log.push(e instanceof Timeout ? "outer Timeout" : `${e}`);
+      }
+      log.push(await closed);
+      await ticker.join();
+      assert.deepEqual(log, [
+        "outer Timeout",
+        "shield's",
+        "/slow closed by client",
+      ]);
+    }, false);
   } finally {
     await stopServer(server);
   }
@@ -745,39 +751,38 @@ for (const how of ["kill", "withTimeout"] as const) {
   test(`reading a patched fetch's body stream is stopped by ${how}; the server sees it cancelled`, async () => {
     const { server, base, closed, arrived } = await startServer();
     try {
-      await patched(patchFetch, () =>
-        withVirtualTime(async (clock) => {
-          const log: string[] = [];
-          const read = async () => {
-            const res = await fetch(`${base}/stream`);
-            let chunks = 0;
-            for await (const _ of res.body!) {
-              if (++chunks === 2) log.push("reading");
-            }
-            log.push("ended?!");
-          };
-          const g = spawn(async function reader() {
-            try {
-              if (how === "kill") await read();
-              else await withTimeout(40, read);
-            } catch (e) {
-              log.push(`reader: ${(e as Error).name}`);
-              if (how === "kill") throw e; // ends killed either way
-            }
-          });
-          await arrived;
-          // real time: chunks arrive every 5 ms
-          while (!log.includes("reading")) await nativeDelay(1);
-          if (how === "kill") await g.kill();
-          else await clock.tick(40); // the deadline, whatever real time passed
-          await g.join();
-          log.push(await closed);
-          assert.deepEqual(log, [
-            "reading",
-            `reader: ${how === "kill" ? "GreenletExit" : "Timeout"}`,
-            "/stream closed by client",
-          ]);
-        }, { auto: false }));
+      await patchedVirtual(patchFetch, async (clock) => {
+        const log: string[] = [];
+        const read = async () => {
+          const res = await fetch(`${base}/stream`);
+          let chunks = 0;
+          for await (const _ of res.body!) {
+            if (++chunks === 2) log.push("reading");
+          }
+          log.push("ended?!");
+        };
+        const g = spawn(async function reader() {
+          try {
+            if (how === "kill") await read();
+            else await withTimeout(40, read);
+          } catch (e) {
+            log.push(`reader: ${(e as Error).name}`);
+            if (how === "kill") throw e; // ends killed either way
+          }
+        });
+        await arrived;
+        // real time: chunks arrive every 5 ms
+        while (!log.includes("reading")) await nativeDelay(1);
+        if (how === "kill") await g.kill();
+        else await clock.tick(40); // the deadline, whatever real time passed
+        await g.join();
+        log.push(await closed);
+        assert.deepEqual(log, [
+          "reading",
+          `reader: ${how === "kill" ? "GreenletExit" : "Timeout"}`,
+          "/stream closed by client",
+        ]);
+      }, false);
     } finally {
       await stopServer(server);
     }
@@ -926,22 +931,22 @@ test("patchNode: unpatchAll restores every Node API exactly", () => {
 test(
   "a patched Node timer's refresh() re-arms it, even after it fired",
   async () => {
-    await patched(patchTimers, async () => {
-      await withVirtualTime(async () => {
-        const log: string[] = [];
-        const at = (what: string) => log.push(`${what}@${getHub().now()}`);
-        const handle = setTimeout(() => at("fired"), 5) as unknown as {
-          refresh(): unknown;
-          hasRef(): boolean;
-          unref(): unknown;
-        };
-        await sleep(15);
-        handle.refresh();
-        assert.equal(handle.hasRef(), true);
-        await sleep(15);
-        assert.deepEqual(log, ["fired@5", "fired@20"]);
-        assert.equal(typeof +handle, "number");
-      });
+    await patchedVirtual(patchTimers, async () => {
+      const log: string[] = [];
+      const handle = setTimeout(
+        () => log.push(`fired@${getHub().now()}`),
+        5,
+      ) as unknown as {
+        refresh(): unknown;
+        hasRef(): boolean;
+        unref(): unknown;
+      };
+      await sleep(15);
+      handle.refresh();
+      assert.equal(handle.hasRef(), true);
+      await sleep(15);
+      assert.deepEqual(log, ["fired@5", "fired@20"]);
+      assert.equal(typeof +handle, "number");
     });
   },
   { nodeOnly: true },

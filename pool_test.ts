@@ -23,10 +23,9 @@ import {
 import {
   capturingErrors,
   deferred,
+  inVirtualTime,
   test,
-  virtualTest,
 } from "./test_adapter.ts";
-import { withVirtualTime } from "./testing.ts";
 import { waitContract } from "./test_waits.ts";
 
 /**
@@ -77,34 +76,31 @@ test("Group: spawned greenlets are members until they end, then leave by themsel
   assert.equal(group.capacity, Infinity);
 });
 
-virtualTest(
-  "Group.add tracks a greenlet spawned elsewhere; a member or a dead greenlet is not added twice",
-  async () => {
-    const group = new Group();
-    const g = spawn(() => ticks(1));
-    group.add(g);
-    group.add(g);
-    assert.equal(group.size, 1);
-    const dead = spawn(() => {});
-    await dead.join();
-    group.add(dead);
-    assert.equal(group.has(dead), false);
-    // not started yet: a member until it is started and ends
-    const later = new Greenlet(() => "later");
-    group.add(later);
-    assert.equal(await group.join({ timeout: 5 }), false);
-    assert.equal(getHub().now(), 5);
-    assert.deepEqual([...group], [later]);
-    later.start();
-    assert.equal(await group.join(), true);
-    assert.equal(g.dead && later.dead, true);
-    // the constructor adds what it is given
-    const x = spawn(() => ticks(1));
-    const withTwo = new Group([x, dead]);
-    assert.deepEqual([...withTwo], [x]);
-    await withTwo.join();
-  },
-);
+test.virtual("Group.add tracks a greenlet spawned elsewhere; a member or a dead greenlet is not added twice", async () => {
+  const group = new Group();
+  const g = spawn(() => ticks(1));
+  group.add(g);
+  group.add(g);
+  assert.equal(group.size, 1);
+  const dead = spawn(() => {});
+  await dead.join();
+  group.add(dead);
+  assert.equal(group.has(dead), false);
+  // not started yet: a member until it is started and ends
+  const later = new Greenlet(() => "later");
+  group.add(later);
+  assert.equal(await group.join({ timeout: 5 }), false);
+  assert.equal(getHub().now(), 5);
+  assert.deepEqual([...group], [later]);
+  later.start();
+  assert.equal(await group.join(), true);
+  assert.equal(g.dead && later.dead, true);
+  // the constructor adds what it is given
+  const x = spawn(() => ticks(1));
+  const withTwo = new Group([x, dead]);
+  assert.deepEqual([...withTwo], [x]);
+  await withTwo.join();
+});
 
 test("Group.discard forgets a member: join no longer waits for it, it goes on running", async () => {
   const group = new Group();
@@ -385,41 +381,38 @@ test("Pool(3) runs exactly 3 greenlets at once: spawn waits for a slot", async (
   ]);
 });
 
-virtualTest(
-  "Pool.spawn: callers waiting for a slot get one in FIFO order",
-  async () => {
-    const pool = new Pool(1);
-    const log: string[] = [];
-    await pool.spawn(async () => {
-      log.push("first runs");
-      await ticks(2);
-      log.push("first ends");
+test.virtual("Pool.spawn: callers waiting for a slot get one in FIFO order", async () => {
+  const pool = new Pool(1);
+  const log: string[] = [];
+  await pool.spawn(async () => {
+    log.push("first runs");
+    await ticks(2);
+    log.push("first ends");
+  });
+  const caller = async (name: string) => {
+    log.push(`${name} waits`);
+    const g = await pool.spawn(async () => {
+      log.push(`${name}'s greenlet runs`);
+      await sleep(0);
     });
-    const caller = async (name: string) => {
-      log.push(`${name} waits`);
-      const g = await pool.spawn(async () => {
-        log.push(`${name}'s greenlet runs`);
-        await sleep(0);
-      });
-      log.push(`${name} got a slot`);
-      await g.join();
-    };
-    await joinAll(["a", "b", "c"].map((name) => spawn(caller, name)));
-    assert.deepEqual(log, [
-      "first runs",
-      "a waits",
-      "b waits",
-      "c waits",
-      "first ends",
-      "a's greenlet runs",
-      "a got a slot",
-      "b's greenlet runs",
-      "b got a slot",
-      "c's greenlet runs",
-      "c got a slot",
-    ]);
-  },
-);
+    log.push(`${name} got a slot`);
+    await g.join();
+  };
+  await joinAll(["a", "b", "c"].map((name) => spawn(caller, name)));
+  assert.deepEqual(log, [
+    "first runs",
+    "a waits",
+    "b waits",
+    "c waits",
+    "first ends",
+    "a's greenlet runs",
+    "a got a slot",
+    "b's greenlet runs",
+    "b got a slot",
+    "c's greenlet runs",
+    "c got a slot",
+  ]);
+});
 
 test("Pool: freeCount, full and waitAvailable follow the slots", async () => {
   const pool = new Pool(2);
@@ -882,63 +875,60 @@ test("imap: an input error is thrown after the items pulled before it", async ()
   assert.deepEqual(log, ["got 2", "got 1", "caught input broke"]);
 });
 
-virtualTest(
-  "imap: a consumer killed in next() kills the greenlets and closes the input",
-  async () => {
-    const pool = new Pool(2);
-    const log: string[] = [];
-    function* input() {
-      try {
-        for (let n = 0;; n++) yield n;
-      } finally {
-        log.push("input closed");
-      }
+test.virtual("imap: a consumer killed in next() kills the greenlets and closes the input", async () => {
+  const pool = new Pool(2);
+  const log: string[] = [];
+  function* input() {
+    try {
+      for (let n = 0;; n++) yield n;
+    } finally {
+      log.push("input closed");
     }
-    const work = async (n: number) => {
-      try {
-        await sleep(10_000);
-      } finally {
-        log.push(`${n} ends`);
-      }
-    };
-    const consumer = spawn(async function consumer() {
-      try {
-        for await (const _ of pool.imap(work, input())) log.push("got one");
-      } finally {
-        log.push(`consumer ends, size ${pool.size}`);
-      }
-    });
-    await idle();
-    await consumer.kill();
-    assert.deepEqual(log, [
-      "0 ends",
-      "1 ends",
-      "input closed",
-      "consumer ends, size 0",
-    ]);
-    // a withTimeout around the loop does the same
-    log.length = 0;
-    const loopEnded = deferred();
-    const r = await withTimeout(5, async () => {
-      try {
-        for await (const _ of pool.imap(work, input())) log.push("got one");
-      } finally {
-        log.push(`loop ends, size ${pool.size}`);
-        loopEnded.resolve();
-      }
-    }, { timeoutValue: "timed out" });
-    assert.equal(r, "timed out");
-    assert.equal(getHub().now(), 5);
-    // withTimeout settles at its deadline; the loop's cleanup follows
-    await loopEnded.promise;
-    assert.deepEqual(log, [
-      "0 ends",
-      "1 ends",
-      "input closed",
-      "loop ends, size 0",
-    ]);
-  },
-);
+  }
+  const work = async (n: number) => {
+    try {
+      await sleep(10_000);
+    } finally {
+      log.push(`${n} ends`);
+    }
+  };
+  const consumer = spawn(async function consumer() {
+    try {
+      for await (const _ of pool.imap(work, input())) log.push("got one");
+    } finally {
+      log.push(`consumer ends, size ${pool.size}`);
+    }
+  });
+  await idle();
+  await consumer.kill();
+  assert.deepEqual(log, [
+    "0 ends",
+    "1 ends",
+    "input closed",
+    "consumer ends, size 0",
+  ]);
+  // a withTimeout around the loop does the same
+  log.length = 0;
+  const loopEnded = deferred();
+  const r = await withTimeout(5, async () => {
+    try {
+      for await (const _ of pool.imap(work, input())) log.push("got one");
+    } finally {
+      log.push(`loop ends, size ${pool.size}`);
+      loopEnded.resolve();
+    }
+  }, { timeoutValue: "timed out" });
+  assert.equal(r, "timed out");
+  assert.equal(getHub().now(), 5);
+  // withTimeout settles at its deadline; the loop's cleanup follows
+  await loopEnded.promise;
+  assert.deepEqual(log, [
+    "0 ends",
+    "1 ends",
+    "input closed",
+    "loop ends, size 0",
+  ]);
+});
 
 test("imap: return() before the first next() never touches the input; after the end it is a no-op", async () => {
   let touched = false;
@@ -1386,57 +1376,56 @@ test("property: Pool(k).map and imapUnordered keep at most k running and process
       fc.integer({ min: 1, max: 4 }),
       fc.array(taskArb, { maxLength: 12 }),
       fc.boolean(),
-      (k, tasks, unordered) =>
-        withVirtualTime(async () => {
-          const pool: GroupBase = new Pool(k);
-          let running = 0;
-          let peak = 0;
-          const started = tasks.map(() => 0);
-          const work = async (i: number) => {
-            started[i]++;
-            peak = Math.max(peak, ++running);
-            try {
-              await sleep(tasks[i].ms);
-              if (tasks[i].fail) throw new Error(`task ${i}`);
-              return i;
-            } finally {
-              running--;
-            }
-          };
-          const ids = tasks.map((_, i) => i);
-          const anyFails = tasks.some((t) => t.fail);
-          if (unordered) {
-            const got = ids.map(() => 0);
-            let error: unknown;
-            try {
-              for await (const i of pool.imapUnordered(work, ids)) got[i]++;
-            } catch (e) {
-              error = e;
-            }
-            assert.equal(error !== undefined, anyFails);
-            for (const [i, n] of got.entries()) {
-              assert.ok(n <= 1 && (n === 0 || !tasks[i].fail));
-              if (!anyFails) assert.equal(n, 1);
-            }
-          } else {
-            let results: number[] | undefined;
-            let error: unknown;
-            try {
-              results = await pool.map(work, ids);
-            } catch (e) {
-              error = e;
-            }
-            if (anyFails) {
-              const m = (error as Error).message.match(/^task (\d+)$/);
-              assert.ok(m !== null && tasks[Number(m[1])].fail);
-            } else assert.deepEqual(results, ids);
+      inVirtualTime(async (k, tasks, unordered) => {
+        const pool: GroupBase = new Pool(k);
+        let running = 0;
+        let peak = 0;
+        const started = tasks.map(() => 0);
+        const work = async (i: number) => {
+          started[i]++;
+          peak = Math.max(peak, ++running);
+          try {
+            await sleep(tasks[i].ms);
+            if (tasks[i].fail) throw new Error(`task ${i}`);
+            return i;
+          } finally {
+            running--;
           }
-          assert.ok(peak <= k, `peak ${peak} > ${k}`);
-          assert.ok(started.every((n) => n <= 1));
-          if (!anyFails) assert.ok(started.every((n) => n === 1));
-          assert.equal(running, 0, "nothing runs after the call returned");
-          assert.equal(pool.size, 0);
-        }),
+        };
+        const ids = tasks.map((_, i) => i);
+        const anyFails = tasks.some((t) => t.fail);
+        if (unordered) {
+          const got = ids.map(() => 0);
+          let error: unknown;
+          try {
+            for await (const i of pool.imapUnordered(work, ids)) got[i]++;
+          } catch (e) {
+            error = e;
+          }
+          assert.equal(error !== undefined, anyFails);
+          for (const [i, n] of got.entries()) {
+            assert.ok(n <= 1 && (n === 0 || !tasks[i].fail));
+            if (!anyFails) assert.equal(n, 1);
+          }
+        } else {
+          let results: number[] | undefined;
+          let error: unknown;
+          try {
+            results = await pool.map(work, ids);
+          } catch (e) {
+            error = e;
+          }
+          if (anyFails) {
+            const m = (error as Error).message.match(/^task (\d+)$/);
+            assert.ok(m !== null && tasks[Number(m[1])].fail);
+          } else assert.deepEqual(results, ids);
+        }
+        assert.ok(peak <= k, `peak ${peak} > ${k}`);
+        assert.ok(started.every((n) => n <= 1));
+        if (!anyFails) assert.ok(started.every((n) => n === 1));
+        assert.equal(running, 0, "nothing runs after the call returned");
+        assert.equal(pool.size, 0);
+      }),
     ),
     { numRuns: Number(process.env.PROPERTY_RUNS ?? 60) },
   );

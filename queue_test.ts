@@ -21,8 +21,7 @@ import {
   Timeout,
   withTimeout,
 } from "./mod.ts";
-import { capturingErrors, test, virtualTest } from "./test_adapter.ts";
-import { withVirtualTime } from "./testing.ts";
+import { capturingErrors, inVirtualTime, test } from "./test_adapter.ts";
 import { waitContract } from "./test_waits.ts";
 
 // ---- the shared wait contract, for every blocking call ----
@@ -170,41 +169,38 @@ test("Queue: an item put while a getter waits is handed to it; a later getNowait
   assert.equal(await waiting.get(), "item");
 });
 
-virtualTest(
-  "Queue(2): the producer waits while two items are queued (back-pressure)",
-  async () => {
-    const q = new Queue<number>(2);
-    const log: string[] = [];
-    const producer = spawn(async () => {
-      for (let i = 0; i < 4; i++) {
-        log.push(`put ${i}?`);
-        await q.put(i);
-        log.push(`put ${i} ok`);
-      }
-    });
-    const consumer = spawn(async () => {
-      await sleep(1); // the producer fills the queue first
-      for (let i = 0; i < 4; i++) {
-        log.push(`got ${await q.get()} (${q.qsize()} left)`);
-      }
-    });
-    await joinAll([producer, consumer]);
-    assert.deepEqual(log, [
-      "put 0?",
-      "put 0 ok",
-      "put 1?",
-      "put 1 ok",
-      "put 2?",
-      "got 0 (2 left)", // the waiting put's item took the free slot at once
-      "put 2 ok",
-      "put 3?",
-      "got 1 (2 left)", // put 3 was waiting: its item went in
-      "put 3 ok",
-      "got 2 (1 left)",
-      "got 3 (0 left)",
-    ]);
-  },
-);
+test.virtual("Queue(2): the producer waits while two items are queued (back-pressure)", async () => {
+  const q = new Queue<number>(2);
+  const log: string[] = [];
+  const producer = spawn(async () => {
+    for (let i = 0; i < 4; i++) {
+      log.push(`put ${i}?`);
+      await q.put(i);
+      log.push(`put ${i} ok`);
+    }
+  });
+  const consumer = spawn(async () => {
+    await sleep(1); // the producer fills the queue first
+    for (let i = 0; i < 4; i++) {
+      log.push(`got ${await q.get()} (${q.qsize()} left)`);
+    }
+  });
+  await joinAll([producer, consumer]);
+  assert.deepEqual(log, [
+    "put 0?",
+    "put 0 ok",
+    "put 1?",
+    "put 1 ok",
+    "put 2?",
+    "got 0 (2 left)", // the waiting put's item took the free slot at once
+    "put 2 ok",
+    "put 3?",
+    "got 1 (2 left)", // put 3 was waiting: its item went in
+    "put 3 ok",
+    "got 2 (1 left)",
+    "got 3 (0 left)",
+  ]);
+});
 
 test("Queue(1): blocked putters go in in the order they waited", async () => {
   const q = new Queue<string>(1);
@@ -321,18 +317,15 @@ test("JoinableQueue: join waits for every taskDone; too many taskDone throws Ran
   assert.equal(await q.join({ timeout: 5 }), true);
 });
 
-virtualTest(
-  "JoinableQueue.join times out with false while a task is unfinished",
-  async () => {
-    const q = new JoinableQueue<number>(1);
-    await q.put(1);
-    assert.equal(await q.join(1), false);
-    assert.equal(getHub().now(), 1);
-    q.getNowait();
-    q.taskDone();
-    assert.equal(await q.join(1), true);
-  },
-);
+test.virtual("JoinableQueue.join times out with false while a task is unfinished", async () => {
+  const q = new JoinableQueue<number>(1);
+  await q.put(1);
+  assert.equal(await q.join(1), false);
+  assert.equal(getHub().now(), 1);
+  q.getNowait();
+  q.taskDone();
+  assert.equal(await q.join(1), true);
+});
 
 // ---- close ----
 
@@ -397,77 +390,71 @@ test("close: a put after it is an error; puts blocked at close reject and add no
 
 // ---- nothing lost, nothing duplicated ----
 
-virtualTest(
-  "a get cancelled by timeout, kill or signal takes nothing: the next getter gets the item",
-  async () => {
-    const q = new Queue<string>();
-    const log: string[] = [];
-    const ac = new AbortController();
-    const timedOut = spawn(async () => {
-      try {
-        await q.get({ timeout: 1 });
-      } catch (e) {
-        log.push(`timed out: ${(e as Error).name}`);
-      }
-    });
-    const killed = spawn(() => q.get());
-    const aborted = spawn(async () => {
-      try {
-        await q.get({ signal: ac.signal });
-      } catch (e) {
-        log.push(`aborted: ${(e as Error).message}`);
-      }
-    });
-    const underTimeout = spawn(async () => {
-      try {
-        await withTimeout(1, () => q.get());
-      } catch (e) {
-        log.push(`withTimeout: ${e instanceof Timeout}`);
-      }
-    });
-    const last = spawn(async () => log.push(`last got ${await q.get()}`));
-    await timedOut.join();
-    await underTimeout.join();
-    await killed.kill();
-    ac.abort(new Error("stop"));
-    await aborted.join();
-    assert.ok(killed.value instanceof GreenletExit);
-    q.putNowait("the item");
-    await last.join();
-    assert.deepEqual(log, [
-      "timed out: QueueEmpty",
-      "withTimeout: true",
-      "aborted: stop",
-      "last got the item",
-    ]);
-    assert.equal(q.qsize(), 0);
-  },
-);
+test.virtual("a get cancelled by timeout, kill or signal takes nothing: the next getter gets the item", async () => {
+  const q = new Queue<string>();
+  const log: string[] = [];
+  const ac = new AbortController();
+  const timedOut = spawn(async () => {
+    try {
+      await q.get({ timeout: 1 });
+    } catch (e) {
+      log.push(`timed out: ${(e as Error).name}`);
+    }
+  });
+  const killed = spawn(() => q.get());
+  const aborted = spawn(async () => {
+    try {
+      await q.get({ signal: ac.signal });
+    } catch (e) {
+      log.push(`aborted: ${(e as Error).message}`);
+    }
+  });
+  const underTimeout = spawn(async () => {
+    try {
+      await withTimeout(1, () => q.get());
+    } catch (e) {
+      log.push(`withTimeout: ${e instanceof Timeout}`);
+    }
+  });
+  const last = spawn(async () => log.push(`last got ${await q.get()}`));
+  await timedOut.join();
+  await underTimeout.join();
+  await killed.kill();
+  ac.abort(new Error("stop"));
+  await aborted.join();
+  assert.ok(killed.value instanceof GreenletExit);
+  q.putNowait("the item");
+  await last.join();
+  assert.deepEqual(log, [
+    "timed out: QueueEmpty",
+    "withTimeout: true",
+    "aborted: stop",
+    "last got the item",
+  ]);
+  assert.equal(q.qsize(), 0);
+});
 
-virtualTest(
-  "a put cancelled by timeout or kill adds nothing; the next putter's item goes in",
-  async () => {
-    const q = new Queue<string>(1);
-    q.putNowait("first");
-    const timedOut = spawn(async () => {
-      try {
-        await q.put("timed out", { timeout: 1 });
-      } catch (e) {
-        return `${(e as Error).name}: ${(e as Error).message}`;
-      }
-    });
-    const killed = spawn(() => q.put("killed"));
-    const kept = spawn(() => q.put("kept"));
-    assert.equal(
-      await timedOut.get(),
-      "QueueFull: Cannot put into Queue(maxsize=1, items=1, putters=3): still full after 1 ms",
-    );
-    await killed.kill();
-    assert.deepEqual([await q.get(), await q.get()], ["first", "kept"]);
-    await kept.join();
-    assert.equal(q.qsize(), 0);
-  },
-);
+test.virtual("a put cancelled by timeout or kill adds nothing; the next putter's item goes in", async () => {
+  const q = new Queue<string>(1);
+  q.putNowait("first");
+  const timedOut = spawn(async () => {
+    try {
+      await q.put("timed out", { timeout: 1 });
+    } catch (e) {
+      return `${(e as Error).name}: ${(e as Error).message}`;
+    }
+  });
+  const killed = spawn(() => q.put("killed"));
+  const kept = spawn(() => q.put("kept"));
+  assert.equal(
+    await timedOut.get(),
+    "QueueFull: Cannot put into Queue(maxsize=1, items=1, putters=3): still full after 1 ms",
+  );
+  await killed.kill();
+  assert.deepEqual([await q.get(), await q.get()], ["first", "kept"]);
+  await kept.join();
+  assert.equal(q.qsize(), 0);
+});
 
 test("a killed greenlet's get and put reject at once, even when they could go through", async () => {
   const q = new Queue<number>();
@@ -654,86 +641,85 @@ test("property: every item put is got exactly once or still queued, under kills 
         minLength: 1,
         maxLength: 5,
       }),
-      (kind, scripts) =>
-        withVirtualTime(async () => {
-          const q: Queue<string> = kind === "Queue"
-            ? new Queue()
-            : kind === "Queue1"
-            ? new Queue(1)
-            : kind === "Queue3"
-            ? new Queue(3)
-            : kind === "LifoQueue2"
-            ? new LifoQueue(2)
-            : new Channel();
-          const accepted = new Set<string>();
-          const refused = new Set<string>();
-          const got: string[] = [];
-          const gotBy: string[][] = scripts.map(() => []);
-          const ends = new Map<number, number>();
-          const gs: Greenlet[] = [];
-          const run = async (me: number, ops: QOp[]) => {
-            for (const [step, op] of ops.entries()) {
-              const item = `${me}.${step}`;
-              if (op.kind === "put" || op.kind === "putNowait") {
-                try {
-                  if (op.kind === "put") {
-                    await q.put(item, { timeout: op.timeout });
-                  } else q.putNowait(item);
-                  accepted.add(item);
-                } catch (e) {
-                  refused.add(item);
-                  if (!(e instanceof QueueFull)) throw e;
-                }
-              } else if (op.kind === "get" || op.kind === "getNowait") {
-                try {
-                  const item = op.kind === "get"
-                    ? await q.get({ timeout: op.timeout })
-                    : q.getNowait();
-                  got.push(item);
-                  gotBy[me].push(item);
-                } catch (e) {
-                  if (!(e instanceof QueueEmpty)) throw e;
-                }
-              } else if (op.kind === "sleep") {
-                await sleep(op.ms);
-              } else {
-                gs[op.target % gs.length].kill(undefined, { block: false });
+      inVirtualTime(async (kind, scripts) => {
+        const q: Queue<string> = kind === "Queue"
+          ? new Queue()
+          : kind === "Queue1"
+          ? new Queue(1)
+          : kind === "Queue3"
+          ? new Queue(3)
+          : kind === "LifoQueue2"
+          ? new LifoQueue(2)
+          : new Channel();
+        const accepted = new Set<string>();
+        const refused = new Set<string>();
+        const got: string[] = [];
+        const gotBy: string[][] = scripts.map(() => []);
+        const ends = new Map<number, number>();
+        const gs: Greenlet[] = [];
+        const run = async (me: number, ops: QOp[]) => {
+          for (const [step, op] of ops.entries()) {
+            const item = `${me}.${step}`;
+            if (op.kind === "put" || op.kind === "putNowait") {
+              try {
+                if (op.kind === "put") {
+                  await q.put(item, { timeout: op.timeout });
+                } else q.putNowait(item);
+                accepted.add(item);
+              } catch (e) {
+                refused.add(item);
+                if (!(e instanceof QueueFull)) throw e;
               }
-            }
-          };
-          await capturingErrors(async (errors) => {
-            scripts.forEach((ops, i) => gs.push(spawn(run, i, ops)));
-            for (const g of gs) {
-              g.link(() => ends.set(g.id, (ends.get(g.id) ?? 0) + 1));
-            }
-            await joinAll(gs, { timeout: 10 });
-            await killAll(gs);
-            assert.deepEqual(errors, []);
-          });
-          const left: string[] = [];
-          while (q.qsize() > 0) left.push(q.getNowait());
-          assert.equal(new Set(got).size, got.length, "no item got twice");
-          for (const item of got) {
-            assert.ok(accepted.has(item), `${item} got but its put failed`);
-          }
-          assert.deepEqual(
-            [...got, ...left].sort(),
-            [...accepted].sort(),
-            "every accepted item got once or still queued",
-          );
-          if (kind.startsWith("Queue")) {
-            // FIFO: what one greenlet got (and what is left) from one
-            // producer comes in the order that producer put it
-            for (const seq of [...gotBy, left]) {
-              for (let p = 0; p < scripts.length; p++) {
-                const steps = seq.filter((i) => i.startsWith(`${p}.`))
-                  .map((i) => Number(i.split(".")[1]));
-                assert.deepEqual(steps, [...steps].sort((a, b) => a - b));
+            } else if (op.kind === "get" || op.kind === "getNowait") {
+              try {
+                const item = op.kind === "get"
+                  ? await q.get({ timeout: op.timeout })
+                  : q.getNowait();
+                got.push(item);
+                gotBy[me].push(item);
+              } catch (e) {
+                if (!(e instanceof QueueEmpty)) throw e;
               }
+            } else if (op.kind === "sleep") {
+              await sleep(op.ms);
+            } else {
+              gs[op.target % gs.length].kill(undefined, { block: false });
             }
           }
-          assert.deepEqual([...ends.values()], gs.map(() => 1));
-        }),
+        };
+        await capturingErrors(async (errors) => {
+          scripts.forEach((ops, i) => gs.push(spawn(run, i, ops)));
+          for (const g of gs) {
+            g.link(() => ends.set(g.id, (ends.get(g.id) ?? 0) + 1));
+          }
+          await joinAll(gs, { timeout: 10 });
+          await killAll(gs);
+          assert.deepEqual(errors, []);
+        });
+        const left: string[] = [];
+        while (q.qsize() > 0) left.push(q.getNowait());
+        assert.equal(new Set(got).size, got.length, "no item got twice");
+        for (const item of got) {
+          assert.ok(accepted.has(item), `${item} got but its put failed`);
+        }
+        assert.deepEqual(
+          [...got, ...left].sort(),
+          [...accepted].sort(),
+          "every accepted item got once or still queued",
+        );
+        if (kind.startsWith("Queue")) {
+          // FIFO: what one greenlet got (and what is left) from one
+          // producer comes in the order that producer put it
+          for (const seq of [...gotBy, left]) {
+            for (let p = 0; p < scripts.length; p++) {
+              const steps = seq.filter((i) => i.startsWith(`${p}.`))
+                .map((i) => Number(i.split(".")[1]));
+              assert.deepEqual(steps, [...steps].sort((a, b) => a - b));
+            }
+          }
+        }
+        assert.deepEqual([...ends.values()], gs.map(() => 1));
+      }),
     ),
     { numRuns: Number(process.env.PROPERTY_RUNS ?? 60) },
   );

@@ -1,7 +1,7 @@
 /**
  * The one test adapter of the suite: every `*_test.ts` registers its tests
- * through {@linkcode test} (or {@linkcode virtualTest}, the same in virtual
- * time), which uses `Deno.test` with the op and resource
+ * through {@linkcode test} (or `test.virtual`, the same in virtual time),
+ * which uses `Deno.test` with the op and resource
  * sanitizers on under Deno, and `node:test` under Node (where the suite runs
  * against the built bundle). After each test it also checks that the test
  * left no greenlet alive on the default hub, and fails it if any greenlet
@@ -120,12 +120,13 @@ export function test(
  * the test asserts exact interleavings without racing the real clock. Like
  * {@linkcode test}, it fails if the body leaves a greenlet alive (on the
  * virtual hub) or a greenlet failure reaches a default `handleError`.
+ * Called as `test.virtual(name, fn)`.
  *
  * @param name The test's name.
  * @param fn The test body; gets the virtual clock (automatic).
  * @param options As {@linkcode test}'s.
  */
-export function virtualTest(
+function virtualTest(
   name: string,
   fn: (clock: VirtualClock) => void | Promise<void>,
   options: { denoOnly?: boolean; nodeOnly?: boolean } = {},
@@ -139,6 +140,22 @@ export function virtualTest(
       }),
     options,
   );
+}
+
+test.virtual = virtualTest;
+
+/**
+ * `fn` made to run each call in virtual time ({@linkcode withVirtualTime}):
+ * for the predicate of a property test, so that each run gets a fresh hub
+ * and exact instants, and a failure replays exactly.
+ *
+ * @param fn The predicate.
+ * @returns The predicate, each call in a `withVirtualTime` of its own.
+ */
+export function inVirtualTime<A extends unknown[]>(
+  fn: (...args: A) => Promise<void>,
+): (...args: A) => Promise<void> {
+  return (...args) => withVirtualTime(() => fn(...args));
 }
 
 /**

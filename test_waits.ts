@@ -20,7 +20,7 @@ import {
   wait,
   type Waitable,
 } from "./mod.ts";
-import { test, virtualTest } from "./test_adapter.ts";
+import { test } from "./test_adapter.ts";
 
 /** What a blocking wait resolves with, or the error it threw, for the log. */
 function outcome(v: unknown): string {
@@ -74,30 +74,27 @@ async function attempt(p: Promise<unknown>): Promise<[string, unknown]> {
 /** Registers the shared wait tests for one blocking call. */
 export function waitContract(c: WaitCase): void {
   // in virtual time (testing.ts): the timeouts end at exact instants
-  virtualTest(
-    `${c.name} (wait contract): times out with ${c.onTimeout}, FIFO after`,
-    async () => {
-      const f = await c.make();
-      const log: string[] = [];
-      const waiter = async (name: string, timeout?: number) => {
-        const [r, v] = await attempt(f.wait({ timeout }));
-        log.push(`${name} ${r}@${getHub().now()}`);
-        if (r === c.onReady) f.after?.(v);
-      };
-      const early = spawn(waiter, "early", 5);
-      const a = spawn(waiter, "a");
-      const b = spawn(waiter, "b");
-      await early.join();
-      await f.wake(2);
-      await joinAll([a, b]);
-      assert.deepEqual(log, [
-        `early ${c.onTimeout}@5`,
-        `a ${c.onReady}@5`,
-        `b ${c.onReady}@5`,
-      ]);
-      await f.cleanup?.();
-    },
-  );
+  test.virtual(`${c.name} (wait contract): times out with ${c.onTimeout}, FIFO after`, async () => {
+    const f = await c.make();
+    const log: string[] = [];
+    const waiter = async (name: string, timeout?: number) => {
+      const [r, v] = await attempt(f.wait({ timeout }));
+      log.push(`${name} ${r}@${getHub().now()}`);
+      if (r === c.onReady) f.after?.(v);
+    };
+    const early = spawn(waiter, "early", 5);
+    const a = spawn(waiter, "a");
+    const b = spawn(waiter, "b");
+    await early.join();
+    await f.wake(2);
+    await joinAll([a, b]);
+    assert.deepEqual(log, [
+      `early ${c.onTimeout}@5`,
+      `a ${c.onReady}@5`,
+      `b ${c.onReady}@5`,
+    ]);
+    await f.cleanup?.();
+  });
 
   test(`${c.name} (wait contract): run info names the wait`, async () => {
     const f = await c.make();
@@ -150,18 +147,15 @@ export function waitContract(c: WaitCase): void {
     await f.cleanup?.();
   });
 
-  virtualTest(
-    `${c.name} (wait contract): a Timeout started in the greenlet is thrown into the wait`,
-    async () => {
-      const f = await c.make();
-      const g = spawn(async () => {
-        using _t = Timeout.startNew(5);
-        return `${(await attempt(f.wait({})))[0]}@${getHub().now()}`;
-      });
-      assert.equal(await g.get(), "Timeout@5");
-      await f.cleanup?.();
-    },
-  );
+  test.virtual(`${c.name} (wait contract): a Timeout started in the greenlet is thrown into the wait`, async () => {
+    const f = await c.make();
+    const g = spawn(async () => {
+      using _t = Timeout.startNew(5);
+      return `${(await attempt(f.wait({})))[0]}@${getHub().now()}`;
+    });
+    assert.equal(await g.get(), "Timeout@5");
+    await f.cleanup?.();
+  });
 
   if (c.signal) {
     test(`${c.name} (wait contract): a signal aborts the wait with its reason`, async () => {
@@ -195,26 +189,23 @@ export function waitContract(c: WaitCase): void {
     });
   }
 
-  virtualTest(
-    `${c.name} (wait contract): wait([obj]) returns once it is ready`,
-    async () => {
-      const f = await c.make();
-      const w = f.waitable;
-      if (w === undefined) return await f.cleanup?.();
-      assert.equal(w.ready(), false);
-      assert.deepEqual(await wait([w], { timeout: 5 }), []);
-      assert.equal(getHub().now(), 5);
-      const log: string[] = [];
-      const g = spawn(async () => {
-        const ready = await wait([w]);
-        log.push(`ready ${ready.length} ${w.ready()}`);
-      });
-      await sleep(0);
-      log.push("wake");
-      await f.wake(1);
-      await g.join();
-      assert.deepEqual(log, ["wake", "ready 1 true"]);
-      await f.cleanup?.();
-    },
-  );
+  test.virtual(`${c.name} (wait contract): wait([obj]) returns once it is ready`, async () => {
+    const f = await c.make();
+    const w = f.waitable;
+    if (w === undefined) return await f.cleanup?.();
+    assert.equal(w.ready(), false);
+    assert.deepEqual(await wait([w], { timeout: 5 }), []);
+    assert.equal(getHub().now(), 5);
+    const log: string[] = [];
+    const g = spawn(async () => {
+      const ready = await wait([w]);
+      log.push(`ready ${ready.length} ${w.ready()}`);
+    });
+    await sleep(0);
+    log.push("wake");
+    await f.wake(1);
+    await g.join();
+    assert.deepEqual(log, ["wake", "ready 1 true"]);
+    await f.cleanup?.();
+  });
 }

@@ -17,53 +17,46 @@ import {
 } from "./mod.ts";
 import {
   deferred,
+  inVirtualTime,
   killedWhileAway,
   test,
-  virtualTest,
 } from "./test_adapter.ts";
-import { withVirtualTime } from "./testing.ts";
 import fc from "fast-check";
 import process from "node:process";
 
-virtualTest(
-  "a Timeout fires at the switch point of the greenlet that started it",
-  async () => {
-    const log: string[] = [];
-    const g = spawn(async () => {
-      const t = Timeout.startNew(5);
-      try {
-        await sleep(10_000);
-        log.push("slept?!");
-      } catch (e) {
-        log.push(e === t ? "caught own Timeout" : `caught ${e}`);
-      } finally {
-        t.cancel();
-      }
-    });
-    await g.join();
-    assert.deepEqual(log, ["caught own Timeout"]);
-    assert.equal(getHub().now(), 5);
-  },
-);
-
-virtualTest(
-  "`using` bounds a block and cancels the timer on the way out",
-  async () => {
-    const log: string[] = [];
-    {
-      using t = Timeout.startNew(1_000);
-      await sleep(1);
-      log.push(`pending inside: ${t.pending}`);
-    }
+test.virtual("a Timeout fires at the switch point of the greenlet that started it", async () => {
+  const log: string[] = [];
+  const g = spawn(async () => {
+    const t = Timeout.startNew(5);
     try {
-      using _t = Timeout.startNew(5);
-      await new Semaphore(0).acquire();
+      await sleep(10_000);
+      log.push("slept?!");
     } catch (e) {
-      log.push(`${(e as Error).name}: ${(e as Error).message}`);
+      log.push(e === t ? "caught own Timeout" : `caught ${e}`);
+    } finally {
+      t.cancel();
     }
-    assert.deepEqual(log, ["pending inside: true", "Timeout: 5 ms"]);
-  },
-);
+  });
+  await g.join();
+  assert.deepEqual(log, ["caught own Timeout"]);
+  assert.equal(getHub().now(), 5);
+});
+
+test.virtual("`using` bounds a block and cancels the timer on the way out", async () => {
+  const log: string[] = [];
+  {
+    using t = Timeout.startNew(1_000);
+    await sleep(1);
+    log.push(`pending inside: ${t.pending}`);
+  }
+  try {
+    using _t = Timeout.startNew(5);
+    await new Semaphore(0).acquire();
+  } catch (e) {
+    log.push(`${(e as Error).name}: ${(e as Error).message}`);
+  }
+  assert.deepEqual(log, ["pending inside: true", "Timeout: 5 ms"]);
+});
 
 test("a Timeout with a custom error throws that error", async () => {
   const error = new Error("custom");
@@ -88,96 +81,84 @@ test("a Timeout does not abort greenlet.signal; the greenlet may go on", async (
   assert.equal(await g.get(), "survived, signal aborted: false");
 });
 
-virtualTest(
-  "a Timeout that fired while awaiting something else is delivered at the next switch point",
-  async () => {
-    const gate = deferred();
-    const log: string[] = [];
-    const g = spawn(async () => {
-      const t = Timeout.startNew(1);
-      await gate.promise; // not owned by the hub: the Timeout waits for a switch
-      log.push("gate opened");
+test.virtual("a Timeout that fired while awaiting something else is delivered at the next switch point", async () => {
+  const gate = deferred();
+  const log: string[] = [];
+  const g = spawn(async () => {
+    const t = Timeout.startNew(1);
+    await gate.promise; // not owned by the hub: the Timeout waits for a switch
+    log.push("gate opened");
+    try {
+      await sleep(0);
+      log.push("no Timeout?!");
+    } catch (e) {
+      log.push(e === t ? "Timeout at sleep(0)" : `other ${e}`);
+    }
+    // delivered once: the next waits go on
+    await sleep(0);
+    await sleep(1);
+    log.push("next waits ran");
+  });
+  spawnLater(10, gate.resolve); // after the Timeout fired
+  await g.join();
+  assert.deepEqual(log, [
+    "gate opened",
+    "Timeout at sleep(0)",
+    "next waits ran",
+  ]);
+});
+
+test.virtual("cancelling a Timeout withdraws an error that fired but was not delivered", async () => {
+  const gate = deferred();
+  const g = spawn(async () => {
+    const t = Timeout.startNew(1);
+    await gate.promise;
+    t.cancel(); // fired meanwhile, never delivered: withdrawn
+    await sleep(0);
+    return `pending=${t.pending}`;
+  });
+  spawnLater(10, gate.resolve); // after the Timeout fired
+  assert.equal(await g.get(), "pending=false");
+});
+
+test.virtual("a kill landing while a fired Timeout is undelivered wins: a catch that tolerates Timeout cannot swallow it", async () => {
+  const gate = deferred();
+  const log: string[] = [];
+  const g = spawn(async () => {
+    Timeout.startNew(1);
+    await gate.promise; // the Timeout fires here, undelivered; then the kill
+    for (let i = 0; i < 3; i++) {
       try {
         await sleep(0);
-        log.push("no Timeout?!");
+        log.push("slept");
       } catch (e) {
-        log.push(e === t ? "Timeout at sleep(0)" : `other ${e}`);
+        log.push(e instanceof Timeout ? "Timeout" : (e as Error).name);
+        if (!(e instanceof Timeout)) throw e;
       }
-      // delivered once: the next waits go on
-      await sleep(0);
-      await sleep(1);
-      log.push("next waits ran");
-    });
-    spawnLater(10, gate.resolve); // after the Timeout fired
-    await g.join();
-    assert.deepEqual(log, [
-      "gate opened",
-      "Timeout at sleep(0)",
-      "next waits ran",
-    ]);
-  },
-);
+    }
+    log.push("loop ended?!");
+  });
+  await sleep(10); // the Timeout has fired
+  g.kill(undefined, { block: false });
+  gate.resolve();
+  await g.join();
+  assert.deepEqual(log, ["GreenletExit"]);
+  assert.ok(g.value instanceof GreenletExit);
+});
 
-virtualTest(
-  "cancelling a Timeout withdraws an error that fired but was not delivered",
-  async () => {
-    const gate = deferred();
-    const g = spawn(async () => {
-      const t = Timeout.startNew(1);
-      await gate.promise;
-      t.cancel(); // fired meanwhile, never delivered: withdrawn
-      await sleep(0);
-      return `pending=${t.pending}`;
-    });
-    spawnLater(10, gate.resolve); // after the Timeout fired
-    assert.equal(await g.get(), "pending=false");
-  },
-);
-
-virtualTest(
-  "a kill landing while a fired Timeout is undelivered wins: a catch that tolerates Timeout cannot swallow it",
-  async () => {
-    const gate = deferred();
-    const log: string[] = [];
-    const g = spawn(async () => {
-      Timeout.startNew(1);
-      await gate.promise; // the Timeout fires here, undelivered; then the kill
-      for (let i = 0; i < 3; i++) {
-        try {
-          await sleep(0);
-          log.push("slept");
-        } catch (e) {
-          log.push(e instanceof Timeout ? "Timeout" : (e as Error).name);
-          if (!(e instanceof Timeout)) throw e;
-        }
-      }
-      log.push("loop ended?!");
-    });
-    await sleep(10); // the Timeout has fired
-    g.kill(undefined, { block: false });
-    gate.resolve();
-    await g.join();
-    assert.deepEqual(log, ["GreenletExit"]);
-    assert.ok(g.value instanceof GreenletExit);
-  },
-);
-
-virtualTest(
-  "an inner Timeout (get with a timeout) inside withTimeout is the inner one's, not the scope's",
-  async () => {
-    const slow = spawn(() => sleep(1000));
-    const r = await withTimeout(500, async () => {
-      try {
-        await slow.get({ timeout: 5 });
-        return "got?!";
-      } catch (e) {
-        return e instanceof Timeout ? `inner Timeout(${e.ms})` : `other ${e}`;
-      }
-    });
-    assert.equal(r, "inner Timeout(5)");
-    await slow.kill();
-  },
-);
+test.virtual("an inner Timeout (get with a timeout) inside withTimeout is the inner one's, not the scope's", async () => {
+  const slow = spawn(() => sleep(1000));
+  const r = await withTimeout(500, async () => {
+    try {
+      await slow.get({ timeout: 5 });
+      return "got?!";
+    } catch (e) {
+      return e instanceof Timeout ? `inner Timeout(${e.ms})` : `other ${e}`;
+    }
+  });
+  assert.equal(r, "inner Timeout(5)");
+  await slow.kill();
+});
 
 test("pending, start twice, and a Timeout that never fires", async () => {
   const t = new Timeout(50);
@@ -193,30 +174,27 @@ test("pending, start twice, and a Timeout that never fires", async () => {
   never.cancel();
 });
 
-virtualTest(
-  "withTimeout: value, Timeout rejection, timeoutValue, args",
-  async () => {
-    assert.equal(
-      await withTimeout(50, (a: number) => Promise.resolve(a * 2), 21),
-      42,
-    );
-    await assert.rejects(
-      withTimeout(1, () => sleep(1_000)),
-      (e) => e instanceof Timeout && e.ms === 1,
-    );
-    assert.equal(
-      await withTimeout(1, () => sleep(1_000), { timeoutValue: "late" }),
-      "late",
-    );
-    // an error thrown by fn passes through
-    await assert.rejects(
-      withTimeout(50, () => {
-        throw new Error("inner");
-      }),
-      { message: "inner" },
-    );
-  },
-);
+test.virtual("withTimeout: value, Timeout rejection, timeoutValue, args", async () => {
+  assert.equal(
+    await withTimeout(50, (a: number) => Promise.resolve(a * 2), 21),
+    42,
+  );
+  await assert.rejects(
+    withTimeout(1, () => sleep(1_000)),
+    (e) => e instanceof Timeout && e.ms === 1,
+  );
+  assert.equal(
+    await withTimeout(1, () => sleep(1_000), { timeoutValue: "late" }),
+    "late",
+  );
+  // an error thrown by fn passes through
+  await assert.rejects(
+    withTimeout(50, () => {
+      throw new Error("inner");
+    }),
+    { message: "inner" },
+  );
+});
 
 test("bad arguments throw at once, naming the argument and value", () => {
   assert.throws(() => new Timeout(-5), {
@@ -242,200 +220,179 @@ test("bad arguments throw at once, naming the argument and value", () => {
   });
 });
 
-virtualTest(
-  "concurrent flows outside greenlets: only the one in withTimeout times out",
-  async () => {
-    const log: string[] = [];
-    const sem = new Semaphore(0);
-    const releaser = spawn(async () => {
-      await sleep(20);
-      sem.release();
-    });
-    await Promise.all([
-      (async () => {
-        await sleep(30);
-        log.push("a slept 30 ms");
-      })(),
-      withTimeout(10, () => sleep(1_000)).catch((e) =>
-        log.push(`b ${(e as Error).name}`)
-      ),
-      (async () => {
-        await sem.acquire();
-        log.push("c acquired");
-      })(),
-    ]);
-    await releaser.join();
-    assert.deepEqual(log, ["b Timeout", "c acquired", "a slept 30 ms"]);
-    assert.equal(getHub().now(), 30);
-  },
-);
-
-virtualTest(
-  "two withTimeouts in one greenlet never receive each other's Timeout",
-  async () => {
-    const log: string[] = [];
-    await spawn(async () => {
-      await Promise.all([
-        withTimeout(10, () => sleep(1_000)).catch((e) =>
-          log.push(`short: ${(e as Error).name}`)
-        ),
-        withTimeout(100, async () => {
-          await sleep(20);
-          log.push("long: done");
-        }),
-      ]);
-    }).get();
-    assert.deepEqual(log, ["short: Timeout", "long: done"]);
-    assert.equal(getHub().now(), 20);
-  },
-);
-
-virtualTest(
-  "withTimeout settles at its deadline while fn sits in a raw await; fn is cancelled when it returns",
-  async () => {
-    const log: string[] = [];
-    const raw = deferred();
-    const flowEnded = deferred();
-    const result = await withTimeout(10, async () => {
-      try {
-        await raw.promise; // an await the hub does not own
-        log.push("raw returned");
-        await sleep(0);
-        log.push("slept?!");
-      } catch (e) {
-        log.push(`flow: ${(e as Error).name}`);
-      } finally {
-        log.push("finally");
-        flowEnded.resolve();
-      }
-    }, { timeoutValue: "late" });
-    log.push(`withTimeout: ${result}`);
-    raw.resolve();
-    await flowEnded.promise;
-    assert.deepEqual(log, [
-      "withTimeout: late",
-      "raw returned",
-      "flow: Timeout",
-      "finally",
-    ]);
-  },
-);
-
-virtualTest(
-  "withTimeout's Timeout is level-triggered inside it: a retry loop cannot outlive it",
-  async () => {
-    const log: string[] = [];
-    await assert.rejects(
-      withTimeout(10, async () => {
-        for (let attempt = 0;; attempt++) {
-          try {
-            await sleep(1_000);
-          } catch (e) {
-            log.push(`attempt ${attempt}: ${(e as Error).name}`);
-            await sleep(1); // the back-off throws too
-          }
-        }
-      }),
-      Timeout,
-    );
-    assert.deepEqual(log, ["attempt 0: Timeout"]);
-  },
-);
-
-virtualTest(
-  "a Timeout started inside withTimeout applies to that scope, once",
-  async () => {
-    const log: string[] = [];
-    const outer = await withTimeout(1_000, async () => {
-      const t = Timeout.startNew(5);
-      try {
-        await sleep(1_000);
-      } catch (e) {
-        log.push(`caught ${e === t ? "the Timeout" : e}`);
-      }
-      await sleep(1); // delivered once: waits work again
-      log.push("went on");
-      return "outer done";
-    });
-    assert.equal(outer, "outer done");
-    assert.deepEqual(log, ["caught the Timeout", "went on"]);
-  },
-);
-
-virtualTest(
-  "shield: cleanup waits after a kill, bounded by its timeout; outside it the kill applies again",
-  async () => {
-    const log: string[] = [];
-    const g = spawn(async function worker() {
-      try {
-        await sleep(10_000);
-      } finally {
-        await shield(async () => {
-          await sleep(5);
-          log.push("flushed");
-        });
-        try {
-          await shield(() => sleep(1_000), { timeout: 5 });
-        } catch (e) {
-          log.push(`slow cleanup: ${(e as Error).name}`);
-        }
-        try {
-          await sleep(0);
-        } catch (e) {
-          log.push(`after the shield: ${(e as Error).name}`);
-        }
-      }
-    });
-    await sleep(0);
-    await g.kill();
-    assert.deepEqual(log, [
-      "flushed",
-      "slow cleanup: Timeout",
-      "after the shield: GreenletExit",
-    ]);
-    assert.ok(g.value instanceof GreenletExit);
-  },
-);
-
-virtualTest(
-  "getCurrentSignal: aborted by a kill and by the withTimeout deadline, only inside it",
-  async () => {
-    const log: string[] = [];
-    let outerSignal!: AbortSignal;
-    let innerSignal!: AbortSignal;
-    const g = spawn(async () => {
-      outerSignal = getCurrentSignal();
-      assert.equal(outerSignal, getCurrent().signal);
-      await withTimeout(5, () => {
-        innerSignal = getCurrentSignal();
-        return new Promise((resolve) =>
-          innerSignal.addEventListener("abort", () => {
-            log.push(`inner aborted: ${(innerSignal.reason as Error).name}`);
-            resolve(undefined);
-          })
-        );
-      }).catch((e) => log.push(`withTimeout: ${(e as Error).name}`));
-      log.push(`outer aborted: ${outerSignal.aborted}`);
-      // a one-shot Timeout does not abort the signal
-      using _t = Timeout.startNew(1);
-      await sleep(10).catch(() => log.push("one-shot Timeout"));
-      log.push(`outer aborted: ${outerSignal.aborted}`);
-      await sleep(10_000);
-    });
+test.virtual("concurrent flows outside greenlets: only the one in withTimeout times out", async () => {
+  const log: string[] = [];
+  const sem = new Semaphore(0);
+  const releaser = spawn(async () => {
     await sleep(20);
-    await g.kill();
-    log.push(`after kill: ${outerSignal.aborted}`);
-    assert.equal(getHub().now(), 20);
-    assert.deepEqual(log, [
-      "inner aborted: Timeout",
-      "withTimeout: Timeout",
-      "outer aborted: false",
-      "one-shot Timeout",
-      "outer aborted: false",
-      "after kill: true",
+    sem.release();
+  });
+  await Promise.all([
+    (async () => {
+      await sleep(30);
+      log.push("a slept 30 ms");
+    })(),
+    withTimeout(10, () => sleep(1_000)).catch((e) =>
+      log.push(`b ${(e as Error).name}`)
+    ),
+    (async () => {
+      await sem.acquire();
+      log.push("c acquired");
+    })(),
+  ]);
+  await releaser.join();
+  assert.deepEqual(log, ["b Timeout", "c acquired", "a slept 30 ms"]);
+  assert.equal(getHub().now(), 30);
+});
+
+test.virtual("two withTimeouts in one greenlet never receive each other's Timeout", async () => {
+  const log: string[] = [];
+  await spawn(async () => {
+    await Promise.all([
+      withTimeout(10, () => sleep(1_000)).catch((e) =>
+        log.push(`short: ${(e as Error).name}`)
+      ),
+      withTimeout(100, async () => {
+        await sleep(20);
+        log.push("long: done");
+      }),
     ]);
-  },
-);
+  }).get();
+  assert.deepEqual(log, ["short: Timeout", "long: done"]);
+  assert.equal(getHub().now(), 20);
+});
+
+test.virtual("withTimeout settles at its deadline while fn sits in a raw await; fn is cancelled when it returns", async () => {
+  const log: string[] = [];
+  const raw = deferred();
+  const flowEnded = deferred();
+  const result = await withTimeout(10, async () => {
+    try {
+      await raw.promise; // an await the hub does not own
+      log.push("raw returned");
+      await sleep(0);
+      log.push("slept?!");
+    } catch (e) {
+      log.push(`flow: ${(e as Error).name}`);
+    } finally {
+      log.push("finally");
+      flowEnded.resolve();
+    }
+  }, { timeoutValue: "late" });
+  log.push(`withTimeout: ${result}`);
+  raw.resolve();
+  await flowEnded.promise;
+  assert.deepEqual(log, [
+    "withTimeout: late",
+    "raw returned",
+    "flow: Timeout",
+    "finally",
+  ]);
+});
+
+test.virtual("withTimeout's Timeout is level-triggered inside it: a retry loop cannot outlive it", async () => {
+  const log: string[] = [];
+  await assert.rejects(
+    withTimeout(10, async () => {
+      for (let attempt = 0;; attempt++) {
+        try {
+          await sleep(1_000);
+        } catch (e) {
+          log.push(`attempt ${attempt}: ${(e as Error).name}`);
+          await sleep(1); // the back-off throws too
+        }
+      }
+    }),
+    Timeout,
+  );
+  assert.deepEqual(log, ["attempt 0: Timeout"]);
+});
+
+test.virtual("a Timeout started inside withTimeout applies to that scope, once", async () => {
+  const log: string[] = [];
+  const outer = await withTimeout(1_000, async () => {
+    const t = Timeout.startNew(5);
+    try {
+      await sleep(1_000);
+    } catch (e) {
+      log.push(`caught ${e === t ? "the Timeout" : e}`);
+    }
+    await sleep(1); // delivered once: waits work again
+    log.push("went on");
+    return "outer done";
+  });
+  assert.equal(outer, "outer done");
+  assert.deepEqual(log, ["caught the Timeout", "went on"]);
+});
+
+test.virtual("shield: cleanup waits after a kill, bounded by its timeout; outside it the kill applies again", async () => {
+  const log: string[] = [];
+  const g = spawn(async function worker() {
+    try {
+      await sleep(10_000);
+    } finally {
+      await shield(async () => {
+        await sleep(5);
+        log.push("flushed");
+      });
+      try {
+        await shield(() => sleep(1_000), { timeout: 5 });
+      } catch (e) {
+        log.push(`slow cleanup: ${(e as Error).name}`);
+      }
+      try {
+        await sleep(0);
+      } catch (e) {
+        log.push(`after the shield: ${(e as Error).name}`);
+      }
+    }
+  });
+  await sleep(0);
+  await g.kill();
+  assert.deepEqual(log, [
+    "flushed",
+    "slow cleanup: Timeout",
+    "after the shield: GreenletExit",
+  ]);
+  assert.ok(g.value instanceof GreenletExit);
+});
+
+test.virtual("getCurrentSignal: aborted by a kill and by the withTimeout deadline, only inside it", async () => {
+  const log: string[] = [];
+  let outerSignal!: AbortSignal;
+  let innerSignal!: AbortSignal;
+  const g = spawn(async () => {
+    outerSignal = getCurrentSignal();
+    assert.equal(outerSignal, getCurrent().signal);
+    await withTimeout(5, () => {
+      innerSignal = getCurrentSignal();
+      return new Promise((resolve) =>
+        innerSignal.addEventListener("abort", () => {
+          log.push(`inner aborted: ${(innerSignal.reason as Error).name}`);
+          resolve(undefined);
+        })
+      );
+    }).catch((e) => log.push(`withTimeout: ${(e as Error).name}`));
+    log.push(`outer aborted: ${outerSignal.aborted}`);
+    // a one-shot Timeout does not abort the signal
+    using _t = Timeout.startNew(1);
+    await sleep(10).catch(() => log.push("one-shot Timeout"));
+    log.push(`outer aborted: ${outerSignal.aborted}`);
+    await sleep(10_000);
+  });
+  await sleep(20);
+  await g.kill();
+  log.push(`after kill: ${outerSignal.aborted}`);
+  assert.equal(getHub().now(), 20);
+  assert.deepEqual(log, [
+    "inner aborted: Timeout",
+    "withTimeout: Timeout",
+    "outer aborted: false",
+    "one-shot Timeout",
+    "outer aborted: false",
+    "after kill: true",
+  ]);
+});
 
 test("bad shield arguments throw at once", () => {
   assert.throws(() => shield(5 as never), {
@@ -534,213 +491,210 @@ test("property: withTimeout, Timeout and kills land level-triggered, on time, in
   await fc.assert(
     fc.asyncProperty(
       fc.array(tstepArb, { minLength: 1, maxLength: 4 }),
-      (scripts) =>
-        withVirtualTime(async () => {
-          const hub = getHub();
-          const problems: string[] = [];
-          const errors: Greenlet[] = [];
-          hub.handleError = (g) => void errors.push(g);
-          const gs: Greenlet[] = [];
-          const killedAlive = new Set<Greenlet>();
-          const killSent = new Set<Greenlet>();
-          const ends = new Map<Greenlet, number>();
-          const checked = new WeakSet<object>();
+      inVirtualTime(async (scripts) => {
+        const hub = getHub();
+        const problems: string[] = [];
+        const errors: Greenlet[] = [];
+        hub.handleError = (g) => void errors.push(g);
+        const gs: Greenlet[] = [];
+        const killedAlive = new Set<Greenlet>();
+        const killSent = new Set<Greenlet>();
+        const ends = new Map<Greenlet, number>();
+        const checked = new WeakSet<object>();
 
-          const checkThrown = (
-            me: Greenlet,
-            frames: Frame[],
-            e: unknown,
-            where: string,
-          ) => {
-            const now = hub.now();
-            if (e instanceof GreenletExit) {
-              if (!killSent.has(me)) problems.push(`${where}: kill never sent`);
-            } else if (e instanceof OneShot) {
-              if (e.owner !== me.id) {
-                problems.push(`${where}: another's one-shot`);
-              }
-              if (now < e.deadline) problems.push(`${where}: one-shot early`);
-            } else if (e instanceof Timeout) {
-              // its frame: the one whose signal it aborted (else, when a kill
-              // aborted that signal first, one of the same ms that expired)
-              const mine = frames.some((f) =>
-                f.signal?.reason === e && f.deadline <= now
-              ) || frames.some((f) =>
-                f.ms === e.ms && f.deadline <= now
+        const checkThrown = (
+          me: Greenlet,
+          frames: Frame[],
+          e: unknown,
+          where: string,
+        ) => {
+          const now = hub.now();
+          if (e instanceof GreenletExit) {
+            if (!killSent.has(me)) problems.push(`${where}: kill never sent`);
+          } else if (e instanceof OneShot) {
+            if (e.owner !== me.id) {
+              problems.push(`${where}: another's one-shot`);
+            }
+            if (now < e.deadline) problems.push(`${where}: one-shot early`);
+          } else if (e instanceof Timeout) {
+            // its frame: the one whose signal it aborted (else, when a kill
+            // aborted that signal first, one of the same ms that expired)
+            const mine = frames.some((f) =>
+              f.signal?.reason === e && f.deadline <= now
+            ) || frames.some((f) => f.ms === e.ms && f.deadline <= now);
+            if (!mine) {
+              problems.push(`${where}: Timeout(${e.ms}) of no expired frame`);
+            }
+          } else {
+            problems.push(`${where}: unexpected ${e}`);
+          }
+        };
+
+        const wait = async (
+          me: Greenlet,
+          frames: Frame[],
+          where: string,
+          op: () => Promise<unknown>,
+          passes: (e: unknown) => boolean = () => false,
+        ): Promise<unknown> => {
+          const cancelled = killSent.has(me) ||
+            frames.some((f) => f.signal?.aborted);
+          try {
+            const v = await op();
+            if (cancelled) {
+              problems.push(
+                `${where}: completed when cancelled`,
               );
-              if (!mine) {
-                problems.push(`${where}: Timeout(${e.ms}) of no expired frame`);
-              }
-            } else {
-              problems.push(`${where}: unexpected ${e}`);
             }
-          };
+            return v;
+          } catch (e) {
+            // an error checked at an inner wait may pass through this one
+            if (!checked.has(e as object) && !passes(e)) {
+              checkThrown(me, frames, e, where);
+            }
+            if (typeof e === "object" && e !== null) checked.add(e);
+            throw e;
+          }
+        };
 
-          const wait = async (
-            me: Greenlet,
-            frames: Frame[],
-            where: string,
-            op: () => Promise<unknown>,
-            passes: (e: unknown) => boolean = () => false,
-          ): Promise<unknown> => {
-            const cancelled = killSent.has(me) ||
-              frames.some((f) => f.signal?.aborted);
-            try {
-              const v = await op();
-              if (cancelled) {
-                problems.push(
-                  `${where}: completed when cancelled`,
+        const run = async (
+          me: Greenlet,
+          steps: TStep[],
+          frames: Frame[],
+        ): Promise<void> => {
+          for (const step of steps) {
+            switch (step.k) {
+              case "sleep":
+                await wait(me, frames, "sleep", () => sleep(step.ms));
+                break;
+              case "kill": {
+                const target = gs[step.target % gs.length];
+                if (!target.dead) killedAlive.add(target);
+                killSent.add(target);
+                target.kill(undefined, { block: false });
+                break;
+              }
+              case "get": {
+                // only of an older greenlet: no cycle of gets can deadlock
+                const mine = gs.indexOf(me);
+                if (mine === 0) break;
+                const target = gs[step.target % mine];
+                // the target's own failure passes through get()
+                const failure = (e: unknown) =>
+                  target.dead && !target.successful() &&
+                  e === target.exception;
+                const v = await wait(
+                  me,
+                  frames,
+                  "get",
+                  () => target.get(),
+                  failure,
                 );
+                if (!target.dead || v !== target.value) {
+                  problems.push("get resolved with another value");
+                }
+                break;
               }
-              return v;
-            } catch (e) {
-              // an error checked at an inner wait may pass through this one
-              if (!checked.has(e as object) && !passes(e)) {
-                checkThrown(me, frames, e, where);
+              case "scope": {
+                const frame: Frame = {
+                  ms: step.ms,
+                  deadline: hub.now() + step.ms,
+                  signal: null,
+                };
+                const late = {};
+                const inner = [...frames, frame];
+                const body = () => {
+                  frame.signal = getCurrentSignal();
+                  return run(me, step.body, inner);
+                };
+                const v = await wait(
+                  me,
+                  inner,
+                  "withTimeout",
+                  () =>
+                    step.value
+                      ? withTimeout(step.ms, body, { timeoutValue: late })
+                      : withTimeout(step.ms, body),
+                );
+                if (v === late && hub.now() < frame.deadline) {
+                  problems.push("timeoutValue not before the deadline");
+                }
+                break;
               }
-              if (typeof e === "object" && e !== null) checked.add(e);
-              throw e;
-            }
-          };
-
-          const run = async (
-            me: Greenlet,
-            steps: TStep[],
-            frames: Frame[],
-          ): Promise<void> => {
-            for (const step of steps) {
-              switch (step.k) {
-                case "sleep":
-                  await wait(me, frames, "sleep", () => sleep(step.ms));
-                  break;
-                case "kill": {
-                  const target = gs[step.target % gs.length];
-                  if (!target.dead) killedAlive.add(target);
-                  killSent.add(target);
-                  target.kill(undefined, { block: false });
-                  break;
+              case "oneshot": {
+                const t = Timeout.startNew(
+                  step.ms,
+                  new OneShot(me.id, hub.now() + step.ms),
+                );
+                try {
+                  await run(me, step.body, frames);
+                } finally {
+                  t.cancel();
                 }
-                case "get": {
-                  // only of an older greenlet: no cycle of gets can deadlock
-                  const mine = gs.indexOf(me);
-                  if (mine === 0) break;
-                  const target = gs[step.target % mine];
-                  // the target's own failure passes through get()
-                  const failure = (e: unknown) =>
-                    target.dead && !target.successful() &&
-                    e === target.exception;
-                  const v = await wait(
-                    me,
-                    frames,
-                    "get",
-                    () => target.get(),
-                    failure,
-                  );
-                  if (!target.dead || v !== target.value) {
-                    problems.push("get resolved with another value");
-                  }
-                  break;
+                break;
+              }
+              case "swallow": {
+                let caught: unknown = null;
+                try {
+                  await run(me, step.body, frames);
+                } catch (e) {
+                  caught = e;
                 }
-                case "scope": {
-                  const frame: Frame = {
-                    ms: step.ms,
-                    deadline: hub.now() + step.ms,
-                    signal: null,
-                  };
-                  const late = {};
-                  const inner = [...frames, frame];
-                  const body = () => {
-                    frame.signal = getCurrentSignal();
-                    return run(me, step.body, inner);
-                  };
-                  const v = await wait(
-                    me,
-                    inner,
-                    "withTimeout",
-                    () =>
-                      step.value
-                        ? withTimeout(step.ms, body, { timeoutValue: late })
-                        : withTimeout(step.ms, body),
-                  );
-                  if (v === late && hub.now() < frame.deadline) {
-                    problems.push("timeoutValue not before the deadline");
-                  }
-                  break;
-                }
-                case "oneshot": {
-                  const t = Timeout.startNew(
-                    step.ms,
-                    new OneShot(me.id, hub.now() + step.ms),
-                  );
+                // still cancelled here: killed, or a frame still open was
+                // cancelled (a Timeout of a frame that closed is over)
+                const level = caught !== null && (killSent.has(me) ||
+                  frames.some((f) => f.signal?.aborted));
+                if (level) {
+                  // a catch-all retry: the cancellation must come back
+                  let again = false;
                   try {
-                    await run(me, step.body, frames);
-                  } finally {
-                    t.cancel();
-                  }
-                  break;
-                }
-                case "swallow": {
-                  let caught: unknown = null;
-                  try {
-                    await run(me, step.body, frames);
+                    await sleep(0);
                   } catch (e) {
-                    caught = e;
-                  }
-                  // still cancelled here: killed, or a frame still open was
-                  // cancelled (a Timeout of a frame that closed is over)
-                  const level = caught !== null && (killSent.has(me) ||
-                    frames.some((f) => f.signal?.aborted));
-                  if (level) {
-                    // a catch-all retry: the cancellation must come back
-                    let again = false;
-                    try {
-                      await sleep(0);
-                    } catch (e) {
-                      again = true;
-                      checkThrown(me, frames, e, "re-raise");
-                      throw e;
-                    } finally {
-                      if (!again) {
-                        problems.push("swallowed cancellation re-raised");
-                      }
+                    again = true;
+                    checkThrown(me, frames, e, "re-raise");
+                    throw e;
+                  } finally {
+                    if (!again) {
+                      problems.push("swallowed cancellation re-raised");
                     }
                   }
-                  break;
                 }
+                break;
               }
             }
-          };
-
-          await hub.spawn(async () => {
-            for (const steps of scripts) {
-              const g: Greenlet = hub.spawn(() => run(g, steps, []));
-              gs.push(g);
-              g.link(() => ends.set(g, (ends.get(g) ?? 0) + 1));
-            }
-            for (const g of gs) await g.join();
-          }).join();
-
-          assert.deepEqual(problems, []);
-          assert.deepEqual(gs.map((g) => ends.get(g)), gs.map(() => 1));
-          // a kill is never lost: no greenlet sent one while alive ends with
-          // a value of its own (one that failed while the kill was on its
-          // way keeps its failure, as in gevent)
-          for (const g of killedAlive) {
-            assert.ok(
-              g.value instanceof GreenletExit || !g.successful(),
-              `${g} ended killed`,
-            );
           }
-          const failed = gs.filter((g) => !g.successful());
-          assert.equal(errors.length, failed.length, "each failure once");
-          for (const g of failed) assert.ok(errors.includes(g));
-          for (const g of failed) {
-            assert.ok(
-              g.exception instanceof Timeout || g.exception instanceof OneShot,
-              `${g} failed with ${g.exception}`,
-            );
+        };
+
+        await hub.spawn(async () => {
+          for (const steps of scripts) {
+            const g: Greenlet = hub.spawn(() => run(g, steps, []));
+            gs.push(g);
+            g.link(() => ends.set(g, (ends.get(g) ?? 0) + 1));
           }
-        }),
+          for (const g of gs) await g.join();
+        }).join();
+
+        assert.deepEqual(problems, []);
+        assert.deepEqual(gs.map((g) => ends.get(g)), gs.map(() => 1));
+        // a kill is never lost: no greenlet sent one while alive ends with
+        // a value of its own (one that failed while the kill was on its
+        // way keeps its failure, as in gevent)
+        for (const g of killedAlive) {
+          assert.ok(
+            g.value instanceof GreenletExit || !g.successful(),
+            `${g} ended killed`,
+          );
+        }
+        const failed = gs.filter((g) => !g.successful());
+        assert.equal(errors.length, failed.length, "each failure once");
+        for (const g of failed) assert.ok(errors.includes(g));
+        for (const g of failed) {
+          assert.ok(
+            g.exception instanceof Timeout || g.exception instanceof OneShot,
+            `${g} failed with ${g.exception}`,
+          );
+        }
+      }),
     ),
     { numRuns: 3 * Number(process.env.PROPERTY_RUNS ?? 60) },
   );
@@ -759,103 +713,97 @@ test("Timeout's message, a Timeout that never fires, cancel before start", () =>
   new Timeout(5).cancel(); // never started: nothing to do
 });
 
-virtualTest(
-  "restarting a Timeout that fired undelivered withdraws the old error",
-  async () => {
-    const gate = deferred();
-    const g = spawn(async () => {
-      const t = Timeout.startNew(1);
-      await gate.promise; // it fires here, undelivered
-      t.start(); // armed again for 1 ms: the old error is withdrawn
-      const first = await sleep(0).then(
-        () => "sleep(0) ran",
-        (e) => `threw ${e}`,
-      );
-      const second = await sleep(50).then(() => "slept?!", (e) => e === t);
-      return [first, second];
-    });
-    spawnLater(10, gate.resolve); // after the Timeout fired
-    assert.deepEqual(await g.get(), ["sleep(0) ran", true]);
-  },
-);
+test.virtual("restarting a Timeout that fired undelivered withdraws the old error", async () => {
+  const gate = deferred();
+  const g = spawn(async () => {
+    const t = Timeout.startNew(1);
+    await gate.promise; // it fires here, undelivered
+    t.start(); // armed again for 1 ms: the old error is withdrawn
+    const first = await sleep(0).then(
+      () => "sleep(0) ran",
+      (e) => `threw ${e}`,
+    );
+    const second = await sleep(50).then(() => "slept?!", (e) => e === t);
+    return [first, second];
+  });
+  spawnLater(10, gate.resolve); // after the Timeout fired
+  assert.deepEqual(await g.get(), ["sleep(0) ran", true]);
+});
 
-virtualTest(
-  "withTimeout: sync values and throws, its own arguments, and what counts as options",
-  async () => {
-    assert.equal(await withTimeout(10, () => 5), 5);
-    await assert.rejects(
-      withTimeout(10, () => {
-        throw new RangeError("sync");
-      }),
-      /sync/,
-    );
-    assert.equal(
-      await withTimeout(10, (a: number, b: number) => a + b, 2, 3),
+test.virtual("withTimeout: sync values and throws, its own arguments, and what counts as options", async () => {
+  assert.equal(await withTimeout(10, () => 5), 5);
+  await assert.rejects(
+    withTimeout(10, () => {
+      throw new RangeError("sync");
+    }),
+    /sync/,
+  );
+  assert.equal(
+    await withTimeout(10, (a: number, b: number) => a + b, 2, 3),
+    5,
+  );
+  await assert.rejects(
+    withTimeout(1000, async () => {
+      await sleep(0);
+      throw new RangeError("async");
+    }),
+    /async/,
+  );
+  assert.equal(await withTimeout(10, (x: null) => x, null), null);
+  // options only as the single trailing argument
+  const first = { timeoutValue: 1 };
+  assert.deepEqual(
+    await withTimeout(10, (...args: unknown[]) => args, first, 2),
+    [first, 2],
+  );
+  class Box {
+    timeoutValue = 1;
+  }
+  const box = new Box();
+  // only a plain object is the options: a class instance is an argument
+  assert.equal(await withTimeout(10, (b: Box) => b, box), box);
+  // a function that declares a parameter gets the object, whatever it holds
+  const job = { timeoutValue: 7, name: "job" };
+  assert.equal(
+    await withTimeout(10, (j: { timeoutValue: number }) => j, job),
+    job,
+  );
+  await assert.rejects(
+    withTimeout(
       5,
-    );
-    await assert.rejects(
-      withTimeout(1000, async () => {
-        await sleep(0);
-        throw new RangeError("async");
-      }),
-      /async/,
-    );
-    assert.equal(await withTimeout(10, (x: null) => x, null), null);
-    // options only as the single trailing argument
-    const first = { timeoutValue: 1 };
-    assert.deepEqual(
-      await withTimeout(10, (...args: unknown[]) => args, first, 2),
-      [first, 2],
-    );
-    class Box {
-      timeoutValue = 1;
-    }
-    const box = new Box();
-    // only a plain object is the options: a class instance is an argument
-    assert.equal(await withTimeout(10, (b: Box) => b, box), box);
-    // a function that declares a parameter gets the object, whatever it holds
-    const job = { timeoutValue: 7, name: "job" };
-    assert.equal(
-      await withTimeout(10, (j: { timeoutValue: number }) => j, job),
-      job,
-    );
-    await assert.rejects(
-      withTimeout(
-        5,
-        (j: { timeoutValue: number }) => sleep(50).then(() => j),
-        { timeoutValue: 9 },
-      ),
-      Timeout,
-    );
-    const opts = { timeoutValue: "late" };
-    assert.equal(
-      await withTimeout(
-        5,
-        (...args: unknown[]) => sleep(50).then(() => args),
-        opts,
-      ),
-      "late",
-    );
-    assert.deepEqual(
-      await withTimeout(10, (...args: unknown[]) => args, { timeoutValue: 0 }),
-      [],
-    );
-    assert.throws(() => withTimeout("5" as never, () => 1), {
-      name: "TypeError",
-      message:
-        'Cannot run withTimeout: ms must be a number of milliseconds, received "5"',
-    });
-    assert.throws(() => withTimeout((() => 1) as never, () => 1), {
-      name: "TypeError",
-      message:
-        "Cannot run withTimeout: ms must be a number of milliseconds, received function (anonymous)",
-    });
-    assert.throws(() => shield(() => 1, 5 as never), {
-      name: "TypeError",
-      message: "Cannot shield: options must be an object, received 5",
-    });
-  },
-);
+      (j: { timeoutValue: number }) => sleep(50).then(() => j),
+      { timeoutValue: 9 },
+    ),
+    Timeout,
+  );
+  const opts = { timeoutValue: "late" };
+  assert.equal(
+    await withTimeout(
+      5,
+      (...args: unknown[]) => sleep(50).then(() => args),
+      opts,
+    ),
+    "late",
+  );
+  assert.deepEqual(
+    await withTimeout(10, (...args: unknown[]) => args, { timeoutValue: 0 }),
+    [],
+  );
+  assert.throws(() => withTimeout("5" as never, () => 1), {
+    name: "TypeError",
+    message:
+      'Cannot run withTimeout: ms must be a number of milliseconds, received "5"',
+  });
+  assert.throws(() => withTimeout((() => 1) as never, () => 1), {
+    name: "TypeError",
+    message:
+      "Cannot run withTimeout: ms must be a number of milliseconds, received function (anonymous)",
+  });
+  assert.throws(() => shield(() => 1, 5 as never), {
+    name: "TypeError",
+    message: "Cannot shield: options must be an object, received 5",
+  });
+});
 
 test("withTimeout shows in the run info; a cancelled caller never runs fn", async () => {
   const g = spawn(function bounded() {
@@ -876,87 +824,78 @@ test("withTimeout shows in the run info; a cancelled caller never runs fn", asyn
   assert.ok(h.value instanceof GreenletExit);
 });
 
-virtualTest(
-  "shield: a sync throw rejects; its deadline is level-triggered and ends with it",
-  async () => {
-    await assert.rejects(
-      shield(() => {
-        throw new RangeError("inside");
-      }),
-      /inside/,
-    );
-    const log: string[] = [];
-    const fnEnded = deferred();
-    // the shield settles at its deadline; fn, cancelled, ends on its own
-    await assert.rejects(
-      shield(async () => {
-        for (let i = 0; i < 2; i++) {
-          try {
-            await sleep(1000);
-          } catch (e) {
-            log.push(e instanceof Timeout ? "Timeout" : `${e}`);
-          }
+test.virtual("shield: a sync throw rejects; its deadline is level-triggered and ends with it", async () => {
+  await assert.rejects(
+    shield(() => {
+      throw new RangeError("inside");
+    }),
+    /inside/,
+  );
+  const log: string[] = [];
+  const fnEnded = deferred();
+  // the shield settles at its deadline; fn, cancelled, ends on its own
+  await assert.rejects(
+    shield(async () => {
+      for (let i = 0; i < 2; i++) {
+        try {
+          await sleep(1000);
+        } catch (e) {
+          log.push(e instanceof Timeout ? "Timeout" : `${e}`);
         }
-        fnEnded.resolve();
-      }, { timeout: 5 }),
-      Timeout,
-    );
-    await fnEnded.promise;
-    assert.deepEqual(log, ["Timeout", "Timeout"]);
-    // a shield that ended early: its deadline never fires afterwards
-    let signal!: AbortSignal;
-    await shield(() => {
-      signal = getCurrentSignal();
-    }, { timeout: 5 });
-    await sleep(20);
-    assert.equal(signal.aborted, false);
-  },
-);
-
-virtualTest(
-  "a kill arriving while a shield waits does not reach inside; it lands after",
-  async () => {
-    const log: string[] = [];
-    const g = spawn(async () => {
-      await shield(async () => {
-        await sleep(10);
-        log.push("shielded sleep done");
-      });
-      await sleep(0).catch((e) => log.push(`after: ${(e as Error).name}`));
-      log.push("went on");
-    });
-    await sleep(1);
-    g.kill(undefined, { block: false });
-    await g.join();
-    assert.deepEqual(log, [
-      "shielded sleep done",
-      "after: GreenletExit",
-      "went on",
-    ]);
-    assert.ok(g.value instanceof GreenletExit);
-  },
-);
-
-virtualTest(
-  "a one-shot Timeout is thrown once: the next wait goes on",
-  async () => {
-    const log: string[] = [];
-    const g = spawn(async () => {
-      const t = Timeout.startNew(1);
-      try {
-        await sleep(20);
-      } catch (e) {
-        log.push(e === t ? "Timeout" : `${e}`);
       }
-      await sleep(0);
-      log.push("sleep(0) ran");
-      await sleep(1);
-      log.push("sleep(1) ran");
+      fnEnded.resolve();
+    }, { timeout: 5 }),
+    Timeout,
+  );
+  await fnEnded.promise;
+  assert.deepEqual(log, ["Timeout", "Timeout"]);
+  // a shield that ended early: its deadline never fires afterwards
+  let signal!: AbortSignal;
+  await shield(() => {
+    signal = getCurrentSignal();
+  }, { timeout: 5 });
+  await sleep(20);
+  assert.equal(signal.aborted, false);
+});
+
+test.virtual("a kill arriving while a shield waits does not reach inside; it lands after", async () => {
+  const log: string[] = [];
+  const g = spawn(async () => {
+    await shield(async () => {
+      await sleep(10);
+      log.push("shielded sleep done");
     });
-    await g.join();
-    assert.deepEqual(log, ["Timeout", "sleep(0) ran", "sleep(1) ran"]);
-  },
-);
+    await sleep(0).catch((e) => log.push(`after: ${(e as Error).name}`));
+    log.push("went on");
+  });
+  await sleep(1);
+  g.kill(undefined, { block: false });
+  await g.join();
+  assert.deepEqual(log, [
+    "shielded sleep done",
+    "after: GreenletExit",
+    "went on",
+  ]);
+  assert.ok(g.value instanceof GreenletExit);
+});
+
+test.virtual("a one-shot Timeout is thrown once: the next wait goes on", async () => {
+  const log: string[] = [];
+  const g = spawn(async () => {
+    const t = Timeout.startNew(1);
+    try {
+      await sleep(20);
+    } catch (e) {
+      log.push(e === t ? "Timeout" : `${e}`);
+    }
+    await sleep(0);
+    log.push("sleep(0) ran");
+    await sleep(1);
+    log.push("sleep(1) ran");
+  });
+  await g.join();
+  assert.deepEqual(log, ["Timeout", "sleep(0) ran", "sleep(1) ran"]);
+});
 
 test("a Timeout landing on a queued sleep(0) is thrown there once", async () => {
   // a greenlet that only switches: the Timeout fires while its sleep(0)
@@ -1067,21 +1006,18 @@ test("a shield's signal is not aborted by the kill outside it", async () => {
   assert.deepEqual(seen, [false, true]);
 });
 
-virtualTest(
-  "cancelling one Timeout keeps another's undelivered error",
-  async () => {
-    const gate = deferred();
-    const g = spawn(async () => {
-      const t1 = Timeout.startNew(1);
-      const t2 = Timeout.startNew(2);
-      await gate.promise; // both fire here, undelivered
-      t2.cancel();
-      return await sleep(0).then(() => "none?!", (e) => e === t1);
-    });
-    spawnLater(10, gate.resolve); // after the Timeout fired
-    assert.equal(await g.get(), true);
-  },
-);
+test.virtual("cancelling one Timeout keeps another's undelivered error", async () => {
+  const gate = deferred();
+  const g = spawn(async () => {
+    const t1 = Timeout.startNew(1);
+    const t2 = Timeout.startNew(2);
+    await gate.promise; // both fire here, undelivered
+    t2.cancel();
+    return await sleep(0).then(() => "none?!", (e) => e === t1);
+  });
+  spawnLater(10, gate.resolve); // after the Timeout fired
+  assert.equal(await g.get(), true);
+});
 
 test("a kill lands on waits that start inside withTimeout after it, and on that scope's new signal", async () => {
   const log: string[] = [];

@@ -10,66 +10,54 @@ import {
   spawn,
   wait,
 } from "./mod.ts";
-import { test, virtualTest } from "./test_adapter.ts";
+import { test } from "./test_adapter.ts";
 
 // The timed tests run in virtual time (testing.ts): exact instants, and no
 // race with a loaded machine's late timers (the first one failed so).
-virtualTest(
-  "wait() with no objects resolves when every greenlet is done",
-  async () => {
-    const log: string[] = [];
-    spawn(async () => {
-      await sleep(5);
-      log.push("slow");
-    });
-    spawn(async () => {
-      await sleep(1);
-      log.push("fast");
-    });
-    assert.equal(await wait(), true);
-    log.push("quiet");
-    assert.deepEqual(log, ["fast", "slow", "quiet"]);
-    assert.equal(getHub().now(), 5);
-  },
-);
+test.virtual("wait() with no objects resolves when every greenlet is done", async () => {
+  const log: string[] = [];
+  spawn(async () => {
+    await sleep(5);
+    log.push("slow");
+  });
+  spawn(async () => {
+    await sleep(1);
+    log.push("fast");
+  });
+  assert.equal(await wait(), true);
+  log.push("quiet");
+  assert.deepEqual(log, ["fast", "slow", "quiet"]);
+  assert.equal(getHub().now(), 5);
+});
 
-virtualTest(
-  "wait() with a timeout returns false while a greenlet still sleeps",
-  async () => {
-    const g = spawn(() => sleep(200));
-    assert.equal(await wait(undefined, { timeout: 5 }), false);
-    assert.equal(getHub().now(), 5);
-    assert.equal(g.dead, false);
-    await g.kill();
-  },
-);
+test.virtual("wait() with a timeout returns false while a greenlet still sleeps", async () => {
+  const g = spawn(() => sleep(200));
+  assert.equal(await wait(undefined, { timeout: 5 }), false);
+  assert.equal(getHub().now(), 5);
+  assert.equal(g.dead, false);
+  await g.kill();
+});
 
-virtualTest(
-  "wait(objects) returns what got ready in order; count stops early",
-  async () => {
-    const a = spawn(() => sleep(15));
-    const b = spawn(() => sleep(5));
-    const c = spawn(() => sleep(10));
-    const first = await wait([a, b, c], { count: 2 });
-    assert.deepEqual(first, [b, c]);
-    assert.equal(getHub().now(), 10);
-    const rest = await wait([a, b, c]);
-    assert.deepEqual(rest, [b, c, a]);
-  },
-);
+test.virtual("wait(objects) returns what got ready in order; count stops early", async () => {
+  const a = spawn(() => sleep(15));
+  const b = spawn(() => sleep(5));
+  const c = spawn(() => sleep(10));
+  const first = await wait([a, b, c], { count: 2 });
+  assert.deepEqual(first, [b, c]);
+  assert.equal(getHub().now(), 10);
+  const rest = await wait([a, b, c]);
+  assert.deepEqual(rest, [b, c, a]);
+});
 
-virtualTest(
-  "iwait yields in completion order and stops at the timeout",
-  async () => {
-    const a = spawn(() => sleep(100));
-    const b = spawn(() => sleep(2));
-    const got: Greenlet[] = [];
-    for await (const g of iwait([a, b], { timeout: 30 })) got.push(g);
-    assert.deepEqual(got, [b]);
-    assert.equal(getHub().now(), 30);
-    await a.kill();
-  },
-);
+test.virtual("iwait yields in completion order and stops at the timeout", async () => {
+  const a = spawn(() => sleep(100));
+  const b = spawn(() => sleep(2));
+  const got: Greenlet[] = [];
+  for await (const g of iwait([a, b], { timeout: 30 })) got.push(g);
+  assert.deepEqual(got, [b]);
+  assert.equal(getHub().now(), 30);
+  await a.kill();
+});
 
 test("wait: objects ready when it begins come first in the order given, even if a link notification is pending", async () => {
   const log: string[] = [];
