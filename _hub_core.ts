@@ -49,6 +49,22 @@ export function greenletFactory(): GreenletFactory {
   return factory;
 }
 
+let nextHost: TimerHost | null = null;
+const cores = new WeakMap<object, HubCore>();
+
+/**
+ * Makes a hub with `make()` whose timers run on `host` instead of the
+ * runtime's (testing.ts's virtual clock); returns the hub's core.
+ */
+export function coreOnHost(host: TimerHost, make: () => object): HubCore {
+  nextHost = host;
+  try {
+    return cores.get(make())!;
+  } finally {
+    nextHost = null;
+  }
+}
+
 /** The inside of one hub. */
 export class HubCore implements Scheduler {
   readonly hub: HubFacade;
@@ -58,6 +74,11 @@ export class HubCore implements Scheduler {
   readonly main: Task;
   /** Next greenlet id. */
   nextId = 1;
+  /**
+   * Its clock stopped for good (a finished `withVirtualTime`): what still
+   * waits on it stays pending, and the loop-dry hook leaves it alone.
+   */
+  frozen = false;
   #liveHead: Task | null = null;
 
   constructor(hub: HubFacade, host: TimerHost) {
@@ -66,7 +87,7 @@ export class HubCore implements Scheduler {
       reportError: (e) => this.reportError(this.main, e),
       drained: () => this.quiet.drained(),
     });
-    this.timers = new Timers(host, {
+    this.timers = new Timers(nextHost ?? host, {
       reportError: (e) => this.reportError(this.main, e),
       willFire: () => this.queue.newSlice(),
       changed: () => this.quiet.changed(),
@@ -74,6 +95,7 @@ export class HubCore implements Scheduler {
     this.quiet = new Quiescence(this.queue, this.timers);
     this.main = new Task(this, null);
     this.main.state = RUNNING;
+    cores.set(hub, this);
   }
 
   /** The hub's time in milliseconds. */

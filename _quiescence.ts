@@ -37,6 +37,12 @@ export class Quiescence {
   readonly #quiet = new WaiterList();
   #quietTimers = 0;
   #checkArmed = false;
+  /**
+   * Told of every drained run queue and every tracked operation that starts
+   * or ends: the moments the hub may have settled (testing.ts's virtual
+   * clock); null when nobody listens.
+   */
+  watcher: (() => void) | null = null;
 
   constructor(queue: RunQueue, timers: Timers) {
     this.#queue = queue;
@@ -53,6 +59,17 @@ export class Quiescence {
   noteOp(delta: number): void {
     this.#ops += delta;
     if (delta < 0) this.changed();
+    if (this.watcher !== null) this.watcher();
+  }
+
+  /** Whether a tracked operation is pending. */
+  get tracking(): boolean {
+    return this.#ops !== 0;
+  }
+
+  /** Whether something is runnable: queued, or a drain on its way. */
+  get runnable(): boolean {
+    return this.#queue.busy;
   }
 
   /** Something happened that may make the hub quiet. */
@@ -63,6 +80,7 @@ export class Quiescence {
   /** The run queue drained. */
   drained(): void {
     if (this.#quiet.size !== 0 || this.#idle.size !== 0) this.#armCheck();
+    if (this.watcher !== null) this.watcher();
   }
 
   /** `idle()` in `scope`. */

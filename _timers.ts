@@ -70,6 +70,16 @@ export class Timers {
     return this.#heap.size;
   }
 
+  /** The earliest deadline armed (ms of the host's clock); Infinity if none. */
+  get nextDeadline(): number {
+    return this.#heap.peek()?.deadline ?? Infinity;
+  }
+
+  /** Whether an armed timer keeps the process alive (is not unref'd). */
+  get hasRef(): boolean {
+    return this.#heap.size > this.#unrefCount;
+  }
+
   /** Every armed timer, in no order (diagnostics). */
   values(): readonly Timer[] {
     return this.#heap.values();

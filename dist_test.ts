@@ -34,6 +34,11 @@ import { joinAll, sleep, spawn } from "gevent-ts";
 import { isPatched } from "gevent-ts/patch";
 const f = async (name) => { for (let i = 0; i < 3; i++) { console.log(name, i); await sleep(0); } };
 await joinAll([spawn(f, "f1"), spawn(f, "f2")]);
+const { withVirtualTime } = await import("gevent-ts/testing");
+console.log("virtual:", await withVirtualTime(async (clock) => {
+  await sleep(3_600_000); // an hour: the testing entry shares the hub state
+  return clock.now;
+}));
 await import("gevent-ts/patch/all");
 console.log("patched fetch:", isPatched("fetch"));
 `;
@@ -42,7 +47,12 @@ const CJS_PROGRAM = `
 const { joinAll, sleep, spawn } = require("gevent-ts");
 const { isPatched } = require("gevent-ts/patch");
 const f = async (name) => { for (let i = 0; i < 3; i++) { console.log(name, i); await sleep(0); } };
-joinAll([spawn(f, "f1"), spawn(f, "f2")]).then(() => {
+const { withVirtualTime } = require("gevent-ts/testing");
+joinAll([spawn(f, "f1"), spawn(f, "f2")]).then(async () => {
+  console.log("virtual:", await withVirtualTime(async (clock) => {
+    await sleep(3_600_000); // an hour: the testing entry shares the hub state
+    return clock.now;
+  }));
   require("gevent-ts/patch/all");
   console.log("patched fetch:", isPatched("fetch"));
 });
@@ -228,7 +238,7 @@ async function runNode(app: string, file: string, source: string) {
 
 test("the packed npm tarball works by import and by require", async () => {
   const { app } = await packed();
-  const expected = [...SWITCH, "patched fetch: true"];
+  const expected = [...SWITCH, "virtual: 3600000", "patched fetch: true"];
   assert.deepEqual(await runNode(app, "esm.mjs", ESM_PROGRAM), expected);
   assert.deepEqual(await runNode(app, "cjs.cjs", CJS_PROGRAM), expected);
 }, { denoOnly: true });

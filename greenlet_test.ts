@@ -61,14 +61,15 @@ test("a child's parent is the greenlet that spawned it", async () => {
   assert.equal(await outer.get(), outer);
 });
 
-test("spawnLater starts after the delay, in deadline order", async () => {
+test.virtual("spawnLater starts after the delay, in deadline order", async () => {
   const log: string[] = [];
-  const late = spawnLater(20, () => log.push("late"));
-  const early = spawnLater(5, () => log.push("early"));
-  const now = spawn(() => log.push("now"));
+  const at = (name: string) => log.push(`${name}@${getHub().now()}`);
+  const late = spawnLater(20, at, "late");
+  const early = spawnLater(5, at, "early");
+  const now = spawn(at, "now");
   assert.equal(late.started, true);
   await joinAll([late, early, now]);
-  assert.deepEqual(log, ["now", "early", "late"]);
+  assert.deepEqual(log, ["now@0", "early@5", "late@20"]);
 });
 
 test("kill delivers GreenletExit at the switch point; finally blocks run", async () => {
@@ -182,7 +183,7 @@ test("a kill aimed at a greenlet awaiting something else lands at its next switc
   ]);
 });
 
-test("kill with block and timeout gives up on a greenlet still cleaning up; the first kill's error stands", async () => {
+test.virtual("kill with block and timeout gives up on a greenlet still cleaning up; the first kill's error stands", async () => {
   const log: string[] = [];
   const g = spawn(async () => {
     try {
@@ -196,14 +197,15 @@ test("kill with block and timeout gives up on a greenlet still cleaning up; the 
   });
   await sleep(0);
   await g.kill(undefined, { timeout: 5 });
-  log.push(`after kill: dead=${g.dead}`);
+  log.push(`after kill: dead=${g.dead}@${getHub().now()}`);
   await g.kill(new Error("second"));
   log.push(`dead=${g.dead}, GreenletExit=${g.value instanceof GreenletExit}`);
   assert.deepEqual(log, [
-    "after kill: dead=false",
+    "after kill: dead=false@5",
     "cleaned up",
     "dead=true, GreenletExit=true",
   ]);
+  assert.equal(getHub().now(), 30);
 });
 
 test("links run once from the hub, in order; linkValue/linkException filter; unlink removes", async () => {
@@ -259,7 +261,7 @@ test("a link callback that throws goes to handleError", async () => {
   });
 });
 
-test("get() returns the value, throws the error, or throws Timeout", async () => {
+test.virtual("get() returns the value, throws the error, or throws Timeout", async () => {
   await capturingErrors(async () => {
     assert.equal(await spawn(() => Promise.resolve("x")).get(), "x");
     await assert.rejects(
@@ -278,7 +280,7 @@ test("get() returns the value, throws the error, or throws Timeout", async () =>
   });
 });
 
-test("join() never throws the greenlet's error; join(timeout) returns early", async () => {
+test.virtual("join() never throws the greenlet's error; join(timeout) returns early", async () => {
   await capturingErrors(async (errors) => {
     const bad = spawn(() => {
       throw new Error("e");
@@ -288,6 +290,7 @@ test("join() never throws the greenlet's error; join(timeout) returns early", as
     const slow = spawn(() => sleep(10_000));
     await slow.join(5);
     assert.equal(slow.dead, false);
+    assert.equal(getHub().now(), 5);
     await slow.kill();
     assert.equal(errors.length, 1);
   });
@@ -519,7 +522,7 @@ test("a killed greenlet stays cancelled: every hub-aware wait it starts throws t
   assert.equal(free.counter, 1);
 });
 
-test("a flow that outlives its greenlet keeps waiting; its finally releases its permit", async () => {
+test.virtual("a flow that outlives its greenlet keeps waiting; its finally releases its permit", async () => {
   const log: string[] = [];
   const sem = new Semaphore(1);
   let flow!: Promise<void>;
@@ -543,7 +546,7 @@ test("a flow that outlives its greenlet keeps waiting; its finally releases its 
   await sleep(1);
   assert.match(
     formatRunInfo(),
-    /<Greenlet "middleware" #\d+: middleware\(\)> ended; a flow it started waits on sleep \((\d+ ms left|due now)\)/,
+    /<Greenlet "middleware" #\d+: middleware\(\)> ended; a flow it started waits on sleep \(9 ms left\)/,
   );
   await flow;
   assert.deepEqual(log, [
@@ -587,7 +590,7 @@ async function scripted(
   }
 }
 
-test("exhaustively: a kill or a Timeout at every switch point leaves no permit, greenlet or finally behind", async () => {
+test.virtual("exhaustively: a kill or a Timeout at every switch point leaves no permit, greenlet or finally behind", async () => {
   const POINTS = 6; // the switch points of `scripted`; POINTS itself: none
   for (const how of ["kill", "Timeout"] as const) {
     for (let target = 0; target <= POINTS; target++) {
@@ -637,7 +640,7 @@ test("exhaustively: a kill or a Timeout at every switch point leaves no permit, 
 // ---------------------------------------------------------------------------
 // Promises the mutation run showed untested (issue 10)
 
-test("GreenletExit's default message; main has no parent and cannot be killed", async () => {
+test.virtual("GreenletExit's default message; main has no parent and cannot be killed", async () => {
   assert.equal(new GreenletExit().message, "GreenletExit");
   assert.equal(new GreenletExit().name, "GreenletExit");
   const main = getHub().main;
@@ -830,7 +833,7 @@ test("a second kill does not replace the first: every later wait throws the firs
   assert.ok(seen.every((e) => e === e1));
 });
 
-test("a greenlet whose flow still waits when it ends stays listed until the flow ends", async () => {
+test.virtual("a greenlet whose flow still waits when it ends stays listed until the flow ends", async () => {
   let flow!: Promise<void>;
   const g = spawn(function starter() {
     flow = sleep(5); // waiting already when the function returns
@@ -862,7 +865,7 @@ test(
   { denoOnly: true },
 );
 
-test("result() is get() typed T: a killed greenlet's GreenletExit is thrown", async () => {
+test.virtual("result() is get() typed T: a killed greenlet's GreenletExit is thrown", async () => {
   const g = spawn(() => sleep(1000));
   await sleep(0);
   await g.kill();
@@ -878,7 +881,9 @@ test("result() is get() typed T: a killed greenlet's GreenletExit is thrown", as
   });
   const slow = spawn(() => sleep(50));
   await assert.rejects(slow.result({ timeout: 1 }), Timeout);
+  assert.equal(getHub().now(), 1);
   await slow.join();
+  assert.equal(getHub().now(), 50);
 });
 
 test("the README's server pattern: one greenlet per request, killed when the client goes away", async () => {

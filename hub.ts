@@ -403,6 +403,7 @@ export class Hub {
 
   #loopRanDry(): boolean {
     const core = this.#core;
+    if (core.frozen) return false;
     core.queue.noYield(); // the loop is dry: drain on microtasks
     if (core.quiet.releaseIfQuiet()) return true;
     const main = core.main;

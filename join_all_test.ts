@@ -3,6 +3,7 @@ import process from "node:process";
 import fc from "fast-check";
 import {
   formatRunInfo,
+  getHub,
   type Greenlet,
   GreenletExit,
   joinAll,
@@ -17,15 +18,19 @@ import {
 import {
   capturingErrors,
   deferred,
+  inVirtualTime,
   killedWhileAway,
   test,
 } from "./test_adapter.ts";
 
-test("joinAll returns greenlets in completion order", async () => {
+// in virtual time (testing.ts): under load, real 5/10/15 ms timers came out
+// of order
+test.virtual("joinAll returns greenlets in completion order", async () => {
   const a = spawn(() => sleep(15));
   const b = spawn(() => sleep(5));
   const c = spawn(() => sleep(10));
   assert.deepEqual(await joinAll([a, b, c]), [b, c, a]);
+  assert.equal(getHub().now(), 15);
 });
 
 test("joinAll lists already-finished greenlets first, in the order given", async () => {
@@ -36,10 +41,11 @@ test("joinAll lists already-finished greenlets first, in the order given", async
   assert.deepEqual(await joinAll([c, b, a]), [b, a, c]);
 });
 
-test("joinAll with count returns as soon as that many finished", async () => {
+test.virtual("joinAll with count returns as soon as that many finished", async () => {
   const a = spawn(() => sleep(20));
   const b = spawn(() => sleep(1));
   assert.deepEqual(await joinAll([a, b], { count: 1 }), [b]);
+  assert.equal(getHub().now(), 1);
   assert.equal(a.dead, false);
   await a.kill();
 });
@@ -76,14 +82,15 @@ test("raiseError over greenlets already dead rejects with the first failure", as
   });
 });
 
-test("joinAll with a timeout never rejects: it returns the shorter list", async () => {
+test.virtual("joinAll with a timeout never rejects: it returns the shorter list", async () => {
   const slow = spawn(() => sleep(10_000));
   const fast = spawn(() => sleep(1));
   assert.deepEqual(await joinAll([slow, fast], { timeout: 20 }), [fast]);
+  assert.equal(getHub().now(), 20);
   await slow.kill();
 });
 
-test("joinAll with raiseError rejects with the first failure in completion order", async () => {
+test.virtual("joinAll with raiseError rejects with the first failure in completion order", async () => {
   await capturingErrors(async (errors) => {
     const first = spawn(async () => {
       await sleep(5);
@@ -120,18 +127,20 @@ test("killAll kills every greenlet and waits for them", async () => {
   assert.ok(gs.every((g) => g.dead && g.value instanceof GreenletExit));
 });
 
-test("killAll rejects with Timeout when greenlets outlive its timeout", async () => {
+test.virtual("killAll rejects with Timeout when greenlets outlive its timeout", async () => {
   const log: string[] = [];
+  const gate = deferred();
+  spawnLater(50, gate.resolve);
   const stubborn = spawn(async function stubborn() {
     // an await the hub does not own: the kill cannot land before it returns
-    await new Promise((resolve) => setTimeout(resolve, 50));
-    log.push("stubborn ends");
+    await gate.promise;
+    log.push(`stubborn ends@${getHub().now()}`);
   });
   const quick = spawn(() => sleep(10_000));
   await sleep(0);
   await assert.rejects(killAll([stubborn, quick], { timeout: 5 }), (e) => {
     assert.ok(e instanceof Timeout);
-    log.push("killAll timed out");
+    log.push(`killAll timed out@${getHub().now()}`);
     return true;
   });
   assert.equal(quick.dead, true);
@@ -139,8 +148,8 @@ test("killAll rejects with Timeout when greenlets outlive its timeout", async ()
   log.push("killAll returned");
   assert.equal(stubborn.dead, true);
   assert.deepEqual(log, [
-    "killAll timed out",
-    "stubborn ends",
+    "killAll timed out@5",
+    "stubborn ends@50",
     "killAll returned",
   ]);
 });
@@ -179,7 +188,7 @@ test("joinAll and killAll check their arguments at once, naming the call", () =>
   }
 });
 
-test("joinAll's result is a snapshot: greenlets that end later never join it", async () => {
+test.virtual("joinAll's result is a snapshot: greenlets that end later never join it", async () => {
   const a = spawn(() => "a");
   const b = spawn(() => sleep(5));
   const c = spawn(() => sleep(10_000));
@@ -193,7 +202,7 @@ test("joinAll's result is a snapshot: greenlets that end later never join it", a
   assert.deepEqual(dead, [a]);
 });
 
-test("joinAll's wait shows what it joins in the run info", async () => {
+test.virtual("joinAll's wait shows what it joins in the run info", async () => {
   const a = spawn(() => sleep(10_000));
   const b = spawn(() => sleep(10_000));
   const info: string[] = [];
@@ -237,7 +246,7 @@ test("joinAll is a switch point even when its greenlets are dead: a pending kill
   assert.deepEqual(log, ["GreenletExit"]);
 });
 
-test("killAll delivers every kill before waiting; block: false returns at once; error is thrown in", async () => {
+test.virtual("killAll delivers every kill before waiting; block: false returns at once; error is thrown in", async () => {
   const log: string[] = [];
   const body = async (name: string, cleanup: number) => {
     try {
@@ -383,7 +392,7 @@ test("property: greenlets end once, failures reach handleError once, joinAll ret
       ),
       fc.option(fc.integer({ min: 0, max: 6 }), { nil: undefined }),
       fc.boolean(),
-      async (specs, count, raiseError) => {
+      inVirtualTime(async (specs, count, raiseError) => {
         const ended: Greenlet[] = [];
         const links = new Map<Greenlet, number>();
         const gs: Greenlet[] = [];
@@ -463,13 +472,13 @@ test("property: greenlets end once, failures reach handleError once, joinAll ret
         });
         assert.deepEqual(gs.map((g) => links.get(g)), gs.map(() => 1));
         assert.deepEqual(unlinkedRan, [], "an unlinked callback never runs");
-      },
+      }),
     ),
     { numRuns: Number(process.env.PROPERTY_RUNS ?? 60) },
   );
 });
 
-test("an undelivered one-shot Timeout is thrown by joinAll of greenlets already dead", async () => {
+test.virtual("an undelivered one-shot Timeout is thrown by joinAll of greenlets already dead", async () => {
   const dead = spawn(() => 1);
   await dead.join();
   const gate = deferred();
@@ -478,6 +487,6 @@ test("an undelivered one-shot Timeout is thrown by joinAll of greenlets already 
     await gate.promise; // it fires here, undelivered
     return await joinAll([dead]).then(() => "joined?!", (e) => e === t);
   });
-  setTimeout(gate.resolve, 10);
+  spawnLater(10, gate.resolve); // after the Timeout fired
   assert.equal(await g.get(), true);
 });

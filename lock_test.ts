@@ -18,7 +18,7 @@ import {
   sleep,
   spawn,
 } from "./mod.ts";
-import { capturingErrors, test } from "./test_adapter.ts";
+import { capturingErrors, inVirtualTime, test } from "./test_adapter.ts";
 import { type WaitCase, waitContract } from "./test_waits.ts";
 
 test("Semaphore wakes waiters in FIFO order", async () => {
@@ -66,38 +66,39 @@ test("release hands the permit to the longest waiter: no barging", async () => {
   assert.equal(sem.counter, 1);
 });
 
-test("the tutorial's interleaving: Semaphore(1), sleeps of 100 and 300 ms", async () => {
-  // The same schedule, scaled down 2.5x: the order depends on real timers
-  // (f1's two 40 ms sleeps must end before f2's 120 ms one), so each step
-  // keeps a 40 ms margin against a loaded machine's late timers.
+test.virtual("the tutorial's interleaving: Semaphore(1), sleeps of 100 and 300 ms", async () => {
+  // In virtual time (testing.ts): the tutorial's own figures, exact instants,
+  // no margin against a loaded machine's late timers needed.
   const sem = new Semaphore(1);
   const log: string[] = [];
   const f = async (name: string, ms: number) => {
     for (let i = 0; i < 5; i++) {
       await sem.acquire();
-      log.push(`${name} ${i}`);
+      log.push(`${name} ${i}@${getHub().now()}`);
       sem.release();
       await sleep(ms);
     }
   };
-  await joinAll([spawn(f, "f1", 40), spawn(f, "f2", 120)]);
+  await joinAll([spawn(f, "f1", 100), spawn(f, "f2", 300)]);
   assert.deepEqual(log, [
-    "f1 0",
-    "f2 0",
-    "f1 1",
-    "f1 2",
-    "f2 1",
-    "f1 3",
-    "f1 4",
-    "f2 2",
-    "f2 3",
-    "f2 4",
+    "f1 0@0",
+    "f2 0@0",
+    "f1 1@100",
+    "f1 2@200",
+    "f2 1@300", // f2's timer was armed first
+    "f1 3@300",
+    "f1 4@400",
+    "f2 2@600",
+    "f2 3@900",
+    "f2 4@1200",
   ]);
+  assert.equal(getHub().now(), 1500); // f2's fifth sleep
 });
 
-test("acquire with a timeout resolves false and leaves no waiter behind", async () => {
+test.virtual("acquire with a timeout resolves false and leaves no waiter behind", async () => {
   const sem = new Semaphore(0);
   assert.equal(await sem.acquire({ timeout: 5 }), false);
+  assert.equal(getHub().now(), 5);
   assert.equal(await sem.acquire({ timeout: 0 }), false);
   sem.release();
   assert.equal(sem.counter, 1); // not handed to the timed-out waiter
@@ -137,21 +138,29 @@ test("killing a waiting greenlet removes its wait: the permit is not lost", asyn
   assert.deepEqual(log, ["next"]);
 });
 
-test("hold() returns a Disposable for `using`", async () => {
+test.virtual("hold() returns a Disposable for `using`", async () => {
   const sem = new Semaphore(2);
   const log: string[] = [];
   const job = async (name: string, ms: number) => {
     using _permit = await sem.hold();
-    log.push(`${name} in`);
+    log.push(`${name} in@${getHub().now()}`);
     await sleep(ms);
-    log.push(`${name} out`);
+    log.push(`${name} out@${getHub().now()}`);
   };
   await joinAll([spawn(job, "a", 5), spawn(job, "b", 30), spawn(job, "c", 5)]);
-  assert.deepEqual(log, ["a in", "b in", "a out", "c in", "c out", "b out"]);
+  assert.deepEqual(log, [
+    "a in@0",
+    "b in@0",
+    "a out@5",
+    "c in@5",
+    "c out@10",
+    "b out@30",
+  ]);
   assert.equal(sem.counter, 2);
   await assert.rejects(new Semaphore(0).hold({ timeout: 1 }), {
     name: "Timeout",
   });
+  assert.equal(getHub().now(), 31);
 });
 
 test("disposing a hold() permit twice releases once", async () => {
@@ -178,7 +187,7 @@ test("tryAcquire takes the permit: counter and locked() follow", () => {
   assert.equal(sem.counter, 2);
 });
 
-test("wait() resolves when a permit is free without taking it", async () => {
+test.virtual("wait() resolves when a permit is free without taking it", async () => {
   const sem = new Semaphore(0);
   const got = spawn(() => sem.wait());
   await sleep(0);
@@ -238,7 +247,7 @@ test("RLock.release by a non-owner throws NotOwnerError", async () => {
   assert.throws(() => lock.release(), NotOwnerError);
 });
 
-test("RLock: hand-off to the next waiter makes it the owner; timeouts and hold()", async () => {
+test.virtual("RLock: hand-off to the next waiter makes it the owner; timeouts and hold()", async () => {
   const lock = new RLock();
   const log: string[] = [];
   await lock.acquire();
@@ -514,7 +523,7 @@ test("property: Semaphore conserves permits and hands them off in FIFO order und
         minLength: 1,
         maxLength: 5,
       }),
-      async (permits, scripts) => {
+      inVirtualTime(async (permits, scripts) => {
         const sem = new Semaphore(permits);
         let holders = 0;
         // waits (one token per blocking acquire) in the order they queued,
@@ -595,7 +604,7 @@ test("property: Semaphore conserves permits and hands them off in FIFO order und
         const order = queued.filter((g) => served.includes(g));
         assert.deepEqual(served, order.slice(0, served.length));
         assert.deepEqual([...ends.values()], gs.map(() => 1));
-      },
+      }),
     ),
     { numRuns: Number(process.env.PROPERTY_RUNS ?? 60) },
   );
@@ -637,7 +646,7 @@ test("property: RLock has one owner with a depth, refuses non-owners, and is FIF
         minLength: 1,
         maxLength: 5,
       }),
-      async (scripts) => {
+      inVirtualTime(async (scripts) => {
         const lock = new RLock();
         let owner: Greenlet | null = null;
         let depth = 0;
@@ -651,7 +660,9 @@ test("property: RLock has one owner with a depth, refuses non-owners, and is FIF
         const check = (where: string) => {
           if (inFlight !== 0) return;
           if (lock.owner !== owner) problems.push(`${where}: owner agrees`);
-          if (lock.locked() !== (depth > 0)) problems.push(`${where}: locked`);
+          if (lock.locked() !== (depth > 0)) {
+            problems.push(`${where}: locked`);
+          }
         };
         const run = async (ops: LockOp[]) => {
           const me = getCurrent();
@@ -723,13 +734,13 @@ test("property: RLock has one owner with a depth, refuses non-owners, and is FIF
         assert.equal(lock.locked(), false, "free at the end");
         const order = queued.filter((t) => served.includes(t));
         assert.deepEqual(served, order.slice(0, served.length));
-      },
+      }),
     ),
     { numRuns: Number(process.env.PROPERTY_RUNS ?? 60) },
   );
 });
 
-test("waits that end leave no listener on the caller's signal", async () => {
+test.virtual("waits that end leave no listener on the caller's signal", async () => {
   const ac = new AbortController();
   const sem = new Semaphore(0);
   for (let i = 0; i < 5; i++) {

@@ -6,7 +6,7 @@
  *
  * The table is complete by construction: the last test reads the
  * declarations of the public entry points (`deno doc --json mod.ts
- * patch.ts`), finds every parameter typed as an options object (a type
+ * patch.ts testing.ts`), finds every parameter typed as an options object (a type
  * named `…Options`, an object literal type, or a union with one) of every
  * exported function, constructor and public method — inherited ones
  * included, per concrete class — and fails unless the table has exactly
@@ -45,6 +45,7 @@ import {
   withTimeout,
 } from "./mod.ts";
 import { patchAll, patchSync, patchTimers, unpatchAll } from "./patch.ts";
+import { withVirtualTime } from "./testing.ts";
 import { runProcess, test } from "./test_adapter.ts";
 
 /** One public call that takes an options object. */
@@ -305,6 +306,12 @@ const OPTIONS_TABLE: OptionsRow[] = [
     options: { mdoe: "off" },
     message: unknownOption("patchSync", "mdoe", "mode, report, minMs, once"),
   },
+  {
+    api: "withVirtualTime",
+    call: (o) => withVirtualTime(() => {}, o),
+    options: { atuo: false },
+    message: unknownOption("run withVirtualTime", "atuo", "auto"),
+  },
 ];
 
 test("every call that takes options names a misspelt key and the accepted ones", async () => {
@@ -433,6 +440,10 @@ const FUNCTION_TABLE: FunctionRow[] = [
   {
     call: (p) => withTimeout(10, p as never),
     message: received("run withTimeout", "fn"),
+  },
+  {
+    call: (p) => withVirtualTime(p as never),
+    message: received("run withVirtualTime", "fn"),
   },
   {
     call: (p) => withTimeout(p as never, () => 1),
@@ -583,7 +594,7 @@ test(
       .Deno;
     const r = await runProcess(
       deno.execPath(),
-      ["doc", "--json", "mod.ts", "patch.ts"],
+      ["doc", "--json", "mod.ts", "patch.ts", "testing.ts"],
     );
     assert.equal(r.code, 0, r.stderr);
     const nodes = Object.values(

@@ -55,6 +55,7 @@ import {
   runProcess,
   test,
 } from "./test_adapter.ts";
+import { type VirtualClock, withVirtualTime } from "./testing.ts";
 
 /** Runs `fn` with patches installed by `install`, always unpatching after. */
 async function patched(install: () => void, fn: () => Promise<void>) {
@@ -173,25 +174,25 @@ test("unpatchAll restores every name patchAll replaced, Deno.* included", () => 
   assert.deepEqual(differ, []);
 });
 
+// Patched timers run on the hub's clock: in virtual time (testing.ts) they
+// fire at exact instants.
 test("patched timers fire by deadline, in the greenlet that armed them", async () => {
-  await patched(patchTimers, async () => {
+  await patchedVirtual(patchTimers, async () => {
     const log: string[] = [];
+    const at = (what: string) => log.push(`${what}@${getHub().now()}`);
     const done = deferred();
     const armer = spawn(function armer() {
-      // Only orders that load cannot change: timers fire late, never early,
-      // and an interval re-arms from when it fired, so tick k comes at
-      // ≥ 30·k ms while 5 ms, tick 1 (30 ms) and 55 ms were all armed now.
-      setTimeout(() => log.push(`55 in ${getCurrent().name}`), 55);
+      setTimeout(() => at(`55 in ${getCurrent().name}`), 55);
       setTimeout(
-        (x: string) => log.push(`5 in ${getCurrent().name} ${x}`),
+        (x: string) => at(`5 in ${getCurrent().name} ${x}`),
         5,
         "arg",
       );
-      const cancelled = setTimeout(() => log.push("cancelled?!"), 10);
+      const cancelled = setTimeout(() => at("cancelled?!"), 10);
       clearTimeout(cancelled);
       let n = 0;
       const tick = setInterval(() => {
-        log.push(`tick ${++n}`);
+        at(`tick ${++n}`);
         if (n === 3) {
           clearInterval(tick);
           setTimeout(done.resolve, 30);
@@ -201,17 +202,18 @@ test("patched timers fire by deadline, in the greenlet that armed them", async (
     await armer.join();
     await done.promise;
     assert.deepEqual(log, [
-      "5 in armer arg",
-      "tick 1",
-      "55 in armer",
-      "tick 2",
-      "tick 3",
+      "5 in armer arg@5",
+      "tick 1@30",
+      "55 in armer@55",
+      "tick 2@60",
+      "tick 3@90",
     ]);
+    assert.equal(getHub().now(), 120);
   });
 });
 
 test("patched timers belong to no greenlet: a kill neither cancels nor reaches them", async () => {
-  await patched(patchTimers, async () => {
+  await patchedVirtual(patchTimers, async () => {
     const log: string[] = [];
     let ticks = 0;
     const done = deferred();
@@ -231,23 +233,22 @@ test("patched timers belong to no greenlet: a kill neither cancels nor reaches t
     await done.promise;
     assert.deepEqual(log, ["killed", "tick 1 in armer", "tick 2 in armer"]);
     assert.equal(formatRunInfo(), "");
+    assert.equal(getHub().now(), 11); // the second tick at 10, its sleep(1)
   });
 });
 
 test("patched timers show in formatRunInfo under their greenlet", async () => {
-  await patched(patchTimers, async () => {
+  await patchedVirtual(patchTimers, async () => {
     const g = spawn(async function sleeper() {
       const t = setTimeout(function later() {}, 1_000);
       await sleep(5);
       clearTimeout(t);
     });
     await sleep(0);
-    const lines = formatRunInfo().replace(/\(\d[^)]* left\)/g, "(T left)")
-      .split("\n");
-    assert.deepEqual(lines, [
+    assert.deepEqual(formatRunInfo().split("\n"), [
       '<Greenlet "main" #0> running',
-      `└─ <Greenlet "sleeper" #${g.id}: sleeper()> waiting on sleep (T left)`,
-      "   └─ setTimeout(later, 1000 ms) (T left)",
+      `└─ <Greenlet "sleeper" #${g.id}: sleeper()> waiting on sleep (5 ms left)`,
+      "   └─ setTimeout(later, 1000 ms) (1.0 s left)",
     ]);
     await g.join();
   });
@@ -307,6 +308,23 @@ test("a patched timer whose greenlet ended shows below the tree, naming it", asy
     assert.equal(formatRunInfo(), "");
   });
 });
+
+/**
+ * {@linkcode patched}, with `fn` in virtual time (testing.ts): the clock
+ * moves by itself, or with `auto` false only by `clock.tick(ms)`.
+ */
+async function patchedVirtual(
+  install: () => void,
+  fn: (clock: VirtualClock) => Promise<void>,
+  auto = true,
+) {
+  await patched(install, () => withVirtualTime(fn, { auto }));
+}
+
+/** A real-time delay on the runtime's own timer (the hub never sees it). */
+function nativeDelay(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
 
 /** A loopback server: /slow never answers; /fast answers at once. */
 async function startServer(): Promise<{
@@ -410,10 +428,13 @@ test("a kill with any error reaches a patched fetch: it is aborted with that err
   }
 });
 
+// The deadlines around requests run on a clock moved by hand (testing.ts's
+// virtual time): once the request has reached the server, the test ticks
+// past the deadline — no real-time margin for the request to arrive.
 test("a Timeout aborts a patched fetch; the greenlet's later requests still work", async () => {
-  const { server, base, closed } = await startServer();
+  const { server, base, closed, arrived } = await startServer();
   try {
-    await patched(patchFetch, async () => {
+    await patchedVirtual(patchFetch, async (clock) => {
       const g = spawn(async () => {
         const log: string[] = [];
         try {
@@ -426,12 +447,14 @@ test("a Timeout aborts a patched fetch; the greenlet's later requests still work
         log.push(`${res.status} ${await res.text()}`);
         return log;
       });
+      await arrived;
+      await clock.tick(50);
       assert.deepEqual(await g.get(), [
         "Timeout",
         "/slow closed by client",
         "200 fast",
       ]);
-    });
+    }, false);
   } finally {
     await stopServer(server);
   }
@@ -440,10 +463,10 @@ test("a Timeout aborts a patched fetch; the greenlet's later requests still work
 test("a one-shot Timeout thrown into a patched fetch aborts the request: the server sees it close", async () => {
   const { server, base, closed, arrived } = await startServer();
   try {
-    await patched(patchFetch, async () => {
+    await patchedVirtual(patchFetch, async (clock) => {
       const g = spawn(async () => {
         const log: string[] = [];
-        const t = Timeout.startNew(250); // the request arrives well before
+        const t = Timeout.startNew(250);
         try {
           await fetch(`${base}/slow`);
           log.push("answered?!");
@@ -456,11 +479,12 @@ test("a one-shot Timeout thrown into a patched fetch aborts the request: the ser
         return log;
       });
       await arrived;
+      await clock.tick(250);
       assert.deepEqual(await g.get(), [
         "own Timeout",
         "/slow closed by client",
       ]);
-    });
+    }, false);
   } finally {
     await stopServer(server);
   }
@@ -490,15 +514,18 @@ test("a patched fetch given an already-aborted signal is never sent", async () =
 });
 
 test("a patched fetch inside shield outlives the outer deadline; the shield's own stops it", async () => {
-  const { server, base } = await startServer();
+  const { server, base, closed, arrived } = await startServer();
   try {
-    await patched(patchFetch, async () => {
+    await patchedVirtual(patchFetch, async (clock) => {
       const log: string[] = [];
-      let shielded: Promise<void> | undefined;
-      const fnDone = deferred();
+      const ticker = spawn(async () => {
+        await arrived;
+        await clock.tick(20); // the outer deadline
+        await clock.tick(80); // the shield's
+      });
       try {
         await withTimeout(20, () =>
-          shielded = shield(async () => {
+          shield(async () => {
             try {
               await fetch(`${base}/slow`);
             } catch (e) {
@@ -506,23 +533,20 @@ test("a patched fetch inside shield outlives the outer deadline; the shield's ow
               log.push(
                 e === getCurrentSignal().reason ? "shield's" : "outer's",
               );
-            } finally {
-              fnDone.resolve();
             }
           }, { timeout: 100 }));
       } catch (e) {
         // withTimeout settles at its deadline (the contract's rule 3)
         log.push(e instanceof Timeout ? "outer Timeout" : `${e}`);
       }
-      // the shield settles at its own deadline (as withTimeout does)
-      const outcome = await shielded!.then(
-        () => "shield resolved?!",
-        (e) => e instanceof Timeout ? "shield Timeout" : `${e}`,
-      );
-      await fnDone.promise; // whether or not the request reached the server
-      assert.equal(outcome, "shield Timeout");
-      assert.deepEqual(log, ["outer Timeout", "shield's"]);
-    });
+      log.push(await closed);
+      await ticker.join();
+      assert.deepEqual(log, [
+        "outer Timeout",
+        "shield's",
+        "/slow closed by client",
+      ]);
+    }, false);
   } finally {
     await stopServer(server);
   }
@@ -727,7 +751,7 @@ for (const how of ["kill", "withTimeout"] as const) {
   test(`reading a patched fetch's body stream is stopped by ${how}; the server sees it cancelled`, async () => {
     const { server, base, closed, arrived } = await startServer();
     try {
-      await patched(patchFetch, async () => {
+      await patchedVirtual(patchFetch, async (clock) => {
         const log: string[] = [];
         const read = async () => {
           const res = await fetch(`${base}/stream`);
@@ -747,19 +771,18 @@ for (const how of ["kill", "withTimeout"] as const) {
           }
         });
         await arrived;
-        if (how === "kill") {
-          while (!log.includes("reading")) await sleep(1);
-          await g.kill();
-        } else {
-          await g.join();
-        }
+        // real time: chunks arrive every 5 ms
+        while (!log.includes("reading")) await nativeDelay(1);
+        if (how === "kill") await g.kill();
+        else await clock.tick(40); // the deadline, whatever real time passed
+        await g.join();
         log.push(await closed);
         assert.deepEqual(log, [
           "reading",
           `reader: ${how === "kill" ? "GreenletExit" : "Timeout"}`,
           "/stream closed by client",
         ]);
-      });
+      }, false);
     } finally {
       await stopServer(server);
     }
@@ -908,9 +931,12 @@ test("patchNode: unpatchAll restores every Node API exactly", () => {
 test(
   "a patched Node timer's refresh() re-arms it, even after it fired",
   async () => {
-    await patched(patchTimers, async () => {
+    await patchedVirtual(patchTimers, async () => {
       const log: string[] = [];
-      const handle = setTimeout(() => log.push("fired"), 5) as unknown as {
+      const handle = setTimeout(
+        () => log.push(`fired@${getHub().now()}`),
+        5,
+      ) as unknown as {
         refresh(): unknown;
         hasRef(): boolean;
         unref(): unknown;
@@ -919,7 +945,7 @@ test(
       handle.refresh();
       assert.equal(handle.hasRef(), true);
       await sleep(15);
-      assert.deepEqual(log, ["fired", "fired"]);
+      assert.deepEqual(log, ["fired@5", "fired@20"]);
       assert.equal(typeof +handle, "number");
     });
   },

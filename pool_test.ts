@@ -4,6 +4,7 @@ import fc from "fast-check";
 import {
   formatRunInfo,
   getCurrent,
+  getHub,
   Greenlet,
   GreenletExit,
   Group,
@@ -19,7 +20,12 @@ import {
   stopMonitor,
   withTimeout,
 } from "./mod.ts";
-import { capturingErrors, deferred, test } from "./test_adapter.ts";
+import {
+  capturingErrors,
+  deferred,
+  inVirtualTime,
+  test,
+} from "./test_adapter.ts";
 import { waitContract } from "./test_waits.ts";
 
 /**
@@ -70,7 +76,7 @@ test("Group: spawned greenlets are members until they end, then leave by themsel
   assert.equal(group.capacity, Infinity);
 });
 
-test("Group.add tracks a greenlet spawned elsewhere; a member or a dead greenlet is not added twice", async () => {
+test.virtual("Group.add tracks a greenlet spawned elsewhere; a member or a dead greenlet is not added twice", async () => {
   const group = new Group();
   const g = spawn(() => ticks(1));
   group.add(g);
@@ -84,6 +90,7 @@ test("Group.add tracks a greenlet spawned elsewhere; a member or a dead greenlet
   const later = new Greenlet(() => "later");
   group.add(later);
   assert.equal(await group.join({ timeout: 5 }), false);
+  assert.equal(getHub().now(), 5);
   assert.deepEqual([...group], [later]);
   later.start();
   assert.equal(await group.join(), true);
@@ -374,7 +381,7 @@ test("Pool(3) runs exactly 3 greenlets at once: spawn waits for a slot", async (
   ]);
 });
 
-test("Pool.spawn: callers waiting for a slot get one in FIFO order", async () => {
+test.virtual("Pool.spawn: callers waiting for a slot get one in FIFO order", async () => {
   const pool = new Pool(1);
   const log: string[] = [];
   await pool.spawn(async () => {
@@ -868,7 +875,7 @@ test("imap: an input error is thrown after the items pulled before it", async ()
   assert.deepEqual(log, ["got 2", "got 1", "caught input broke"]);
 });
 
-test("imap: a consumer killed in next() kills the greenlets and closes the input", async () => {
+test.virtual("imap: a consumer killed in next() kills the greenlets and closes the input", async () => {
   const pool = new Pool(2);
   const log: string[] = [];
   function* input() {
@@ -912,6 +919,7 @@ test("imap: a consumer killed in next() kills the greenlets and closes the input
     }
   }, { timeoutValue: "timed out" });
   assert.equal(r, "timed out");
+  assert.equal(getHub().now(), 5);
   // withTimeout settles at its deadline; the loop's cleanup follows
   await loopEnded.promise;
   assert.deepEqual(log, [
@@ -1368,7 +1376,7 @@ test("property: Pool(k).map and imapUnordered keep at most k running and process
       fc.integer({ min: 1, max: 4 }),
       fc.array(taskArb, { maxLength: 12 }),
       fc.boolean(),
-      async (k, tasks, unordered) => {
+      inVirtualTime(async (k, tasks, unordered) => {
         const pool: GroupBase = new Pool(k);
         let running = 0;
         let peak = 0;
@@ -1417,7 +1425,7 @@ test("property: Pool(k).map and imapUnordered keep at most k running and process
         if (!anyFails) assert.ok(started.every((n) => n === 1));
         assert.equal(running, 0, "nothing runs after the call returned");
         assert.equal(pool.size, 0);
-      },
+      }),
     ),
     { numRuns: Number(process.env.PROPERTY_RUNS ?? 60) },
   );

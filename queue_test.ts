@@ -4,6 +4,7 @@ import fc from "fast-check";
 import {
   Channel,
   formatRunInfo,
+  getHub,
   type Greenlet,
   GreenletExit,
   JoinableQueue,
@@ -20,7 +21,7 @@ import {
   Timeout,
   withTimeout,
 } from "./mod.ts";
-import { capturingErrors, test } from "./test_adapter.ts";
+import { capturingErrors, inVirtualTime, test } from "./test_adapter.ts";
 import { waitContract } from "./test_waits.ts";
 
 // ---- the shared wait contract, for every blocking call ----
@@ -168,7 +169,7 @@ test("Queue: an item put while a getter waits is handed to it; a later getNowait
   assert.equal(await waiting.get(), "item");
 });
 
-test("Queue(2): the producer waits while two items are queued (back-pressure)", async () => {
+test.virtual("Queue(2): the producer waits while two items are queued (back-pressure)", async () => {
   const q = new Queue<number>(2);
   const log: string[] = [];
   const producer = spawn(async () => {
@@ -316,10 +317,11 @@ test("JoinableQueue: join waits for every taskDone; too many taskDone throws Ran
   assert.equal(await q.join({ timeout: 5 }), true);
 });
 
-test("JoinableQueue.join times out with false while a task is unfinished", async () => {
+test.virtual("JoinableQueue.join times out with false while a task is unfinished", async () => {
   const q = new JoinableQueue<number>(1);
   await q.put(1);
   assert.equal(await q.join(1), false);
+  assert.equal(getHub().now(), 1);
   q.getNowait();
   q.taskDone();
   assert.equal(await q.join(1), true);
@@ -388,7 +390,7 @@ test("close: a put after it is an error; puts blocked at close reject and add no
 
 // ---- nothing lost, nothing duplicated ----
 
-test("a get cancelled by timeout, kill or signal takes nothing: the next getter gets the item", async () => {
+test.virtual("a get cancelled by timeout, kill or signal takes nothing: the next getter gets the item", async () => {
   const q = new Queue<string>();
   const log: string[] = [];
   const ac = new AbortController();
@@ -432,7 +434,7 @@ test("a get cancelled by timeout, kill or signal takes nothing: the next getter 
   assert.equal(q.qsize(), 0);
 });
 
-test("a put cancelled by timeout or kill adds nothing; the next putter's item goes in", async () => {
+test.virtual("a put cancelled by timeout or kill adds nothing; the next putter's item goes in", async () => {
   const q = new Queue<string>(1);
   q.putNowait("first");
   const timedOut = spawn(async () => {
@@ -639,7 +641,7 @@ test("property: every item put is got exactly once or still queued, under kills 
         minLength: 1,
         maxLength: 5,
       }),
-      async (kind, scripts) => {
+      inVirtualTime(async (kind, scripts) => {
         const q: Queue<string> = kind === "Queue"
           ? new Queue()
           : kind === "Queue1"
@@ -717,7 +719,7 @@ test("property: every item put is got exactly once or still queued, under kills 
           }
         }
         assert.deepEqual([...ends.values()], gs.map(() => 1));
-      },
+      }),
     ),
     { numRuns: Number(process.env.PROPERTY_RUNS ?? 60) },
   );

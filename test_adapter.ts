@@ -1,6 +1,7 @@
 /**
  * The one test adapter of the suite: every `*_test.ts` registers its tests
- * through {@linkcode test}, which uses `Deno.test` with the op and resource
+ * through {@linkcode test} (or `test.virtual`, the same in virtual time),
+ * which uses `Deno.test` with the op and resource
  * sanitizers on under Deno, and `node:test` under Node (where the suite runs
  * against the built bundle). After each test it also checks that the test
  * left no greenlet alive on the default hub, and fails it if any greenlet
@@ -14,6 +15,7 @@ import { spawn as spawnProcess } from "node:child_process";
 import process from "node:process";
 import { test as nodeTest } from "node:test";
 import { getHub, type Greenlet, Hub, sleep, spawn } from "./mod.ts";
+import { type VirtualClock, withVirtualTime } from "./testing.ts";
 
 type TestFn = () => void | Promise<void>;
 
@@ -64,7 +66,12 @@ async function runChecked(fn: TestFn): Promise<void> {
         `failures with capturingErrors):\n  ${unexpected.join("\n  ")}`,
     );
   }
-  const left = getHub().runInfo();
+  checkNothingLeft(getHub(), "the default hub");
+}
+
+/** Throws unless `hub` has no greenlet alive and main waits on nothing. */
+function checkNothingLeft(hub: Hub, which: string): void {
+  const left = hub.runInfo();
   // Patched timers belong to no greenlet: a library's own (undici's parser
   // timeout) may outlive the test; greenlets and waits of main may not.
   const alive = left.split("\n").filter((line) =>
@@ -72,7 +79,7 @@ async function runChecked(fn: TestFn): Promise<void> {
     line !== '<Greenlet "main" #0> running'
   );
   if (alive.length !== 0) {
-    throw new Error(`test left greenlets alive on the default hub:\n${left}`);
+    throw new Error(`test left greenlets alive on ${which}:\n${left}`);
   }
 }
 
@@ -105,6 +112,50 @@ export function test(
   } else {
     nodeTest(name, { skip: options.denoOnly === true }, () => runChecked(fn));
   }
+}
+
+/**
+ * Registers a test whose body runs in virtual time ({@linkcode withVirtualTime}):
+ * its sleeps and timeouts take no real time and fire at exact instants, so
+ * the test asserts exact interleavings without racing the real clock. Like
+ * {@linkcode test}, it fails if the body leaves a greenlet alive (on the
+ * virtual hub) or a greenlet failure reaches a default `handleError`.
+ * Called as `test.virtual(name, fn)`.
+ *
+ * @param name The test's name.
+ * @param fn The test body; gets the virtual clock (automatic).
+ * @param options As {@linkcode test}'s.
+ */
+function virtualTest(
+  name: string,
+  fn: (clock: VirtualClock) => void | Promise<void>,
+  options: { denoOnly?: boolean; nodeOnly?: boolean } = {},
+): void {
+  test(
+    name,
+    () =>
+      withVirtualTime(async (clock) => {
+        await fn(clock);
+        checkNothingLeft(getHub(), "the virtual hub");
+      }),
+    options,
+  );
+}
+
+test.virtual = virtualTest;
+
+/**
+ * `fn` made to run each call in virtual time ({@linkcode withVirtualTime}):
+ * for the predicate of a property test, so that each run gets a fresh hub
+ * and exact instants, and a failure replays exactly.
+ *
+ * @param fn The predicate.
+ * @returns The predicate, each call in a `withVirtualTime` of its own.
+ */
+export function inVirtualTime<A extends unknown[]>(
+  fn: (...args: A) => Promise<void>,
+): (...args: A) => Promise<void> {
+  return (...args) => withVirtualTime(() => fn(...args));
 }
 
 /**

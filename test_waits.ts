@@ -10,6 +10,7 @@
 import assert from "node:assert/strict";
 import {
   formatRunInfo,
+  getHub,
   GreenletExit,
   idle,
   joinAll,
@@ -72,12 +73,13 @@ async function attempt(p: Promise<unknown>): Promise<[string, unknown]> {
 
 /** Registers the shared wait tests for one blocking call. */
 export function waitContract(c: WaitCase): void {
-  test(`${c.name} (wait contract): times out with ${c.onTimeout}, FIFO after`, async () => {
+  // in virtual time (testing.ts): the timeouts end at exact instants
+  test.virtual(`${c.name} (wait contract): times out with ${c.onTimeout}, FIFO after`, async () => {
     const f = await c.make();
     const log: string[] = [];
     const waiter = async (name: string, timeout?: number) => {
       const [r, v] = await attempt(f.wait({ timeout }));
-      log.push(`${name} ${r}`);
+      log.push(`${name} ${r}@${getHub().now()}`);
       if (r === c.onReady) f.after?.(v);
     };
     const early = spawn(waiter, "early", 5);
@@ -87,9 +89,9 @@ export function waitContract(c: WaitCase): void {
     await f.wake(2);
     await joinAll([a, b]);
     assert.deepEqual(log, [
-      `early ${c.onTimeout}`,
-      `a ${c.onReady}`,
-      `b ${c.onReady}`,
+      `early ${c.onTimeout}@5`,
+      `a ${c.onReady}@5`,
+      `b ${c.onReady}@5`,
     ]);
     await f.cleanup?.();
   });
@@ -145,13 +147,13 @@ export function waitContract(c: WaitCase): void {
     await f.cleanup?.();
   });
 
-  test(`${c.name} (wait contract): a Timeout started in the greenlet is thrown into the wait`, async () => {
+  test.virtual(`${c.name} (wait contract): a Timeout started in the greenlet is thrown into the wait`, async () => {
     const f = await c.make();
     const g = spawn(async () => {
       using _t = Timeout.startNew(5);
-      return (await attempt(f.wait({})))[0];
+      return `${(await attempt(f.wait({})))[0]}@${getHub().now()}`;
     });
-    assert.equal(await g.get(), "Timeout");
+    assert.equal(await g.get(), "Timeout@5");
     await f.cleanup?.();
   });
 
@@ -187,12 +189,13 @@ export function waitContract(c: WaitCase): void {
     });
   }
 
-  test(`${c.name} (wait contract): wait([obj]) returns once it is ready`, async () => {
+  test.virtual(`${c.name} (wait contract): wait([obj]) returns once it is ready`, async () => {
     const f = await c.make();
     const w = f.waitable;
     if (w === undefined) return await f.cleanup?.();
     assert.equal(w.ready(), false);
     assert.deepEqual(await wait([w], { timeout: 5 }), []);
+    assert.equal(getHub().now(), 5);
     const log: string[] = [];
     const g = spawn(async () => {
       const ready = await wait([w]);

@@ -4,21 +4,27 @@ import {
   formatRunInfo,
   getCurrent,
   getCurrentSignal,
+  getHub,
   type Greenlet,
   GreenletExit,
-  Hub,
   Semaphore,
   shield,
   sleep,
   spawn,
+  spawnLater,
   Timeout,
   withTimeout,
 } from "./mod.ts";
-import { deferred, killedWhileAway, test } from "./test_adapter.ts";
+import {
+  deferred,
+  inVirtualTime,
+  killedWhileAway,
+  test,
+} from "./test_adapter.ts";
 import fc from "fast-check";
 import process from "node:process";
 
-test("a Timeout fires at the switch point of the greenlet that started it", async () => {
+test.virtual("a Timeout fires at the switch point of the greenlet that started it", async () => {
   const log: string[] = [];
   const g = spawn(async () => {
     const t = Timeout.startNew(5);
@@ -33,9 +39,10 @@ test("a Timeout fires at the switch point of the greenlet that started it", asyn
   });
   await g.join();
   assert.deepEqual(log, ["caught own Timeout"]);
+  assert.equal(getHub().now(), 5);
 });
 
-test("`using` bounds a block and cancels the timer on the way out", async () => {
+test.virtual("`using` bounds a block and cancels the timer on the way out", async () => {
   const log: string[] = [];
   {
     using t = Timeout.startNew(1_000);
@@ -74,7 +81,7 @@ test("a Timeout does not abort greenlet.signal; the greenlet may go on", async (
   assert.equal(await g.get(), "survived, signal aborted: false");
 });
 
-test("a Timeout that fired while awaiting something else is delivered at the next switch point", async () => {
+test.virtual("a Timeout that fired while awaiting something else is delivered at the next switch point", async () => {
   const gate = deferred();
   const log: string[] = [];
   const g = spawn(async () => {
@@ -92,7 +99,7 @@ test("a Timeout that fired while awaiting something else is delivered at the nex
     await sleep(1);
     log.push("next waits ran");
   });
-  setTimeout(gate.resolve, 10);
+  spawnLater(10, gate.resolve); // after the Timeout fired
   await g.join();
   assert.deepEqual(log, [
     "gate opened",
@@ -101,7 +108,7 @@ test("a Timeout that fired while awaiting something else is delivered at the nex
   ]);
 });
 
-test("cancelling a Timeout withdraws an error that fired but was not delivered", async () => {
+test.virtual("cancelling a Timeout withdraws an error that fired but was not delivered", async () => {
   const gate = deferred();
   const g = spawn(async () => {
     const t = Timeout.startNew(1);
@@ -110,11 +117,11 @@ test("cancelling a Timeout withdraws an error that fired but was not delivered",
     await sleep(0);
     return `pending=${t.pending}`;
   });
-  setTimeout(gate.resolve, 10);
+  spawnLater(10, gate.resolve); // after the Timeout fired
   assert.equal(await g.get(), "pending=false");
 });
 
-test("a kill landing while a fired Timeout is undelivered wins: a catch that tolerates Timeout cannot swallow it", async () => {
+test.virtual("a kill landing while a fired Timeout is undelivered wins: a catch that tolerates Timeout cannot swallow it", async () => {
   const gate = deferred();
   const log: string[] = [];
   const g = spawn(async () => {
@@ -139,7 +146,7 @@ test("a kill landing while a fired Timeout is undelivered wins: a catch that tol
   assert.ok(g.value instanceof GreenletExit);
 });
 
-test("an inner Timeout (get with a timeout) inside withTimeout is the inner one's, not the scope's", async () => {
+test.virtual("an inner Timeout (get with a timeout) inside withTimeout is the inner one's, not the scope's", async () => {
   const slow = spawn(() => sleep(1000));
   const r = await withTimeout(500, async () => {
     try {
@@ -167,7 +174,7 @@ test("pending, start twice, and a Timeout that never fires", async () => {
   never.cancel();
 });
 
-test("withTimeout: value, Timeout rejection, timeoutValue, args", async () => {
+test.virtual("withTimeout: value, Timeout rejection, timeoutValue, args", async () => {
   assert.equal(
     await withTimeout(50, (a: number) => Promise.resolve(a * 2), 21),
     42,
@@ -213,7 +220,7 @@ test("bad arguments throw at once, naming the argument and value", () => {
   });
 });
 
-test("concurrent flows outside greenlets: only the one in withTimeout times out", async () => {
+test.virtual("concurrent flows outside greenlets: only the one in withTimeout times out", async () => {
   const log: string[] = [];
   const sem = new Semaphore(0);
   const releaser = spawn(async () => {
@@ -235,9 +242,10 @@ test("concurrent flows outside greenlets: only the one in withTimeout times out"
   ]);
   await releaser.join();
   assert.deepEqual(log, ["b Timeout", "c acquired", "a slept 30 ms"]);
+  assert.equal(getHub().now(), 30);
 });
 
-test("two withTimeouts in one greenlet never receive each other's Timeout", async () => {
+test.virtual("two withTimeouts in one greenlet never receive each other's Timeout", async () => {
   const log: string[] = [];
   await spawn(async () => {
     await Promise.all([
@@ -251,9 +259,10 @@ test("two withTimeouts in one greenlet never receive each other's Timeout", asyn
     ]);
   }).get();
   assert.deepEqual(log, ["short: Timeout", "long: done"]);
+  assert.equal(getHub().now(), 20);
 });
 
-test("withTimeout settles at its deadline while fn sits in a raw await; fn is cancelled when it returns", async () => {
+test.virtual("withTimeout settles at its deadline while fn sits in a raw await; fn is cancelled when it returns", async () => {
   const log: string[] = [];
   const raw = deferred();
   const flowEnded = deferred();
@@ -281,7 +290,7 @@ test("withTimeout settles at its deadline while fn sits in a raw await; fn is ca
   ]);
 });
 
-test("withTimeout's Timeout is level-triggered inside it: a retry loop cannot outlive it", async () => {
+test.virtual("withTimeout's Timeout is level-triggered inside it: a retry loop cannot outlive it", async () => {
   const log: string[] = [];
   await assert.rejects(
     withTimeout(10, async () => {
@@ -299,7 +308,7 @@ test("withTimeout's Timeout is level-triggered inside it: a retry loop cannot ou
   assert.deepEqual(log, ["attempt 0: Timeout"]);
 });
 
-test("a Timeout started inside withTimeout applies to that scope, once", async () => {
+test.virtual("a Timeout started inside withTimeout applies to that scope, once", async () => {
   const log: string[] = [];
   const outer = await withTimeout(1_000, async () => {
     const t = Timeout.startNew(5);
@@ -316,7 +325,7 @@ test("a Timeout started inside withTimeout applies to that scope, once", async (
   assert.deepEqual(log, ["caught the Timeout", "went on"]);
 });
 
-test("shield: cleanup waits after a kill, bounded by its timeout; outside it the kill applies again", async () => {
+test.virtual("shield: cleanup waits after a kill, bounded by its timeout; outside it the kill applies again", async () => {
   const log: string[] = [];
   const g = spawn(async function worker() {
     try {
@@ -348,7 +357,7 @@ test("shield: cleanup waits after a kill, bounded by its timeout; outside it the
   assert.ok(g.value instanceof GreenletExit);
 });
 
-test("getCurrentSignal: aborted by a kill and by the withTimeout deadline, only inside it", async () => {
+test.virtual("getCurrentSignal: aborted by a kill and by the withTimeout deadline, only inside it", async () => {
   const log: string[] = [];
   let outerSignal!: AbortSignal;
   let innerSignal!: AbortSignal;
@@ -374,6 +383,7 @@ test("getCurrentSignal: aborted by a kill and by the withTimeout deadline, only 
   await sleep(20);
   await g.kill();
   log.push(`after kill: ${outerSignal.aborted}`);
+  assert.equal(getHub().now(), 20);
   assert.deepEqual(log, [
     "inner aborted: Timeout",
     "withTimeout: Timeout",
@@ -397,9 +407,8 @@ test("bad shield arguments throw at once", () => {
 
 // ---------------------------------------------------------------------------
 // Property: random nested withTimeout / Timeout / catch-all scripts, with
-// kills and get()s between greenlets, on a hub whose clock ticks in whole
-// milliseconds (so deadlines coincide, and "not before the deadline" can be
-// checked exactly).
+// kills and get()s between greenlets, in virtual time (testing.ts: deadlines
+// coincide, and "not before the deadline" is checked exactly).
 
 type TStep =
   | { k: "sleep"; ms: number }
@@ -479,12 +488,11 @@ interface Frame {
  * 1186822474). Runs: 3 × `PROPERTY_RUNS` (default 60), each short.
  */
 test("property: withTimeout, Timeout and kills land level-triggered, on time, in their own flow", async () => {
-  const coarse = { now: () => Math.floor(performance.now()) };
   await fc.assert(
     fc.asyncProperty(
       fc.array(tstepArb, { minLength: 1, maxLength: 4 }),
-      async (scripts) => {
-        const hub = new Hub({ clock: coarse });
+      inVirtualTime(async (scripts) => {
+        const hub = getHub();
         const problems: string[] = [];
         const errors: Greenlet[] = [];
         hub.handleError = (g) => void errors.push(g);
@@ -533,7 +541,11 @@ test("property: withTimeout, Timeout and kills land level-triggered, on time, in
             frames.some((f) => f.signal?.aborted);
           try {
             const v = await op();
-            if (cancelled) problems.push(`${where}: completed when cancelled`);
+            if (cancelled) {
+              problems.push(
+                `${where}: completed when cancelled`,
+              );
+            }
             return v;
           } catch (e) {
             // an error checked at an inner wait may pass through this one
@@ -682,7 +694,7 @@ test("property: withTimeout, Timeout and kills land level-triggered, on time, in
             `${g} failed with ${g.exception}`,
           );
         }
-      },
+      }),
     ),
     { numRuns: 3 * Number(process.env.PROPERTY_RUNS ?? 60) },
   );
@@ -701,7 +713,7 @@ test("Timeout's message, a Timeout that never fires, cancel before start", () =>
   new Timeout(5).cancel(); // never started: nothing to do
 });
 
-test("restarting a Timeout that fired undelivered withdraws the old error", async () => {
+test.virtual("restarting a Timeout that fired undelivered withdraws the old error", async () => {
   const gate = deferred();
   const g = spawn(async () => {
     const t = Timeout.startNew(1);
@@ -714,11 +726,11 @@ test("restarting a Timeout that fired undelivered withdraws the old error", asyn
     const second = await sleep(50).then(() => "slept?!", (e) => e === t);
     return [first, second];
   });
-  setTimeout(gate.resolve, 10);
+  spawnLater(10, gate.resolve); // after the Timeout fired
   assert.deepEqual(await g.get(), ["sleep(0) ran", true]);
 });
 
-test("withTimeout: sync values and throws, its own arguments, and what counts as options", async () => {
+test.virtual("withTimeout: sync values and throws, its own arguments, and what counts as options", async () => {
   assert.equal(await withTimeout(10, () => 5), 5);
   await assert.rejects(
     withTimeout(10, () => {
@@ -726,7 +738,10 @@ test("withTimeout: sync values and throws, its own arguments, and what counts as
     }),
     /sync/,
   );
-  assert.equal(await withTimeout(10, (a: number, b: number) => a + b, 2, 3), 5);
+  assert.equal(
+    await withTimeout(10, (a: number, b: number) => a + b, 2, 3),
+    5,
+  );
   await assert.rejects(
     withTimeout(1000, async () => {
       await sleep(0);
@@ -809,7 +824,7 @@ test("withTimeout shows in the run info; a cancelled caller never runs fn", asyn
   assert.ok(h.value instanceof GreenletExit);
 });
 
-test("shield: a sync throw rejects; its deadline is level-triggered and ends with it", async () => {
+test.virtual("shield: a sync throw rejects; its deadline is level-triggered and ends with it", async () => {
   await assert.rejects(
     shield(() => {
       throw new RangeError("inside");
@@ -843,7 +858,7 @@ test("shield: a sync throw rejects; its deadline is level-triggered and ends wit
   assert.equal(signal.aborted, false);
 });
 
-test("a kill arriving while a shield waits does not reach inside; it lands after", async () => {
+test.virtual("a kill arriving while a shield waits does not reach inside; it lands after", async () => {
   const log: string[] = [];
   const g = spawn(async () => {
     await shield(async () => {
@@ -864,7 +879,7 @@ test("a kill arriving while a shield waits does not reach inside; it lands after
   assert.ok(g.value instanceof GreenletExit);
 });
 
-test("a one-shot Timeout is thrown once: the next wait goes on", async () => {
+test.virtual("a one-shot Timeout is thrown once: the next wait goes on", async () => {
   const log: string[] = [];
   const g = spawn(async () => {
     const t = Timeout.startNew(1);
@@ -991,7 +1006,7 @@ test("a shield's signal is not aborted by the kill outside it", async () => {
   assert.deepEqual(seen, [false, true]);
 });
 
-test("cancelling one Timeout keeps another's undelivered error", async () => {
+test.virtual("cancelling one Timeout keeps another's undelivered error", async () => {
   const gate = deferred();
   const g = spawn(async () => {
     const t1 = Timeout.startNew(1);
@@ -1000,7 +1015,7 @@ test("cancelling one Timeout keeps another's undelivered error", async () => {
     t2.cancel();
     return await sleep(0).then(() => "none?!", (e) => e === t1);
   });
-  setTimeout(gate.resolve, 10);
+  spawnLater(10, gate.resolve); // after the Timeout fired
   assert.equal(await g.get(), true);
 });
 

@@ -1,10 +1,20 @@
 import assert from "node:assert/strict";
 import process from "node:process";
 import fc from "fast-check";
-import { type Greenlet, iwait, joinAll, sleep, spawn, wait } from "./mod.ts";
+import {
+  getHub,
+  type Greenlet,
+  iwait,
+  joinAll,
+  sleep,
+  spawn,
+  wait,
+} from "./mod.ts";
 import { test } from "./test_adapter.ts";
 
-test("wait() with no objects resolves when every greenlet is done", async () => {
+// The timed tests run in virtual time (testing.ts): exact instants, and no
+// race with a loaded machine's late timers (the first one failed so).
+test.virtual("wait() with no objects resolves when every greenlet is done", async () => {
   const log: string[] = [];
   spawn(async () => {
     await sleep(5);
@@ -17,31 +27,35 @@ test("wait() with no objects resolves when every greenlet is done", async () => 
   assert.equal(await wait(), true);
   log.push("quiet");
   assert.deepEqual(log, ["fast", "slow", "quiet"]);
+  assert.equal(getHub().now(), 5);
 });
 
-test("wait() with a timeout returns false while a greenlet still sleeps", async () => {
+test.virtual("wait() with a timeout returns false while a greenlet still sleeps", async () => {
   const g = spawn(() => sleep(200));
   assert.equal(await wait(undefined, { timeout: 5 }), false);
+  assert.equal(getHub().now(), 5);
   assert.equal(g.dead, false);
   await g.kill();
 });
 
-test("wait(objects) returns what got ready in order; count stops early", async () => {
+test.virtual("wait(objects) returns what got ready in order; count stops early", async () => {
   const a = spawn(() => sleep(15));
   const b = spawn(() => sleep(5));
   const c = spawn(() => sleep(10));
   const first = await wait([a, b, c], { count: 2 });
   assert.deepEqual(first, [b, c]);
+  assert.equal(getHub().now(), 10);
   const rest = await wait([a, b, c]);
   assert.deepEqual(rest, [b, c, a]);
 });
 
-test("iwait yields in completion order and stops at the timeout", async () => {
+test.virtual("iwait yields in completion order and stops at the timeout", async () => {
   const a = spawn(() => sleep(100));
   const b = spawn(() => sleep(2));
   const got: Greenlet[] = [];
   for await (const g of iwait([a, b], { timeout: 30 })) got.push(g);
   assert.deepEqual(got, [b]);
+  assert.equal(getHub().now(), 30);
   await a.kill();
 });
 
