@@ -184,11 +184,28 @@ const built = await phase("npm build", deno, [
       }: ${counts(c.passed, c.failed, c.ignored)}`,
     );
   };
+  // --parallel: each result line names its module (`./a_test.ts => name
+  // ... ok`), modules interleave; a line per module at the end
+  const parallel = new Map<string, FileCount>();
   const onLine = (line: string) => {
     if (done) return;
     if (/^-+ (post-test )?output -+$/.test(line)) inOutput = true;
     else if (/^-+ (post-test )?output end -+$/.test(line)) inOutput = false;
     if (inOutput) return;
+    const p = /^(\S+) => .* \.\.\. (ok|FAILED|ignored)\b/.exec(line);
+    if (p !== null) {
+      const name = p[1];
+      const doc = name.includes("#");
+      if (doc) docFiles.add(name.replace(/#.*$/, ""));
+      let c = doc ? docs : parallel.get(name);
+      if (c === undefined) {
+        parallel.set(name, c = { passed: 0, failed: 0, ignored: 0 });
+      }
+      if (p[2] === "ok") c.passed += 1;
+      else if (p[2] === "FAILED") c.failed += 1;
+      else c.ignored += 1;
+      return;
+    }
     const file = /^running \d+ tests? from (\S+)$/.exec(line);
     if (file !== null) {
       finish();
@@ -204,6 +221,10 @@ const built = await phase("npm build", deno, [
     }
     if (/^(ERRORS|FAILURES)\s*$/.test(line) || /^(ok|FAILED) \| /.test(line)) {
       finish();
+      for (const [name, c] of parallel) {
+        current = { name, count: c };
+        finish();
+      }
       current = null;
       done = true;
       return;
@@ -226,6 +247,9 @@ const built = await phase("npm build", deno, [
     "--sanitize-ops",
     "--sanitize-resources",
     "--doc",
+    // test modules in parallel workers (one per core): the suite's wall
+    // time is mostly loading and type-checking modules
+    "--parallel",
   ], onLine);
   if (!done) finish();
   held.forEach(say);
