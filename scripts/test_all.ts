@@ -189,8 +189,9 @@ const built = await phase("npm build", deno, [
   const parallel = new Map<string, FileCount>();
   const onLine = (line: string) => {
     if (done) return;
-    if (/^-+ (post-test )?output -+$/.test(line)) inOutput = true;
-    else if (/^-+ (post-test )?output end -+$/.test(line)) inOutput = false;
+    // (with --parallel a marker may follow another module's `name ...`)
+    if (/-+ (post-test )?output -+$/.test(line)) inOutput = true;
+    else if (/-+ (post-test )?output end -+$/.test(line)) inOutput = false;
     if (inOutput) return;
     const p = /^(\S+) => .* \.\.\. (ok|FAILED|ignored)\b/.exec(line);
     if (p !== null) {
