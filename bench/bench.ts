@@ -68,36 +68,36 @@ async function spawnJoin(n: number): Promise<number> {
   return rate;
 }
 
-/** Bytes of heap per greenlet blocked on a Semaphore. */
-async function idleBytes(n: number): Promise<number> {
-  const sem = new Semaphore(0);
-  const body = async () => {
-    await sem.acquire();
-  };
+/**
+ * Bytes of heap per greenlet blocked in `block()` (100,000 of them), until
+ * `release(n)` lets them all go.
+ */
+async function idleBytes(
+  n: number,
+  block: () => Promise<unknown>,
+  release: (n: number) => void,
+): Promise<number> {
   const before = heap();
   const gs = new Array(n);
-  for (let i = 0; i < n; i++) gs[i] = spawn(body);
+  for (let i = 0; i < n; i++) gs[i] = spawn(block);
   await sleep(0);
   await sleep(0);
   const during = heap();
-  for (let i = 0; i < n; i++) sem.release();
+  release(n);
   await joinAll(gs);
   return (during - before) / n;
 }
 
-/** Bytes of heap per greenlet waiting on an Event. */
-async function idleEventBytes(n: number): Promise<number> {
+function onSemaphore(n: number): Promise<number> {
+  const sem = new Semaphore(0);
+  return idleBytes(n, () => sem.acquire(), (k) => {
+    for (let i = 0; i < k; i++) sem.release();
+  });
+}
+
+function onEvent(n: number): Promise<number> {
   const ev = new Event();
-  const body = () => ev.wait();
-  const before = heap();
-  const gs = new Array(n);
-  for (let i = 0; i < n; i++) gs[i] = spawn(body);
-  await sleep(0);
-  await sleep(0);
-  const during = heap();
-  ev.set();
-  await joinAll(gs);
-  return (during - before) / n;
+  return idleBytes(n, () => ev.wait(), () => ev.set());
 }
 
 /** items/s through `Queue(1)`: one producer, one consumer (ping-pong). */
@@ -187,9 +187,9 @@ rows.push([
 ]);
 if (gc) {
   const ib = Math.min(
-    await idleBytes(100_000),
-    await idleBytes(100_000),
-    await idleBytes(100_000),
+    await onSemaphore(100_000),
+    await onSemaphore(100_000),
+    await onSemaphore(100_000),
   );
   rows.push([
     "bytes per idle greenlet (blocked on a Semaphore)",
@@ -217,9 +217,9 @@ rows.push([
 ]);
 if (gc) {
   const eb = Math.min(
-    await idleEventBytes(100_000),
-    await idleEventBytes(100_000),
-    await idleEventBytes(100_000),
+    await onEvent(100_000),
+    await onEvent(100_000),
+    await onEvent(100_000),
   );
   rows.push([
     "bytes per idle greenlet (waiting on an Event)",
