@@ -29,6 +29,8 @@ const MODULES: Record<string, string[]> = {
     "hub_test.ts",
     "timeout_test.ts",
     "monitor_test.ts",
+    "pool_test.ts", // spawnAt, quiet members, spawn sites after a wait
+    "inspect_test.ts",
   ],
   "timeout.ts": ["timeout_test.ts", "greenlet_test.ts"],
   "lock.ts": ["lock_test.ts"],
