@@ -248,8 +248,10 @@ const built = await phase("npm build", deno, [
     "--sanitize-ops",
     "--sanitize-resources",
     "--doc",
-    // Not --parallel yet: it halves the wall time (38 s → 20 s here) but one
-    // run in seven failed a test that passes alone; the parser reads both.
+    // Not --parallel yet: it halves the wall time (38 s → 20 s here), but
+    // under it examples/09_trace.ts (the tutorial's Semaphore program in real
+    // time: f1's third sleep and f2's first both end at 300 ms) flipped once
+    // in seven runs. The parser reads parallel output already.
   ], onLine);
   if (!done) finish();
   held.forEach(say);
