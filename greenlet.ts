@@ -5,6 +5,7 @@
  * @module
  */
 
+import { callerSite } from "./_site.ts";
 import type { Timer } from "./_timer_heap.ts";
 import {
   checkFunction,
@@ -578,24 +579,6 @@ function bodyGreenlet(): Greenlet {
 
 // deno-lint-ignore ban-types
 type Entry = Function;
-type CaptureStackTrace = (holder: object, below: Entry) => void;
-
-/**
- * The frame that called `entry` (the public function that spawned):
- * `file:line:col`, or the frame's text; null where stacks are not captured.
- */
-function callerSite(entry: Entry): string | null {
-  const capture =
-    (Error as unknown as { captureStackTrace?: CaptureStackTrace })
-      .captureStackTrace;
-  if (typeof capture !== "function") return null;
-  const holder: { stack?: string } = {};
-  capture(holder, entry);
-  const frame = holder.stack?.split("\n")[1];
-  if (frame === undefined) return null;
-  const m = frame.match(/\(([^()]+)\)\s*$/) ?? frame.match(/at (.+)$/);
-  return m ? m[1].trim() : frame.trim();
-}
 
 registerGreenletFactory({
   main(task: Task): Greenlet {

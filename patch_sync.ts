@@ -5,6 +5,7 @@
  * @module
  */
 
+import { callerSite } from "./_site.ts";
 import { nativeConsoleError, nativeNow } from "./_native.ts";
 import {
   checkOptions,
@@ -182,7 +183,7 @@ function guardSync(
     } finally {
       const duration = nativeNow() - t0;
       if (duration >= syncMinMs) {
-        const site = callSite(guarded);
+        const site = callerSite(guarded);
         const key = `${call} at ${site}`;
         if (!syncOnce || !reported.has(key)) {
           if (syncOnce) reported.add(key);
@@ -197,22 +198,6 @@ function guardSync(
     }
   };
   return guarded;
-}
-
-type CaptureStackTrace = (holder: object, below: unknown) => void;
-
-/** `file:line:col` of the code that called `fn`; null without stacks. */
-function callSite(fn: unknown): string | null {
-  const capture =
-    (Error as unknown as { captureStackTrace?: CaptureStackTrace })
-      .captureStackTrace;
-  if (typeof capture !== "function") return null;
-  const holder: { stack?: string } = {};
-  capture(holder, fn);
-  const frame = holder.stack?.split("\n")[1];
-  if (frame === undefined) return null;
-  const m = frame.match(/\(([^()]+)\)\s*$/) ?? frame.match(/at (.+)$/);
-  return m ? m[1].trim() : frame.trim();
 }
 
 const PATCH_SYNC_OPTIONS = optionNames("mode", "report", "minMs", "once");
