@@ -62,6 +62,21 @@ function isSignal(signal: unknown): boolean {
       typeof (signal as AbortSignal).addEventListener === "function");
 }
 
+/**
+ * Checks a required duration in ms: a number ≥ 0 (up to `Infinity`), named
+ * `ms` in the message.
+ */
+export function checkMs(action: string, ms: unknown): void {
+  if (typeof ms !== "number") {
+    throw new TypeError(
+      `Cannot ${action}: ms must be a number of milliseconds, received ${
+        describe(ms)
+      }`,
+    );
+  }
+  checkTimeout(action, ms, "ms");
+}
+
 /** Checks an optional AbortSignal. */
 export function checkSignal(action: string, signal: unknown): void {
   if (isSignal(signal)) return;

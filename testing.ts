@@ -35,8 +35,8 @@
 
 import {
   checkFunction,
+  checkMs,
   checkOptions,
-  checkTimeout,
   describe,
   optionNames,
 } from "./_checks.ts";
@@ -499,14 +499,7 @@ export class VirtualClock {
    * ```
    */
   tick(ms: number): Promise<void> {
-    if (typeof ms !== "number") {
-      throw new TypeError(
-        `Cannot tick VirtualClock: ms must be a number of milliseconds, received ${
-          describe(ms)
-        }`,
-      );
-    }
-    checkTimeout("tick VirtualClock", ms, "ms");
+    checkMs("tick VirtualClock", ms);
     if (ms === Infinity) {
       throw new RangeError(
         `Cannot tick VirtualClock: ms must be finite (runAll() runs every timer), received ${

@@ -9,9 +9,9 @@
 import type { Timer } from "./_timer_heap.ts";
 import {
   checkFunction,
+  checkMs,
   checkOptions,
   checkTimeout,
-  describe,
   optionNames,
 } from "./_checks.ts";
 import { als, currentScope } from "./_context.ts";
@@ -238,14 +238,7 @@ export function withTimeout(
   fn: (...args: unknown[]) => unknown,
   ...args: unknown[]
 ): Promise<unknown> {
-  if (typeof ms !== "number") {
-    throw new TypeError(
-      `Cannot run withTimeout: ms must be a number of milliseconds, received ${
-        describe(ms)
-      }`,
-    );
-  }
-  checkTimeout("run withTimeout", ms, "ms");
+  checkMs("run withTimeout", ms);
   checkFunction("run withTimeout", "fn", fn);
   let hasValue = false;
   let timeoutValue: unknown;
