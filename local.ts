@@ -15,6 +15,13 @@ import type { Task } from "./_waiter.ts";
 const perTask = new WeakMap<Task, Map<Local<unknown>, unknown>>();
 let watching = false;
 
+/** `task`'s values, made on first use. */
+function valuesOf(task: Task): Map<Local<unknown>, unknown> {
+  let values = perTask.get(task);
+  if (values === undefined) perTask.set(task, values = new Map());
+  return values;
+}
+
 function watchEnds(): void {
   if (watching) return;
   watching = true;
@@ -51,9 +58,7 @@ export class Local<T> {
    * own); made by `init()` on a greenlet's first read.
    */
   get value(): T {
-    const task = currentTask();
-    let values = perTask.get(task);
-    if (values === undefined) perTask.set(task, values = new Map());
+    const values = valuesOf(currentTask());
     if (values.has(this as Local<unknown>)) {
       return values.get(this as Local<unknown>) as T;
     }
@@ -62,10 +67,7 @@ export class Local<T> {
     return v;
   }
   set value(v: T) {
-    const task = currentTask();
-    let values = perTask.get(task);
-    if (values === undefined) perTask.set(task, values = new Map());
-    values.set(this as Local<unknown>, v);
+    valuesOf(currentTask()).set(this as Local<unknown>, v);
   }
 }
 
