@@ -132,7 +132,8 @@ test(
       // f2's uncontended acquire() is a microtask hop during which f1 asks
       // for the permit f2 now holds: one more wait, woken by f2, right
       // after f1's third sleep (the README's "microtask hop"). Real time
-      // decides which; virtual time will, once traces read the hub's clock.
+      // decides which; under virtual time both end in one pass, every time
+      // (trace_test.ts asserts that trace, instant by instant).
       const oneTurn = [
         ...expected.slice(0, 6),
         'f1: Semaphore(counter=0, waiters=1) (<Greenlet "f2">)',

@@ -9,14 +9,14 @@
 
 import { writeFileSync } from "node:fs";
 import process from "node:process";
-import { nativeConsoleError, nativeNow } from "./_native.ts";
+import { nativeConsoleError } from "./_native.ts";
 import { checkOptions, describe, optionNames } from "./_checks.ts";
 import { currentTask } from "./_context.ts";
 import { actor, subscribe } from "./_hooks.ts";
 import { coreOf } from "./_hub_core.ts";
 import type { Task, Waiter } from "./_waiter.ts";
 import type { Greenlet } from "./greenlet.ts";
-import { getHub } from "./hub.ts";
+import { getHub, type Hub } from "./hub.ts";
 
 /**
  * One event of a trace, in Chrome's trace-event format: what
@@ -60,7 +60,11 @@ export interface TraceEvent {
   name: string;
   /** `run`, `wait`, `wake`, `spawn`, `trace` or `__metadata`. */
   cat: string;
-  /** When, in microseconds of `performance.now()` (0 for metadata). */
+  /**
+   * When, in microseconds of the clock of the hub the trace began on
+   * (`hub.now()`: `performance.now()`, or the virtual clock under
+   * `withVirtualTime`); 0 for metadata.
+   */
   ts: number;
   /** A slice's duration in microseconds (`"X"` only). */
   dur?: number;
@@ -113,11 +117,6 @@ export interface TraceOptions {
 
 const TRACE_OPTIONS = optionNames("maxEvents");
 const MAX_EVENTS = 1_000_000;
-
-/** The clock of traces: integer nanoseconds (µs with 3 exact decimals). */
-function now(): number {
-  return Math.round(nativeNow() * 1e6);
-}
 
 /** A wait shown as a slice: what, and since when (ns). */
 interface OpenWait {
@@ -208,10 +207,16 @@ class Recorder {
   /** When the action of the last {@linkcode Recorder.#actor} happened (ns). */
   #actedAt = 0;
   readonly #unsubscribe: () => void;
+  /**
+   * The trace's clock: the clock of the hub it began on (virtual under
+   * `withVirtualTime`), in integer nanoseconds (µs with 3 exact decimals).
+   */
+  readonly #hub: Hub;
 
-  constructor(max: number) {
+  constructor(max: number, hub: Hub) {
     this.#max = max;
-    const t = now();
+    this.#hub = hub;
+    const t = this.#now();
     this.#cursor = t;
     this.#seen(this.#track(currentTask()), t, true); // whoever starts it runs
     this.#unsubscribe = subscribe({
@@ -224,6 +229,10 @@ class Recorder {
       timer: () => this.#hubRan(false),
       drain: () => this.#hubRan(true),
     });
+  }
+
+  #now(): number {
+    return Math.round(this.#hub.now() * 1e6);
   }
 
   #track(task: Task): Track {
@@ -254,7 +263,7 @@ class Recorder {
     if (this.#events.length + es.length <= this.#max) {
       this.#events.push(...es);
     } else {
-      this.#full = now();
+      this.#full = this.#now();
       this.#unsubscribe();
     }
   }
@@ -368,7 +377,7 @@ class Recorder {
   }
 
   #spawn(task: Task): void {
-    const t = now();
+    const t = this.#now();
     const child = this.#track(task);
     child.started = false;
     const parent = this.#actor(t, null);
@@ -378,13 +387,13 @@ class Recorder {
   }
 
   #start(task: Task): void {
-    const t = now();
+    const t = this.#now();
     this.#seen(this.#track(task), t, true);
   }
 
   /** A switch point, or the end, of `task`: its run slice ends. */
   #switch(task: Task): void {
-    const t = now();
+    const t = this.#now();
     const tr = this.#track(task);
     if (!tr.started) return; // ended before it started (killed)
     this.#seen(tr, t);
@@ -413,7 +422,7 @@ class Recorder {
   }
 
   #settle(w: Waiter): void {
-    const t = now();
+    const t = this.#now();
     const tr = this.#track(w.task);
     const by = this.#actor(t, tr);
     if (w.task.waits !== null) return; // another wait of it goes on
@@ -440,7 +449,7 @@ class Recorder {
    * when the thread was free: that ends it.
    */
   #hubRan(drained: boolean): void {
-    const t = now();
+    const t = this.#now();
     if (this.#cur !== null) {
       if (!drained) this.#closeRun(this.#curSeen);
       else if (this.#curStarted && !this.#curPaused) this.#closeRun(t);
@@ -452,7 +461,7 @@ class Recorder {
   /** Stops listening; returns the events, sorted, with names. */
   stop(): TraceEvent[] {
     this.#unsubscribe();
-    const t = now();
+    const t = this.#now();
     this.#seen(this.#track(currentTask()), t);
     this.#closeRun(t);
     for (const tr of this.#tracks.values()) {
@@ -524,6 +533,11 @@ let running: Recorder | null = null;
  * spends in an await the hub does not own (a raw promise, an unpatched
  * `fetch`) is not seen: it shows as not running.
  *
+ * Times are read from the clock of the hub current at `startTrace()`
+ * (`hub.now()`). Under `withVirtualTime` (from `./testing`) that is the
+ * virtual clock: each wait spans its exact virtual milliseconds, and run
+ * slices are instants, since virtual time does not pass while code runs.
+ *
  * To trace a whole program without changing it, set `GEVENT_TRACE` to a
  * file name: the trace runs from the moment gevent-ts loads and is written
  * there when the program ends (normally, or by `Deno.exit()`/`process.exit()`).
@@ -559,6 +573,20 @@ let running: Recorder | null = null;
  * const arrow = events.find((e) => e.ph === "s" && e.cat === "wake" && e.tid === a.id);
  * assert.ok(events.some((e) => e.ph === "f" && e.id === arrow?.id && e.tid === b.id));
  * ```
+ *
+ * @example Under virtual time: waits at their exact instants
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { sleep, startTrace, stopTrace } from "./mod.ts";
+ * import { withVirtualTime } from "./testing.ts";
+ * const events = await withVirtualTime(async () => {
+ *   startTrace();
+ *   await sleep(60_000);
+ *   return stopTrace();
+ * });
+ * const wait = events.find((e) => e.cat === "wait");
+ * assert.deepEqual([wait?.name, wait?.ts, wait?.dur], ["sleep", 0, 60_000_000]); // µs
+ * ```
  */
 export function startTrace(options?: TraceOptions): void {
   checkOptions("start trace", options, TRACE_OPTIONS);
@@ -575,7 +603,7 @@ export function startTrace(options?: TraceOptions): void {
       "Cannot start trace: a trace is running already; call stopTrace() first",
     );
   }
-  running = new Recorder(max);
+  running = new Recorder(max, getHub());
 }
 
 /**
@@ -640,7 +668,7 @@ function tracePath(): string | undefined {
 
 function traceProgram(path: string): void {
   getHub(); // the default hub, with main, exists from the start
-  const recorder = new Recorder(MAX_EVENTS);
+  const recorder = new Recorder(MAX_EVENTS, getHub());
   let written = false;
   const write = (): void => {
     if (written) return;

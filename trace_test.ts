@@ -27,6 +27,7 @@ import {
   type TraceEvent,
   withTimeout,
 } from "./mod.ts";
+import { withVirtualTime } from "./testing.ts";
 import {
   isDeno,
   type ProcessResult,
@@ -207,6 +208,75 @@ test("a trace of a known program: its tracks, slices and arrows, in order", asyn
     `wake ${a.id} → ${b.id}`,
     `wake ${b.id} → 0`,
   ]);
+});
+
+test("under withVirtualTime a trace reads the virtual clock: the tutorial's semaphore program, every wait at its exact instant", async () => {
+  const { events, lines } = await withVirtualTime(async () => {
+    startTrace();
+    const lines: string[] = [];
+    const sem = new Semaphore(1);
+    const worker = (name: string, ms: number) =>
+      spawn(
+        Object.defineProperty(
+          async () => {
+            for (let i = 0; i < 5; i++) {
+              await sem.acquire();
+              lines.push(`${name} ${i} at ${getHub().now()}`);
+              sem.release();
+              await sleep(ms);
+            }
+          },
+          "name",
+          { value: name },
+        ),
+      );
+    await joinAll([worker("f1", 100), worker("f2", 300)]);
+    return { events: stopTrace(), lines };
+  });
+  assert.deepEqual(lines, [
+    "f1 0 at 0",
+    "f2 0 at 0",
+    "f1 1 at 100",
+    "f1 2 at 200",
+    "f2 1 at 300",
+    "f1 3 at 300",
+    "f1 4 at 400",
+    "f2 2 at 600",
+    "f2 3 at 900",
+    "f2 4 at 1200",
+  ]);
+  assertPerfettoTrace(traceJson(events));
+  const names = trackNames(events);
+  // each wait: who, what, from when, for how long (virtual ms), woken by
+  const timed = events.filter((e) => e.ph === "X" && e.cat === "wait").map(
+    (e) =>
+      `${names.get(`${e.pid}/${e.tid}`)}: ${e.name} ${e.ts / 1000}+${
+        e.dur! / 1000
+      } ms (${String(e.args?.wokenBy).replace(/ #\d+: \w+\(\)/, "")})`,
+  );
+  // (in time order; slices that begin at one instant, shortest first). At
+  // 300 ms f2's first sleep
+  // (armed first) and f1's third end in one timer pass: f2 takes the
+  // permit, and f1 waits for it (0 ms) until f2 releases it.
+  assert.deepEqual(timed, [
+    'f2: Semaphore(counter=0, waiters=1) 0+0 ms (<Greenlet "f1">)',
+    "f1: sleep 0+100 ms (timer)",
+    "f2: sleep 0+300 ms (timer)",
+    'main: joinAll of 2 greenlets (0 done) 0+1500 ms (<Greenlet "f2">)',
+    "f1: sleep 100+100 ms (timer)",
+    "f1: sleep 200+100 ms (timer)",
+    'f1: Semaphore(counter=0, waiters=1) 300+0 ms (<Greenlet "f2">)',
+    "f1: sleep 300+100 ms (timer)",
+    "f2: sleep 300+300 ms (timer)",
+    "f1: sleep 400+100 ms (timer)",
+    "f2: sleep 600+300 ms (timer)",
+    "f2: sleep 900+300 ms (timer)",
+    "f2: sleep 1200+300 ms (timer)",
+  ]);
+  // no time passes while a greenlet runs: every run slice is an instant
+  const runs = events.filter((e) => e.ph === "X" && e.cat === "run");
+  assert.ok(runs.length > 0);
+  assert.deepEqual(runs.filter((e) => e.dur !== 0), []);
 });
 
 test("tracing changes nothing the program does", async () => {
