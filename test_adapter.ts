@@ -35,6 +35,12 @@ const deno = (globalThis as { Deno?: DenoTestApi }).Deno;
 /** True when the suite runs under Deno (on the sources). */
 export const isDeno: boolean = deno !== undefined;
 
+/**
+ * True in the CommonJS build of the suite (`npm/test/cjs`), whose module
+ * wrapper defines `module`; false under Deno and in the ESM build.
+ */
+const isCommonJs: boolean = typeof module === "object";
+
 async function runChecked(fn: TestFn): Promise<void> {
   const unexpected: string[] = [];
   const proto = Hub.prototype;
@@ -93,12 +99,14 @@ function describeError(e: unknown): string {
  * @param name The test's name.
  * @param fn The test body.
  * @param options `denoOnly`: skip under Node (e.g. it runs `.ts` files);
- * `nodeOnly`: skip under Deno (e.g. Node's own APIs, patched).
+ * `nodeOnly`: skip under Deno (e.g. Node's own APIs, patched);
+ * `esmOnly`: skip in the CommonJS build (a test whose work is a child
+ * process, the same for both builds).
  */
 export function test(
   name: string,
   fn: TestFn,
-  options: { denoOnly?: boolean; nodeOnly?: boolean } = {},
+  options: { denoOnly?: boolean; nodeOnly?: boolean; esmOnly?: boolean } = {},
 ): void {
   if (deno !== undefined) {
     deno.test({
@@ -110,7 +118,9 @@ export function test(
       ignore: options.nodeOnly === true,
     });
   } else {
-    nodeTest(name, { skip: options.denoOnly === true }, () => runChecked(fn));
+    const skip = options.denoOnly === true ||
+      (options.esmOnly === true && isCommonJs);
+    nodeTest(name, { skip }, () => runChecked(fn));
   }
 }
 

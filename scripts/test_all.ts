@@ -12,7 +12,10 @@
  * ```
  *
  * and the full output of a phase or test file that failed (`deno test` runs
- * every Deno file in one process: its whole output). `--verbose` streams every
+ * every Deno file in one process: its whole output). Commands run two at a
+ * time (the static checks and the build side by side; `deno test
+ * --parallel`; the Node files), their lines in a fixed order, each phase
+ * with its wall time, and the whole run's last but one. `--verbose` streams every
  * command's output as it runs (the Deno files' lines come after `deno test`'s
  * output). The last line is always
  * `N passed, N failed` over both runtimes (a failed phase counts as one
@@ -46,6 +49,8 @@ interface Ran {
   code: number;
   /** stdout and stderr, interleaved as they arrived. */
   output: string;
+  /** Wall time, ms. */
+  ms: number;
 }
 
 /**
@@ -58,6 +63,7 @@ async function run(
   onLine?: (line: string) => void,
 ): Promise<Ran> {
   if (VERBOSE) say(`\n$ ${cmd === deno ? "deno" : cmd} ${cmdArgs.join(" ")}`);
+  const t0 = performance.now();
   const child = new Deno.Command(cmd, {
     args: cmdArgs,
     stdout: "piped",
@@ -93,7 +99,7 @@ async function run(
       pump(child.stderr, Deno.stderr),
     ]);
     if (onLine !== undefined && partial !== "") onLine(partial);
-    return { code: status.code, output };
+    return { code: status.code, output, ms: performance.now() - t0 };
   } finally {
     clearTimeout(timer);
   }
@@ -109,22 +115,64 @@ function showOutput(ran: Ran): void {
   say("");
 }
 
-/** A phase with no test counts: one line; its output if it fails. */
-async function phase(
+/** Seconds, for the report: `(12.3 s)`. */
+function secs(ms: number): string {
+  return `(${(ms / 1000).toFixed(1)} s)`;
+}
+
+/**
+ * Two commands at a time (the machines have 2 cores; one with `--verbose`,
+ * whose output streams): `slot()` resolves when one may start; `free()`
+ * lets the next one go.
+ */
+const slots = { free: VERBOSE ? 1 : 2, queue: [] as (() => void)[] };
+function slot(): Promise<void> {
+  if (slots.free > 0) {
+    slots.free -= 1;
+    return Promise.resolve();
+  }
+  return new Promise((resolve) => slots.queue.push(resolve));
+}
+function free(): void {
+  const next = slots.queue.shift();
+  if (next !== undefined) next();
+  else slots.free += 1;
+}
+
+/** `run` in a slot: at most two commands at once. */
+async function runInSlot(cmd: string, cmdArgs: string[]): Promise<Ran> {
+  await slot();
+  try {
+    return await run(cmd, cmdArgs);
+  } finally {
+    free();
+  }
+}
+
+/**
+ * A phase with no test counts, started now (in a slot); `report()` prints
+ * its line, and its output if it failed, and says whether it passed.
+ */
+function phase(
   label: string,
   cmd: string,
   cmdArgs: string[],
   detail?: (output: string) => string,
-): Promise<boolean> {
-  const ran = await run(cmd, cmdArgs);
-  const ok = ran.code === 0;
-  const more = ok && detail ? `: ${detail(ran.output)}` : "";
-  say(`${ok ? "ok  " : "FAIL"}  ${label}${more}`);
-  if (!ok) {
-    failed += 1;
-    showOutput(ran);
-  }
-  return ok;
+): { report(): Promise<boolean> } {
+  const ran = runInSlot(cmd, cmdArgs);
+  return {
+    async report() {
+      const r = await ran;
+      const ok = r.code === 0;
+      const more = ok && detail ? `: ${detail(r.output)}` : "";
+      say(`${ok ? "ok  " : "FAIL"}  ${label}${more} ${secs(r.ms)}`);
+      if (!ok) {
+        failed += 1;
+        showOutput(r);
+      }
+      return ok;
+    },
+  };
 }
 
 function counts(p: number, f: number, skipped: number): string {
@@ -132,24 +180,28 @@ function counts(p: number, f: number, skipped: number): string {
     (skipped > 0 ? `, ${skipped} skipped` : "");
 }
 
-if (CI) {
-  await phase("deno fmt --check", deno, ["fmt", "--check"]);
-  await phase("deno lint", deno, ["lint"]);
-  await phase("deno task check (types)", deno, ["task", "-q", "check"]);
-  await phase("deno doc --lint (JSDoc of the entry points)", deno, [
-    "run",
-    "--allow-read",
-    "--allow-run",
-    "scripts/doc_lint.ts",
-  ]);
-  await phase("deno publish --dry-run (the JSR package)", deno, [
-    "publish",
-    "--dry-run",
-    "--allow-dirty",
-  ]);
-}
-
-const built = await phase("npm build", deno, [
+const started = performance.now();
+// The static checks and the build run side by side, two at a time; their
+// lines come in this order.
+const checks = CI
+  ? [
+    phase("deno fmt --check", deno, ["fmt", "--check"]),
+    phase("deno lint", deno, ["lint"]),
+    phase("deno task check (types)", deno, ["task", "-q", "check"]),
+    phase("deno doc --lint (JSDoc of the entry points)", deno, [
+      "run",
+      "--allow-read",
+      "--allow-run",
+      "scripts/doc_lint.ts",
+    ]),
+    phase("deno publish --dry-run (the JSR package)", deno, [
+      "publish",
+      "--dry-run",
+      "--allow-dirty",
+    ]),
+  ]
+  : [];
+const build = phase("npm build", deno, [
   "run",
   "--allow-read",
   "--allow-write",
@@ -157,6 +209,8 @@ const built = await phase("npm build", deno, [
   "--allow-run",
   "scripts/build_npm.ts",
 ], (out) => out.trim().split("\n").at(-1)!.replace(/^built /, ""));
+for (const c of checks) await c.report();
+const built = await build.report();
 
 // Deno on the sources: one `deno test` (one type-check) for every file; its
 // report is read as it streams, a line per test file as each one finishes.
@@ -248,10 +302,8 @@ const built = await phase("npm build", deno, [
     "--sanitize-ops",
     "--sanitize-resources",
     "--doc",
-    // Not --parallel yet: it halves the wall time (38 s → 20 s here), but
-    // under it examples/09_trace.ts (the tutorial's Semaphore program in real
-    // time: f1's third sleep and f2's first both end at 300 ms) flipped once
-    // in seven runs. The parser reads parallel output already.
+    // a worker per core: the files run two at a time
+    "--parallel",
   ], onLine);
   if (!done) finish();
   held.forEach(say);
@@ -264,6 +316,7 @@ const built = await phase("npm build", deno, [
       }`,
     );
   }
+  say(`      deno test, all files ${secs(d.ms)}`);
   const summary = /^(ok|FAILED) \| (\d+) passed.*?\| (\d+) failed/m.exec(
     d.output,
   );
@@ -278,36 +331,38 @@ const built = await phase("npm build", deno, [
   }
 }
 
-// Node on the built bundles: each test file of npm/test/{esm,cjs} on its own.
+// Node on the built bundles: each test file of npm/test/{esm,cjs} on its
+// own, two at a time; their lines in order.
 if (built) {
-  for (const format of ["esm", "cjs"]) {
-    const dir = `npm/test/${format}`;
-    const files = [...Deno.readDirSync(dir)]
+  const t0 = performance.now();
+  const files = ["esm", "cjs"].flatMap((format) =>
+    [...Deno.readDirSync(`npm/test/${format}`)]
       .filter((e) => e.isFile && /_test\.[mc]js$/.test(e.name))
-      .map((e) => e.name)
-      .sort();
-    for (const file of files) {
-      const n = await run("node", [
-        "--test",
-        "--test-reporter=tap",
-        `${dir}/${file}`,
-      ]);
-      const tap = (key: string) =>
-        Number(new RegExp(`^# ${key} (\\d+)$`, "m").exec(n.output)?.[1] ?? 0);
-      const p = tap("pass");
-      const f = tap("fail") + tap("cancelled");
-      const ok = n.code === 0 && f === 0;
-      passed += p;
-      failed += ok ? 0 : Math.max(f, 1);
-      say(
-        `${ok ? "ok  " : "FAIL"}  node --test ${format}/${file}: ${
-          counts(p, f, tap("skipped") + tap("todo"))
-        }`,
-      );
-      if (!ok) showOutput(n);
-    }
+      .map((e) => `${format}/${e.name}`)
+      .sort()
+  );
+  const runs = files.map((file) =>
+    runInSlot("node", ["--test", "--test-reporter=tap", `npm/test/${file}`])
+  );
+  for (const [i, file] of files.entries()) {
+    const n = await runs[i];
+    const tap = (key: string) =>
+      Number(new RegExp(`^# ${key} (\\d+)$`, "m").exec(n.output)?.[1] ?? 0);
+    const p = tap("pass");
+    const f = tap("fail") + tap("cancelled");
+    const ok = n.code === 0 && f === 0;
+    passed += p;
+    failed += ok ? 0 : Math.max(f, 1);
+    say(
+      `${ok ? "ok  " : "FAIL"}  node --test ${file}: ${
+        counts(p, f, tap("skipped") + tap("todo"))
+      }`,
+    );
+    if (!ok) showOutput(n);
   }
+  say(`      node --test, all files ${secs(performance.now() - t0)}`);
 }
 
+say(`      wall time ${secs(performance.now() - started)}`);
 say(`${passed} passed, ${failed} failed`);
 Deno.exit(failed === 0 ? 0 : 1);
