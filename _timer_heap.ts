@@ -1,8 +1,12 @@
 /**
- * A binary min-heap of timers ordered by deadline, then by arming order, so
- * that timers with equal deadlines fire in the order they were armed.
- * Each timer knows its slot, so cancelling is O(log n) and leaves nothing
- * behind.
+ * The armed timers, ordered by deadline, then by arming order, so that
+ * timers with equal deadlines fire in the order they were armed.
+ *
+ * Timers armed for the same duration go in one list, in arming order (as
+ * Node keeps one list per duration): with a clock that never goes back,
+ * each list is sorted already, so arming and cancelling are O(1), and a
+ * binary min-heap orders only the lists, by their first timers. 10,000
+ * greenlets sleeping 10 ms cost one list and no heap work each.
  *
  * @module
  */
@@ -17,8 +21,11 @@ export class Timer {
   fn: (arg: unknown) => void;
   /** Passed to `fn`. */
   arg: unknown;
-  /** Position in the heap, or -1 when not armed. */
-  index: number = -1;
+  /** The list it is armed in, or null when not armed. */
+  list: TimerList | null = null;
+  /** Its neighbours in that list. */
+  prev: Timer | null = null;
+  next: Timer | null = null;
   /** Whether this timer keeps the process alive (see `unref()` of timers). */
   ref = true;
 
@@ -35,62 +42,136 @@ export class Timer {
   }
 }
 
+/** The armed timers of one duration, earliest first. */
+class TimerList {
+  readonly ms: number;
+  head: Timer | null = null;
+  tail: Timer | null = null;
+  /** Position in the heap of lists. */
+  index = -1;
+  constructor(ms: number) {
+    this.ms = ms;
+  }
+}
+
 function before(a: Timer, b: Timer): boolean {
   return a.deadline < b.deadline ||
     (a.deadline === b.deadline && a.seq < b.seq);
 }
 
-/** Min-heap of {@linkcode Timer}s. */
+/** The armed {@linkcode Timer}s: per-duration lists in a min-heap. */
 export class TimerHeap {
-  #items: Timer[] = [];
+  /** Non-empty lists, a min-heap by first timer. */
+  #heap: TimerList[] = [];
+  /** The same lists by duration. */
+  readonly #lists = new Map<number, TimerList>();
+  #size = 0;
 
   /** Number of armed timers. */
   get size(): number {
-    return this.#items.length;
+    return this.#size;
   }
 
   /** The earliest timer, or undefined. */
   peek(): Timer | undefined {
-    return this.#items[0];
+    const list = this.#heap[0];
+    return list === undefined ? undefined : list.head!;
   }
 
-  /** Adds `t`. */
-  push(t: Timer): void {
-    const items = this.#items;
-    t.index = items.length;
-    items.push(t);
-    this.#up(t.index);
+  /** Adds `t`, armed for `ms` milliseconds (its list). */
+  push(t: Timer, ms: number): void {
+    let list = this.#lists.get(ms);
+    if (list === undefined) {
+      list = new TimerList(ms);
+      this.#lists.set(ms, list);
+    }
+    t.list = list;
+    this.#size++;
+    const tail = list.tail;
+    if (tail === null) {
+      list.head = list.tail = t;
+      const heap = this.#heap;
+      list.index = heap.length;
+      heap.push(list);
+      this.#up(list.index);
+    } else if (!before(t, tail)) {
+      tail.next = t;
+      t.prev = tail;
+      list.tail = t;
+    } else {
+      this.#insertSorted(list, t);
+    }
+  }
+
+  /**
+   * A clock that went back (a user's `Clock`): `t` is due before the last
+   * of its list; it goes where its deadline says.
+   */
+  #insertSorted(list: TimerList, t: Timer): void {
+    let after = list.tail;
+    while (after !== null && before(t, after)) after = after.prev;
+    if (after === null) {
+      t.next = list.head;
+      list.head!.prev = t;
+      list.head = t;
+      this.#up(list.index);
+    } else {
+      t.prev = after;
+      t.next = after.next;
+      after.next!.prev = t;
+      after.next = t;
+    }
   }
 
   /** Removes and returns the earliest timer. */
   pop(): Timer | undefined {
-    const items = this.#items;
-    const top = items[0];
-    if (top === undefined) return undefined;
-    this.#removeAt(0);
-    return top;
+    const list = this.#heap[0];
+    if (list === undefined) return undefined;
+    const t = list.head!;
+    this.#unlink(list, t);
+    return t;
   }
 
   /** Removes `t` if it is armed; returns whether it was. */
   remove(t: Timer): boolean {
-    const i = t.index;
-    if (i < 0 || this.#items[i] !== t) return false;
-    this.#removeAt(i);
+    const list = t.list;
+    if (list === null) return false;
+    this.#unlink(list, t);
     return true;
   }
 
   /** Every armed timer, in no particular order (for diagnostics). */
   values(): readonly Timer[] {
-    return this.#items;
+    const all: Timer[] = [];
+    for (const list of this.#heap) {
+      for (let t = list.head; t !== null; t = t.next) all.push(t);
+    }
+    return all;
   }
 
-  #removeAt(i: number): void {
-    const items = this.#items;
-    const removed = items[i];
-    const last = items.pop()!;
-    removed.index = -1;
-    if (i < items.length) {
-      items[i] = last;
+  #unlink(list: TimerList, t: Timer): void {
+    const { prev, next } = t;
+    t.list = t.prev = t.next = null;
+    this.#size--;
+    if (next !== null) next.prev = prev;
+    else list.tail = prev;
+    if (prev !== null) {
+      prev.next = next;
+      return; // the list's first timer stays: its place in the heap too
+    }
+    list.head = next;
+    if (next !== null) {
+      this.#down(list.index); // its first timer is due later now
+      return;
+    }
+    // empty: out of the heap and the map
+    this.#lists.delete(list.ms);
+    const heap = this.#heap;
+    const i = list.index;
+    const last = heap.pop()!;
+    list.index = -1;
+    if (i < heap.length) {
+      heap[i] = last;
       last.index = i;
       this.#down(i);
       this.#up(last.index);
@@ -98,35 +179,37 @@ export class TimerHeap {
   }
 
   #up(i: number): void {
-    const items = this.#items;
-    const t = items[i];
+    const heap = this.#heap;
+    const list = heap[i];
+    const t = list.head!;
     while (i > 0) {
       const p = (i - 1) >> 1;
-      const parent = items[p];
-      if (!before(t, parent)) break;
-      items[i] = parent;
+      const parent = heap[p];
+      if (!before(t, parent.head!)) break;
+      heap[i] = parent;
       parent.index = i;
       i = p;
     }
-    items[i] = t;
-    t.index = i;
+    heap[i] = list;
+    list.index = i;
   }
 
   #down(i: number): void {
-    const items = this.#items;
-    const n = items.length;
-    const t = items[i];
+    const heap = this.#heap;
+    const n = heap.length;
+    const list = heap[i];
+    const t = list.head!;
     for (;;) {
       const l = 2 * i + 1;
       if (l >= n) break;
       const r = l + 1;
-      const c = r < n && before(items[r], items[l]) ? r : l;
-      if (!before(items[c], t)) break;
-      items[i] = items[c];
-      items[i].index = i;
+      const c = r < n && before(heap[r].head!, heap[l].head!) ? r : l;
+      if (!before(heap[c].head!, t)) break;
+      heap[i] = heap[c];
+      heap[i].index = i;
       i = c;
     }
-    items[i] = t;
-    t.index = i;
+    heap[i] = list;
+    list.index = i;
   }
 }

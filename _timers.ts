@@ -88,7 +88,7 @@ export class Timers {
   /** Arms a timer: `fn(arg)` runs after `ms` milliseconds. */
   add(ms: number, fn: (arg: unknown) => void, arg: unknown): Timer {
     const t = new Timer(this.host.now() + ms, this.#seq++, fn, arg);
-    this.#heap.push(t);
+    this.#heap.push(t, ms);
     if (t.deadline < this.#nativeDeadline) this.#arm(t.deadline);
     else if (!this.#nativeRefd) this.#syncRef();
     return t;
@@ -111,7 +111,7 @@ export class Timers {
   setRef(t: Timer, ref: boolean): void {
     if (t.ref === ref) return;
     t.ref = ref;
-    if (t.index < 0) return;
+    if (t.list === null) return;
     this.#unrefCount += ref ? -1 : 1;
     this.#syncRef();
   }

@@ -476,6 +476,9 @@ class Sleep implements WaitOptions {
   }
 }
 
+/** The last sleep's options, shared by the next sleep of the same length. */
+let lastSleep = new Sleep(Infinity);
+
 /**
  * Suspends the current greenlet for `ms` milliseconds. `sleep(0)` (the
  * default) puts it at the tail of the run queue: everything runnable now
@@ -503,8 +506,11 @@ class Sleep implements WaitOptions {
 export function sleep(ms = 0): Promise<void> {
   const scope = currentScope();
   if (ms === 0) return yieldNow(scope) as Promise<void>;
-  checkTimeout("sleep", ms, "ms");
-  const s = new Sleep(ms);
+  let s = lastSleep;
+  if (s.timeout !== ms) {
+    checkTimeout("sleep", ms, "ms");
+    lastSleep = s = new Sleep(ms);
+  }
   return waitOn(scope, s, s).promise as Promise<void>;
 }
 

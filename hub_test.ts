@@ -131,6 +131,35 @@ test("timers: earlier deadlines first, equal deadlines in arming order", async (
   assert.equal(hub.now(), 30);
 });
 
+test("timers: a clock that goes back still fires by deadline; a timer cancelled anywhere in its duration's list is gone", async () => {
+  let t = 0;
+  const clock: Clock = { now: () => t };
+  const hub = new Hub({ clock });
+  const log: string[] = [];
+  const nap = async (name: string, ms: number, at: number) => {
+    t = at; // what the clock says when this greenlet arms its timer
+    await sleep(ms);
+    log.push(`${name}@${hub.now()}`);
+  };
+  const a = hub.spawn(nap, "a", 10, 100); // deadline 110
+  const b = hub.spawn(nap, "b", 10, 90); // 100: the clock went back
+  const c = hub.spawn(nap, "c", 10, 95); // 105
+  const k1 = hub.spawn(nap, "k1", 10, 96); // 106, killed
+  const d = hub.spawn(nap, "d", 15, 95); // 110, armed after a
+  const k2 = hub.spawn(nap, "k2", 10, 120); // 130, the last of its list, killed
+  const k3 = hub.spawn(nap, "k3", 10, 80); // 90, the first of its list, killed
+  await hub.spawn(() => sleep(0)).join(); // all armed
+  for (const k of [k1, k2, k3]) await k.kill();
+  t = 200;
+  await joinAll([a, b, c, d]);
+  const e = hub.spawn(nap, "e", 10, 200); // its duration's list anew
+  const f = hub.spawn(nap, "f", 5, 200);
+  await hub.spawn(() => sleep(0)).join();
+  t = 300;
+  await joinAll([e, f]);
+  assert.deepEqual(log, ["b@200", "c@200", "a@200", "d@200", "f@300", "e@300"]);
+});
+
 test("an isolated hub runs its own greenlets; getHub() inside is that hub", async () => {
   const hub = new Hub();
   const g = hub.spawn(async () => {
