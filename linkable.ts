@@ -77,7 +77,7 @@ interface LinkRecord {
 // from a callback stops a later one (notifications never nest: they run
 // from the run queue).
 let notifying: Linkable | null = null;
-let batch: LinkRecord[] | null = null;
+let batch: LinkRecord | LinkRecord[] | null = null;
 
 function callTarget(
   target: { handleLink(s: Linkable): void },
@@ -121,7 +121,8 @@ function callTarget(
  * ```
  */
 export abstract class Linkable implements Waitable {
-  #links: LinkRecord[] | null = null;
+  /** One record (the common case: a join), or an array of two or more. */
+  #links: LinkRecord | LinkRecord[] | null = null;
   #waiters: WaiterList | null = null;
   #scheduled = false;
   #plainWait: WaitOptions | null = null;
@@ -172,13 +173,16 @@ export abstract class Linkable implements Waitable {
    */
   unlink(callback: LinkCallback<this>): void {
     const links = this.#links;
-    if (links !== null) {
+    if (Array.isArray(links)) {
       for (let i = links.length - 1; i >= 0; i--) {
         if (links[i].cb === callback) links.splice(i, 1);
       }
-    }
+    } else if (links !== null && links.cb === callback) this.#links = null;
     if (notifying === this) {
-      for (const rec of batch!) if (rec.cb === callback) rec.cb = null;
+      const b = batch!;
+      if (!Array.isArray(b)) {
+        if (b.cb === callback) b.cb = null;
+      } else for (const rec of b) if (rec.cb === callback) rec.cb = null;
     }
   }
 
@@ -200,11 +204,15 @@ export abstract class Linkable implements Waitable {
       raw || callback === null || typeof callback !== "object" ||
       typeof callback.handleLink !== "function"
     ) checkFunction(action, "callback", callback);
-    (this.#links ??= []).push({
+    const rec: LinkRecord = {
       cb: callback as LinkRecord["cb"],
       raw,
       when: when as ((s: never) => boolean) | null,
-    });
+    };
+    const links = this.#links;
+    if (links === null) this.#links = rec;
+    else if (Array.isArray(links)) links.push(rec);
+    else this.#links = [links, rec];
     this.notifyLinks();
   }
 
@@ -347,14 +355,22 @@ export abstract class Linkable implements Waitable {
       self.#links = null;
       notifying = self;
       batch = links;
-      for (let i = 0; i < links.length; i++) {
-        const rec = links[i];
+      const many = Array.isArray(links);
+      const n = many ? links.length : 1;
+      for (let i = 0; i < n; i++) {
+        const rec = many ? links[i] : links;
         const cb = rec.cb;
         if (cb === null) continue; // unlinked by an earlier callback
-        if (!all && !self.ready()) {
-          // a callback made it unready: the rest wait for the next time
-          const rest = links.slice(i).filter((r) => r.cb !== null);
-          self.#links = self.#links === null ? rest : rest.concat(self.#links);
+        if (i !== 0 && !all && !self.ready()) {
+          // a callback made it unready (so there was one before: an array):
+          // the rest wait for the next time
+          const rest = (links as LinkRecord[]).slice(i).filter((r) =>
+            r.cb !== null
+          );
+          const later = self.#links;
+          self.#links = later === null
+            ? rest
+            : rest.concat(later as LinkRecord | LinkRecord[]);
           break;
         }
         rec.cb = null;

@@ -229,6 +229,25 @@ test("rawlink ignores what its callback returns; link reports a rejection", asyn
   });
 });
 
+test("a lone link: unlink stops it; unready again before it is notified, it waits for the next time", async () => {
+  const log: string[] = [];
+  const flag = new Flag();
+  const gone = () => log.push("unlinked, yet ran");
+  flag.rawlink(gone);
+  flag.unlink(gone);
+  flag.raise();
+  await sleep(0);
+  const other = new Flag();
+  other.rawlink(() => log.push(`lone link sees up=${other.up}`));
+  other.raise();
+  other.up = false; // lowered before the notification runs
+  await sleep(0);
+  log.push("raise again");
+  other.raise();
+  await sleep(0);
+  assert.deepEqual(log, ["raise again", "lone link sees up=true"]);
+});
+
 test("a callback that makes the object unready keeps links added meanwhile", async () => {
   const flag = new Flag();
   const log: string[] = [];
