@@ -189,7 +189,8 @@ def fan_out(n, concurrency, port):
 
     def job():
         nonlocal ok
-        ok += get()
+        answered = get()  # not `ok += get()`: ok would be read before the switch
+        ok += answered
 
     t0 = time.perf_counter()
     for _ in range(n):

@@ -27,6 +27,8 @@ await main(`peers-${runtime}`, {
   W2: NONE,
   W3: async ({ n }) => {
     const queue = new PQueue({ concurrency: Infinity });
+    // an async task, as p-queue is used: its result is a promise
+    // deno-lint-ignore require-await
     const body = (i: number) => async () => i;
     const t0 = performance.now();
     const ps = new Array(n);

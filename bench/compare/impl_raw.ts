@@ -117,7 +117,10 @@ async function queue(n: number, maxsize: number) {
     for (let i = 0; i < n; i++) await q.put(i);
   };
   const consumer = async () => {
-    for (let i = 0; i < n; i++) sum += await q.get();
+    for (let i = 0; i < n; i++) {
+      const item = await q.get(); // read before adding: `sum += await` reads sum first
+      sum += item;
+    }
   };
   const t0 = performance.now();
   await Promise.all([producer(), consumer()]);
@@ -137,6 +140,8 @@ await main(`raw-${runtime}`, {
   W1: yields,
   W2: yields,
   W3: async ({ n }) => {
+    // the raw "greenlet": an async function call, joined by Promise.all
+    // deno-lint-ignore require-await
     const body = async (i: number) => i;
     const t0 = performance.now();
     const ps = new Array(n);

@@ -89,7 +89,12 @@ export const WORKLOADS: readonly WorkloadSpec[] = [
     full: { n: 100_000 },
     quick: { n: 20_000 },
     metrics: [
-      { key: "rssBytes", label: "RSS/greenlet", unit: "bytes", better: "lower" },
+      {
+        key: "rssBytes",
+        label: "RSS/greenlet",
+        unit: "bytes",
+        better: "lower",
+      },
       {
         key: "heapBytes",
         label: "heap/greenlet",
@@ -192,8 +197,18 @@ export const IMPLS: readonly ImplSpec[] = [
     runtime: "node",
     family: "peers",
   },
-  { id: "raw-deno", label: "raw promises (Deno)", runtime: "deno", family: "raw" },
-  { id: "raw-node", label: "raw promises (Node)", runtime: "node", family: "raw" },
+  {
+    id: "raw-deno",
+    label: "raw promises (Deno)",
+    runtime: "deno",
+    family: "raw",
+  },
+  {
+    id: "raw-node",
+    label: "raw promises (Node)",
+    runtime: "node",
+    family: "raw",
+  },
 ];
 
 /** The raw-promise floor of the same runtime, if `impl` runs on one. */

@@ -140,7 +140,10 @@ export function workloads(lib: Lib): Record<string, Workload> {
       const pool = new lib.Pool(p.concurrency);
       let ok = 0;
       const body = async () => {
-        ok += await get(url);
+        // not `ok += await get(url)`: that reads `ok` before the switch and
+        // loses the other greenlets' counts
+        const answered = await get(url);
+        ok += answered;
       };
       const t0 = performance.now();
       for (let i = 0; i < p.n; i++) await pool.spawn(body);
@@ -163,7 +166,10 @@ async function queue(lib: Lib, n: number, maxsize: number | undefined) {
     for (let i = 0; i < n; i++) await q.put(i);
   };
   const consumer = async () => {
-    for (let i = 0; i < n; i++) sum += await q.get();
+    for (let i = 0; i < n; i++) {
+      const item = await q.get(); // read before adding: `sum += await` reads sum first
+      sum += item;
+    }
   };
   const t0 = performance.now();
   await lib.joinAll([lib.spawn(producer), lib.spawn(consumer)], {
@@ -172,7 +178,9 @@ async function queue(lib: Lib, n: number, maxsize: number | undefined) {
   const s = secondsSince(t0);
   check(sum === (n * (n - 1)) / 2, `sum ${sum}`);
   return {
-    how: maxsize === undefined ? "Queue() put/get" : `Queue(${maxsize}) put/get`,
+    how: maxsize === undefined
+      ? "Queue() put/get"
+      : `Queue(${maxsize}) put/get`,
     metrics: { rate: n / s },
   };
 }
