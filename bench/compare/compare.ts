@@ -351,19 +351,26 @@ function readText(path: string): string {
   }
 }
 
-function machineLine(): string {
-  const cpu = readText("/proc/cpuinfo");
+/** A /proc file: Deno grants /proc only with --allow-all, so `cat` reads it. */
+async function readProc(path: string): Promise<string> {
+  return (await exec("cat", [path])).stdout;
+}
+
+async function machineLine(): Promise<string> {
+  const cpu = await readProc("/proc/cpuinfo");
   const model = /^model name\s*:\s*(.+)$/m.exec(cpu)?.[1] ?? "unknown CPU";
   const cores = cpu.match(/^processor\s*:/gm)?.length ?? navigator
     .hardwareConcurrency;
   const os = /^PRETTY_NAME="?([^"\n]*)"?$/m.exec(readText("/etc/os-release"))
     ?.[1] ?? Deno.build.os;
   const memKb = Number(
-    /^MemTotal:\s+(\d+) kB$/m.exec(readText("/proc/meminfo"))?.[1] ?? 0,
+    /^MemTotal:\s+(\d+) kB$/m.exec(await readProc("/proc/meminfo"))?.[1] ?? 0,
   );
   return `${model}, ${cores} cores, ${
     (memKb / 2 ** 20).toFixed(0)
-  } GiB RAM, ${os}, Linux ${readText("/proc/sys/kernel/osrelease").trim()} (shared and noisy: figures move by several per cent between runs)`;
+  } GiB RAM, ${os}, Linux ${
+    (await readProc("/proc/sys/kernel/osrelease")).trim()
+  } (shared and noisy: figures move by several per cent between runs)`;
 }
 
 function npmVersion(name: string): string {
@@ -468,7 +475,7 @@ const markdown = renderMarkdown(workloads, impls, results, {
   command: `deno task bench:compare${
     Deno.args.length ? ` ${Deno.args.join(" ")}` : ""
   }`,
-  machine: machineLine(),
+  machine: await machineLine(),
   versions,
   rounds,
   chart: "bench/compare/chart.svg",
@@ -488,8 +495,16 @@ if (write) {
   await Deno.writeTextFile(`${HERE}chart.svg`, svg);
   await Deno.writeTextFile(
     `${HERE}results.json`,
-    JSON.stringify({ versions, rounds, results }, null, 1) + "\n",
+    JSON.stringify({ versions, rounds, results }, null, 2) + "\n",
   );
+  // the repository's `deno fmt --check` covers these files: leave them formatted
+  const fmt = await exec(Deno.execPath(), [
+    "fmt",
+    "BENCHMARKS.md",
+    "bench/compare/chart.svg",
+    "bench/compare/results.json",
+  ]);
+  if (!fmt.ok) throw new Error(`deno fmt failed: ${fmt.stderr}`);
   log(
     "\nwrote BENCHMARKS.md, bench/compare/chart.svg, bench/compare/results.json",
   );

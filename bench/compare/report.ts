@@ -371,7 +371,10 @@ export function renderSvg(groups: readonly BarGroup[], title: string): string {
   const barW = 12, gap = 18, left = 56, top = 36, plotH = 280;
   const groupW = labels.length * barW + gap;
   const plotW = groups.length * groupW;
-  const width = left + plotW + 16;
+  const width = Math.max(
+    left + plotW + 16,
+    left + Math.min(3, labels.length) * 240,
+  );
   const legendRows = Math.ceil(labels.length / 3);
   const height = top + plotH + 28 + legendRows * 18 + 10;
   const y = (r: number) => top + plotH * (hi - Math.log10(r)) / (hi - lo);
@@ -391,7 +394,7 @@ export function renderSvg(groups: readonly BarGroup[], title: string): string {
       `<text x="${
         left - 6
       }" y="${yy}" text-anchor="end" dominant-baseline="middle">${
-        formatRatio(10 ** d)
+        (d >= 0 ? String(10 ** d) : (10 ** d).toFixed(-d)) + "×"
       }</text>`,
     );
   }
