@@ -1,7 +1,9 @@
 /**
  * Owns the run queue: a FIFO ring of `fn(arg)` entries drained on
  * microtasks, with a few-ms slice after which the hub hands the thread back
- * to the runtime for one turn (`setImmediate`), so timers and I/O never starve.
+ * to the runtime for one turn (`setImmediate`), so timers and I/O never
+ * starve — unless the runtime had a turn during the slice anyway (the hub
+ * was not hogging the thread: I/O callbacks ran in between).
  *
  * @module
  */
@@ -53,6 +55,13 @@ export class RunQueue {
   #yieldNext = false;
   #budget = SLICE_BUDGET;
   #sliceStart = 0;
+  /**
+   * Whether the runtime had a turn since the slice started (a probe armed
+   * then has run): then the slice is over without a forced turn — the hub
+   * was idle in between (I/O callbacks ran), not hogging the thread.
+   */
+  #turned = true;
+  #probeArmed = false;
   readonly #owner: RunQueueOwner;
 
   constructor(owner: RunQueueOwner) {
@@ -117,7 +126,31 @@ export class RunQueue {
 
   /** A new slice starts now (the runtime just gave the thread back). */
   newSlice(): void {
-    this.#sliceStart = nativeNow();
+    this.#startSlice(nativeNow());
+  }
+
+  #startSlice(now: number): void {
+    this.#sliceStart = now;
+    this.#turned = false;
+    if (!this.#probeArmed) {
+      this.#probeArmed = true;
+      nativeSetImmediate(this.#probe);
+    }
+  }
+
+  #probe = (): void => {
+    this.#probeArmed = false;
+    this.#turned = true;
+  };
+
+  /**
+   * The slice has lasted `SLICE_MS` at `now`: a new one starts, and unless
+   * the runtime had a turn meanwhile, the next drain waits for one.
+   */
+  #sliceOver(now: number): boolean {
+    const hogged = !this.#turned;
+    this.#startSlice(now);
+    return hogged;
   }
 
   /** The event loop ran dry: drain on microtasks, not after a turn. */
@@ -138,7 +171,7 @@ export class RunQueue {
   }
 
   #drainFromImmediate = (): void => {
-    this.#sliceStart = nativeNow();
+    this.#startSlice(nativeNow());
     this.#drain();
   };
 
@@ -175,10 +208,12 @@ export class RunQueue {
         this.#owner.reportError(e);
       }
       // A long pass (many greenlets started at once) checks the time too.
-      if ((++n & 1023) === 0 && nativeNow() - this.#sliceStart >= SLICE_MS) {
-        this.#sliceStart = nativeNow();
-        nativeSetImmediate(this.#drainFromImmediate);
-        return;
+      if ((++n & 1023) === 0) {
+        const now = nativeNow();
+        if (now - this.#sliceStart >= SLICE_MS && this.#sliceOver(now)) {
+          nativeSetImmediate(this.#drainFromImmediate);
+          return;
+        }
       }
     }
     this.#drainScheduled = false;
@@ -189,9 +224,8 @@ export class RunQueue {
     if (this.#budget <= 0) {
       this.#budget = SLICE_BUDGET;
       const now = nativeNow();
-      if (now - this.#sliceStart >= SLICE_MS) {
+      if (now - this.#sliceStart >= SLICE_MS && this.#sliceOver(now)) {
         this.#yieldNext = true;
-        this.#sliceStart = now;
       }
     }
     this.#owner.drained();

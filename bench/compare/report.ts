@@ -238,21 +238,23 @@ export function targets(
   );
   atLeast("W5 ≥ 8× gevent", "W5", "gevent-ts-deno", "gevent", 8);
   atLeast("W6 ping-pong ≥ 10× gevent", "W6a", "gevent-ts-deno", "gevent", 10);
+  // the words: wall time (the W7 table also shows the time over
+  // the ideal 100 ms)
   atLeast(
-    "W7 ≤ 1/4 of gevent's (time over the ideal 100 ms)",
+    "W7 wall ≤ 1/4 of gevent's",
     "W7",
     "gevent-ts-deno",
     "gevent",
     4,
-    "overheadMs",
+    "wallMs",
   );
   atLeast(
-    "W7 ≤ 1/2 of bare setTimeout's (time over the ideal 100 ms)",
+    "W7 wall ≤ 1/2 of bare setTimeout's (Deno)",
     "W7",
     "gevent-ts-deno",
     "raw-deno",
     2,
-    "overheadMs",
+    "wallMs",
   );
   for (const w of ["W1", "W2", "W3"]) {
     atLeast(
