@@ -187,7 +187,15 @@ const checks = CI
   ? [
     phase("deno fmt --check", deno, ["fmt", "--check"]),
     phase("deno lint", deno, ["lint"]),
-    phase("deno task check (types)", deno, ["task", "-q", "check"]),
+    phase(
+      "deno task check (types, @example and README code blocks too)",
+      deno,
+      [
+        "task",
+        "-q",
+        "check",
+      ],
+    ),
     phase("deno doc --lint (JSDoc of the entry points)", deno, [
       "run",
       "--allow-read",
@@ -304,6 +312,8 @@ const built = await build.report();
     "--doc",
     // a worker per core: the files run two at a time
     "--parallel",
+    // with --ci the types phase has checked the same files and code blocks
+    ...(CI ? ["--no-check"] : []),
   ], onLine);
   if (!done) finish();
   held.forEach(say);
