@@ -160,6 +160,25 @@ test("timers: a clock that goes back still fires by deadline; a timer cancelled 
   assert.deepEqual(log, ["b@200", "c@200", "a@200", "d@200", "f@300", "e@300"]);
 });
 
+test("a hub that does not hog the thread is not cut: once the runtime had a turn in the slice, sleep(0) resumes before an immediate queued just before it", async () => {
+  // Each round the runtime has a turn (a raw setImmediate), then the
+  // greenlet keeps the thread 0.1 ms: the 5 ms slices run out, but never
+  // while hogging, so no drain is put off behind the runtime's immediates.
+  const late: string[] = [];
+  await spawn(async () => {
+    for (let i = 0; i < 64; i++) {
+      await new Promise<void>((r) => setImmediate(r));
+      const until = performance.now() + 0.1;
+      while (performance.now() < until) { /* busy */ }
+      let immediate = false;
+      setImmediate(() => immediate = true);
+      await sleep(0);
+      if (immediate) late.push(`round ${i}: the immediate ran first`);
+    }
+  }).join();
+  assert.deepEqual(late, []);
+});
+
 test("an isolated hub runs its own greenlets; getHub() inside is that hub", async () => {
   const hub = new Hub();
   const g = hub.spawn(async () => {
