@@ -120,6 +120,43 @@ test("timers with equal deadlines fire in arming order, whenever they were armed
   assert.deepEqual(log, ["a@300", "b@300", "d@300", "c@300"]);
 });
 
+test("timers of four durations armed together fire by deadline, whichever list comes first", async () => {
+  // each duration is one list; the heap orders the lists by their first
+  // timers: when the 10 ms one empties, the 30 ms one (not the 40 ms one,
+  // nor the 50 ms one at the heap's end) must come up
+  const log = await withVirtualTime(async () => {
+    const log: string[] = [];
+    const nap = async (name: string, ms: number) => {
+      await sleep(ms);
+      log.push(at(name));
+    };
+    await joinAll([
+      spawn(nap, "a", 10),
+      spawn(nap, "b", 50),
+      spawn(nap, "c", 30),
+      spawn(nap, "d", 40),
+    ]);
+    return log;
+  });
+  assert.deepEqual(log, ["a@10", "c@30", "d@40", "b@50"]);
+});
+
+test("equal deadlines in two lists: the earlier-armed timer first, even when its list is not the one on top", async () => {
+  const log = await withVirtualTime(async () => {
+    const log: string[] = [];
+    const nap = async (name: string, ms: number) => {
+      await sleep(ms);
+      log.push(at(name));
+    };
+    const y = spawn(nap, "y", 300); // armed at 0, due at 300
+    const x1 = spawnLater(150, nap, "x1", 100); // due at 250
+    const x2 = spawnLater(200, nap, "x2", 100); // due at 300, armed after y
+    await joinAll([y, x1, x2]);
+    return log;
+  });
+  assert.deepEqual(log, ["x1@250", "y@300", "x2@300"]);
+});
+
 test("Timeout, withTimeout and spawnLater fire at their exact virtual instants", async () => {
   const log = await withVirtualTime(async () => {
     const log: string[] = [];

@@ -44,6 +44,13 @@ const MODULES: Record<string, string[]> = {
   "hub.ts": ["hub_test.ts"],
   "_run_queue.ts": ["hub_test.ts", "greenlet_test.ts"],
   "_timers.ts": ["hub_test.ts", "timeout_test.ts"],
+  "_timer_heap.ts": [
+    "hub_test.ts",
+    "testing_test.ts",
+    "timeout_test.ts",
+    "wait_test.ts", // wait() is quiet only once no timer is left
+    "patch_test.ts", // clearTimeout, run info's list of timers
+  ],
   "_quiescence.ts": ["hub_test.ts", "wait_test.ts"],
   "monitor.ts": ["monitor_test.ts"],
   "patch_timers.ts": ["patch_test.ts"],
