@@ -6,6 +6,8 @@
  * @module
  */
 
+import type * as Mod from "../mod.ts";
+
 /** Extracts `rev` with `git archive` into a temporary directory; returns it. */
 export async function extract(rev: string): Promise<string> {
   const dir = await Deno.makeTempDir({ prefix: "gevent-ts-before-" });
@@ -62,4 +64,21 @@ export function row(name: string, before: number[], after: number[]): string {
   return `${name.padEnd(36)} before ${b.toFixed(1)} (${bm.toFixed(1)})  ` +
     `after ${a.toFixed(1)} (${am.toFixed(1)})  ` +
     `after/before ${(a / b).toFixed(3)} (${(am / bm).toFixed(3)})`;
+}
+
+/**
+ * ns per `acquire()` + `release()` of a free Semaphore of `lib` (no switch),
+ * over `n` rounds: the uncontended hot path both A/B benchmarks measure.
+ */
+export async function uncontendedAcquire(
+  lib: Pick<typeof Mod, "Semaphore">,
+  n: number,
+): Promise<number> {
+  const sem = new lib.Semaphore(1);
+  const t0 = performance.now();
+  for (let i = 0; i < n; i++) {
+    await sem.acquire();
+    sem.release();
+  }
+  return ((performance.now() - t0) * 1e6) / n;
 }

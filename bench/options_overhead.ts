@@ -14,7 +14,7 @@
  * @module
  */
 import * as after from "../mod.ts";
-import { alternate, extract, row } from "./_ab.ts";
+import { alternate, extract, row, uncontendedAcquire } from "./_ab.ts";
 
 type Lib = typeof after;
 
@@ -54,14 +54,8 @@ async function event(lib: Lib): Promise<number> {
 }
 
 /** ns per acquire + release, no options. */
-async function semaphoreBare(lib: Lib): Promise<number> {
-  const sem = new lib.Semaphore(1);
-  const t0 = performance.now();
-  for (let i = 0; i < N; i++) {
-    await sem.acquire();
-    sem.release();
-  }
-  return ((performance.now() - t0) * 1e6) / N;
+function semaphoreBare(lib: Lib): Promise<number> {
+  return uncontendedAcquire(lib, N);
 }
 
 /** ns per put + get, no options. */

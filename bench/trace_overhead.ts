@@ -14,7 +14,7 @@
  * @module
  */
 import * as after from "../mod.ts";
-import { alternate, extract, row } from "./_ab.ts";
+import { alternate, extract, row, uncontendedAcquire } from "./_ab.ts";
 
 type Lib = typeof after;
 
@@ -51,14 +51,8 @@ async function contended(lib: Lib): Promise<number> {
 }
 
 /** ns per acquire + release of a free Semaphore (no switch). */
-async function uncontended(lib: Lib): Promise<number> {
-  const sem = new lib.Semaphore(1);
-  const t0 = performance.now();
-  for (let i = 0; i < N; i++) {
-    await sem.acquire();
-    sem.release();
-  }
-  return ((performance.now() - t0) * 1e6) / N;
+function uncontended(lib: Lib): Promise<number> {
+  return uncontendedAcquire(lib, N);
 }
 
 /** ns per spawn + join (a notification per greenlet's end). */
