@@ -31,6 +31,12 @@ import { patchFetch, patchTimers, unpatchAll } from "./patch.ts";
 import { type VirtualClock, withVirtualTime } from "./testing.ts";
 import { capturingErrors, deferred, test } from "./test_adapter.ts";
 
+/** Sleeps `ms`, then logs `name@instant` into `log`. */
+async function nap(log: string[], name: string, ms: number): Promise<void> {
+  await sleep(ms);
+  log.push(at(name));
+}
+
 /** `label@ms`: what happened at which virtual instant. */
 function at(label: string): string {
   return `${label}@${getHub().now()}`;
@@ -106,14 +112,10 @@ test("inside the run, getHub(), getCurrent() and spawn use the virtual hub, also
 test("timers with equal deadlines fire in arming order, whenever they were armed", async () => {
   const log = await withVirtualTime(async () => {
     const log: string[] = [];
-    const nap = async (name: string, ms: number) => {
-      await sleep(ms);
-      log.push(at(name));
-    };
-    const a = spawn(nap, "a", 300); // armed at 0 for 300
-    const b = spawn(nap, "b", 300); // armed at 0 for 300, after a
-    const c = spawnLater(100, nap, "c", 200); // armed at 100 for 300
-    const d = spawn(nap, "d", 300); // armed at 0 for 300, after b
+    const a = spawn(nap, log, "a", 300); // armed at 0 for 300
+    const b = spawn(nap, log, "b", 300); // armed at 0 for 300, after a
+    const c = spawnLater(100, nap, log, "c", 200); // armed at 100 for 300
+    const d = spawn(nap, log, "d", 300); // armed at 0 for 300, after b
     await joinAll([a, b, c, d]);
     return log;
   });
@@ -126,15 +128,11 @@ test("timers of four durations armed together fire by deadline, whichever list c
   // nor the 50 ms one at the heap's end) must come up
   const log = await withVirtualTime(async () => {
     const log: string[] = [];
-    const nap = async (name: string, ms: number) => {
-      await sleep(ms);
-      log.push(at(name));
-    };
     await joinAll([
-      spawn(nap, "a", 10),
-      spawn(nap, "b", 50),
-      spawn(nap, "c", 30),
-      spawn(nap, "d", 40),
+      spawn(nap, log, "a", 10),
+      spawn(nap, log, "b", 50),
+      spawn(nap, log, "c", 30),
+      spawn(nap, log, "d", 40),
     ]);
     return log;
   });
@@ -144,13 +142,9 @@ test("timers of four durations armed together fire by deadline, whichever list c
 test("equal deadlines in two lists: the earlier-armed timer first, even when its list is not the one on top", async () => {
   const log = await withVirtualTime(async () => {
     const log: string[] = [];
-    const nap = async (name: string, ms: number) => {
-      await sleep(ms);
-      log.push(at(name));
-    };
-    const y = spawn(nap, "y", 300); // armed at 0, due at 300
-    const x1 = spawnLater(150, nap, "x1", 100); // due at 250
-    const x2 = spawnLater(200, nap, "x2", 100); // due at 300, armed after y
+    const y = spawn(nap, log, "y", 300); // armed at 0, due at 300
+    const x1 = spawnLater(150, nap, log, "x1", 100); // due at 250
+    const x2 = spawnLater(200, nap, log, "x2", 100); // due at 300, armed after y
     await joinAll([y, x1, x2]);
     return log;
   });
