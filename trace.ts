@@ -207,10 +207,7 @@ class Recorder {
   /** When the action of the last {@linkcode Recorder.#actor} happened (ns). */
   #actedAt = 0;
   readonly #unsubscribe: () => void;
-  /**
-   * The trace's clock: the clock of the hub it began on (virtual under
-   * `withVirtualTime`), in integer nanoseconds (µs with 3 exact decimals).
-   */
+  /** The hub the trace began on: its clock is the trace's (see `#now`). */
   readonly #hub: Hub;
 
   constructor(max: number, hub: Hub) {
@@ -231,6 +228,10 @@ class Recorder {
     });
   }
 
+  /**
+   * The trace's clock: the clock of the hub it began on (virtual under
+   * `withVirtualTime`), in integer nanoseconds (µs with 3 exact decimals).
+   */
   #now(): number {
     return Math.round(this.#hub.now() * 1e6);
   }
