@@ -81,11 +81,23 @@ export class HubCore implements Scheduler {
   frozen = false;
   #liveHead: Task | null = null;
 
-  constructor(hub: HubFacade, host: TimerHost) {
+  /**
+   * Whether timers armed in one pass count from the pass's instant (gevent's
+   * loop time): on the runtime's clock; a clock of the user's own (a test's)
+   * or a virtual one is read as it is.
+   */
+  readonly holdsTime: boolean;
+
+  constructor(hub: HubFacade, host: TimerHost, holdsTime: boolean) {
     this.hub = hub;
+    this.holdsTime = holdsTime && nextHost === null;
     this.queue = new RunQueue({
       reportError: (e) => this.reportError(this.main, e),
       drained: () => this.quiet.drained(),
+      away: (task) => (task as Task).wentAway(),
+      holdTime: (hold) => {
+        if (this.holdsTime) this.timers.hold(hold);
+      },
     });
     this.timers = new Timers(nextHost ?? host, {
       reportError: (e) => this.reportError(this.main, e),
@@ -107,11 +119,23 @@ export class HubCore implements Scheduler {
     this.queue.schedule(fn, arg, arg2);
   }
 
+  resume<A>(fn: (arg: A) => void, arg: A, task: Task): void {
+    this.queue.resume(fn, arg, undefined, task);
+  }
+
+  resumeFirst<A>(fn: (arg: A) => void, arg: A, task: Task): void {
+    this.queue.resumeFirst(fn, arg, task);
+  }
+
+  park(task: Task): void {
+    this.queue.park(task);
+  }
+
   scheduleYield(
     resume: (v: undefined, scope: Scope) => void,
     scope: Scope,
   ): number {
-    return this.queue.schedule(resume, undefined, scope);
+    return this.queue.resume(resume, undefined, scope, scope.task);
   }
 
   redirectYield(

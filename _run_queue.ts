@@ -1,9 +1,14 @@
 /**
- * Owns the run queue: a FIFO ring of `fn(arg)` entries drained on
- * microtasks, with a few-ms slice after which the hub hands the thread back
- * to the runtime for one turn (`setImmediate`), so timers and I/O never
- * starve — unless the runtime had a turn during the slice anyway (the hub
- * was not hogging the thread: I/O callbacks ran in between).
+ * Owns the run queue and who runs: a FIFO ring of entries, some of which
+ * resume (or start) a greenlet. The hub resumes one greenlet at a time and
+ * resumes the next only when that one parks — at a hub-aware wait, a
+ * `sleep`, or its end ({@linkcode RunQueue.park}) — or is found away in an
+ * await the hub does not own: known when the runtime gets a turn (a probe
+ * armed on `setImmediate` runs only once the microtask queue has drained).
+ * So code between two switch points runs alone, as in gevent. After a
+ * few-ms slice the hub hands the thread back to the runtime for one turn,
+ * so timers and I/O never starve — unless the runtime had a turn during the
+ * slice anyway (the hub was not hogging the thread).
  *
  * @module
  */
@@ -17,8 +22,7 @@ import { emit, onDrain } from "./_hooks.ts";
 
 /**
  * A run-queue entry that starts user code at once (a greenlet's start, a
- * patched timer's callback). The queue runs such entries only first in a
- * drain pass, after the continuations of greenlets resumed before them.
+ * patched timer's callback).
  */
 export interface UserTask {
   /** Runs the user code. */
@@ -32,28 +36,55 @@ function runUser(arg: unknown): void {
 /** Schedule a {@linkcode UserTask} with `queue.schedule(runUserTask, task)`. */
 export const runUserTask: (arg: unknown) => void = runUser;
 
+/** A greenlet's task as the run queue sees it. */
+export interface Runnable {
+  /**
+   * Whether the hub must learn at once when it goes away in an await the
+   * hub does not own (a scope past its deadline waits to detach it).
+   */
+  readonly watched: boolean;
+}
+
 /** What the run queue tells its hub. */
 export interface RunQueueOwner {
   /** An entry threw. */
   reportError(error: unknown): void;
   /** A drain pass ended with the queue empty. */
   drained(): void;
+  /** The greenlet resumed last is away in an await the hub does not own. */
+  away(task: Runnable): void;
+  /**
+   * A pass began (`true`: timers armed from now on count from this instant,
+   * as libev's loop time in gevent) or ended (`false`: from the clock again).
+   */
+  holdTime(hold: boolean): void;
 }
 
 const SLICE_MS = 5;
 const QUEUE_ENTRIES = 512;
-const SLICE_BUDGET = 32;
+/** Entries of four slots: fn, arg, arg2, and the task it resumes (or null). */
+const W = 4;
+/** How many hand-overs between two looks at the clock. */
+const CHECK_EVERY = 31;
 
 /** The FIFO run queue of one hub. */
 export class RunQueue {
-  // a ring of [fn, arg, arg2] entries from #head to #tail (exclusive); it
-  // doubles when full and never shrinks.
-  #q: unknown[] = new Array(QUEUE_ENTRIES * 3).fill(undefined);
+  // a ring of [fn, arg, arg2, task] entries from #head to #tail
+  // (exclusive); it doubles when full and never shrinks.
+  #q: unknown[] = new Array(QUEUE_ENTRIES * W).fill(undefined);
   #head = 0;
   #tail = 0;
+  // resumptions that go before the ring (waiters settled by code that runs
+  // from the queue, e.g. an Event's notification): [fn, arg, task] triples
+  #first: unknown[] = [];
+  #firstHead = 0;
+  /** A drain is scheduled or running. */
   #drainScheduled = false;
+  #inDrain = false;
+  /** The greenlet resumed last that has not parked yet (or null). */
+  #current: Runnable | null = null;
   #yieldNext = false;
-  #budget = SLICE_BUDGET;
+  #ops = 0;
   #sliceStart = 0;
   /**
    * Whether the runtime had a turn since the slice started (a probe armed
@@ -62,6 +93,8 @@ export class RunQueue {
    */
   #turned = true;
   #probeArmed = false;
+  /** Whether the owner holds the time for this pass (released at the next turn). */
+  #held = false;
   readonly #owner: RunQueueOwner;
 
   constructor(owner: RunQueueOwner) {
@@ -71,35 +104,125 @@ export class RunQueue {
   /** Number of entries waiting. */
   get size(): number {
     const d = this.#tail - this.#head;
-    return (d < 0 ? d + this.#q.length : d) / 3;
+    return (d < 0 ? d + this.#q.length : d) / W +
+      (this.#first.length - this.#firstHead) / 3;
   }
 
   /** Whether anything is queued or a drain is on its way. */
   get busy(): boolean {
-    return this.#head !== this.#tail || this.#drainScheduled;
+    return this.#head !== this.#tail || this.#drainScheduled ||
+      this.#firstHead !== this.#first.length;
   }
 
-  /** Appends `fn(arg, arg2)`; returns the entry's slot (see `redirect`). */
+  /** The task resumed last that has not parked (it may be away). */
+  get running(): Runnable | null {
+    return this.#current;
+  }
+
+  /** Appends `fn(arg, arg2)`, which resumes no greenlet; returns its slot. */
   schedule<A, B>(fn: (arg: A, arg2: B) => void, arg: A, arg2?: B): number {
+    return this.#push(fn, arg, arg2, null);
+  }
+
+  /**
+   * Appends `fn(arg, arg2)` that resumes (or starts) `task`: once it ran,
+   * the queue runs nothing else until `task` parks or is found away.
+   */
+  resume<A, B>(
+    fn: (arg: A, arg2: B) => void,
+    arg: A,
+    arg2: B,
+    task: Runnable,
+  ): number {
+    return this.#push(fn, arg, arg2, task);
+  }
+
+  /** Like {@linkcode resume}, but before everything queued. */
+  resumeFirst<A>(fn: (arg: A) => void, arg: A, task: Runnable): void {
+    const f = this.#first;
+    f.push(fn, arg, task);
+    this.#wake();
+  }
+
+  #push(
+    fn: unknown,
+    arg: unknown,
+    arg2: unknown,
+    task: Runnable | null,
+  ): number {
     const q = this.#q;
     const t = this.#tail;
     q[t] = fn;
     q[t + 1] = arg;
     q[t + 2] = arg2;
-    let next = t + 3;
+    q[t + 3] = task;
+    let next = t + W;
     if (next === q.length) next = 0;
     this.#tail = next;
     if (next === this.#head) this.#grow();
-    if (!this.#drainScheduled) {
+    this.#wake();
+    return t;
+  }
+
+  /** Something was queued: see that it runs. */
+  #wake(): void {
+    if (this.#drainScheduled) return;
+    if (this.#current !== null) {
+      // a resumed greenlet runs (or is away): it parks, or the probe says
+      // it is away, and the queue goes on then
+      if (!this.#probeArmed) this.#armProbe();
+      return;
+    }
+    this.#drainScheduled = true;
+    if (this.#yieldNext) {
+      this.#yieldNext = false;
+      nativeSetImmediate(this.#drainFromImmediate);
+    } else {
+      nativeQueueMicrotask(this.#drain);
+    }
+  }
+
+  /**
+   * `task` reached a switch point (a hub-aware wait, a yield, its end). If
+   * it is the one resumed last, the next entry runs: a resumption at once
+   * (it only settles a promise), anything else from a fresh microtask.
+   */
+  park(task: Runnable): void {
+    if (task !== this.#current) return;
+    this.#current = null;
+    if (this.#inDrain || this.#drainScheduled) return;
+    if (++this.#ops >= CHECK_EVERY && this.#timeForTurn()) {
       this.#drainScheduled = true;
-      if (this.#yieldNext) {
-        this.#yieldNext = false;
-        nativeSetImmediate(this.#drainFromImmediate);
-      } else {
-        nativeQueueMicrotask(this.#drain);
+      nativeSetImmediate(this.#drainFromImmediate);
+      return;
+    }
+    if (this.#firstHead === this.#first.length) {
+      const h = this.#head;
+      const q = this.#q;
+      const next = q[h + 3];
+      if (h !== this.#tail && next !== null && q[h] !== runUser) {
+        const fn = q[h] as (arg: unknown, arg2: unknown) => void;
+        const arg = q[h + 1];
+        const arg2 = q[h + 2];
+        q[h] =
+          q[h + 1] =
+          q[h + 2] =
+          q[h + 3] =
+            undefined;
+        const n = h + W;
+        this.#head = n === q.length ? 0 : n;
+        const t = this.#current = next as Runnable;
+        fn(arg, arg2);
+        if (
+          !this.#probeArmed && (this.#head !== this.#tail || t.watched)
+        ) this.#armProbe();
+        return;
       }
     }
-    return t;
+    // anything else (or nothing: a drain pass still ends, for the hooks and
+    // quiescence) runs from a fresh microtask, outside the greenlet's frame
+    this.#drainScheduled = true;
+    nativeQueueMicrotask(this.#drain);
   }
 
   /**
@@ -126,22 +249,57 @@ export class RunQueue {
 
   /** A new slice starts now (the runtime just gave the thread back). */
   newSlice(): void {
+    this.#turn();
+    this.#hold();
     this.#startSlice(nativeNow());
+  }
+
+  #hold(): void {
+    this.#held = true;
+    this.#owner.holdTime(true);
+  }
+
+  #release(): void {
+    if (!this.#held) return;
+    this.#held = false;
+    this.#owner.holdTime(false);
   }
 
   #startSlice(now: number): void {
     this.#sliceStart = now;
     this.#turned = false;
-    if (!this.#probeArmed) {
-      this.#probeArmed = true;
-      nativeSetImmediate(this.#probe);
-    }
+    if (!this.#probeArmed) this.#armProbe();
+  }
+
+  #armProbe(): void {
+    this.#probeArmed = true;
+    nativeSetImmediate(this.#probe);
   }
 
   #probe = (): void => {
     this.#probeArmed = false;
     this.#turned = true;
+    this.#release();
+    this.#turn();
+    if (
+      !this.#drainScheduled && this.#current === null &&
+      (this.#head !== this.#tail || this.#firstHead !== this.#first.length)
+    ) {
+      this.#drainScheduled = true;
+      this.#drain();
+    }
   };
+
+  /**
+   * The runtime had a turn, so the microtask queue drained: a greenlet
+   * resumed and not parked since is away in an await the hub does not own.
+   */
+  #turn(): void {
+    const t = this.#current;
+    if (t === null) return;
+    this.#current = null;
+    this.#owner.away(t);
+  }
 
   /**
    * The slice has lasted `SLICE_MS` at `now`: a new one starts, and unless
@@ -151,6 +309,14 @@ export class RunQueue {
     const hogged = !this.#turned;
     this.#startSlice(now);
     return hogged;
+  }
+
+  /** Whether the slice is over and the hub hogged it: time for a turn. */
+  #timeForTurn(): boolean {
+    this.#ops = 0;
+    if (this.#held) this.#owner.holdTime(true); // a long pass: time goes on
+    const now = nativeNow();
+    return now - this.#sliceStart >= SLICE_MS && this.#sliceOver(now);
   }
 
   /** The event loop ran dry: drain on microtasks, not after a turn. */
@@ -171,63 +337,92 @@ export class RunQueue {
   }
 
   #drainFromImmediate = (): void => {
+    this.#turn();
+    this.#hold();
     this.#startSlice(nativeNow());
     this.#drain();
   };
 
   #drain = (): void => {
-    let n = 0;
-    let resumed = false;
+    if (this.#current !== null) {
+      this.#drainScheduled = false;
+      return; // a resumed greenlet runs: its park goes on from here
+    }
+    if (!this.#held) {
+      // the time of this pass, until it ends or the runtime has a turn
+      this.#hold();
+      if (!this.#probeArmed) this.#armProbe();
+    }
+    this.#inDrain = true;
     let ranUser = false;
     for (;;) {
-      const h = this.#head;
-      if (h === this.#tail) break;
-      const q = this.#q;
-      const fn = q[h] as (arg: unknown, arg2: unknown) => void;
-      // Starting user code runs it at once. If this pass already resumed
-      // greenlets (their continuations wait in the microtask queue), let
-      // those run first: continue the pass in a later microtask.
-      if (fn === runUser) {
-        if (resumed) {
-          this.#budget -= 1 + (n >> 4);
-          nativeQueueMicrotask(this.#drain);
-          return;
+      let fn: (arg: unknown, arg2: unknown) => void;
+      let arg: unknown;
+      let arg2: unknown = undefined;
+      let task: unknown;
+      const f = this.#first;
+      if (this.#firstHead !== f.length) {
+        const i = this.#firstHead;
+        fn = f[i] as typeof fn;
+        arg = f[i + 1];
+        task = f[i + 2];
+        if (i + 3 === f.length) {
+          f.length = 0;
+          this.#firstHead = 0;
+        } else {
+          f[i] = f[i + 1] = f[i + 2] = undefined;
+          this.#firstHead = i + 3;
         }
-        ranUser = true;
       } else {
-        resumed = true;
+        const h = this.#head;
+        if (h === this.#tail) break;
+        const q = this.#q;
+        fn = q[h] as typeof fn;
+        arg = q[h + 1];
+        arg2 = q[h + 2];
+        task = q[h + 3];
+        q[h] =
+          q[h + 1] =
+          q[h + 2] =
+          q[h + 3] =
+            undefined;
+        const next = h + W;
+        this.#head = next === q.length ? 0 : next;
       }
-      const arg = q[h + 1];
-      const arg2 = q[h + 2];
-      q[h] = q[h + 1] = q[h + 2] = undefined;
-      const next = h + 3;
-      this.#head = next === q.length ? 0 : next;
+      if (fn === runUser) ranUser = true;
+      if (task !== null) this.#current = task as Runnable;
       try {
         fn(arg, arg2);
       } catch (e) {
         this.#owner.reportError(e);
       }
-      // A long pass (many greenlets started at once) checks the time too.
-      if ((++n & 1023) === 0) {
-        const now = nativeNow();
-        if (now - this.#sliceStart >= SLICE_MS && this.#sliceOver(now)) {
-          nativeSetImmediate(this.#drainFromImmediate);
-          return;
-        }
+      const t = this.#current;
+      if (t !== null) {
+        // it runs on (its continuation waits in the microtask queue)
+        this.#inDrain = false;
+        this.#drainScheduled = false;
+        if (
+          !this.#probeArmed &&
+          (this.#head !== this.#tail ||
+            this.#firstHead !== this.#first.length || t.watched)
+        ) this.#armProbe();
+        return;
+      }
+      if (++this.#ops >= CHECK_EVERY && this.#timeForTurn()) {
+        this.#inDrain = false;
+        nativeSetImmediate(this.#drainFromImmediate);
+        return;
       }
     }
+    this.#inDrain = false;
     this.#drainScheduled = false;
     // User code that ran here announced its own switch points; one that
     // ended at a raw await must stay visible to the monitor's timer.
     if (onDrain !== null) emit(onDrain, ranUser);
-    this.#budget -= 1 + (n >> 4);
-    if (this.#budget <= 0) {
-      this.#budget = SLICE_BUDGET;
-      const now = nativeNow();
-      if (now - this.#sliceStart >= SLICE_MS && this.#sliceOver(now)) {
-        this.#yieldNext = true;
-      }
+    if (++this.#ops >= CHECK_EVERY && this.#timeForTurn()) {
+      this.#yieldNext = true;
     }
+    this.#release();
     this.#owner.drained();
   };
 }

@@ -24,3 +24,37 @@ export function callerSite(fn: unknown): string | null {
   const m = frame.match(/\(([^()]+)\)\s*$/) ?? frame.match(/at (.+)$/);
   return m ? m[1].trim() : frame.trim();
 }
+
+function fileOf(frame: string): string | null {
+  const m = frame.match(/\(([^()]+)\)\s*$/) ?? frame.match(/at (.+)$/);
+  if (m === null) return null;
+  return m[1].trim().replace(/:\d+:\d+$/, "");
+}
+
+function dirOf(file: string): string {
+  return file.slice(0, file.lastIndexOf("/") + 1);
+}
+
+/**
+ * The first frame of the current stack outside the library (`file:line:col`),
+ * for reports that name the user's code; null where stacks are not
+ * captured. The library is the file this function runs in (the bundle) or
+ * the source modules beside it (not tests).
+ */
+export function userSite(): string | null {
+  const stack = new Error().stack;
+  if (stack === undefined) return null;
+  const frames = stack.split("\n").slice(1);
+  const own = frames.length === 0 ? null : fileOf(frames[0]);
+  if (own === null) return null;
+  const dir = dirOf(own);
+  for (const frame of frames) {
+    const file = fileOf(frame);
+    if (file === null || file === own) continue;
+    if (dirOf(file) === dir && !/_test\.|test_/.test(file)) continue;
+    if (file.startsWith("node:") || file.startsWith("ext:")) continue;
+    const m = frame.match(/\(([^()]+)\)\s*$/) ?? frame.match(/at (.+)$/);
+    return m ? m[1].trim() : frame.trim();
+  }
+  return null;
+}

@@ -59,6 +59,8 @@ export class Timers {
   #nativeDeadline = Infinity;
   #unrefCount = 0;
   #nativeRefd = true;
+  /** The held time of the hub's pass, or NaN: timers count from the clock. */
+  #passNow = NaN;
 
   constructor(host: TimerHost, owner: TimersOwner) {
     this.host = host;
@@ -85,9 +87,21 @@ export class Timers {
     return this.#heap.values();
   }
 
+  /**
+   * While the hub's pass holds the time (`hold(true)`), timers armed count
+   * from that instant — gevent's loop time: two sleeps armed in one pass
+   * share their base, so their order is their arming order. `hold(false)`:
+   * from the clock again.
+   */
+  hold(hold: boolean): void {
+    this.#passNow = hold ? this.host.now() : NaN;
+  }
+
   /** Arms a timer: `fn(arg)` runs after `ms` milliseconds. */
   add(ms: number, fn: (arg: unknown) => void, arg: unknown): Timer {
-    const t = new Timer(this.host.now() + ms, this.#seq++, fn, arg);
+    const held = this.#passNow;
+    const now = held === held ? held : this.host.now();
+    const t = new Timer(now + ms, this.#seq++, fn, arg);
     this.#heap.push(t, ms);
     if (t.deadline < this.#nativeDeadline) this.#arm(t.deadline);
     else if (!this.#nativeRefd) this.#syncRef();

@@ -10,6 +10,7 @@
 import type { Timer } from "./_timer_heap.ts";
 import { emit, onSettle, onSwitch, onWait } from "./_hooks.ts";
 import { timeLeft } from "./_inspect.ts";
+import { userSite } from "./_site.ts";
 
 /** What the waiting layer needs from a hub (implemented by the hub core). */
 export interface Scheduler {
@@ -17,8 +18,14 @@ export interface Scheduler {
   readonly main: Task;
   /** The hub's time in milliseconds. */
   now(): number;
-  /** Appends `fn(arg, arg2)` to the hub's run queue. */
+  /** Appends `fn(arg, arg2)` (which resumes no greenlet) to the hub's run queue. */
   schedule<A, B>(fn: (arg: A, arg2: B) => void, arg: A, arg2?: B): void;
+  /** Appends `fn(arg)`, which resumes `task` (settles its wait's promise). */
+  resume<A>(fn: (arg: A) => void, arg: A, task: Task): void;
+  /** Like `resume`, before everything queued (for code run from the queue). */
+  resumeFirst<A>(fn: (arg: A) => void, arg: A, task: Task): void;
+  /** `task` reached a switch point: the hub may resume the next greenlet. */
+  park(task: Task): void;
   /** Queues a `sleep(0)` of `task`; returns its slot in the run queue. */
   scheduleYield(
     resume: (v: undefined, scope: Scope) => void,
@@ -46,14 +53,41 @@ export interface Scheduler {
 }
 
 /** An error thrown into a scope: a cancellation, or a one-shot Timeout. */
-export interface Pending {
+export class Pending {
   /** What to throw. */
   readonly error: unknown;
   /** The Timeout that threw it, or null for a kill. */
   readonly source: unknown;
   /** A cancellation (it stays) rather than a one-shot error (taken once). */
   readonly level: boolean;
+  /** How many waits it rejected so far. */
+  delivered = 0;
+  /** A later kill's error: the cancellation once this one was delivered. */
+  next: Pending | null = null;
+  /** The cancellation this one followed (a second kill), if any. */
+  previous: Pending | null = null;
+
+  /** Whether `e` is this cancellation's error or an earlier one's. */
+  threw(e: unknown): boolean {
+    for (let p: Pending | null = this; p !== null; p = p.previous) {
+      if (p.error === e) return true;
+    }
+    return false;
+  }
+
+  constructor(error: unknown, source: unknown, level: boolean) {
+    this.error = error;
+    this.source = source;
+    this.level = level;
+  }
 }
+
+/**
+ * How many times a cancellation rejects the waits of a flow that keeps
+ * catching it and waiting again (a catch-all retry loop): at the next wait
+ * after these the flow is abandoned (see `Scope.abandon`).
+ */
+export const MAX_DELIVERIES = 10;
 
 /** What a scope's cancellation aborts besides its waits (made on first use). */
 export interface ScopeSignals {
@@ -98,6 +132,25 @@ export class Scope {
   get shielded(): boolean {
     return false;
   }
+
+  /**
+   * A flow in this scope kept catching the scope's cancellation and waiting
+   * again, at `site`: returns whether it is abandoned there (its wait never
+   * settles). A greenlet's task then ends killed; a `withTimeout` scope
+   * settles. Others (a hub's main) go on rejecting.
+   */
+  abandon(_site: string | null): boolean {
+    return false;
+  }
+
+  /**
+   * How run info names this scope around a wait: `withTimeout(1000 ms, 0.4 s
+   * left)` at hub time `now`, `withTimeout(1000 ms)` when `now` is null (a
+   * trace); null for a scope it does not name.
+   */
+  label(_now: number | null): string | null {
+    return null;
+  }
 }
 
 /** A scope that cancellation from outer scopes does not reach (`shield`). */
@@ -140,12 +193,50 @@ export class Task extends Scope {
   lnext: Task | null = null;
   /** See `lnext`. */
   lprev: Task | null = null;
+  /** Scopes told when the task is found away (see {@linkcode watchAway}). */
+  awayWatchers: AwayWatcher[] | null = null;
+
+  /**
+   * Whether the run queue must learn at once when it goes away: a hub's
+   * main (the program's own code must not look busy once it went on to
+   * await something else), or a task with a scope waiting to detach.
+   */
+  get watched(): boolean {
+    return this.parent === null || this.awayWatchers !== null;
+  }
+
+  /** The run queue found it away in an await the hub does not own. */
+  wentAway(): void {
+    const list = this.awayWatchers;
+    if (list === null) return;
+    for (const w of list.slice()) w.away();
+  }
 
   constructor(core: Scheduler, parent: Task | null) {
     super(null, null);
     this.core = core;
     this.parent = parent;
   }
+}
+
+/** Something told when a task is found away (a scope past its deadline). */
+export interface AwayWatcher {
+  /** The task is away in an await the hub does not own. */
+  away(): void;
+}
+
+/** Tells `watcher` whenever `task` is found away, until {@linkcode unwatchAway}. */
+export function watchAway(task: Task, watcher: AwayWatcher): void {
+  (task.awayWatchers ??= []).push(watcher);
+}
+
+/** Stops telling `watcher`. */
+export function unwatchAway(task: Task, watcher: AwayWatcher): void {
+  const list = task.awayWatchers;
+  if (list === null) return;
+  const i = list.indexOf(watcher);
+  if (i >= 0) list.splice(i, 1);
+  if (list.length === 0) task.awayWatchers = null;
 }
 
 let capturedRes: (v: unknown) => void;
@@ -313,16 +404,20 @@ function detach(w: Waiter): void {
 export function settle(w: Waiter, ok: boolean, value: unknown): boolean {
   if (!w.active) return false;
   detach(w);
-  w.task.core.schedule(ok ? w.res : w.rej, value);
+  const task = w.task;
+  task.core.resume(ok ? w.res : w.rej, value, task);
   return true;
 }
 
-/** Like {@linkcode settle} but resumes at once: for code run from the run queue. */
+/**
+ * Like {@linkcode settle} but resumes before everything queued: for code run
+ * from the run queue (a notification wakes its waiters next, in order).
+ */
 export function settleNow(w: Waiter, ok: boolean, value: unknown): boolean {
   if (!w.active) return false;
   detach(w);
-  if (ok) w.res(value);
-  else w.rej(value);
+  const task = w.task;
+  task.core.resumeFirst(ok ? w.res : w.rej, value, task);
   return true;
 }
 
@@ -338,7 +433,9 @@ function onWaitTimer(arg: unknown): void {
 
 function rejectLater(w: Waiter, error: unknown): Waiter {
   w.active = false;
-  w.task.core.schedule(w.rej, error);
+  const task = w.task;
+  task.core.resume(w.rej, error, task);
+  task.core.park(task);
   return w;
 }
 
@@ -348,15 +445,34 @@ function rejectLater(w: Waiter, error: unknown): Waiter {
  * error pending there (taken when `take`); undefined when there is none.
  */
 export function interruption(scope: Scope, take: boolean): Pending | undefined {
+  const s = interrupter(scope);
+  if (s === null) return undefined;
+  const p = s.stop!;
+  if (take) taken(s, p);
+  return p;
+}
+
+/** The scope whose error a wait started in `scope` now would throw, or null. */
+function interrupter(scope: Scope): Scope | null {
   for (let s: Scope | null = scope; s !== null; s = s.outer) {
-    const p = s.stop;
-    if (p !== null) {
-      if (take && !p.level) s.stop = null;
-      return p;
-    }
+    if (s.stop !== null) return s;
     if (s.shielded) break;
   }
-  return undefined;
+  return null;
+}
+
+/** `p`, the error of `s`, rejected a wait: one-shot errors are used up. */
+function taken(s: Scope, p: Pending): void {
+  if (!p.level) {
+    s.stop = null;
+    return;
+  }
+  // a later kill's error is thrown from the next wait on
+  if (++p.delivered === 1 && p.next !== null) {
+    const next = s.stop = p.next;
+    next.previous = p;
+    next.delivered = 1;
+  }
 }
 
 /** Whether a wait started in `scope` now would not be interrupted (fast path). */
@@ -382,8 +498,15 @@ export function waitOn(
   if (
     scope.stop !== null || scope.outer !== null
   ) {
-    const stop = interruption(scope, true);
-    if (stop !== undefined) return rejectLater(w, stop.error);
+    const s = interrupter(scope);
+    if (s !== null) {
+      const stop = s.stop!;
+      if (
+        stop.level && stop.delivered >= MAX_DELIVERIES && s.abandon(userSite())
+      ) return abandonWait(w);
+      taken(s, stop);
+      return rejectLater(w, stop.error);
+    }
   }
   const signal = options.signal;
   if (signal !== undefined && signal.aborted) {
@@ -405,6 +528,15 @@ export function waitOn(
   }
   if (signal !== undefined) signal.addEventListener("abort", w, { once: true });
   if (onWait !== null) emit(onWait, w);
+  task.core.park(task);
+  return w;
+}
+
+/** The flow waiting in `w` caught a cancellation too often: it never settles. */
+function abandonWait(w: Waiter): Waiter {
+  w.active = false;
+  const task = w.task;
+  task.core.park(task);
   return w;
 }
 
@@ -435,7 +567,9 @@ export function yieldNow(scope: Scope): Promise<unknown> {
   const task = scope.task;
   if (onSwitch !== null) emit(onSwitch, task);
   const p = new Promise(capture);
-  task.yieldSlot = task.core.scheduleYield(capturedRes, scope);
+  const core = task.core;
+  task.yieldSlot = core.scheduleYield(capturedRes, scope);
+  core.park(task);
   return p;
 }
 
@@ -464,9 +598,22 @@ export function throwInto(
   cancel: boolean,
 ): void {
   const task = target.task;
+  let stop: Pending | null = null;
   if (cancel) {
-    if (target.stop !== null && target.stop.level) return;
-    target.stop = { error, source, level: true };
+    const was = target.stop;
+    stop = new Pending(error, source, true);
+    if (was !== null && was.level) {
+      // a second kill: its error is thrown after the first one's
+      if (was.delivered === 0) {
+        let last = was;
+        while (last.next !== null) last = last.next;
+        last.next = stop;
+        return;
+      }
+      target.stop = stop;
+      stop.previous = was;
+      stop.delivered = was.delivered;
+    } else target.stop = stop;
     const signals = target.signals;
     if (signals !== null) {
       signals.ac?.abort(error);
@@ -484,6 +631,7 @@ export function throwInto(
     if (reaches(target, w.scope)) {
       const abort = w.options.abort;
       settle(w, false, error);
+      if (stop !== null) taken(target, stop);
       delivered = true;
       if (abort !== undefined) {
         try {
@@ -502,9 +650,12 @@ export function throwInto(
       rejectYield,
       error,
     )
-  ) delivered = true;
+  ) {
+    if (stop !== null) taken(target, stop);
+    delivered = true;
+  }
   if (!cancel && !delivered && target.stop === null) {
-    target.stop = { error, source, level: false };
+    target.stop = new Pending(error, source, false);
   }
 }
 
@@ -624,6 +775,11 @@ export function describeWaits(task: Task): string | null {
     if (w.timer !== null) {
       now ??= task.core.now();
       part += ` (${timeLeft(w.timer.deadline - now)})`;
+    }
+    for (let s: Scope | null = w.scope; s !== task && s !== null; s = s.outer) {
+      now ??= task.core.now();
+      const scope = s.label(now);
+      if (scope !== null) part += ` inside ${scope}`;
     }
     text = text === null ? part : `${text} and ${part}`;
   }

@@ -20,7 +20,9 @@ import { coreOf, registerGreenletFactory } from "./_hub_core.ts";
 import { runUserTask, type UserTask } from "./_run_queue.ts";
 import {
   DEAD,
+  MAX_DELIVERIES,
   NEW,
+  type Pending,
   RUNNING,
   SCHEDULED,
   scopeSignal,
@@ -106,7 +108,31 @@ class GreenletTask extends Task implements UserTask {
   }
   runUser(): void {
     if (this.state !== DEAD) als.run(this, runBody, this);
+    else this.core.park(this);
   }
+
+  override abandon(site: string | null): boolean {
+    const g = this.greenlet as Greenlet;
+    const kill = this.stop!;
+    warn(
+      `gevent-ts: ${g} caught its kill (${
+        describeError(kill.error)
+      }) ${MAX_DELIVERIES} times and waited again${
+        site === null ? "" : ` at ${site}`
+      }: that flow is abandoned (its wait never settles) and the greenlet ends killed`,
+    );
+    finish(g, false, kill.error);
+    return true;
+  }
+}
+
+function describeError(e: unknown): string {
+  return e instanceof Error ? e.name : String(e);
+}
+
+/** A warning to stderr, through `console.warn` as it is now (tests may replace it). */
+function warn(message: string): void {
+  globalThis.console.warn(message);
 }
 
 // Set just before a constructor call by the library's own callers.
@@ -321,7 +347,8 @@ export class Greenlet<T = unknown, A extends unknown[] = unknown[]>
   start(): void {
     if (this.#task.state !== NEW) return;
     this.#begin();
-    this.#task.core.schedule(runUserTask, this.#task);
+    const task = this.#task;
+    task.core.resume(runUserTask, task, task);
   }
 
   /**
@@ -346,7 +373,7 @@ export class Greenlet<T = unknown, A extends unknown[] = unknown[]>
   static #startFromTimer(g: Greenlet): void {
     startTimers.delete(g);
     const task = g.#task;
-    if (task.state !== DEAD) task.core.schedule(runUserTask, task);
+    if (task.state !== DEAD) task.core.resume(runUserTask, task, task);
   }
 
   static {
@@ -488,10 +515,21 @@ export class Greenlet<T = unknown, A extends unknown[] = unknown[]>
     task.state = DEAD;
     if (onFinish !== null) emit(onFinish, task);
     const kill = task.stop;
-    // a body that swallowed its kill and returned still ends killed
-    if (kill !== null && kill.level && ok) {
-      ok = false;
-      v = kill.error;
+    if (kill !== null && kill.level) {
+      if (ok) {
+        // a kill that never reached a switch point (the function was away
+        // in an unowned await) still ends it killed; one it caught and
+        // returned from leaves the function's outcome (gevent's case)
+        if (kill.delivered === 0) {
+          ok = false;
+          v = kill.error;
+        }
+      } else if (kill.delivered === 0 || isCancellation(v, kill)) {
+        // a kill is never a failure: the kill's error, one caused by it, an
+        // operation it aborted, a driver's error after the signal aborted
+        v = killError(v, kill);
+        this.#flags |= QUIET;
+      }
     }
     const core = coreOf(task);
     const startTimer = startTimers.get(this);
@@ -508,7 +546,32 @@ export class Greenlet<T = unknown, A extends unknown[] = unknown[]>
     }
     this.notifyLinks();
     if (this.#flags === FAILED) core.reportError(task, v);
+    core.park(task);
   }
+}
+
+/**
+ * Whether `e`, thrown out of a killed greenlet, is its kill: the kill's
+ * error, any `GreenletExit`, an error caused by the kill (its `cause`
+ * chain), or an `AbortError` (Node's, a DOMException) of an aborted
+ * operation.
+ */
+function isCancellation(e: unknown, kill: Pending): boolean {
+  for (let i = 0; i < 16 && e !== null && typeof e === "object"; i++) {
+    if (kill.threw(e) || e instanceof GreenletExit) return true;
+    if ((e as { name?: unknown }).name === "AbortError") return true;
+    e = (e as { cause?: unknown }).cause;
+  }
+  return kill.threw(e);
+}
+
+/** The kill a killed greenlet ended by: the one in `e`'s cause chain, else the last. */
+function killError(e: unknown, kill: Pending): unknown {
+  for (let i = 0; i < 16 && e !== null && typeof e === "object"; i++) {
+    if (kill.threw(e) || e instanceof GreenletExit) return e;
+    e = (e as { cause?: unknown }).cause;
+  }
+  return kill.threw(e) ? e : kill.error;
 }
 
 function throwExit(v: unknown): unknown {

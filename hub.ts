@@ -238,7 +238,11 @@ export class Hub {
       );
     }
     this.clock = clock;
-    this.#core = new HubCore(this, realTimerHost(() => clock.now()));
+    this.#core = new HubCore(
+      this,
+      realTimerHost(() => clock.now()),
+      clock === realClock,
+    );
     watchLoopDry(this.#loopDry);
   }
 

@@ -13,6 +13,7 @@ import {
 } from "./_checks.ts";
 import { currentScope } from "./_context.ts";
 import { interruption, settleNow, type Waiter, waitOn } from "./_waiter.ts";
+import { linksRan } from "./linkable.ts";
 import { Greenlet, GreenletExit } from "./greenlet.ts";
 import { Timeout } from "./timeout.ts";
 
@@ -140,7 +141,7 @@ export function joinAll<G extends Greenlet<unknown>>(
     options?.raiseError ?? false,
   );
   for (const g of list) {
-    if (g.dead) j.cb(g);
+    if (linksRan(g)) j.cb(g); // rule 7: its own links first
   }
   if (j.failed) {
     return Promise.reject(j.done[j.done.length - 1].exception);
@@ -157,7 +158,7 @@ export function joinAll<G extends Greenlet<unknown>>(
   if (!w.active) return w.promise as Promise<G[]>;
   j.w = w;
   for (const g of list) {
-    if (!g.dead) g.rawlink(j.cb);
+    if (!linksRan(g)) g.rawlink(j.cb);
   }
   return (w.promise as Promise<G[] | null>).then(
     (v) => {

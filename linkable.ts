@@ -77,6 +77,16 @@ interface LinkRecord {
 // from a callback stops a later one (notifications never nest: they run
 // from the run queue).
 let notifying: Linkable | null = null;
+
+let settledFor: (x: Linkable) => boolean;
+
+/**
+ * Internal (for join_all.ts, not re-exported): whether `x` is ready and its
+ * link callbacks have run — what a wait on it returns at once for.
+ */
+export function linksRan(x: Linkable): boolean {
+  return settledFor(x);
+}
 let batch: LinkRecord | LinkRecord[] | null = null;
 
 function callTarget(
@@ -129,6 +139,10 @@ export abstract class Linkable implements Waitable {
   #plainRaisingWait: WaitOptions | null = null;
   /** What its waits show in run info: the label until first waited on. */
   #source: object | string;
+
+  static {
+    settledFor = (x) => x.ready() && !x.#scheduled;
+  }
 
   /**
    * Creates the base of a waitable, not ready until `ready()` says so.

@@ -420,7 +420,7 @@ test("a kill with any error reaches a patched fetch: it is aborted with that err
         await g.kill(stop);
         assert.equal(await closed, "/slow closed by client");
         assert.equal(g.exception, stop);
-        assert.deepEqual(errors, ["fetcher: RangeError: stop now"]);
+        assert.deepEqual(errors, []); // a kill is never a failure
       });
     });
   } finally {
@@ -536,13 +536,14 @@ test("a patched fetch inside shield outlives the outer deadline; the shield's ow
             }
           }, { timeout: 100 }));
       } catch (e) {
-        // withTimeout settles at its deadline (the contract's rule 3)
-        log.push(e instanceof Timeout ? "outer Timeout" : `${e}`);
+        // never: the body was in a hub-aware wait at the outer deadline, so
+        // withTimeout waits for it to end (the contract's rule 3), and it
+        // ended well — the shield caught its own Timeout (completion wins)
+        log.push(e instanceof Timeout ? "outer Timeout?!" : `${e}`);
       }
       log.push(await closed);
       await ticker.join();
       assert.deepEqual(log, [
-        "outer Timeout",
         "shield's",
         "/slow closed by client",
       ]);
@@ -740,7 +741,8 @@ test("a retry loop around patched fetch dies with the kill: no request after it"
         "/slow closed by client",
       ]);
       assert.deepEqual(requests, ["/slow"]);
-      assert.ok(g.value instanceof GreenletExit);
+      // each kill reached it and it caught them all: gevent's success
+      assert.deepEqual([g.successful(), g.value], [true, undefined]);
     });
   } finally {
     await stopServer(server);

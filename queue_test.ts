@@ -128,7 +128,7 @@ waitContract({
 
 // ---- wake-up orders ----
 
-test("Queue: blocked getters get items in the order they waited, each during the putter's await", async () => {
+test("Queue: blocked getters get items in the order they waited, once the putter parks", async () => {
   const q = new Queue<number>();
   const log: string[] = [];
   const getter = async (name: string) => {
@@ -148,13 +148,13 @@ test("Queue: blocked getters get items in the order they waited, each during the
     "a waits",
     "b waits",
     "c waits",
-    // An uncontended `await q.put()` is one microtask hop (gevent's put
-    // does not switch at all): the getter woken by the put before runs then.
+    // An uncontended `await q.put()` is no switch point (gevent's put does
+    // not switch at all): the woken getters run once the producer ends.
     "put 1",
-    "a got 1",
     "put 2",
-    "b got 2",
     "put 3",
+    "a got 1",
+    "b got 2",
     "c got 3",
   ]);
   assert.equal(q.qsize(), 0);
@@ -193,11 +193,12 @@ test.virtual("Queue(2): the producer waits while two items are queued (back-pres
     "put 1 ok",
     "put 2?",
     "got 0 (2 left)", // the waiting put's item took the free slot at once
+    // the consumer's gets do not block: it runs on until the queue is empty
+    "got 1 (1 left)",
+    "got 2 (0 left)",
     "put 2 ok",
     "put 3?",
-    "got 1 (2 left)", // put 3 was waiting: its item went in
-    "put 3 ok",
-    "got 2 (1 left)",
+    "put 3 ok", // handed to the waiting consumer
     "got 3 (0 left)",
   ]);
 });

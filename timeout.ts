@@ -15,15 +15,21 @@ import {
   optionNames,
 } from "./_checks.ts";
 import { als, currentScope } from "./_context.ts";
+import { timeLeft } from "./_inspect.ts";
 import {
+  type AwayWatcher,
   closeScope,
+  MAX_DELIVERIES,
+  NO_OPTIONS,
   retractPending,
   Scope,
   scopeSignal,
-  settle,
   ShieldScope,
   throwInto,
+  unhindered,
+  unwatchAway,
   waitOn,
+  watchAway,
 } from "./_waiter.ts";
 
 let fire: (t: unknown) => void;
@@ -251,19 +257,168 @@ export function withTimeout(
   return runWithTimeout(ms, fn, args, hasValue, timeoutValue);
 }
 
-class ScopeWait {
-  readonly ms: number;
-  constructor(ms: number) {
-    this.ms = ms;
-  }
-  toString(): string {
-    return `withTimeout(${this.ms} ms)`;
-  }
-}
-
 function isThenable(v: unknown): v is PromiseLike<unknown> {
   return v !== null && (typeof v === "object" || typeof v === "function") &&
     typeof (v as PromiseLike<unknown>).then === "function";
+}
+
+/**
+ * Whether `e`, thrown out of a scope cancelled by `cancel`, is that
+ * cancellation: the error itself, one caused by it, or an `AbortError` of
+ * an operation it aborted.
+ */
+function isCancellation(e: unknown, cancel: unknown): boolean {
+  for (let i = 0; i < 16 && e !== null && typeof e === "object"; i++) {
+    if (e === cancel) return true;
+    if ((e as { name?: unknown }).name === "AbortError") return true;
+    e = (e as { cause?: unknown }).cause;
+  }
+  return e === cancel;
+}
+
+const RUNNING = 0, EXPIRED = 1, ENDED = 2;
+
+let expire: (scope: unknown) => void;
+let checkDetach: (scope: unknown) => void;
+
+/**
+ * The scope of one `withTimeout` body. It ends when the body has: at the
+ * deadline it is cancelled (level-triggered) and the body unwinds; if the
+ * body is then away in an await the hub does not own, it is detached —
+ * `withTimeout` settles — and goes on cancelled.
+ */
+class TimeoutScope extends Scope implements AwayWatcher {
+  readonly timeout: Timeout;
+  readonly #hasValue: boolean;
+  readonly #timeoutValue: unknown;
+  readonly #res: (v: unknown) => void;
+  readonly #rej: (e: unknown) => void;
+  #timer: Timer | null = null;
+  #state = RUNNING;
+  /** Settled at the deadline while the body was away. */
+  detached = false;
+
+  static {
+    expire = (s) => (s as TimeoutScope).#expire();
+    checkDetach = (s) => (s as TimeoutScope).#checkDetach();
+  }
+
+  constructor(
+    outer: Scope,
+    ms: number,
+    hasValue: boolean,
+    timeoutValue: unknown,
+    res: (v: unknown) => void,
+    rej: (e: unknown) => void,
+  ) {
+    super(outer.task, outer);
+    this.timeout = new Timeout(ms);
+    this.#hasValue = hasValue;
+    this.#timeoutValue = timeoutValue;
+    this.#res = res;
+    this.#rej = rej;
+    if (ms !== Infinity) {
+      this.#timer = outer.task.core.addTimer(ms, expire, this);
+    }
+  }
+
+  /** The body ended: `withTimeout` settles with its outcome. */
+  end(ok: boolean, v: unknown): void {
+    const state = this.#state;
+    if (state === ENDED) {
+      // a detached body: its late failure is still a failure
+      if (!ok && !isCancellation(v, this.timeout)) {
+        this.task.core.reportError(this.task, v);
+      }
+      return;
+    }
+    this.#state = ENDED;
+    this.#close();
+    if (ok) this.#res(v);
+    else if (state === EXPIRED && isCancellation(v, this.timeout)) {
+      this.#settleTimedOut(this.#res, this.#rej);
+    } else this.#rej(v);
+  }
+
+  #close(): void {
+    if (this.#timer !== null) {
+      this.task.core.cancelTimer(this.#timer);
+      this.#timer = null;
+    }
+    closeScope(this);
+    unwatchAway(this.task, this);
+  }
+
+  #settleTimedOut(
+    res: (v: unknown) => void,
+    rej: (e: unknown) => void,
+  ): void {
+    if (this.#hasValue) res(this.#timeoutValue);
+    else rej(this.timeout);
+  }
+
+  #expire(): void {
+    this.#timer = null;
+    if (this.#state !== RUNNING) return;
+    this.#state = EXPIRED;
+    const timeout = this.timeout;
+    throwInto(this, timeout, timeout, true);
+    watchAway(this.task, this);
+    this.away();
+  }
+
+  /** Its task was found away: is the body? (Looked at once what is runnable ran.) */
+  away(): void {
+    this.task.core.schedule(checkDetach, this);
+  }
+
+  #checkDetach(): void {
+    if (this.#state !== EXPIRED || waitsInside(this)) return;
+    this.#detach();
+  }
+
+  #detach(): void {
+    this.#state = ENDED;
+    this.detached = true;
+    this.#close();
+    const task = this.task;
+    const core = task.core;
+    if (this.#hasValue) core.resume(this.#res, this.#timeoutValue, task);
+    else core.resume(this.#rej, this.timeout, task);
+  }
+
+  override label(now: number | null): string {
+    if (now === null) return `withTimeout(${this.timeout.ms} ms)`;
+    const state = this.detached
+      ? "detached at its deadline"
+      : this.#timer !== null
+      ? timeLeft(this.#timer.deadline - now)
+      : this.#state === EXPIRED
+      ? "past its deadline"
+      : "no deadline";
+    return `withTimeout(${this.timeout.ms} ms, ${state})`;
+  }
+
+  override abandon(site: string | null): boolean {
+    if (this.#state !== EXPIRED) return false;
+    globalThis.console.warn(
+      `gevent-ts: a withTimeout(${this.timeout.ms} ms) body caught its Timeout ${MAX_DELIVERIES} times and waited again${
+        site === null ? "" : ` at ${site}`
+      }: that flow is abandoned (its wait never settles) and withTimeout settles`,
+    );
+    this.#detach();
+    return true;
+  }
+}
+
+/** Whether a wait of `task` was started in `scope` or a scope inside it. */
+function waitsInside(scope: Scope): boolean {
+  for (let w = scope.task.waits; w !== null; w = w.gnext) {
+    for (let s: Scope | null = w.scope; s !== null; s = s.outer) {
+      if (s === scope) return true;
+    }
+  }
+  return false;
 }
 
 function runWithTimeout(
@@ -274,30 +429,37 @@ function runWithTimeout(
   timeoutValue: unknown,
 ): Promise<unknown> {
   const outer = currentScope();
-  const scope = new Scope(outer.task, outer);
-  const timeout = new Timeout(ms);
-  const w = waitOn(outer, new ScopeWait(ms), {
-    timeout: ms,
+  // a cancelled caller never runs fn: this is a switch point for it
+  if (!unhindered(outer)) return waitOn(outer, CANCELLED, NO_OPTIONS).promise;
+  const promise = new Promise(capture);
+  const scope = new TimeoutScope(
+    outer,
+    ms,
+    hasValue,
     timeoutValue,
-    timeoutError: hasValue ? undefined : () => timeout,
-    // the deadline: cancel what runs inside, then settle
-    onTimeout: () => throwInto(scope, timeout, timeout, true),
-  });
-  if (!w.active) return w.promise; // the caller is cancelled already
-  const end = (ok: boolean, v: unknown): void => {
-    closeScope(scope);
-    settle(w, ok, v);
-  };
+    capturedRes,
+    capturedRej,
+  );
   let r: unknown;
   try {
     r = als.run(scope, fn as (...a: unknown[]) => unknown, ...args);
   } catch (e) {
-    end(false, e);
-    return w.promise;
+    scope.end(false, e);
+    return promise;
   }
-  if (isThenable(r)) r.then((v) => end(true, v), (e) => end(false, e));
-  else end(true, r);
-  return w.promise;
+  if (isThenable(r)) {
+    r.then((v) => scope.end(true, v), (e) => scope.end(false, e));
+  } else scope.end(true, r);
+  return promise;
+}
+
+const CANCELLED = { toString: () => "withTimeout (cancelled)" };
+
+let capturedRes: (v: unknown) => void;
+let capturedRej: (e: unknown) => void;
+function capture(res: (v: unknown) => void, rej: (e: unknown) => void): void {
+  capturedRes = res;
+  capturedRej = rej;
 }
 
 /**
@@ -357,29 +519,28 @@ export function shield<R>(
   checkTimeout("shield", timeout);
   const outer = currentScope();
   const scope = new ShieldScope(outer.task, outer);
-  const run = (): Promise<Awaited<R>> => {
+  if (timeout === undefined || timeout === Infinity) {
+    let r: unknown;
     try {
-      return Promise.resolve(als.run(scope, fn)) as Promise<Awaited<R>>;
+      r = als.run(scope, fn);
     } catch (e) {
+      closeScope(scope);
       return Promise.reject(e);
     }
-  };
-  if (timeout === undefined || timeout === Infinity) {
-    return run().finally(() => closeScope(scope));
+    return Promise.resolve(r).finally(() => closeScope(scope)) as Promise<
+      Awaited<R>
+    >;
   }
-  // Not a wait of the (maybe cancelled) caller: a deadline of its own.
-  return new Promise<Awaited<R>>((resolve, reject) => {
-    const core = outer.task.core;
-    const t = new Timeout(timeout);
-    const timer = core.addTimer(timeout, () => {
-      throwInto(scope, t, t, true);
-      reject(t);
-    }, undefined);
-    run().then(resolve, reject).finally(() => {
-      core.cancelTimer(timer);
-      closeScope(scope);
-    });
-  });
+  // bounded like withTimeout, in a scope that outer cancellation misses
+  return als.run(
+    scope,
+    runWithTimeout,
+    timeout,
+    fn as (...a: unknown[]) => unknown,
+    [],
+    false,
+    undefined,
+  ).finally(() => closeScope(scope)) as Promise<Awaited<R>>;
 }
 
 /**

@@ -14,7 +14,7 @@ import { checkOptions, describe, optionNames } from "./_checks.ts";
 import { currentTask } from "./_context.ts";
 import { actor, subscribe } from "./_hooks.ts";
 import { coreOf } from "./_hub_core.ts";
-import type { Task, Waiter } from "./_waiter.ts";
+import type { Scope, Task, Waiter } from "./_waiter.ts";
 import type { Greenlet } from "./greenlet.ts";
 import { getHub, type Hub } from "./hub.ts";
 
@@ -408,6 +408,10 @@ class Recorder {
     tr.ready = -Infinity;
     // every wait of it now, oldest first: `withTimeout(50 ms) and sleep`
     let name = text(w.source);
+    for (let s: Scope | null = w.scope; s !== task && s !== null; s = s.outer) {
+      const scope = s.label(null);
+      if (scope !== null) name = `${scope} and ${name}`;
+    }
     for (let o = w.gnext; o !== null; o = o.gnext) {
       name = `${text(o.source)} and ${name}`;
     }

@@ -6,7 +6,9 @@
  * three jobs, so the producer waits whenever the consumers fall behind —
  * memory stays bounded however fast it produces. `close()` ends the
  * consumers' `for await` once the last job is taken. The output is the
- * same on every run: only `sleep(0)` switches, no timers.
+ * same on every run: only `sleep(0)` switches, no timers. A `put` that
+ * does not block does not switch (as in gevent), so the producer fills the
+ * queue before the consumers first run.
  *
  * Run: `deno run examples/06_producer_consumer.ts`
  *
