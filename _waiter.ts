@@ -69,10 +69,8 @@ export class Pending {
 
   /** Whether `e` is this cancellation's error or an earlier one's. */
   threw(e: unknown): boolean {
-    for (let p: Pending | null = this; p !== null; p = p.previous) {
-      if (p.error === e) return true;
-    }
-    return false;
+    return this.error === e ||
+      (this.previous !== null && this.previous.threw(e));
   }
 
   constructor(error: unknown, source: unknown, level: boolean) {

@@ -115,9 +115,10 @@ test("killing a greenlet that was never started leaves the others alone", async 
     await sleep(10_000);
   });
   const never = new Greenlet(function never() {});
-  await never.kill();
+  await never.kill(); // no switch point: it was never started
   never.start(); // dead: it never runs
   assert.deepEqual([never.dead, never.started], [true, false]);
+  await sleep(0); // the sleeper starts
   assert.match(
     getHub().runInfo(),
     /<Greenlet "sleeper" #\d+: sleeper\(\)> waiting on sleep \(\d[^)]* left\)/,

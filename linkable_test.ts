@@ -3,7 +3,6 @@ import {
   formatRunInfo,
   getCurrent,
   getHub,
-  GreenletExit,
   Linkable,
   sleep,
   spawn,

@@ -192,12 +192,19 @@ function isTimeoutOptions(v: unknown): v is WithTimeoutOptions<unknown> {
  * Runs `fn(...args)` in a child scope of the current greenlet, bounded by
  * `ms` milliseconds. At the deadline the scope is cancelled with a
  * {@linkcode Timeout}: every hub-aware wait inside it (and only inside it —
- * concurrent flows never receive it) rejects with it until `fn` ends, its
- * `getCurrentSignal()` aborts, and `withTimeout` settles then, even if `fn`
- * sits in an await the hub does not own: it rejects with the `Timeout`, or
- * resolves with `timeoutValue` when given `{ timeoutValue }` (another key
- * in that object is refused as a misspelt option). A wait of the caller: a
- * kill lands here too.
+ * concurrent flows never receive it) rejects with it until `fn` ends, and
+ * its `getCurrentSignal()` aborts. The scope ends when its body has:
+ * `withTimeout` settles once `fn` has unwound — its `finally` blocks and
+ * `shield`ed cleanup included — rejecting with the `Timeout` (or resolving
+ * with `timeoutValue` when given `{ timeoutValue }`; another key in that
+ * object is refused as a misspelt option) if `fn` ended by it. Completion
+ * wins: if `fn` returns a value, even after the deadline, that value is
+ * returned. Only a body sitting in an await the hub does not own at (or
+ * after) the deadline cannot be unwound: it is detached — `withTimeout`
+ * settles then, and the flow stays cancelled at its next hub-aware wait
+ * (run info shows its waits `inside withTimeout(…, detached at its
+ * deadline)`). A kill of the caller reaches the waits inside `fn` too; a
+ * caller already cancelled never runs `fn`.
  *
  * Which form a call is, is unambiguous: the trailing `{ timeoutValue }` (a
  * plain object with that own property) is the options object only when
@@ -560,7 +567,8 @@ export function shield<R>(
  *     getCurrentSignal().addEventListener("abort", (e) =>
  *       resolve(((e.target as AbortSignal).reason as Error).name))
  *   ), { timeoutValue: "late" });
- * assert.equal(reason, "late"); // withTimeout settles at its deadline
+ * // the body saw the abort and returned: completion wins over the deadline
+ * assert.equal(reason, "Timeout");
  * ```
  */
 export function getCurrentSignal(): AbortSignal {
