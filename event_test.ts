@@ -1,16 +1,22 @@
 import assert from "node:assert/strict";
+import process from "node:process";
+import fc from "fast-check";
 import {
   AsyncResult,
   Event,
   formatRunInfo,
   getHub,
+  type Greenlet,
+  GreenletExit,
   joinAll,
+  killAll,
   sleep,
   spawn,
   Timeout,
   wait,
+  withTimeout,
 } from "./mod.ts";
-import { capturingErrors, test } from "./test_adapter.ts";
+import { capturingErrors, inVirtualTime, test } from "./test_adapter.ts";
 import { waitContract } from "./test_waits.ts";
 
 waitContract({
@@ -289,4 +295,361 @@ test("run info names a greenlet waiting on an Event", async () => {
   );
   e.set();
   await g.join();
+});
+
+/**
+ * Like `capturingErrors`, but returns the errors for the caller to assert
+ * after it, and puts the hub's handler back as it was even when `fn`
+ * throws: `capturingErrors` leaves the handler it saved assigned as the
+ * hub's own property, which a test that fails afterwards does not clean
+ * up, so the next test fails with "test left the default hub's
+ * handleError replaced".
+ */
+async function errorsOf(fn: () => Promise<void>): Promise<string[]> {
+  const hub = getHub();
+  const own = Object.hasOwn(hub, "handleError");
+  const before = hub.handleError;
+  const errors: string[] = [];
+  hub.handleError = (g, e) => void errors.push(`${g.name}: ${e}`);
+  try {
+    await fn();
+  } finally {
+    if (own) hub.handleError = before;
+    else delete (hub as { handleError?: unknown }).handleError;
+  }
+  return errors;
+}
+
+// ---------------------------------------------------------------------------
+// Completion wins over a late cancellation (API.md, Cancellation rule 2):
+// `set()` wakes the greenlets waiting at that moment — their wait completed
+// — so a kill that comes k microtask hops later lands at their next switch
+// point, and the wait returns what it saw.
+
+for (const scoped of [false, true]) {
+  const via = scoped ? " inside withTimeout(1000)" : "";
+  const waitOn = (ev: Event): Promise<boolean> =>
+    scoped ? withTimeout(1000, () => ev.wait()) : ev.wait();
+  const getOf = (r: AsyncResult<string>): Promise<string> =>
+    scoped ? withTimeout(1000, () => r.get()) : r.get();
+  // how g ended: by the kill, or before it (its sleep(0) was over already)
+  const fate = (g: Greenlet) =>
+    g.value instanceof GreenletExit ? "killed" : "ended";
+
+  test(`a kill after k microtask hops into Event.wait that main's set() woke${via}: the wait returns true`, async () => {
+    const log: string[] = [];
+    const expected: string[] = [];
+    for (let k = 0; k <= 12; k++) {
+      const ev = new Event();
+      const seen: boolean[] = [];
+      const g = spawn(async () => {
+        seen.push(await waitOn(ev));
+        await sleep(0);
+      });
+      await sleep(0); // g waits
+      ev.set();
+      for (let i = 0; i < k; i++) await null;
+      const ended = g.dead;
+      g.kill(undefined, { block: false });
+      await g.join();
+      log.push(`k=${k}: saw [${seen}], ${fate(g)}`);
+      expected.push(`k=${k}: saw [true], ${ended ? "ended" : "killed"}`);
+    }
+    assert.deepEqual(log, expected);
+  });
+
+  test(`a kill after k microtask hops into Event.wait that another greenlet's set() woke${via}: it saw the set, or it was not set yet`, async () => {
+    const log: string[] = [];
+    const expected: string[] = [];
+    for (let k = 0; k <= 12; k++) {
+      const ev = new Event();
+      const seen: boolean[] = [];
+      const g = spawn(async () => {
+        seen.push(await waitOn(ev));
+        await sleep(0);
+      });
+      await sleep(0); // g waits
+      const setter = spawn(() => ev.set());
+      for (let i = 0; i < k; i++) await null;
+      const woken = ev.isSet(); // set while g waited: its wait completed
+      const ended = g.dead;
+      g.kill(undefined, { block: false });
+      await joinAll([g, setter]);
+      log.push(`k=${k}: saw [${seen}], ${fate(g)}`);
+      expected.push(
+        `k=${k}: saw [${woken ? "true" : ""}], ${ended ? "ended" : "killed"}`,
+      );
+    }
+    assert.deepEqual(log, expected);
+  });
+
+  test(`a kill after k microtask hops into AsyncResult.get that main's set() woke${via}: the get returns the value`, async () => {
+    const log: string[] = [];
+    const expected: string[] = [];
+    for (let k = 0; k <= 12; k++) {
+      const r = new AsyncResult<string>();
+      const seen: string[] = [];
+      const g = spawn(async () => {
+        seen.push(await getOf(r));
+        await sleep(0);
+      });
+      await sleep(0); // g waits
+      r.set("v");
+      for (let i = 0; i < k; i++) await null;
+      const ended = g.dead;
+      g.kill(undefined, { block: false });
+      await g.join();
+      log.push(`k=${k}: got [${seen}], ${fate(g)}`);
+      expected.push(`k=${k}: got [v], ${ended ? "ended" : "killed"}`);
+    }
+    assert.deepEqual(log, expected);
+  });
+
+  test(`a kill after k microtask hops into AsyncResult.get that another greenlet's set() woke${via}: it got the value, or it was not set yet`, async () => {
+    const log: string[] = [];
+    const expected: string[] = [];
+    for (let k = 0; k <= 12; k++) {
+      const r = new AsyncResult<string>();
+      const seen: string[] = [];
+      const g = spawn(async () => {
+        seen.push(await getOf(r));
+        await sleep(0);
+      });
+      await sleep(0); // g waits
+      const setter = spawn(() => r.set("v"));
+      for (let i = 0; i < k; i++) await null;
+      const woken = r.ready(); // set while g waited: its get completed
+      const ended = g.dead;
+      g.kill(undefined, { block: false });
+      await joinAll([g, setter]);
+      log.push(`k=${k}: got [${seen}], ${fate(g)}`);
+      expected.push(
+        `k=${k}: got [${woken ? "v" : ""}], ${ended ? "ended" : "killed"}`,
+      );
+    }
+    assert.deepEqual(log, expected);
+  });
+}
+
+// ---------------------------------------------------------------------------
+// Property: a waiter that returned true (or the value) saw it set; nobody
+// waits forever after a set; in virtual time and on real timers.
+
+type EvOp =
+  | { kind: "wait"; timeout?: number | undefined }
+  | { kind: "get"; timeout?: number | undefined }
+  | { kind: "scopedWait"; ms: number }
+  | { kind: "set" }
+  | { kind: "clear" }
+  | { kind: "sleep"; ms: number }
+  | { kind: "kill"; target: number };
+
+const evMs = fc.constantFrom(0, 1, 2, 3);
+const evOpArb: fc.Arbitrary<EvOp> = fc.oneof(
+  {
+    arbitrary: fc.record({
+      kind: fc.constant("wait" as const),
+      timeout: fc.option(evMs, { nil: undefined, freq: 2 }),
+    }),
+    weight: 3,
+  },
+  {
+    arbitrary: fc.record({
+      kind: fc.constant("get" as const),
+      timeout: fc.option(evMs, { nil: undefined, freq: 2 }),
+    }),
+    weight: 2,
+  },
+  {
+    arbitrary: fc.record({
+      kind: fc.constant("scopedWait" as const),
+      ms: evMs,
+    }),
+    weight: 2,
+  },
+  { arbitrary: fc.constant({ kind: "set" as const }), weight: 3 },
+  { arbitrary: fc.constant({ kind: "clear" as const }), weight: 1 },
+  {
+    arbitrary: fc.record({ kind: fc.constant("sleep" as const), ms: evMs }),
+    weight: 1,
+  },
+  {
+    arbitrary: fc.record({
+      kind: fc.constant("kill" as const),
+      target: fc.nat(4),
+    }),
+    weight: 3,
+  },
+);
+
+/**
+ * Greenlets wait (bare, with a timeout, inside `withTimeout`), set, clear
+ * and kill each other, on an Event or an AsyncResult. The model: a wait that
+ * returned true (Event) or a value (AsyncResult) saw it set — it was set
+ * when the wait began, or a `set()` came before it returned — and an
+ * AsyncResult gives the one value it was set to; a wait with no timeout
+ * that a `set()` woke returns what it saw even if a kill comes after the
+ * set (completion wins); once main sets it for good at the end (no clear
+ * after), every greenlet ends by itself, without a kill: nobody waits
+ * forever after a set; nothing fails but kills.
+ */
+async function waitersSeeTheSet(
+  kind: string,
+  scripts: EvOp[][],
+): Promise<void> {
+  const ev = new Event();
+  const r = new AsyncResult<string>();
+  let sets = 0; // set() calls so far
+  let value: string | undefined; // what r was set to
+  let final = false; // main set it for good: no more clear
+  const problems: string[] = [];
+  const gs: Greenlet[] = [];
+  // Completion wins: a wait with no timeout that a set() woke returns what
+  // it saw even if a kill comes after the set. `seq` orders sets and kills;
+  // per greenlet: when its untimed wait was woken, when it was first killed.
+  let seq = 0;
+  const inUntimedWait = scripts.map(() => false);
+  const wokenAt: (number | null)[] = scripts.map(() => null);
+  const killedAt: (number | null)[] = scripts.map(() => null);
+  const setNow = (v: string) => {
+    sets++;
+    seq++;
+    inUntimedWait.forEach((waits, i) => {
+      if (waits && wokenAt[i] === null) wokenAt[i] = seq;
+    });
+    if (kind === "Event") ev.set();
+    else if (!r.ready()) r.set(value = v);
+  };
+  const isSet = () => kind === "Event" ? ev.isSet() : r.ready();
+  const run = async (me: number, ops: EvOp[]) => {
+    for (const [step, op] of ops.entries()) {
+      try {
+        switch (op.kind) {
+          case "wait":
+          case "get":
+          case "scopedWait": {
+            const setAtStart = isSet();
+            const untimed = op.kind !== "scopedWait" &&
+              op.timeout === undefined;
+            inUntimedWait[me] = untimed;
+            wokenAt[me] = null;
+            let saw: unknown;
+            try {
+              if (kind === "Event") {
+                saw = op.kind === "scopedWait"
+                  ? await withTimeout(op.ms, () => ev.wait())
+                  : await ev.wait({ timeout: op.timeout });
+              } else {
+                saw = op.kind === "scopedWait"
+                  ? await withTimeout(op.ms, () => r.get())
+                  : op.kind === "get"
+                  ? await r.get({ timeout: op.timeout })
+                  : await r.wait({ timeout: op.timeout });
+              }
+            } catch (e) {
+              const woken = wokenAt[me];
+              const killed = killedAt[me];
+              if (
+                untimed && woken !== null && (killed === null || woken < killed)
+              ) {
+                problems.push(
+                  `${me}.${step}: woken by a set(), then lost it to ${
+                    (e as Error).name
+                  }`,
+                );
+              }
+              throw e;
+            } finally {
+              inUntimedWait[me] = false;
+            }
+            const sawIt = kind === "Event" ? saw === true : saw !== undefined;
+            // (A wait that begins after `set(); clear()` in the same pass is
+            // woken by that set's notification, as in gevent — Python issue
+            // 13502 — so "a set() came while it waited" is too strict.)
+            if (sawIt && !setAtStart && sets === 0) {
+              problems.push(`${me}.${step}: saw it set, but no set() came`);
+            }
+            if (kind !== "Event" && sawIt && saw !== value) {
+              problems.push(`${me}.${step}: got ${saw}, set to ${value}`);
+            }
+            break;
+          }
+          case "set":
+            setNow(`${me}.${step}`);
+            break;
+          case "clear":
+            if (kind === "Event" && !final) ev.clear();
+            break;
+          case "sleep":
+            await sleep(op.ms);
+            break;
+          case "kill": {
+            if (final) break;
+            const target = op.target % gs.length;
+            if (killedAt[target] === null) killedAt[target] = ++seq;
+            gs[target].kill(undefined, { block: false });
+          }
+        }
+      } catch (e) {
+        if (!(e instanceof Timeout)) throw e; // a kill ends the script
+      }
+    }
+  };
+  let stuck: string[] = [];
+  const errors = await errorsOf(async () => {
+    scripts.forEach((ops, i) => gs.push(spawn(run, i, ops)));
+    await joinAll(gs, { timeout: 20 });
+    final = true;
+    setNow("final");
+    // every op is bounded now: the waits return, sleeps are ≤ 3 ms each
+    await joinAll(gs, { timeout: 100 });
+    stuck = gs.filter((g) => !g.dead).map(String);
+    await killAll(gs);
+  });
+  assert.deepEqual(stuck, [], "nobody waits forever after a set");
+  assert.deepEqual(errors, []);
+  assert.deepEqual(problems, []);
+}
+
+const evArgs = [
+  fc.constantFrom("Event", "AsyncResult"),
+  fc.array(fc.array(evOpArb, { maxLength: 6 }), { minLength: 1, maxLength: 5 }),
+] as const;
+
+/**
+ * Counterexamples found before (run first, every time): a waiter woken by
+ * a set(), then killed by the setter — its wait threw GreenletExit (seed
+ * 741480075).
+ */
+const EVENT_EXAMPLES: [string, EvOp[][]][] = [
+  ["Event", [
+    [{ kind: "wait", timeout: undefined }],
+    [{ kind: "set" }, { kind: "kill", target: 0 }],
+  ]],
+  ["AsyncResult", [
+    [{ kind: "get", timeout: undefined }],
+    [{ kind: "set" }, { kind: "kill", target: 0 }],
+  ]],
+];
+
+test("property: Event and AsyncResult waiters that returned saw it set; nobody waits forever after a set (virtual time)", async () => {
+  await fc.assert(
+    fc.asyncProperty(...evArgs, inVirtualTime(waitersSeeTheSet)),
+    {
+      numRuns: Number(process.env.PROPERTY_RUNS ?? 50),
+      examples: EVENT_EXAMPLES,
+    },
+  );
+});
+
+test("property: Event and AsyncResult waiters that returned saw it set; nobody waits forever after a set (real timers)", async () => {
+  await fc.assert(
+    fc.asyncProperty(...evArgs, waitersSeeTheSet),
+    {
+      numRuns: process.env.PROPERTY_RUNS === undefined
+        ? 30
+        : Math.ceil(Number(process.env.PROPERTY_RUNS) / 10),
+      examples: EVENT_EXAMPLES,
+    },
+  );
 });

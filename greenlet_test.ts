@@ -1,7 +1,9 @@
 import assert from "node:assert/strict";
+import { setTimeout as delay } from "node:timers/promises";
 import {
   formatRunInfo,
   getCurrent,
+  getCurrentSignal,
   getHub,
   Greenlet,
   GreenletExit,
@@ -941,4 +943,347 @@ test("the README's server pattern: one greenlet per request, killed when the cli
   } finally {
     await new Promise((r) => server.close(r));
   }
+});
+
+/**
+ * Like `capturingErrors`, but returns the errors for the caller to assert
+ * after it, and puts the hub's handler back as it was even when `fn`
+ * throws: `capturingErrors` leaves the handler it saved assigned as the
+ * hub's own property, which a test that fails afterwards does not clean
+ * up, so the next test fails with "test left the default hub's
+ * handleError replaced".
+ */
+async function errorsOf(fn: () => Promise<void>): Promise<string[]> {
+  const hub = getHub();
+  const own = Object.hasOwn(hub, "handleError");
+  const before = hub.handleError;
+  const errors: string[] = [];
+  hub.handleError = (g, e) => void errors.push(`${g.name}: ${e}`);
+  try {
+    await fn();
+  } finally {
+    if (own) hub.handleError = before;
+    else delete (hub as { handleError?: unknown }).handleError;
+  }
+  return errors;
+}
+
+// ---------------------------------------------------------------------------
+// Completion wins over a late cancellation (API.md, Cancellation rule 2): a
+// join()/get() whose greenlet ended has completed; a kill that comes k
+// microtask hops later lands at the next switch point.
+
+for (const scoped of [false, true]) {
+  const via = scoped ? " inside withTimeout(1000)" : "";
+  const joinOf = (t: Greenlet): Promise<void> =>
+    scoped ? withTimeout(1000, () => t.join()) : t.join();
+  const getOf = (t: Greenlet): Promise<unknown> =>
+    scoped ? withTimeout(1000, () => t.get()) : t.get();
+  // how g ended: by the kill, or before it (its sleep(0) was over already)
+  const fate = (g: Greenlet) =>
+    g.value instanceof GreenletExit ? "killed" : "ended";
+
+  for (const call of ["join", "get"] as const) {
+    test(`a kill after k microtask hops into greenlet.${call}() of a greenlet that ended meanwhile${via}: it returns`, async () => {
+      const log: string[] = [];
+      const expected: string[] = [];
+      for (let k = 0; k <= 12; k++) {
+        const target = new Greenlet(function target() {
+          return "v";
+        });
+        const seen: unknown[] = [];
+        const g = spawn(async () => {
+          if (call === "join") {
+            await joinOf(target);
+            seen.push("joined");
+          } else seen.push(await getOf(target));
+          await sleep(0);
+        });
+        await sleep(0); // g waits
+        target.start();
+        for (let i = 0; i < k; i++) await null;
+        const done = target.dead; // g's wait completed
+        const ended = g.dead;
+        g.kill(undefined, { block: false });
+        await joinAll([g, target]);
+        log.push(`k=${k}: saw [${seen}], ${fate(g)}`);
+        expected.push(
+          `k=${k}: saw [${done ? (call === "join" ? "joined" : "v") : ""}], ${
+            ended ? "ended" : "killed"
+          }`,
+        );
+      }
+      assert.deepEqual(log, expected);
+    });
+  }
+
+  test(`a kill after k microtask hops into greenlet.get() of a dead greenlet${via}: once called, it returns the value`, async () => {
+    const log: string[] = [];
+    const expected: string[] = [];
+    const target = spawn(() => "v");
+    await target.join();
+    for (let k = 0; k <= 12; k++) {
+      const seen: unknown[] = [];
+      let called = false;
+      const g = spawn(async () => {
+        called = true;
+        seen.push(await getOf(target));
+        await sleep(0);
+      });
+      for (let i = 0; i < k; i++) await null;
+      const completed = called; // a get of a dead greenlet completes at once
+      const ended = g.dead;
+      g.kill(undefined, { block: false });
+      await g.join();
+      log.push(`k=${k}: saw [${seen}], ${fate(g)}`);
+      expected.push(
+        `k=${k}: saw [${completed ? "v" : ""}], ${ended ? "ended" : "killed"}`,
+      );
+    }
+    assert.deepEqual(log, expected);
+  });
+}
+
+// ---------------------------------------------------------------------------
+// Ordering rule 8: a greenlet runs alone between two switch points.
+
+test("an await of a resolved promise, of null, or of ten hops in a greenlet lets no other greenlet run before it goes on (ordering rule 8)", async () => {
+  const hops: [string, () => unknown][] = [
+    ["await Promise.resolve()", () => Promise.resolve()],
+    ["await null", () => null],
+    ["ten hops", async () => {
+      for (let i = 0; i < 10; i++) await null;
+    }],
+  ];
+  const seen: string[] = [];
+  for (const [name, hop] of hops) {
+    const log: string[] = [];
+    const body = async (who: string) => {
+      log.push(`${who}1`);
+      await hop();
+      log.push(`${who}2`);
+      await sleep(0);
+      log.push(`${who}3`);
+    };
+    await joinAll([spawn(body, "a"), spawn(body, "b")]);
+    seen.push(`${name}: ${log.join(" ")}`);
+  }
+  assert.deepEqual(seen, [
+    "await Promise.resolve(): a1 a2 b1 b2 a3 b3",
+    "await null: a1 a2 b1 b2 a3 b3",
+    "ten hops: a1 a2 b1 b2 a3 b3",
+  ]);
+});
+
+class MyException extends Error {
+  constructor() {
+    super("MyException");
+    this.name = "MyException";
+  }
+}
+
+test("gevent's test__issue330 test_kill_exception: kill({ block: false }) lands at the greenlet's sleep(0) in the same pass; caught, its outcome stands", async () => {
+  const log: string[] = [];
+  let caught: unknown;
+  let g!: Greenlet;
+  const errors = await errorsOf(async () => {
+    g = spawn(async function catcher() {
+      try {
+        for (let i = 0; i < 5; i++) {
+          log.push(`loop ${i}`);
+          await sleep(0);
+        }
+      } catch (e) {
+        caught = e;
+        log.push(`caught ${(e as Error).name}`);
+      }
+    });
+    await sleep(0);
+    log.push("kill");
+    g.kill(new MyException(), { block: false });
+    await sleep(0);
+    log.push(`after sleep(0): dead ${g.dead}`);
+    await g.join();
+  });
+  assert.deepEqual(log, [
+    "loop 0",
+    "kill",
+    "caught MyException",
+    "after sleep(0): dead true",
+  ]);
+  assert.ok(caught instanceof MyException);
+  assert.deepEqual(
+    { successful: g.successful(), exception: g.exception, value: g.value },
+    { successful: true, exception: undefined, value: undefined },
+  );
+  assert.deepEqual(errors, []);
+});
+
+// ---------------------------------------------------------------------------
+// Cancellation rules 1 and 2.
+
+test("a catch-all retry loop is abandoned after a kill: kill() returns with it dead, ended killed, not a failure", async () => {
+  // The bound only keeps a core that never abandons the loop from spinning
+  // for ever: a loop that reaches it was not abandoned.
+  const BOUND = 100_000;
+  let swallowed = 0;
+  let g!: Greenlet;
+  const errors = await errorsOf(async () => {
+    g = spawn(async function retrier() {
+      while (swallowed < BOUND) {
+        try {
+          await sleep(20);
+        } catch {
+          swallowed++; // a catch-all: swallows the kill and retries
+        }
+      }
+    });
+    await sleep(0);
+    await g.kill(undefined, { timeout: 1000 });
+  });
+  assert.deepEqual(
+    {
+      dead: g.dead,
+      successful: g.successful(),
+      killed: g.value instanceof GreenletExit,
+      abandoned: swallowed < BOUND,
+    },
+    { dead: true, successful: true, killed: true, abandoned: true },
+  );
+  assert.deepEqual(errors, []);
+});
+
+test("code that waits once in a catch after a kill and rethrows still runs its outer finally", async () => {
+  const log: string[] = [];
+  const g = spawn(async () => {
+    try {
+      try {
+        await sleep(1000);
+      } catch (e) {
+        log.push(`caught ${(e as Error).name}`);
+        try {
+          await sleep(5);
+        } finally {
+          log.push("waited in catch");
+        }
+        throw e;
+      }
+    } finally {
+      log.push("outer finally");
+    }
+  });
+  await sleep(0);
+  await g.kill();
+  log.push(`dead ${g.dead}, killed ${g.value instanceof GreenletExit}`);
+  assert.deepEqual(log, [
+    "caught GreenletExit",
+    "waited in catch",
+    "outer finally",
+    "dead true, killed true",
+  ]);
+});
+
+test("a second kill with another error is delivered after the first, as in gevent: caught A at one wait, B at the next", async () => {
+  const log: string[] = [];
+  const g = spawn(async () => {
+    try {
+      await sleep(1000);
+    } catch (e) {
+      log.push(`caught ${(e as Error).message}`);
+    }
+    try {
+      await sleep(1000);
+    } catch (e) {
+      log.push(`then ${(e as Error).message}`);
+      throw e;
+    }
+  });
+  await sleep(0);
+  g.kill(new GreenletExit("A"), { block: false });
+  g.kill(new GreenletExit("B"), { block: false });
+  await g.join();
+  log.push(
+    `ended by ${(g.value as Error).message}, successful ${g.successful()}`,
+  );
+  assert.deepEqual(log, ["caught A", "then B", "ended by B, successful true"]);
+});
+
+test("a kill the greenlet catches and returns from is gevent's case: it ends successful with its value, nothing reported", async () => {
+  const body = async () => {
+    try {
+      await sleep(1000);
+      return "slept";
+    } catch (e) {
+      return `recovered from ${(e as Error).message}`;
+    }
+  };
+  const gs: Greenlet[] = [];
+  const errors = await errorsOf(async () => {
+    gs.push(spawn(body), spawn(body));
+    await sleep(0);
+    await gs[0].kill(new Error("stop"));
+    await gs[1].kill();
+  });
+  assert.deepEqual(
+    gs.map((g) => [g.dead, g.successful(), g.value]),
+    [
+      [true, true, "recovered from stop"],
+      [true, true, "recovered from GreenletExit"],
+    ],
+  );
+  assert.deepEqual(errors, []);
+});
+
+test("a kill is never a failure: a driver's own error after getCurrentSignal() aborted it, or an AbortError, ends the greenlet killed, unreported", async () => {
+  const driver = (reason: () => unknown) => async () => {
+    const signal = getCurrentSignal();
+    await new Promise((_, reject) =>
+      signal.addEventListener("abort", () => reject(reason()))
+    );
+  };
+  const gs: Greenlet[] = [];
+  const errors = await errorsOf(async () => {
+    gs.push(
+      spawn(driver(() => new Error("driver closed"))),
+      spawn(driver(() => new DOMException("aborted", "AbortError"))),
+      spawn(driver(() =>
+        Object.assign(new Error("The operation was aborted"), {
+          name: "AbortError",
+          code: "ABORT_ERR",
+        })
+      )),
+      // node:timers/promises, unpatched: rejects with Node's own AbortError
+      spawn(() => delay(10_000, undefined, { signal: getCurrentSignal() })),
+    );
+    await sleep(0);
+    await killAll(gs);
+  });
+  assert.deepEqual(
+    gs.map((g) => [g.dead, g.successful(), g.value instanceof GreenletExit]),
+    gs.map(() => [true, true, true]),
+  );
+  assert.deepEqual(errors, []);
+});
+
+test("a real failure in shielded cleanup after a kill is reported", async () => {
+  let g!: Greenlet;
+  const errors = await errorsOf(async () => {
+    g = spawn(async function closer() {
+      try {
+        await sleep(1000);
+      } finally {
+        await shield(async () => {
+          await sleep(1);
+          throw new Error("cleanup failed");
+        });
+      }
+    });
+    await sleep(0);
+    await g.kill();
+  });
+  assert.deepEqual(
+    [g.dead, g.successful(), (g.exception as Error | undefined)?.message],
+    [true, false, "cleanup failed"],
+  );
+  assert.deepEqual(errors, ["closer: Error: cleanup failed"]);
 });

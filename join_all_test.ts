@@ -4,7 +4,7 @@ import fc from "fast-check";
 import {
   formatRunInfo,
   getHub,
-  type Greenlet,
+  Greenlet,
   GreenletExit,
   joinAll,
   killAll,
@@ -14,6 +14,7 @@ import {
   spawnLater,
   Timeout,
   wait,
+  withTimeout,
 } from "./mod.ts";
 import {
   capturingErrors,
@@ -490,3 +491,45 @@ test.virtual("an undelivered one-shot Timeout is thrown by joinAll of greenlets 
   spawnLater(10, gate.resolve); // after the Timeout fired
   assert.equal(await g.get(), true);
 });
+
+// ---------------------------------------------------------------------------
+// Completion wins over a late cancellation (API.md, Cancellation rule 2):
+// nothing is lost through joinAll. A joinAll whose greenlets ended has
+// completed; a kill that comes k microtask hops later lands at the next
+// switch point, and joinAll returns what had finished.
+
+for (const scoped of [false, true]) {
+  const via = scoped ? " inside withTimeout(1000)" : "";
+  const joinAllOf = (gs: Greenlet[]): Promise<Greenlet[]> =>
+    scoped ? withTimeout(1000, () => joinAll(gs)) : joinAll(gs);
+
+  test(`a kill after k microtask hops into joinAll of a greenlet that ended meanwhile${via}: it returns the finished greenlet`, async () => {
+    const log: string[] = [];
+    const expected: string[] = [];
+    for (let k = 0; k <= 12; k++) {
+      const target = new Greenlet(function target() {
+        return "v";
+      });
+      const seen: string[] = [];
+      const g = spawn(async () => {
+        seen.push(...(await joinAllOf([target])).map((t) => t.name));
+        await sleep(0);
+      });
+      await sleep(0); // g waits
+      target.start();
+      for (let i = 0; i < k; i++) await null;
+      const done = target.dead; // g's joinAll completed
+      const ended = g.dead;
+      g.kill(undefined, { block: false });
+      await joinAll([g, target]);
+      const fate = g.value instanceof GreenletExit ? "killed" : "ended";
+      log.push(`k=${k}: returned [${seen}], ${fate}`);
+      expected.push(
+        `k=${k}: returned [${done ? "target" : ""}], ${
+          ended ? "ended" : "killed"
+        }`,
+      );
+    }
+    assert.deepEqual(log, expected);
+  });
+}

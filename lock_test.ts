@@ -17,6 +17,8 @@ import {
   Semaphore,
   sleep,
   spawn,
+  Timeout,
+  withTimeout,
 } from "./mod.ts";
 import { capturingErrors, inVirtualTime, test } from "./test_adapter.ts";
 import { type WaitCase, waitContract } from "./test_waits.ts";
@@ -869,4 +871,393 @@ test("bad arguments of hold, wait and RLock name the call and value", () => {
     name: "TypeError",
     message: "Cannot hold RLock: options must be an object, received 5",
   });
+});
+
+/**
+ * Like `capturingErrors`, but returns the errors for the caller to assert
+ * after it, and puts the hub's handler back as it was even when `fn`
+ * throws: `capturingErrors` leaves the handler it saved assigned as the
+ * hub's own property, which a test that fails afterwards does not clean
+ * up, so the next test fails with "test left the default hub's
+ * handleError replaced".
+ */
+async function errorsOf(fn: () => Promise<void>): Promise<string[]> {
+  const hub = getHub();
+  const own = Object.hasOwn(hub, "handleError");
+  const before = hub.handleError;
+  const errors: string[] = [];
+  hub.handleError = (g, e) => void errors.push(`${g.name}: ${e}`);
+  try {
+    await fn();
+  } finally {
+    if (own) hub.handleError = before;
+    else delete (hub as { handleError?: unknown }).handleError;
+  }
+  return errors;
+}
+
+// ---------------------------------------------------------------------------
+// Completion wins over a late cancellation (API.md, Cancellation rule 2): a
+// kill that comes k microtask hops after an acquire completed (the permit
+// taken, or handed over by a release) lands at the next switch point; the
+// acquire returns true and the greenlet holds the permit. Nothing is lost:
+// the permit is held by the greenlet or still free, exactly one of the two.
+
+for (const scoped of [false, true]) {
+  const via = scoped ? " inside withTimeout(1000)" : "";
+  const acquire = (sem: Semaphore): Promise<boolean> =>
+    scoped ? withTimeout(1000, () => sem.acquire()) : sem.acquire();
+  // how g ended: by the kill, or before it (its sleep(0) was over already)
+  const fate = (g: Greenlet) =>
+    g.value instanceof GreenletExit ? "killed" : `ended with ${g.value}`;
+
+  test(`a kill after k microtask hops into Semaphore.acquire of a free permit${via}: held or still free, never lost`, async () => {
+    const log: string[] = [];
+    const expected: string[] = [];
+    for (let k = 0; k <= 12; k++) {
+      const sem = new Semaphore(1);
+      let held = 0;
+      const g = spawn(async () => {
+        if (await acquire(sem)) held++;
+        await sleep(0);
+      });
+      for (let i = 0; i < k; i++) await null;
+      const taken = sem.counter === 0; // the acquire completed
+      const ended = g.dead;
+      g.kill(undefined, { block: false });
+      await g.join();
+      log.push(`k=${k}: held ${held}, counter ${sem.counter}, ${fate(g)}`);
+      expected.push(
+        `k=${k}: held ${taken ? 1 : 0}, counter ${taken ? 0 : 1}, ${
+          ended ? "ended with undefined" : "killed"
+        }`,
+      );
+    }
+    assert.deepEqual(log, expected);
+  });
+
+  test(`a kill after k microtask hops into Semaphore.acquire that a release handed the permit to${via}: the greenlet holds it`, async () => {
+    const log: string[] = [];
+    const expected: string[] = [];
+    for (let k = 0; k <= 12; k++) {
+      const sem = new Semaphore(0);
+      let held = 0;
+      const g = spawn(async () => {
+        if (await acquire(sem)) held++;
+        await sleep(0);
+      });
+      await sleep(0); // g waits
+      sem.release(); // handed to g: its acquire completed
+      for (let i = 0; i < k; i++) await null;
+      const ended = g.dead;
+      g.kill(undefined, { block: false });
+      await g.join();
+      log.push(`k=${k}: held ${held}, counter ${sem.counter}, ${fate(g)}`);
+      expected.push(
+        `k=${k}: held 1, counter 0, ${
+          ended ? "ended with undefined" : "killed"
+        }`,
+      );
+    }
+    assert.deepEqual(log, expected);
+  });
+
+  test(`a kill after k microtask hops into Semaphore.acquire released by another greenlet${via}: held or still free, never lost`, async () => {
+    const log: string[] = [];
+    const expected: string[] = [];
+    for (let k = 0; k <= 12; k++) {
+      const sem = new Semaphore(0);
+      let held = 0;
+      let released = false;
+      const g = spawn(async () => {
+        if (await acquire(sem)) held++;
+        await sleep(0);
+      });
+      await sleep(0); // g waits
+      const releaser = spawn(() => {
+        sem.release();
+        released = true;
+      });
+      for (let i = 0; i < k; i++) await null;
+      const handed = released; // released while g waited: handed to g
+      const ended = g.dead;
+      g.kill(undefined, { block: false });
+      await joinAll([g, releaser]);
+      log.push(`k=${k}: held ${held}, counter ${sem.counter}, ${fate(g)}`);
+      expected.push(
+        `k=${k}: held ${handed ? 1 : 0}, counter ${handed ? 0 : 1}, ${
+          ended ? "ended with undefined" : "killed"
+        }`,
+      );
+    }
+    assert.deepEqual(log, expected);
+  });
+}
+
+// ---------------------------------------------------------------------------
+// Ordering rule 8: a greenlet runs alone between two switch points. An
+// uncontended acquire does not park, so no other greenlet runs in between.
+
+test("an uncontended await sem.acquire() in a greenlet lets no other greenlet run before it goes on (ordering rule 8)", async () => {
+  const sem = new Semaphore(2);
+  const log: string[] = [];
+  const body = async (name: string) => {
+    log.push(`${name}1`);
+    await sem.acquire();
+    log.push(`${name}2`);
+    await sleep(0);
+    log.push(`${name}3`);
+    sem.release();
+  };
+  await joinAll([spawn(body, "a"), spawn(body, "b")]);
+  assert.deepEqual(log, ["a1", "a2", "b1", "b2", "a3", "b3"]);
+  assert.equal(sem.counter, 2);
+});
+
+test("an uncontended hold() and a re-entrant RLock.acquire in a greenlet let no other greenlet in either (ordering rule 8)", async () => {
+  const sem = new BoundedSemaphore(2);
+  const lock = new RLock();
+  const log: string[] = [];
+  const a = spawn(async () => {
+    log.push("a1");
+    using _p = await sem.hold();
+    log.push("a2");
+    await lock.acquire();
+    await lock.acquire(); // re-entrant: uncontended
+    log.push("a3");
+    lock.release();
+    lock.release();
+    await sleep(0);
+    log.push("a4");
+  });
+  const b = spawn(async () => {
+    log.push("b1");
+    using _p = await sem.hold();
+    log.push("b2");
+    await sleep(0);
+    log.push("b3");
+  });
+  await joinAll([a, b]);
+  assert.deepEqual(log, ["a1", "a2", "a3", "b1", "b2", "a4", "b3"]);
+  assert.equal(sem.counter, 2);
+});
+
+// ---------------------------------------------------------------------------
+// Property: permits are conserved through withTimeout and kills, in virtual
+// time and on real timers.
+
+type ScopedOp =
+  | { kind: "acquire"; timeout?: number | undefined }
+  | { kind: "scopedAcquire"; ms: number }
+  | { kind: "scopedHold"; ms: number; hold: number }
+  | { kind: "tryAcquire" }
+  | { kind: "release" }
+  | { kind: "overRelease" }
+  | { kind: "sleep"; ms: number }
+  | { kind: "kill"; target: number };
+
+const scopedOpArb: fc.Arbitrary<ScopedOp> = fc.oneof(
+  {
+    arbitrary: fc.record({
+      kind: fc.constant("acquire" as const),
+      timeout: fc.option(fc.constantFrom(0, 1, 3), { nil: undefined }),
+    }),
+    weight: 2,
+  },
+  {
+    arbitrary: fc.record({
+      kind: fc.constant("scopedAcquire" as const),
+      ms: fc.constantFrom(0, 1, 2, 3),
+    }),
+    weight: 3,
+  },
+  {
+    arbitrary: fc.record({
+      kind: fc.constant("scopedHold" as const),
+      ms: fc.constantFrom(0, 1, 2, 3),
+      hold: fc.constantFrom(0, 1, 2, 3),
+    }),
+    weight: 2,
+  },
+  { arbitrary: fc.constant({ kind: "tryAcquire" as const }), weight: 1 },
+  { arbitrary: fc.constant({ kind: "release" as const }), weight: 2 },
+  { arbitrary: fc.constant({ kind: "overRelease" as const }), weight: 1 },
+  {
+    arbitrary: fc.record({
+      kind: fc.constant("sleep" as const),
+      ms: fc.constantFrom(0, 1, 2, 3),
+    }),
+    weight: 1,
+  },
+  {
+    arbitrary: fc.record({
+      kind: fc.constant("kill" as const),
+      target: fc.nat(4),
+    }),
+    weight: 3,
+  },
+);
+
+/**
+ * Greenlets acquire (bare, with a timeout, or inside `withTimeout`, some
+ * holding the permit past the deadline), release, and kill each other.
+ * The model: whenever no acquire is in flight, `counter` + the permits held
+ * by live greenlets === the initial value (a permit handed over is never
+ * lost to a late kill or deadline: completion wins); a BoundedSemaphore
+ * refuses a release beyond its initial value then and changes nothing;
+ * after every greenlet ended, `counter` === the initial value; nothing
+ * fails but kills.
+ */
+async function permitsConserved(
+  bounded: boolean,
+  permits: number,
+  scripts: ScopedOp[][],
+): Promise<void> {
+  const sem = bounded ? new BoundedSemaphore(permits) : new Semaphore(permits);
+  let holders = 0;
+  let inFlight = 0;
+  const problems: string[] = [];
+  const gs: Greenlet[] = [];
+  const check = (where: string) => {
+    if (inFlight === 0 && sem.counter + holders !== permits) {
+      problems.push(
+        `${where}: counter ${sem.counter} + held ${holders} !== ${permits}`,
+      );
+    }
+  };
+  const run = async (ops: ScopedOp[]) => {
+    let held = 0;
+    const acquired = async (call: () => Promise<boolean>) => {
+      inFlight++;
+      let ok = false;
+      try {
+        ok = await call();
+      } finally {
+        inFlight--;
+      }
+      if (ok) {
+        held++;
+        holders++;
+      }
+    };
+    try {
+      for (const op of ops) {
+        try {
+          switch (op.kind) {
+            case "acquire":
+              await acquired(() => sem.acquire({ timeout: op.timeout }));
+              break;
+            case "scopedAcquire":
+              await acquired(() => withTimeout(op.ms, () => sem.acquire()));
+              break;
+            case "scopedHold":
+              await withTimeout(op.ms, async () => {
+                await acquired(() => sem.acquire());
+                await sleep(op.hold);
+              });
+              break;
+            case "tryAcquire":
+              if (sem.tryAcquire()) {
+                held++;
+                holders++;
+              }
+              break;
+            case "release":
+              if (held > 0) {
+                held--;
+                holders--;
+                sem.release();
+              }
+              break;
+            case "overRelease":
+              if (bounded && inFlight === 0 && holders === 0) {
+                const before = sem.counter;
+                try {
+                  sem.release();
+                  problems.push("a release beyond the initial value passed");
+                } catch (e) {
+                  if (!(e instanceof RangeError)) throw e;
+                }
+                if (sem.counter !== before) {
+                  problems.push("a refused release changed the counter");
+                }
+              }
+              break;
+            case "sleep":
+              await sleep(op.ms);
+              break;
+            case "kill":
+              gs[op.target % gs.length].kill(undefined, { block: false });
+          }
+        } catch (e) {
+          if (!(e instanceof Timeout)) throw e; // a kill ends the script
+        }
+        check(`after ${op.kind}`);
+      }
+    } catch (e) {
+      if (!(e instanceof GreenletExit)) throw e;
+    } finally {
+      for (; held > 0; held--) {
+        holders--;
+        sem.release();
+      }
+    }
+  };
+  const errors = await errorsOf(async () => {
+    for (const ops of scripts) gs.push(spawn(run, ops));
+    await joinAll(gs, { timeout: 20 });
+    await killAll(gs);
+  });
+  assert.deepEqual(errors, []);
+  assert.deepEqual(problems, []);
+  assert.equal(holders, 0);
+  assert.equal(sem.counter, permits, "every permit came back");
+}
+
+const scopedScriptsArb = fc.array(fc.array(scopedOpArb, { maxLength: 6 }), {
+  minLength: 1,
+  maxLength: 5,
+});
+
+/**
+ * Counterexamples found before (run first, every time): a permit taken
+ * inside withTimeout lost to a kill from the next greenlet (seed 467241104).
+ */
+const PERMIT_EXAMPLES: [boolean, number, ScopedOp[][]][] = [
+  [false, 1, [[], [{ kind: "scopedAcquire", ms: 0 }], [{
+    kind: "kill",
+    target: 1,
+  }], []]],
+];
+
+test("property: Semaphore and BoundedSemaphore conserve permits through withTimeout and kills (virtual time)", async () => {
+  await fc.assert(
+    fc.asyncProperty(
+      fc.boolean(),
+      fc.integer({ min: 0, max: 2 }),
+      scopedScriptsArb,
+      inVirtualTime(permitsConserved),
+    ),
+    {
+      numRuns: Number(process.env.PROPERTY_RUNS ?? 50),
+      examples: PERMIT_EXAMPLES,
+    },
+  );
+});
+
+/** Real-timer runs: a tenth of `PROPERTY_RUNS`, 30 by default (each takes ms). */
+const REAL_RUNS = process.env.PROPERTY_RUNS === undefined
+  ? 30
+  : Math.ceil(Number(process.env.PROPERTY_RUNS) / 10);
+
+test("property: Semaphore and BoundedSemaphore conserve permits through withTimeout and kills (real timers)", async () => {
+  await fc.assert(
+    fc.asyncProperty(
+      fc.boolean(),
+      fc.integer({ min: 0, max: 2 }),
+      scopedScriptsArb,
+      permitsConserved,
+    ),
+    { numRuns: REAL_RUNS, examples: PERMIT_EXAMPLES },
+  );
 });

@@ -725,3 +725,540 @@ test("property: every item put is got exactly once or still queued, under kills 
     { numRuns: Number(process.env.PROPERTY_RUNS ?? 60) },
   );
 });
+
+/**
+ * Like `capturingErrors`, but returns the errors for the caller to assert
+ * after it, and puts the hub's handler back as it was even when `fn`
+ * throws: `capturingErrors` leaves the handler it saved assigned as the
+ * hub's own property, which a test that fails afterwards does not clean
+ * up, so the next test fails with "test left the default hub's
+ * handleError replaced".
+ */
+async function errorsOf(fn: () => Promise<void>): Promise<string[]> {
+  const hub = getHub();
+  const own = Object.hasOwn(hub, "handleError");
+  const before = hub.handleError;
+  const errors: string[] = [];
+  hub.handleError = (g, e) => void errors.push(`${g.name}: ${e}`);
+  try {
+    await fn();
+  } finally {
+    if (own) hub.handleError = before;
+    else delete (hub as { handleError?: unknown }).handleError;
+  }
+  return errors;
+}
+
+// ---------------------------------------------------------------------------
+// Completion wins over a late cancellation (API.md, Cancellation rule 2): a
+// kill that comes k microtask hops after a get or put completed lands at the
+// next switch point; the call returns and the greenlet has the item (or its
+// item is in). Nothing is lost: every item is with the getter or still
+// queued, exactly one of the two.
+
+for (const scoped of [false, true]) {
+  const via = scoped ? " inside withTimeout(1000)" : "";
+  const get = (q: Queue<string>): Promise<string> =>
+    scoped ? withTimeout(1000, () => q.get()) : q.get();
+  const put = (q: Queue<string>, item: string): Promise<void> =>
+    scoped ? withTimeout(1000, () => q.put(item)) : q.put(item);
+  // how g ended: by the kill, or before it (its sleep(0) was over already)
+  const fate = (g: Greenlet) =>
+    g.value instanceof GreenletExit ? "killed" : "ended";
+  const show = (items: string[]) => `[${items.join(",")}]`;
+
+  test(`a kill after k microtask hops into Queue.get of a queued item${via}: taken or still queued, never lost`, async () => {
+    const log: string[] = [];
+    const expected: string[] = [];
+    for (let k = 0; k <= 12; k++) {
+      const q = new Queue<string>();
+      q.putNowait("x");
+      const taken: string[] = [];
+      const g = spawn(async () => {
+        taken.push(await get(q));
+        await sleep(0);
+      });
+      for (let i = 0; i < k; i++) await null;
+      const gone = q.qsize() === 0; // the get completed
+      const ended = g.dead;
+      g.kill(undefined, { block: false });
+      await g.join();
+      log.push(`k=${k}: taken ${show(taken)}, queued ${q.qsize()}, ${fate(g)}`);
+      expected.push(
+        `k=${k}: taken ${gone ? "[x]" : "[]"}, queued ${gone ? 0 : 1}, ${
+          ended ? "ended" : "killed"
+        }`,
+      );
+    }
+    assert.deepEqual(log, expected);
+  });
+
+  test(`a kill after k microtask hops into Queue.get that a put handed the item to${via}: taken or still queued, never lost`, async () => {
+    const log: string[] = [];
+    const expected: string[] = [];
+    for (let k = 0; k <= 12; k++) {
+      const q = new Queue<string>();
+      const taken: string[] = [];
+      const g = spawn(async () => {
+        taken.push(await get(q));
+        await sleep(0);
+      });
+      await sleep(0); // g waits
+      q.putNowait("x"); // handed to the waiting getter
+      for (let i = 0; i < k; i++) await null;
+      const gone = q.qsize() === 0; // the get completed
+      const ended = g.dead;
+      g.kill(undefined, { block: false });
+      await g.join();
+      log.push(`k=${k}: taken ${show(taken)}, queued ${q.qsize()}, ${fate(g)}`);
+      expected.push(
+        `k=${k}: taken ${gone ? "[x]" : "[]"}, queued ${gone ? 0 : 1}, ${
+          ended ? "ended" : "killed"
+        }`,
+      );
+    }
+    assert.deepEqual(log, expected);
+  });
+
+  test(`a kill after k microtask hops into Queue.get of an item another greenlet put${via}: taken or still queued, never lost`, async () => {
+    const log: string[] = [];
+    const expected: string[] = [];
+    for (let k = 0; k <= 12; k++) {
+      const q = new Queue<string>();
+      const taken: string[] = [];
+      let put = false;
+      const g = spawn(async () => {
+        taken.push(await get(q));
+        await sleep(0);
+      });
+      await sleep(0); // g waits
+      const putter = spawn(() => {
+        q.putNowait("x");
+        put = true;
+      });
+      for (let i = 0; i < k; i++) await null;
+      const gone = put && q.qsize() === 0; // the get completed
+      const ended = g.dead;
+      g.kill(undefined, { block: false });
+      await joinAll([g, putter]);
+      log.push(`k=${k}: taken ${show(taken)}, queued ${q.qsize()}, ${fate(g)}`);
+      expected.push(
+        `k=${k}: taken ${gone ? "[x]" : "[]"}, queued ${gone ? 0 : 1}, ${
+          ended ? "ended" : "killed"
+        }`,
+      );
+    }
+    assert.deepEqual(log, expected);
+  });
+
+  test(`a kill after k microtask hops into Queue(1).put that a getNowait let in${via}: the put returned or the item is not in`, async () => {
+    const log: string[] = [];
+    const expected: string[] = [];
+    for (let k = 0; k <= 12; k++) {
+      const q = new Queue<string>(1);
+      q.putNowait("x");
+      const done: string[] = [];
+      const g = spawn(async () => {
+        await put(q, "y");
+        done.push("y");
+        await sleep(0);
+      });
+      await sleep(0); // g waits for room
+      const got = q.getNowait(); // lets g's item in
+      for (let i = 0; i < k; i++) await null;
+      const inside = q.qsize() === 1; // the put completed
+      const ended = g.dead;
+      g.kill(undefined, { block: false });
+      await g.join();
+      const left = q.qsize() === 1 ? q.getNowait() : "none";
+      log.push(
+        `k=${k}: got ${got}, put returned ${show(done)}, queued ${left}, ${
+          fate(g)
+        }`,
+      );
+      expected.push(
+        `k=${k}: got x, put returned ${inside ? "[y]" : "[]"}, queued ${
+          inside ? "y" : "none"
+        }, ${ended ? "ended" : "killed"}`,
+      );
+    }
+    assert.deepEqual(log, expected);
+  });
+
+  test(`a kill after k microtask hops into Queue(1).put that another greenlet's get let in${via}: the put returned or the item is not in`, async () => {
+    const log: string[] = [];
+    const expected: string[] = [];
+    for (let k = 0; k <= 12; k++) {
+      const q = new Queue<string>(1);
+      q.putNowait("x");
+      const done: string[] = [];
+      const got: string[] = [];
+      const g = spawn(async () => {
+        await put(q, "y");
+        done.push("y");
+        await sleep(0);
+      });
+      await sleep(0); // g waits for room
+      const getter = spawn(() => void got.push(q.getNowait()));
+      for (let i = 0; i < k; i++) await null;
+      const inside = got.length === 1 && q.qsize() === 1; // the put completed
+      const ended = g.dead;
+      g.kill(undefined, { block: false });
+      await joinAll([g, getter]);
+      const left = q.qsize() === 1 ? q.getNowait() : "none";
+      log.push(
+        `k=${k}: got ${show(got)}, put returned ${
+          show(done)
+        }, queued ${left}, ${fate(g)}`,
+      );
+      expected.push(
+        `k=${k}: got [x], put returned ${inside ? "[y]" : "[]"}, queued ${
+          inside ? "y" : "none"
+        }, ${ended ? "ended" : "killed"}`,
+      );
+    }
+    assert.deepEqual(log, expected);
+  });
+
+  test(`a kill after k microtask hops into Channel.put whose item a getNowait took${via}: the put returned`, async () => {
+    const log: string[] = [];
+    const expected: string[] = [];
+    for (let k = 0; k <= 12; k++) {
+      const ch = new Channel<string>();
+      const done: string[] = [];
+      const g = spawn(async () => {
+        await put(ch, "y");
+        done.push("y");
+        await sleep(0);
+      });
+      await sleep(0); // g waits for a taker
+      const got = ch.getNowait(); // takes g's item: its put completed
+      for (let i = 0; i < k; i++) await null;
+      const ended = g.dead;
+      g.kill(undefined, { block: false });
+      await g.join();
+      log.push(`k=${k}: got ${got}, put returned ${show(done)}, ${fate(g)}`);
+      expected.push(
+        `k=${k}: got y, put returned [y], ${ended ? "ended" : "killed"}`,
+      );
+    }
+    assert.deepEqual(log, expected);
+  });
+}
+
+test("the issue's repro: withTimeout(1000, () => q.get()) killed one hop after it took the item returns the item; the queue is empty", async () => {
+  const q = new Queue<string>();
+  q.putNowait("item");
+  const g = spawn(() => withTimeout(1000, () => q.get()));
+  await null;
+  const taken = q.qsize() === 0;
+  g.kill(undefined, { block: false });
+  await g.join();
+  assert.deepEqual(
+    { taken, value: g.value, queued: q.qsize() },
+    { taken: true, value: "item", queued: 0 },
+  );
+});
+
+// ---------------------------------------------------------------------------
+// JoinableQueue.join waits for taskDone, not for an empty queue (a mutation
+// that returned once the queue was empty survived the suite).
+
+test.virtual("JoinableQueue.join keeps waiting while the queue is empty but a taken task is unfinished", async () => {
+  const q = new JoinableQueue<string>();
+  const log: string[] = [];
+  const at = (what: string) => log.push(`${what}@${getHub().now()}`);
+  q.putNowait("a");
+  const worker = spawn(async function worker() {
+    const job = await q.get();
+    at(`took ${job}`);
+    await sleep(10);
+    at(`done ${job}`);
+    q.taskDone();
+  });
+  await sleep(5);
+  at(`main: qsize ${q.qsize()}, unfinished ${q.unfinishedTasks}`);
+  const joiner = spawn(async function joiner() {
+    at("join");
+    await q.join();
+    at(`joined, unfinished ${q.unfinishedTasks}`);
+  });
+  await joinAll([worker, joiner]);
+  assert.deepEqual(log, [
+    "took a@0",
+    "main: qsize 0, unfinished 1@5",
+    "join@5",
+    "done a@10",
+    "joined, unfinished 0@10",
+  ]);
+});
+
+// ---------------------------------------------------------------------------
+// Ordering rule 8: a greenlet runs alone between two switch points.
+
+test("gevent's test__queue test_max_size: Queue(2), the putter's third put blocks; main's get lets no one in until its sleep(0)", async () => {
+  const q = new Queue<string>(2);
+  const results: string[] = [];
+  const p = spawn(async function putter() {
+    await q.put("a");
+    results.push("a");
+    await q.put("b");
+    results.push("b");
+    await q.put("c");
+    results.push("c");
+    return "OK";
+  });
+  await sleep(0);
+  const log: string[] = [`after sleep(0): ${results}`];
+  log.push(`get: ${await q.get()}`);
+  log.push(`after get: ${results}`);
+  await sleep(0);
+  log.push(`after sleep(0): ${results}`);
+  log.push(`get: ${await q.get()}`);
+  log.push(`get: ${await q.get()}`);
+  log.push(`putter: ${await p.get({ timeout: 0 })}`);
+  assert.deepEqual(log, [
+    "after sleep(0): a,b",
+    "get: a",
+    "after get: a,b",
+    "after sleep(0): a,b,c",
+    "get: b",
+    "get: c",
+    "putter: OK",
+  ]);
+});
+
+test("an uncontended await q.get() / q.put() in a greenlet lets no other greenlet run before it goes on (ordering rule 8)", async () => {
+  const q = new Queue<string>(4);
+  q.putNowait("x");
+  q.putNowait("y");
+  const log: string[] = [];
+  const body = async (name: string) => {
+    log.push(`${name}1 ${await q.get()}`);
+    await q.put(name);
+    log.push(`${name}2`);
+    await sleep(0);
+    log.push(`${name}3`);
+  };
+  await joinAll([spawn(body, "a"), spawn(body, "b")]);
+  assert.deepEqual(log, ["a1 x", "a2", "b1 y", "b2", "a3", "b3"]);
+  assert.deepEqual([q.getNowait(), q.getNowait()], ["a", "b"]);
+});
+
+// ---------------------------------------------------------------------------
+// Property: nothing is lost through withTimeout and kills; unfinishedTasks is
+// exact. In virtual time and on real timers.
+
+type SQOp =
+  | { kind: "put"; timeout?: number | undefined }
+  | { kind: "scopedPut"; ms: number }
+  | { kind: "putNowait" }
+  | { kind: "get"; timeout?: number | undefined }
+  | { kind: "scopedGet"; ms: number }
+  | { kind: "getNowait" }
+  | { kind: "taskDone" }
+  | { kind: "join"; timeout: number }
+  | { kind: "sleep"; ms: number }
+  | { kind: "kill"; target: number };
+
+const ms03 = fc.constantFrom(0, 1, 2, 3);
+const sqOpArb: fc.Arbitrary<SQOp> = fc.oneof(
+  {
+    arbitrary: fc.record({
+      kind: fc.constant("put" as const),
+      timeout: fc.option(ms03, { nil: undefined }),
+    }),
+    weight: 2,
+  },
+  {
+    arbitrary: fc.record({ kind: fc.constant("scopedPut" as const), ms: ms03 }),
+    weight: 3,
+  },
+  { arbitrary: fc.constant({ kind: "putNowait" as const }), weight: 1 },
+  {
+    arbitrary: fc.record({
+      kind: fc.constant("get" as const),
+      timeout: fc.option(ms03, { nil: undefined }),
+    }),
+    weight: 2,
+  },
+  {
+    arbitrary: fc.record({ kind: fc.constant("scopedGet" as const), ms: ms03 }),
+    weight: 3,
+  },
+  { arbitrary: fc.constant({ kind: "getNowait" as const }), weight: 1 },
+  { arbitrary: fc.constant({ kind: "taskDone" as const }), weight: 2 },
+  {
+    arbitrary: fc.record({ kind: fc.constant("join" as const), timeout: ms03 }),
+    weight: 1,
+  },
+  {
+    arbitrary: fc.record({ kind: fc.constant("sleep" as const), ms: ms03 }),
+    weight: 1,
+  },
+  {
+    arbitrary: fc.record({
+      kind: fc.constant("kill" as const),
+      target: fc.nat(4),
+    }),
+    weight: 3,
+  },
+);
+
+/**
+ * Greenlets put distinct items and get them — bare, with timeouts, nowait,
+ * or inside `withTimeout` — mark tasks done and join, and kill each other.
+ * The model: an item whose put returned is got exactly once or still
+ * queued at the end; an item whose put failed (timeout, deadline, kill,
+ * QueueFull) is never got nor left (completion wins: a put that went
+ * through returns); no item is got twice; on a JoinableQueue
+ * `unfinishedTasks` === puts that returned − `taskDone()` calls; nothing
+ * fails but kills.
+ */
+async function nothingLost(kind: string, scripts: SQOp[][]): Promise<void> {
+  const q: Queue<string> = kind === "Queue"
+    ? new Queue()
+    : kind === "Queue1"
+    ? new Queue(1)
+    : kind === "Queue2"
+    ? new Queue(2)
+    : kind === "JoinableQueue"
+    ? new JoinableQueue()
+    : kind === "JoinableQueue1"
+    ? new JoinableQueue(1)
+    : new Channel();
+  const joinable = q instanceof JoinableQueue ? q : null;
+  const accepted = new Set<string>();
+  const refused = new Set<string>();
+  const got: string[] = [];
+  let done = 0;
+  const gs: Greenlet[] = [];
+  const run = async (me: number, ops: SQOp[]) => {
+    let undone = 0; // items this greenlet got and has not marked done
+    for (const [step, op] of ops.entries()) {
+      const item = `${me}.${step}`;
+      try {
+        switch (op.kind) {
+          case "put":
+          case "scopedPut":
+          case "putNowait":
+            try {
+              if (op.kind === "put") {
+                await q.put(item, { timeout: op.timeout });
+              } else if (op.kind === "scopedPut") {
+                await withTimeout(op.ms, () => q.put(item));
+              } else q.putNowait(item);
+              accepted.add(item);
+            } catch (e) {
+              refused.add(item);
+              throw e;
+            }
+            break;
+          case "get":
+          case "scopedGet":
+          case "getNowait": {
+            const it = op.kind === "get"
+              ? await q.get({ timeout: op.timeout })
+              : op.kind === "scopedGet"
+              ? await withTimeout(op.ms, () => q.get())
+              : q.getNowait();
+            got.push(it);
+            undone++;
+            break;
+          }
+          case "taskDone":
+            if (joinable !== null && undone > 0) {
+              undone--;
+              done++;
+              joinable.taskDone();
+            }
+            break;
+          case "join":
+            if (joinable !== null) await joinable.join(op.timeout);
+            break;
+          case "sleep":
+            await sleep(op.ms);
+            break;
+          case "kill":
+            gs[op.target % gs.length].kill(undefined, { block: false });
+        }
+      } catch (e) {
+        // a refusal or a deadline: go on; a kill ends the script
+        if (
+          !(e instanceof Timeout || e instanceof QueueFull ||
+            e instanceof QueueEmpty)
+        ) throw e;
+      }
+    }
+  };
+  const errors = await errorsOf(async () => {
+    scripts.forEach((ops, i) => gs.push(spawn(run, i, ops)));
+    await joinAll(gs, { timeout: 20 });
+    await killAll(gs);
+  });
+  assert.deepEqual(errors, []);
+  const unfinished = joinable?.unfinishedTasks;
+  const left: string[] = [];
+  while (q.qsize() > 0) left.push(q.getNowait());
+  assert.equal(new Set(got).size, got.length, "no item got twice");
+  for (const item of [...got, ...left]) {
+    assert.ok(!refused.has(item), `${item} is in but its put failed`);
+  }
+  assert.deepEqual(
+    [...got, ...left].sort(),
+    [...accepted].sort(),
+    "every item put got once or still queued",
+  );
+  if (joinable !== null) {
+    assert.equal(unfinished, accepted.size - done, "unfinishedTasks");
+  }
+}
+
+const sqArgs = [
+  fc.constantFrom(
+    "Queue",
+    "Queue1",
+    "Queue2",
+    "JoinableQueue",
+    "JoinableQueue1",
+    "Channel",
+  ),
+  fc.array(fc.array(sqOpArb, { maxLength: 6 }), { minLength: 1, maxLength: 5 }),
+] as const;
+
+/**
+ * Counterexamples found before (run first, every time): a put inside
+ * withTimeout that went in, then a kill — the putter saw it fail (seed
+ * 156841684); an item got inside withTimeout, then a kill — lost (seed
+ * 1457233617).
+ */
+const QUEUE_EXAMPLES: [string, SQOp[][]][] = [
+  ["Queue", [[{ kind: "scopedPut", ms: 0 }], [{ kind: "kill", target: 0 }]]],
+  ["Queue", [
+    [],
+    [{ kind: "putNowait" }, { kind: "scopedGet", ms: 0 }],
+    [{ kind: "kill", target: 1 }],
+  ]],
+];
+
+test("property: Queue, JoinableQueue and Channel lose nothing through withTimeout and kills; unfinishedTasks is exact (virtual time)", async () => {
+  await fc.assert(
+    fc.asyncProperty(...sqArgs, inVirtualTime(nothingLost)),
+    {
+      numRuns: Number(process.env.PROPERTY_RUNS ?? 50),
+      examples: QUEUE_EXAMPLES,
+    },
+  );
+});
+
+/** Real-timer runs: a tenth of `PROPERTY_RUNS`, 30 by default (each takes ms). */
+const REAL_RUNS = process.env.PROPERTY_RUNS === undefined
+  ? 30
+  : Math.ceil(Number(process.env.PROPERTY_RUNS) / 10);
+
+test("property: Queue, JoinableQueue and Channel lose nothing through withTimeout and kills; unfinishedTasks is exact (real timers)", async () => {
+  await fc.assert(
+    fc.asyncProperty(...sqArgs, nothingLost),
+    { numRuns: REAL_RUNS, examples: QUEUE_EXAMPLES },
+  );
+});

@@ -7,6 +7,7 @@ import {
   getHub,
   type Greenlet,
   GreenletExit,
+  joinAll,
   Semaphore,
   shield,
   sleep,
@@ -1034,4 +1035,84 @@ test("a kill lands on waits that start inside withTimeout after it, and on that 
     "sleep: GreenletExit",
   ]);
   assert.deepEqual([g.successful(), g.value], [true, undefined]);
+});
+
+// ---------------------------------------------------------------------------
+// A gap a mutation check found: an explicit `timeoutValue: undefined`.
+
+test.virtual("withTimeout(ms, fn, { timeoutValue: undefined }) resolves undefined at the deadline: an explicit option, not a rejection", async () => {
+  const outcome = await withTimeout(10, async () => {
+    await sleep(100);
+    return "late";
+  }, { timeoutValue: undefined }).then(
+    (value) => ({ resolved: value, at: getHub().now() }),
+    (e) => ({ rejected: (e as Error).name, at: getHub().now() }),
+  );
+  assert.deepEqual(outcome, { resolved: undefined, at: 10 });
+});
+
+// ---------------------------------------------------------------------------
+// Cancellation rule 3: a scope ends when its body has.
+
+test.virtual("kill() of a greenlet inside withTimeout returns once the body has unwound, its shielded cleanup included (the issue's repro)", async () => {
+  const log: string[] = [];
+  const g = spawn(() =>
+    withTimeout(5000, async () => {
+      try {
+        await sleep(1000);
+      } finally {
+        await shield(async () => {
+          await sleep(50);
+          log.push(`closed@${getHub().now()}`);
+        });
+      }
+    })
+  );
+  await sleep(10);
+  await g.kill();
+  log.push(`kill returned@${getHub().now()}: dead ${g.dead}`);
+  assert.deepEqual(log, ["closed@60", "kill returned@60: dead true"]);
+  assert.ok(g.value instanceof GreenletExit);
+});
+
+test.virtual("withTimeout's deadline ends the scope only once its body has unwound, its shielded cleanup included", async () => {
+  const log: string[] = [];
+  const outcome = await withTimeout(10, async () => {
+    try {
+      await sleep(1000);
+    } finally {
+      await shield(async () => {
+        await sleep(50);
+        log.push(`closed@${getHub().now()}`);
+      });
+    }
+  }).catch((e) => (e as Error).name);
+  log.push(`withTimeout: ${outcome}@${getHub().now()}`);
+  assert.deepEqual(log, ["closed@60", "withTimeout: Timeout@60"]);
+});
+
+// ---------------------------------------------------------------------------
+// Cancellation rule 2, nothing lost: a release and withTimeout's deadline at
+// the same instant.
+
+test.virtual("a release and withTimeout's deadline at the same instant: the permit is held by the waiter or still free, never lost", async () => {
+  const log: string[] = [];
+  for (const releaserFirst of [true, false]) {
+    const sem = new Semaphore(0);
+    let held = 0;
+    const waiter = async () => {
+      const ok = await withTimeout(5, () => sem.acquire()).catch(() => false);
+      if (ok) held++;
+    };
+    const releaser = async () => {
+      await sleep(5);
+      sem.release();
+    };
+    const gs = releaserFirst
+      ? [spawn(releaser), spawn(waiter)]
+      : [spawn(waiter), spawn(releaser)];
+    await joinAll(gs);
+    log.push(`releaser first ${releaserFirst}: ${sem.counter + held}`);
+  }
+  assert.deepEqual(log, ["releaser first true: 1", "releaser first false: 1"]);
 });

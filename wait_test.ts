@@ -2,13 +2,16 @@ import assert from "node:assert/strict";
 import process from "node:process";
 import fc from "fast-check";
 import {
+  Event,
   getHub,
   type Greenlet,
+  GreenletExit,
   iwait,
   joinAll,
   sleep,
   spawn,
   wait,
+  withTimeout,
 } from "./mod.ts";
 import { test } from "./test_adapter.ts";
 
@@ -131,3 +134,51 @@ test("property: wait and iwait return objects in the order they became ready, at
     { numRuns: Number(process.env.PROPERTY_RUNS ?? 60) },
   );
 });
+
+// ---------------------------------------------------------------------------
+// Completion wins over a late cancellation (API.md, Cancellation rule 2):
+// nothing is lost through wait/iwait. `set()` makes the Event ready while
+// they wait — their wait completed — so a kill that comes k microtask hops
+// later lands at the next switch point, and they return what became ready.
+
+for (const scoped of [false, true]) {
+  const via = scoped ? " inside withTimeout(1000)" : "";
+  const scope = <T>(fn: () => Promise<T>): Promise<T> =>
+    scoped ? withTimeout(1000, fn) : fn();
+  // each records what became ready as soon as it has it
+  const calls: [string, (ev: Event, seen: string[]) => Promise<void>][] = [
+    ["wait([ev])", async (ev, seen) => {
+      seen.push(...(await scope(() => wait([ev]))).map(String));
+    }],
+    ["iwait([ev])", (ev, seen) =>
+      scope(async () => {
+        for await (const x of iwait([ev])) seen.push(String(x));
+      })],
+  ];
+  for (const [name, call] of calls) {
+    test(`a kill after k microtask hops into ${name} that main's set() made ready${via}: it returns the Event`, async () => {
+      const log: string[] = [];
+      const expected: string[] = [];
+      for (let k = 0; k <= 12; k++) {
+        const ev = new Event();
+        const seen: string[] = [];
+        const g = spawn(async () => {
+          await call(ev, seen);
+          await sleep(0);
+        });
+        await sleep(0); // g waits
+        ev.set();
+        for (let i = 0; i < k; i++) await null;
+        const ended = g.dead;
+        g.kill(undefined, { block: false });
+        await g.join();
+        const fate = g.value instanceof GreenletExit ? "killed" : "ended";
+        log.push(`k=${k}: ready [${seen}], ${fate}`);
+        expected.push(
+          `k=${k}: ready [${ev}], ${ended ? "ended" : "killed"}`,
+        );
+      }
+      assert.deepEqual(log, expected);
+    });
+  }
+}
