@@ -131,6 +131,12 @@ export class HubCore implements Scheduler {
     this.queue.park(task);
   }
 
+  running(): Task | null {
+    const t = this.queue.running as Task | null;
+    if (t !== null) this.queue.watchRunning();
+    return t;
+  }
+
   scheduleYield(
     resume: (v: undefined, scope: Scope) => void,
     scope: Scope,

@@ -43,6 +43,8 @@ export interface Runnable {
    * hub does not own (a scope past its deadline waits to detach it).
    */
   readonly watched: boolean;
+  /** How many of its entries are queued (written by the run queue only). */
+  queued: number;
 }
 
 /** What the run queue tells its hub. */
@@ -119,6 +121,11 @@ export class RunQueue {
     return this.#current;
   }
 
+  /** Makes sure the runtime's next turn tells whether `running` is away. */
+  watchRunning(): void {
+    if (this.#current !== null && !this.#probeArmed) this.#armProbe();
+  }
+
   /** Appends `fn(arg, arg2)`, which resumes no greenlet; returns its slot. */
   schedule<A, B>(fn: (arg: A, arg2: B) => void, arg: A, arg2?: B): number {
     return this.#push(fn, arg, arg2, null);
@@ -141,6 +148,7 @@ export class RunQueue {
   resumeFirst<A>(fn: (arg: A) => void, arg: A, task: Runnable): void {
     const f = this.#first;
     f.push(fn, arg, task);
+    task.queued++;
     this.#wake();
   }
 
@@ -156,6 +164,7 @@ export class RunQueue {
     q[t + 1] = arg;
     q[t + 2] = arg2;
     q[t + 3] = task;
+    if (task !== null) task.queued++;
     let next = t + W;
     if (next === q.length) next = 0;
     this.#tail = next;
@@ -212,6 +221,7 @@ export class RunQueue {
         const n = h + W;
         this.#head = n === q.length ? 0 : n;
         const t = this.#current = next as Runnable;
+        t.queued--;
         fn(arg, arg2);
         if (
           !this.#probeArmed && (this.#head !== this.#tail || t.watched)
@@ -390,7 +400,10 @@ export class RunQueue {
         this.#head = next === q.length ? 0 : next;
       }
       if (fn === runUser) ranUser = true;
-      if (task !== null) this.#current = task as Runnable;
+      if (task !== null) {
+        const t = this.#current = task as Runnable;
+        t.queued--;
+      }
       try {
         fn(arg, arg2);
       } catch (e) {

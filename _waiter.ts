@@ -8,7 +8,7 @@
  */
 
 import type { Timer } from "./_timer_heap.ts";
-import { emit, onSettle, onSwitch, onWait } from "./_hooks.ts";
+import { actFor, emit, onSettle, onSwitch, onWait } from "./_hooks.ts";
 import { timeLeft } from "./_inspect.ts";
 import { userSite } from "./_site.ts";
 
@@ -26,6 +26,11 @@ export interface Scheduler {
   resumeFirst<A>(fn: (arg: A) => void, arg: A, task: Task): void;
   /** `task` reached a switch point: the hub may resume the next greenlet. */
   park(task: Task): void;
+  /**
+   * The task resumed last and not parked since (it runs, or is away unseen);
+   * the runtime's next turn tells which (`Task.wentAway`).
+   */
+  running(): Task | null;
   /** Queues a `sleep(0)` of `task`; returns its slot in the run queue. */
   scheduleYield(
     resume: (v: undefined, scope: Scope) => void,
@@ -66,6 +71,11 @@ export class Pending {
   next: Pending | null = null;
   /** The cancellation this one followed (a second kill), if any. */
   previous: Pending | null = null;
+  /**
+   * Whether its greenlet was away in an await the hub does not own while it
+   * was pending: if the function then returns first, it still ends killed.
+   */
+  whileAway = false;
 
   /** Whether `e` is this cancellation's error or an earlier one's. */
   threw(e: unknown): boolean {
@@ -200,11 +210,26 @@ export class Task extends Scope {
    * await something else), or a task with a scope waiting to detach.
    */
   get watched(): boolean {
-    return this.parent === null || this.awayWatchers !== null;
+    const stop = this.stop;
+    return this.parent === null || this.awayWatchers !== null ||
+      (stop !== null && stop.level && stop.delivered === 0);
+  }
+
+  /** Entries of it queued in the run queue (written by the run queue). */
+  queued = 0;
+
+  /** Whether it is away in an await the hub does not own, as far as the hub knows. */
+  get away(): boolean {
+    return this.waits === null && this.queued === 0 &&
+      this.core.running() !== this;
   }
 
   /** The run queue found it away in an await the hub does not own. */
   wentAway(): void {
+    const stop = this.stop;
+    if (stop !== null && stop.level && stop.delivered === 0) {
+      stop.whileAway = true;
+    }
     const list = this.awayWatchers;
     if (list === null) return;
     for (const w of list.slice()) w.away();
@@ -587,13 +612,17 @@ export function reaches(target: Scope, scope: Scope): boolean {
  * `cancel` (a kill, a withTimeout deadline) is level-triggered: the scope
  * stays cancelled, its signal aborts, and every later wait in it rejects
  * with the same error. Otherwise (a `Timeout`, `source`) the error is thrown
- * once: if nothing waits now, at the scope's next wait.
+ * once: if nothing waits now, at the scope's next wait. With `later` (a
+ * kill, by that task) the active waits reject in the run queue's order,
+ * after what was queued before: a wait completed meanwhile returns its
+ * result (gevent's `kill` is a callback of the loop too).
  */
 export function throwInto(
   target: Scope,
   error: unknown,
   source: unknown,
   cancel: boolean,
+  later: Task | null = null,
 ): void {
   const task = target.task;
   let stop: Pending | null = null;
@@ -623,6 +652,31 @@ export function throwInto(
     }
   }
   let delivered = false;
+  if (later !== null) task.core.schedule(deliverLater, target, later);
+  else delivered = deliver(target, error, stop);
+  if (
+    task.core.redirectYield(
+      task.yieldSlot,
+      (scope) => scope instanceof Scope && reaches(target, scope),
+      rejectYield,
+      error,
+    )
+  ) {
+    if (stop !== null) taken(target, stop);
+    delivered = true;
+  }
+  if (!cancel && !delivered && target.stop === null) {
+    target.stop = new Pending(error, source, false);
+  }
+}
+
+/**
+ * Rejects the active waits of `target`'s task that an error thrown into
+ * `target` reaches, and aborts their operations; returns whether any.
+ */
+function deliver(target: Scope, error: unknown, stop: Pending | null): boolean {
+  const task = target.task;
+  let delivered = false;
   let w = task.waits;
   while (w !== null) {
     const next: Waiter | null = w.gnext;
@@ -641,20 +695,21 @@ export function throwInto(
     }
     w = next;
   }
-  if (
-    task.core.redirectYield(
-      task.yieldSlot,
-      (scope) => scope instanceof Scope && reaches(target, scope),
-      rejectYield,
-      error,
-    )
-  ) {
-    if (stop !== null) taken(target, stop);
-    delivered = true;
-  }
-  if (!cancel && !delivered && target.stop === null) {
-    target.stop = new Pending(error, source, false);
-  }
+  return delivered;
+}
+
+/**
+ * From the run queue: a kill reaches the waits of its target in its turn,
+ * after what was queued before it — a wait that a `set()` or `release()`
+ * just completed returns its result (completion wins), as in gevent.
+ */
+function deliverLater(target: Scope, by: Task): void {
+  const stop = target.stop;
+  if (stop !== null && stop.level) actFor(by, deliverStop, target, stop);
+}
+
+function deliverStop(target: Scope, stop: Pending): void {
+  deliver(target, stop.error, stop);
 }
 
 /** Withdraws a one-shot error thrown by `source` that has not reached `scope` yet. */

@@ -469,7 +469,12 @@ export class Greenlet<T = unknown, A extends unknown[] = unknown[]>
     }
     if (task.state === DEAD) return resolvedVoid;
     const err = error === undefined ? new GreenletExit() : error;
-    throwInto(task, err, null, true);
+    // its signal aborts now; its waits reject in their turn (completion wins)
+    throwInto(task, err, null, true, currentTask());
+    const kill = task.stop;
+    if (task.state === RUNNING && kill !== null && task.away) {
+      kill.whileAway = true;
+    }
     if (task.state !== RUNNING) {
       this.#finish(false, err);
       return resolvedVoid;
@@ -517,10 +522,11 @@ export class Greenlet<T = unknown, A extends unknown[] = unknown[]>
     const kill = task.stop;
     if (kill !== null && kill.level) {
       if (ok) {
-        // a kill that never reached a switch point (the function was away
-        // in an unowned await) still ends it killed; one it caught and
-        // returned from leaves the function's outcome (gevent's case)
-        if (kill.delivered === 0) {
+        // a kill that never reached a switch point while the function was
+        // away in an unowned await still ends it killed (rule 2); one it
+        // caught and returned from, or one that came while it ran on to its
+        // end, leaves the function's outcome (gevent's case; completion wins)
+        if (kill.delivered === 0 && kill.whileAway) {
           ok = false;
           v = kill.error;
         }

@@ -979,7 +979,11 @@ for (const scoped of [false, true]) {
         released = true;
       });
       for (let i = 0; i < k; i++) await null;
-      const handed = released; // released while g waited: handed to g
+      // a kill reaches waits in its turn, after what was queued before it
+      // (gevent's run_callback order): the releaser, spawned first, hands
+      // the permit over first — for every k, whether it ran yet or not
+      assert.equal(released, g.dead);
+      const handed = true;
       const ended = g.dead;
       g.kill(undefined, { block: false });
       await joinAll([g, releaser]);

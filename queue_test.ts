@@ -837,7 +837,11 @@ for (const scoped of [false, true]) {
         put = true;
       });
       for (let i = 0; i < k; i++) await null;
-      const gone = put && q.qsize() === 0; // the get completed
+      // a kill reaches waits in its turn, after what was queued before it
+      // (gevent's run_callback order): the putter, spawned first, hands its
+      // item over first — for every k, whether it ran yet or not
+      assert.equal(put, g.dead);
+      const gone = true;
       const ended = g.dead;
       g.kill(undefined, { block: false });
       await joinAll([g, putter]);
@@ -901,7 +905,10 @@ for (const scoped of [false, true]) {
       await sleep(0); // g waits for room
       const getter = spawn(() => void got.push(q.getNowait()));
       for (let i = 0; i < k; i++) await null;
-      const inside = got.length === 1 && q.qsize() === 1; // the put completed
+      // the kill reaches g's wait in its turn, after the getter spawned
+      // first: the getter's getNowait lets g's item in first, for every k
+      assert.equal(got.length === 1, g.dead);
+      const inside = true;
       const ended = g.dead;
       g.kill(undefined, { block: false });
       await joinAll([g, getter]);
