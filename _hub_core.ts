@@ -132,9 +132,7 @@ export class HubCore implements Scheduler {
   }
 
   running(): Task | null {
-    const t = this.queue.running as Task | null;
-    if (t !== null) this.queue.watchRunning();
-    return t;
+    return this.queue.running as Task | null;
   }
 
   scheduleYield(

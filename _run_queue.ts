@@ -38,11 +38,6 @@ export const runUserTask: (arg: unknown) => void = runUser;
 
 /** A greenlet's task as the run queue sees it. */
 export interface Runnable {
-  /**
-   * Whether the hub must learn at once when it goes away in an await the
-   * hub does not own (a scope past its deadline waits to detach it).
-   */
-  readonly watched: boolean;
   /** How many of its entries are queued (written by the run queue only). */
   queued: number;
 }
@@ -116,15 +111,14 @@ export class RunQueue {
       this.#firstHead !== this.#first.length;
   }
 
-  /** The task resumed last that has not parked (it may be away). */
+  /**
+   * The task resumed last that has not parked: it runs, or it is away and
+   * the probe armed when it was resumed has not run yet.
+   */
   get running(): Runnable | null {
     return this.#current;
   }
 
-  /** Makes sure the runtime's next turn tells whether `running` is away. */
-  watchRunning(): void {
-    if (this.#current !== null && !this.#probeArmed) this.#armProbe();
-  }
 
   /** Appends `fn(arg, arg2)`, which resumes no greenlet; returns its slot. */
   schedule<A, B>(fn: (arg: A, arg2: B) => void, arg: A, arg2?: B): number {
@@ -223,9 +217,8 @@ export class RunQueue {
         const t = this.#current = next as Runnable;
         t.queued--;
         fn(arg, arg2);
-        if (
-          !this.#probeArmed && (this.#head !== this.#tail || t.watched)
-        ) this.#armProbe();
+        // the runtime's next turn tells whether it went away meanwhile
+        if (!this.#probeArmed) this.#armProbe();
         return;
       }
     }
@@ -409,16 +402,12 @@ export class RunQueue {
       } catch (e) {
         this.#owner.reportError(e);
       }
-      const t = this.#current;
-      if (t !== null) {
-        // it runs on (its continuation waits in the microtask queue)
+      if (this.#current !== null) {
+        // it runs on (its continuation waits in the microtask queue); the
+        // runtime's next turn tells whether it went away meanwhile
         this.#inDrain = false;
         this.#drainScheduled = false;
-        if (
-          !this.#probeArmed &&
-          (this.#head !== this.#tail ||
-            this.#firstHead !== this.#first.length || t.watched)
-        ) this.#armProbe();
+        if (!this.#probeArmed) this.#armProbe();
         return;
       }
       if (++this.#ops >= CHECK_EVERY && this.#timeForTurn()) {

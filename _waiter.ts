@@ -204,17 +204,6 @@ export class Task extends Scope {
   /** Scopes told when the task is found away (see {@linkcode watchAway}). */
   awayWatchers: AwayWatcher[] | null = null;
 
-  /**
-   * Whether the run queue must learn at once when it goes away: a hub's
-   * main (the program's own code must not look busy once it went on to
-   * await something else), or a task with a scope waiting to detach.
-   */
-  get watched(): boolean {
-    const stop = this.stop;
-    return this.parent === null || this.awayWatchers !== null ||
-      (stop !== null && stop.level && stop.delivered === 0);
-  }
-
   /** Entries of it queued in the run queue (written by the run queue). */
   queued = 0;
 
