@@ -119,7 +119,6 @@ export class RunQueue {
     return this.#current;
   }
 
-
   /** Appends `fn(arg, arg2)`, which resumes no greenlet; returns its slot. */
   schedule<A, B>(fn: (arg: A, arg2: B) => void, arg: A, arg2?: B): number {
     return this.#push(fn, arg, arg2, null);

@@ -380,7 +380,7 @@ class TimeoutScope extends Scope implements AwayWatcher {
   }
 
   #checkDetach(): void {
-    if (this.#state !== EXPIRED || waitsInside(this)) return;
+    if (this.#state !== EXPIRED || !bodyAway(this)) return;
     this.#detach();
   }
 
@@ -407,6 +407,7 @@ class TimeoutScope extends Scope implements AwayWatcher {
   }
 
   override abandon(site: string | null): boolean {
+    if (this.detached) return true; // warned once already, or away then
     if (this.#state !== EXPIRED) return false;
     globalThis.console.warn(
       `gevent-ts: a withTimeout(${this.timeout.ms} ms) body caught its Timeout ${MAX_DELIVERIES} times and waited again${
@@ -418,14 +419,20 @@ class TimeoutScope extends Scope implements AwayWatcher {
   }
 }
 
-/** Whether a wait of `task` was started in `scope` or a scope inside it. */
-function waitsInside(scope: Scope): boolean {
-  for (let w = scope.task.waits; w !== null; w = w.gnext) {
+/**
+ * Whether the body of `scope` is away in an await the hub does not own: no
+ * wait of its task was started inside it, and the task neither runs nor has
+ * anything queued (a resumption on its way: it runs next).
+ */
+function bodyAway(scope: Scope): boolean {
+  const task = scope.task;
+  if (task.queued !== 0 || task.core.running() === task) return false;
+  for (let w = task.waits; w !== null; w = w.gnext) {
     for (let s: Scope | null = w.scope; s !== null; s = s.outer) {
-      if (s === scope) return true;
+      if (s === scope) return false;
     }
   }
-  return false;
+  return true;
 }
 
 function runWithTimeout(
