@@ -841,23 +841,31 @@ test.virtual("shield: a sync throw rejects; its deadline is level-triggered and 
     /inside/,
   );
   const log: string[] = [];
-  const fnEnded = deferred();
-  // the shield settles at its deadline; fn, cancelled, ends on its own
+  // the shield's scope ends when fn has: fn, cancelled at the deadline,
+  // catches the Timeout at both waits and returns — completion wins
+  const v = await shield(async () => {
+    for (let i = 0; i < 2; i++) {
+      try {
+        await sleep(1000);
+      } catch (e) {
+        log.push(`${e instanceof Timeout ? "Timeout" : e}@${getHub().now()}`);
+      }
+    }
+    return "ended";
+  }, { timeout: 5 });
+  assert.deepEqual([...log, v], ["Timeout@5", "Timeout@5", "ended"]);
+  // one that lets it through rejects with it, once fn has ended
   await assert.rejects(
     shield(async () => {
-      for (let i = 0; i < 2; i++) {
-        try {
-          await sleep(1000);
-        } catch (e) {
-          log.push(e instanceof Timeout ? "Timeout" : `${e}`);
-        }
+      try {
+        await sleep(1000);
+      } finally {
+        await sleep(0).catch(() => log.push("finally cancelled too"));
       }
-      fnEnded.resolve();
     }, { timeout: 5 }),
     Timeout,
   );
-  await fnEnded.promise;
-  assert.deepEqual(log, ["Timeout", "Timeout"]);
+  assert.equal(log.at(-1), "finally cancelled too");
   // a shield that ended early: its deadline never fires afterwards
   let signal!: AbortSignal;
   await shield(() => {
