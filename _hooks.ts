@@ -7,7 +7,7 @@
  * @module
  */
 
-import type { Task, Waiter } from "./_waiter.ts";
+import type { Scope, Task, Waiter } from "./_waiter.ts";
 
 /** What a subscriber may listen to; every member is optional. */
 export interface HubHooks {
@@ -23,6 +23,8 @@ export interface HubHooks {
   settle?(waiter: Waiter): void;
   /** A greenlet ended. */
   finish?(task: Task): void;
+  /** A scope's body was detached at its deadline (away in an unowned await). */
+  detach?(scope: Scope): void;
   /** The hub's native timer fired; due timers run next. */
   timer?(): void;
   /** A drain pass of the run queue ended; `ranUser`: it started user code. */
@@ -45,6 +47,8 @@ export let onWait: Fn<Waiter>[] | null = null;
 export let onSettle: Fn<Waiter>[] | null = null;
 /** See {@linkcode HubHooks.finish}. */
 export let onFinish: Fn<Task>[] | null = null;
+/** See {@linkcode HubHooks.detach}. */
+export let onDetach: Fn<Scope>[] | null = null;
 /** See {@linkcode HubHooks.timer}. */
 export let onTimer: Fn<void>[] | null = null;
 /** See {@linkcode HubHooks.drain}. */
@@ -99,6 +103,7 @@ function rebuild(): void {
   onWait = collect("wait");
   onSettle = collect("settle");
   onFinish = collect("finish");
+  onDetach = collect("detach");
   onTimer = collect("timer");
   onDrain = collect("drain");
   spawnSites = subscribers.some((s) => s.spawnSites === true);

@@ -47,7 +47,13 @@ function line(core: HubCore, t: Task, shownUnder: Task | null): string {
     ? ` (parent ${core.greenletOf(t.parent)} ended)`
     : "";
   const site = t.spawnSite === null ? "" : ` — spawned at ${t.spawnSite}`;
-  return `${core.greenletOf(t)} ${state}${orphan}${site}`;
+  let away = "";
+  for (const s of t.detached ?? []) {
+    const from = (s as { site?: string | null }).site;
+    away += `; a ${s.label(null)} body detached at its deadline is away in ` +
+      `an await the hub does not own${from ? ` (withTimeout at ${from})` : ""}`;
+  }
+  return `${core.greenletOf(t)} ${state}${orphan}${away}${site}`;
 }
 
 /**

@@ -8,7 +8,14 @@
  */
 
 import type { Timer } from "./_timer_heap.ts";
-import { actFor, emit, onSettle, onSwitch, onWait } from "./_hooks.ts";
+import {
+  actFor,
+  emit,
+  onDetach,
+  onSettle,
+  onSwitch,
+  onWait,
+} from "./_hooks.ts";
 import { timeLeft } from "./_inspect.ts";
 import { userSite } from "./_site.ts";
 
@@ -203,6 +210,11 @@ export class Task extends Scope {
   lprev: Task | null = null;
   /** Scopes told when the task is found away (see {@linkcode watchAway}). */
   awayWatchers: AwayWatcher[] | null = null;
+  /**
+   * Scopes whose bodies were detached at their deadline and have not ended
+   * (run info lists them; see {@linkcode noteDetached}).
+   */
+  detached: Scope[] | null = null;
 
   /** Entries of it queued in the run queue (written by the run queue). */
   queued = 0;
@@ -249,6 +261,22 @@ export function unwatchAway(task: Task, watcher: AwayWatcher): void {
   const i = list.indexOf(watcher);
   if (i >= 0) list.splice(i, 1);
   if (list.length === 0) task.awayWatchers = null;
+}
+
+/** `scope`'s body was detached at its deadline: run info lists it until it ends. */
+export function noteDetached(scope: Scope): void {
+  (scope.task.detached ??= []).push(scope);
+  if (onDetach !== null) emit(onDetach, scope);
+}
+
+/** The detached body of `scope` ended. */
+export function dropDetached(scope: Scope): void {
+  const task = scope.task;
+  const list = task.detached;
+  if (list === null) return;
+  const i = list.indexOf(scope);
+  if (i >= 0) list.splice(i, 1);
+  if (list.length === 0) task.detached = null;
 }
 
 let capturedRes: (v: unknown) => void;

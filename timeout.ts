@@ -16,11 +16,15 @@ import {
 } from "./_checks.ts";
 import { als, currentScope } from "./_context.ts";
 import { timeLeft } from "./_inspect.ts";
+import { spawnSites } from "./_hooks.ts";
+import { userSite } from "./_site.ts";
 import {
   type AwayWatcher,
   closeScope,
+  dropDetached,
   MAX_DELIVERIES,
   NO_OPTIONS,
+  noteDetached,
   retractPending,
   Scope,
   scopeSignal,
@@ -304,6 +308,8 @@ class TimeoutScope extends Scope implements AwayWatcher {
   #state = RUNNING;
   /** Settled at the deadline while the body was away. */
   detached = false;
+  /** Where `withTimeout` was called, while spawn sites are recorded. */
+  readonly site: string | null;
 
   static {
     expire = (s) => (s as TimeoutScope).#expire();
@@ -324,6 +330,7 @@ class TimeoutScope extends Scope implements AwayWatcher {
     this.#timeoutValue = timeoutValue;
     this.#res = res;
     this.#rej = rej;
+    this.site = spawnSites ? userSite() : null;
     if (ms !== Infinity) {
       this.#timer = outer.task.core.addTimer(ms, expire, this);
     }
@@ -333,6 +340,7 @@ class TimeoutScope extends Scope implements AwayWatcher {
   end(ok: boolean, v: unknown): void {
     const state = this.#state;
     if (state === ENDED) {
+      dropDetached(this);
       // a detached body: its late failure is still a failure
       if (!ok && !isCancellation(v, this.timeout)) {
         this.task.core.reportError(this.task, v);
@@ -388,6 +396,7 @@ class TimeoutScope extends Scope implements AwayWatcher {
     this.#state = ENDED;
     this.detached = true;
     this.#close();
+    noteDetached(this);
     const task = this.task;
     const core = task.core;
     if (this.#hasValue) core.resume(this.#res, this.#timeoutValue, task);

@@ -13,6 +13,10 @@ import {
   sleep,
   spawn,
   spawnLater,
+  startMonitor,
+  startTrace,
+  stopMonitor,
+  stopTrace,
   Timeout,
   withTimeout,
 } from "./mod.ts";
@@ -289,6 +293,41 @@ test.virtual("withTimeout settles at its deadline while fn sits in a raw await; 
     "flow: Timeout",
     "finally",
   ]);
+});
+
+test.virtual("a body away at the deadline is detached: run info and the trace show it, with the site of its withTimeout, until it ends", async () => {
+  startMonitor({ maxBlockingTime: 1_000_000, report: () => {} }); // spawn sites on
+  startTrace();
+  const raw = deferred();
+  const log: string[] = [];
+  let info = "";
+  const g = spawn(async function caller() {
+    const v = await withTimeout(10, async () => {
+      await raw.promise; // away at the deadline
+      await sleep(1).catch((e) => log.push(`body: ${(e as Error).name}`));
+    }, { timeoutValue: "late" }); // the line run info names
+    log.push(`${v}@${getHub().now()}`);
+    info = formatRunInfo();
+    raw.resolve();
+    await sleep(5);
+    log.push(`after@${getHub().now()}`);
+  });
+  await g.join();
+  const events = stopTrace();
+  stopMonitor();
+  assert.deepEqual(log, ["late@10", "body: Timeout", "after@15"]);
+  assert.match(
+    info,
+    /<Greenlet "caller" #\d+: caller\(\)> running; a withTimeout\(10 ms\) body detached at its deadline is away in an await the hub does not own \(withTimeout at \S*timeout_test\.\w+:\d+:\d+\)/,
+  );
+  assert.doesNotMatch(formatRunInfo(), /detached/); // its body ended
+  const detached = events.filter((e) => e.cat === "detach");
+  assert.deepEqual(
+    detached.map((
+      e,
+    ) => [e.name, e.ts, String(e.args?.site).includes("timeout_test.")]),
+    [["withTimeout(10 ms) detached", 10_000, true]],
+  );
 });
 
 test.virtual("withTimeout's Timeout is level-triggered inside it: a retry loop cannot outlive it", async () => {

@@ -223,6 +223,7 @@ class Recorder {
       wait: (w) => this.#wait(w),
       settle: (w) => this.#settle(w),
       finish: (task) => this.#switch(task),
+      detach: (scope) => this.#detach(scope),
       timer: () => this.#hubRan(false),
       drain: () => this.#hubRan(true),
     });
@@ -400,6 +401,23 @@ class Recorder {
     this.#seen(tr, t);
     this.#closeRun(t);
     tr.ready = t; // a yield: runnable at once (a wait says otherwise)
+  }
+
+  /** A scope's body was detached at its deadline: an instant on its track. */
+  #detach(scope: Scope): void {
+    const t = this.#now();
+    const tr = this.#track(scope.task);
+    const site = (scope as { site?: string | null }).site;
+    this.#push({
+      ph: "i",
+      cat: "detach",
+      name: `${scope.label(null)} detached`,
+      ts: t / 1000,
+      pid: tr.pid,
+      tid: tr.tid,
+      s: "t",
+      args: site ? { site } : {},
+    });
   }
 
   #wait(w: Waiter): void {

@@ -380,6 +380,30 @@ test("who woke a wait: the killer, a timer, the hub, the greenlet itself", async
   );
 });
 
+test("a wait inside withTimeout is woken by whoever woke it, with an arrow from the releaser", async () => {
+  startTrace();
+  const lock = new Semaphore(0);
+  const waiter = spawn(async function waiter() {
+    await withTimeout(60_000, () => lock.acquire());
+    lock.release();
+  });
+  const releaser = spawn(async function releaser() {
+    await sleep(0);
+    lock.release();
+  });
+  await joinAll([waiter, releaser]);
+  const events = stopTrace();
+  assert.deepEqual(
+    waits(events).filter((w) => w.startsWith("waiter")),
+    [`waiter: withTimeout(60000 ms) and Semaphore(counter=0, waiters=1) (${releaser})`],
+  );
+  const names = trackNames(events);
+  const wakes = events.filter((e) => e.cat === "wake" && e.ph === "s").map((
+    e,
+  ) => names.get(`${e.pid}/${e.tid}`));
+  assert.ok(wakes.includes("releaser"), JSON.stringify(wakes));
+});
+
 test("startTrace twice throws, stopTrace without a trace throws; traces do not mix", async () => {
   assert.throws(
     () => stopTrace(),
