@@ -5,7 +5,10 @@
  * native timer armed for the earliest deadline, and the greenlets it runs.
  * Every wake-up of a greenlet — a finished sleep, a released lock, a kill —
  * goes through the run queue, so greenlets resume in the order they were
- * made runnable. After a few milliseconds of continuous running the hub
+ * made runnable — one at a time: the next resumes only when the one before
+ * parks at a switch point or is found away in an await the hub does not own,
+ * so code between two switch points runs alone, as in gevent. After a few
+ * milliseconds of continuous running the hub
  * hands the thread back to the runtime for one turn, so timers and I/O
  * never starve.
  *
