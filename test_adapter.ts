@@ -247,13 +247,17 @@ export async function capturingErrors(
   fn: (errors: string[]) => Promise<void>,
 ): Promise<void> {
   const hub = getHub();
+  const own = Object.hasOwn(hub, "handleError");
   const original = hub.handleError;
   const errors: string[] = [];
   hub.handleError = (g, e) => void errors.push(`${g.name}: ${e}`);
   try {
     await fn(errors);
   } finally {
-    hub.handleError = original;
+    // put back exactly what was there: an own property only if there was one
+    // (else a failing test would leave the next one's recorder shadowed)
+    if (own) hub.handleError = original;
+    else delete (hub as { handleError?: unknown }).handleError;
   }
 }
 
