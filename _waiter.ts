@@ -669,8 +669,11 @@ export function throwInto(
     }
   }
   let delivered = false;
-  if (later !== null) task.core.schedule(deliverLater, target, later);
-  else delivered = deliver(target, error, stop);
+  if (later !== null) {
+    // the operations it aborts (patched ones) end now; plain waits in turn
+    deliver(target, error, stop, true);
+    task.core.schedule(deliverLater, target, later);
+  } else delivered = deliver(target, error, stop, false);
   if (
     task.core.redirectYield(
       task.yieldSlot,
@@ -689,16 +692,22 @@ export function throwInto(
 
 /**
  * Rejects the active waits of `target`'s task that an error thrown into
- * `target` reaches, and aborts their operations; returns whether any.
+ * `target` reaches — only those of operations it aborts (a teardown) when
+ * `aborting` — and aborts their operations; returns whether any.
  */
-function deliver(target: Scope, error: unknown, stop: Pending | null): boolean {
+function deliver(
+  target: Scope,
+  error: unknown,
+  stop: Pending | null,
+  aborting: boolean,
+): boolean {
   const task = target.task;
   let delivered = false;
   let w = task.waits;
   while (w !== null) {
     const next: Waiter | null = w.gnext;
-    if (reaches(target, w.scope)) {
-      const abort = w.options.abort;
+    const abort = w.options.abort;
+    if ((!aborting || abort !== undefined) && reaches(target, w.scope)) {
       settle(w, false, error);
       if (stop !== null) taken(target, stop);
       delivered = true;
@@ -726,7 +735,7 @@ function deliverLater(target: Scope, by: Task): void {
 }
 
 function deliverStop(target: Scope, stop: Pending): void {
-  deliver(target, stop.error, stop);
+  deliver(target, stop.error, stop, false);
 }
 
 /** Withdraws a one-shot error thrown by `source` that has not reached `scope` yet. */

@@ -954,6 +954,10 @@ for (const scoped of [false, true]) {
 }
 
 test("the issue's repro: withTimeout(1000, () => q.get()) killed one hop after it took the item returns the item; the queue is empty", async () => {
+  // main went away into an await the hub does not own (a runtime turn), so
+  // the greenlet starts during main's next non-blocking await (rule 8: main
+  // resumed by the hub would run alone until it parks)
+  await new Promise((r) => setImmediate(r));
   const q = new Queue<string>();
   q.putNowait("item");
   const g = spawn(() => withTimeout(1000, () => q.get()));
