@@ -1017,9 +1017,13 @@ export abstract class GroupBase implements AsyncDisposable, Iterable<Greenlet> {
 
   /**
    * Kills every member (see {@linkcode Greenlet.kill}), and with `block`
-   * (the default) waits until they all ended, killing as well the greenlets
-   * added meanwhile. Unlike `killAll` it never rejects when `timeout` runs
-   * out (as gevent's `Group.kill`): check `size` afterwards.
+   * (the default) waits until they all ended — their `finally` blocks and
+   * `shield`ed cleanup included — killing as well the greenlets added
+   * meanwhile. That wait holds even when the caller is itself killed or its
+   * `withTimeout` expired (it runs shielded): a scope ends when its body
+   * has; the caller's own cancellation lands at its next switch point
+   * after. Unlike `killAll` it never rejects when `timeout` runs out (as
+   * gevent's `Group.kill`): check `size` afterwards.
    *
    * @param error What to throw into each; defaults to a new `GreenletExit`
    * per greenlet.
@@ -1048,12 +1052,15 @@ export abstract class GroupBase implements AsyncDisposable, Iterable<Greenlet> {
     if (options?.block === false || core.members.size === 0) {
       return resolvedVoid;
     }
-    return core.killWait(error, timeout);
+    // a wait of the caller's that its own cancellation must not cut short:
+    // kill() returns once the members have unwound, as a greenlet's does
+    return shield(() => core.killWait(error, timeout));
   }
 
   /**
    * Kills what is left (`kill()`), so that `await using group = new
-   * Group();` ends its members with the block.
+   * Group();` ends its members with the block: it returns once they have
+   * unwound, also when the block is left because its greenlet was killed.
    *
    * @returns A promise that resolves once they are dead.
    *
