@@ -8,8 +8,9 @@
  * Differences from gevent, besides camelCase:
  * - `size` is the number of greenlets in the group now, as a JavaScript
  *   `Set`'s `size` (gevent's `len(group)`); a pool's limit is `capacity`
- *   (gevent's `Pool.size`). `new Pool(size)` takes the limit, an integer
- *   ≥ 1; a pool without a limit is a `Group`.
+ *   (gevent's `Pool.size`). `new Pool(capacity)` takes the limit, an
+ *   integer ≥ 1; `new Pool()` has none (gevent's `Pool(size=None)`:
+ *   `capacity` and `freeCount()` are `Infinity`).
  * - `Pool.spawn` and `Pool.add` return promises (they wait for a free slot),
  *   so `Pool` does not extend `Group`: both extend {@linkcode GroupBase}.
  * - What `fn` throws in `map`/`imap`/`imapUnordered`/`apply` goes to their
@@ -19,7 +20,8 @@
  *   caller's back.
  * - The input of a map may be any iterable or async iterable; it is pulled
  *   lazily, one item per free slot, so an infinite input works with a
- *   `Pool` (a `Group` has no limit: it pulls the whole input at once).
+ *   `Pool(n)` (a `Group` or a `Pool()` has no limit: it pulls the whole
+ *   input at once).
  *   `imap` starts at its first `next()`. Its `maxsize` stops the pulling
  *   while that many finished results wait for the consumer; greenlets
  *   running then still finish (gevent counts them in `maxsize`).
@@ -64,6 +66,7 @@ import {
 import { currentScope } from "./_context.ts";
 import { inspectAsString } from "./_inspect.ts";
 import {
+  NO_OPTIONS,
   settleNow,
   unhindered,
   type Waiter,
@@ -140,21 +143,24 @@ const JOIN_OPTIONS = optionNames("timeout", "signal", "raiseError");
 const KILL_OPTIONS = optionNames("block", "timeout");
 const IMAP_OPTIONS = optionNames("maxsize");
 
-/** Checks a limit: an integer ≥ 1 (`optional`: or undefined). */
+/**
+ * Checks a limit: an integer ≥ 1, or undefined when `orUndefined` is not
+ * null (it is what the message adds: " or undefined …").
+ */
 function checkLimit(
   action: string,
   name: string,
   value: unknown,
-  optional: boolean,
+  orUndefined: string | null,
 ): void {
-  if (optional && value === undefined) return;
+  if (orUndefined !== null && value === undefined) return;
   if (typeof value !== "number" || !Number.isInteger(value) || value < 1) {
     const Err = typeof value === "number" && Number.isInteger(value)
       ? RangeError
       : TypeError;
     throw new Err(
       `Cannot ${action}: ${name} must be an integer ≥ 1${
-        optional ? " or undefined" : ""
+        orUndefined ?? ""
       }, received ${describe(value)}`,
     );
   }
@@ -793,8 +799,8 @@ function noop(): void {}
  */
 export abstract class GroupBase implements AsyncDisposable, Iterable<Greenlet> {
   /**
-   * How many greenlets may be in it at once: a pool's size, `Infinity` for
-   * a group.
+   * How many greenlets may be in it at once: a pool's limit; `Infinity`
+   * for a group and for a pool without a limit (`new Pool()`).
    */
   readonly capacity: number;
   readonly #core: GroupCore;
@@ -811,7 +817,7 @@ export abstract class GroupBase implements AsyncDisposable, Iterable<Greenlet> {
    */
   protected constructor(capacity: number) {
     if (capacity !== Infinity) {
-      checkLimit(`create ${new.target.name}`, "capacity", capacity, false);
+      checkLimit(`create ${new.target.name}`, "capacity", capacity, null);
     }
     this.capacity = capacity;
     this.#core = new GroupCore(this, capacity);
@@ -906,7 +912,7 @@ export abstract class GroupBase implements AsyncDisposable, Iterable<Greenlet> {
 
   /**
    * How many more greenlets fit without waiting: `capacity` minus the
-   * slots taken (`Infinity` for a group).
+   * slots taken (`Infinity` for a group and a pool without a limit).
    *
    * @returns The number of free slots.
    *
@@ -928,7 +934,7 @@ export abstract class GroupBase implements AsyncDisposable, Iterable<Greenlet> {
 
   /**
    * Whether no slot is free, so that a pool's `spawn` and `add` would wait
-   * (always false for a group).
+   * (always false for a group and a pool without a limit).
    *
    * @returns `freeCount() === 0`.
    *
@@ -949,7 +955,8 @@ export abstract class GroupBase implements AsyncDisposable, Iterable<Greenlet> {
 
   /**
    * Waits until a slot is free, without taking it (gevent's
-   * `wait_available`). Resolves at once for a group (with `Infinity`).
+   * `wait_available`). Resolves at once, with `Infinity`, for a group and
+   * a pool without a limit.
    * Never throws for a timeout.
    *
    * @param timeout Milliseconds to wait at most; undefined waits forever.
@@ -1133,8 +1140,8 @@ export abstract class GroupBase implements AsyncDisposable, Iterable<Greenlet> {
    * `next()` — kills the greenlets still running and waits for them, then
    * closes the input's iterator. With a pool the input is pulled one item
    * per free slot, so an infinite (async) iterable works; `maxsize` bounds
-   * the finished results waiting for a slow consumer. A group has no limit:
-   * it pulls the whole input at once.
+   * the finished results waiting for a slow consumer. A group (or a pool
+   * without a limit) pulls the whole input at once.
    *
    * @param fn The function to call with each item (may be async).
    * @param items Any iterable or async iterable, pulled lazily.
@@ -1211,7 +1218,7 @@ export abstract class GroupBase implements AsyncDisposable, Iterable<Greenlet> {
     checkItems(action, items);
     checkOptions(action, options, IMAP_OPTIONS);
     const maxsize = options?.maxsize;
-    checkLimit(action, "maxsize", maxsize, true);
+    checkLimit(action, "maxsize", maxsize, " or undefined");
     return new MapIterator<Awaited<R>>(
       new MapRun(
         this.#core,
@@ -1400,7 +1407,9 @@ export class Group extends GroupBase {
  * A group with a limit (gevent's `Pool`): at most `capacity` greenlets are
  * in it at once. `spawn` and `add` wait, in FIFO order, for a free slot;
  * `map`, `imap`, `imapUnordered` and `apply` share the same slots. A slot is
- * freed when its greenlet ends (or is discarded).
+ * freed when its greenlet ends (or is discarded). `new Pool()` has no limit
+ * (gevent's `Pool(size=None)`): nothing ever waits for a slot, as in a
+ * `Group`, and `capacity` is `Infinity`.
  *
  * @example At most two at a time
  * ```ts
@@ -1418,25 +1427,53 @@ export class Group extends GroupBase {
  * await pool.join();
  * assert.equal(peak, 2);
  * ```
+ *
+ * @example No limit
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { Pool, sleep } from "./mod.ts";
+ * const pool = new Pool();
+ * assert.equal(pool.capacity, Infinity);
+ * for (let i = 0; i < 1000; i++) await pool.spawn(() => sleep(1)); // no wait
+ * assert.equal(pool.size, 1000);
+ * assert.equal(pool.freeCount(), Infinity);
+ * assert.equal(pool.full(), false);
+ * await pool.join();
+ * ```
  */
 export class Pool extends GroupBase {
   /**
    * Creates a pool.
    *
-   * @param size The capacity: how many greenlets may run in it at once, an
-   * integer ≥ 1.
+   * @param capacity How many greenlets may run in it at once: an integer
+   * ≥ 1; when omitted (or `undefined`), no limit (gevent's
+   * `Pool(size=None)`).
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { Pool } from "./mod.ts";
+   * assert.equal(new Pool(4).capacity, 4);
+   * assert.equal(new Pool().capacity, Infinity);
+   * assert.throws(() => new Pool(0), RangeError);
+   * ```
    */
-  constructor(size: number) {
-    checkLimit(`create ${new.target.name}`, "size", size, false);
-    super(size);
+  constructor(capacity?: number) {
+    checkLimit(
+      `create ${new.target.name}`,
+      "capacity",
+      capacity,
+      " or undefined (no limit)",
+    );
+    super(capacity ?? Infinity);
   }
 
   /**
    * Starts tracking `greenlet` until it ends, once a slot is free (waiting
-   * in FIFO order with `spawn`). A member already, or a dead greenlet, is
-   * not added (it resolves `true` at once). Add greenlets that are not
-   * started yet: a started one keeps running while this waits, beyond the
-   * pool's limit (as gevent warns).
+   * in FIFO order with `spawn`; at once in a pool without a limit). A
+   * member already, or a dead greenlet, is not added (it resolves `true` at
+   * once). Add greenlets that are not started yet: a started one keeps
+   * running while this waits, beyond the pool's limit (as gevent warns).
    *
    * @param greenlet The greenlet to track.
    * @param options `timeout` in milliseconds (then it resolves `false`,
@@ -1464,9 +1501,21 @@ export class Pool extends GroupBase {
     checkSignal(action, options?.signal);
     const core = coreOf(this);
     if (greenlet.dead || core.members.has(greenlet)) return RESOLVED_TRUE;
-    const slots = core.slots!;
+    const slots = core.slots;
+    const signal = options?.signal;
+    if (slots === null) { // no limit: nothing to wait for
+      const scope = currentScope();
+      if (signal?.aborted !== true && unhindered(scope)) {
+        core.track(greenlet);
+        return RESOLVED_TRUE;
+      }
+      // a cancelled caller (or an aborted signal): it rejects, as a wait
+      // for a free slot of a limited pool does
+      return waitOn(scope, this, signal === undefined ? NO_OPTIONS : { signal })
+        .promise as Promise<never>;
+    }
     if (
-      options?.signal?.aborted !== true && unhindered(currentScope()) &&
+      signal?.aborted !== true && unhindered(currentScope()) &&
       slots.tryAcquire()
     ) {
       core.track(greenlet);
@@ -1482,9 +1531,10 @@ export class Pool extends GroupBase {
 
   /**
    * Waits for a free slot (FIFO among the callers of `spawn`, `add`,
-   * `apply` and the maps of this pool; a switch point only when it waits),
-   * then creates and starts a greenlet running `fn(...args)` in it. The
-   * monitor records this call as where the greenlet was spawned.
+   * `apply` and the maps of this pool; a switch point only when it waits,
+   * never in a pool without a limit), then creates and starts a greenlet
+   * running `fn(...args)` in it. The monitor records this call as where the
+   * greenlet was spawned.
    *
    * @param fn The function to run (may be async).
    * @param args Arguments passed to `fn`.
@@ -1509,7 +1559,13 @@ export class Pool extends GroupBase {
     const site = spawnSiteOf(Pool.prototype.spawn);
     const core = coreOf(this);
     const f = fn as unknown as (...args: never[]) => Awaited<R>;
-    const slots = core.slots!;
+    const slots = core.slots;
+    if (slots === null) { // no limit: nothing to wait for
+      const scope = currentScope();
+      if (unhindered(scope)) return Promise.resolve(core.spawn(site, f, args));
+      // a cancelled caller: it rejects, as a limited pool's wait does
+      return waitOn(scope, this, NO_OPTIONS).promise as Promise<never>;
+    }
     if (unhindered(currentScope()) && slots.tryAcquire()) {
       return Promise.resolve(core.spawn(site, f, args));
     }

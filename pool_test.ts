@@ -441,33 +441,108 @@ test.virtual("Group.kill called by a killed greenlet waits for the members (up t
 
 // ---------------------------------------------------------------- Pool
 
-test("Pool: bad sizes throw at once, naming the value", () => {
-  for (const [size, name] of [[0, "RangeError"], [-1, "RangeError"]] as const) {
-    assert.throws(() => new Pool(size), {
+test("Pool: bad capacities throw at once, naming the value", () => {
+  const bad: [unknown, string, string][] = [
+    [0, "RangeError", "0"],
+    [-1, "RangeError", "-1"],
+    [1.5, "TypeError", "1.5"],
+    [NaN, "TypeError", "NaN"],
+    [Infinity, "TypeError", "Infinity"],
+    ["3", "TypeError", '"3"'],
+    [null, "TypeError", "null"],
+  ];
+  for (const [capacity, name, shown] of bad) {
+    assert.throws(() => new Pool(capacity as never), {
       name,
       message:
-        `Cannot create Pool: size must be an integer ≥ 1, received ${size}`,
+        `Cannot create Pool: capacity must be an integer ≥ 1 or undefined (no limit), received ${shown}`,
     });
   }
-  assert.throws(() => new Pool(1.5), {
-    name: "TypeError",
-    message: "Cannot create Pool: size must be an integer ≥ 1, received 1.5",
-  });
-  assert.throws(() => new Pool("3" as never), {
-    name: "TypeError",
-    message: 'Cannot create Pool: size must be an integer ≥ 1, received "3"',
-  });
-  assert.throws(() => new Pool(undefined as never), {
-    name: "TypeError",
-    message:
-      "Cannot create Pool: size must be an integer ≥ 1, received undefined",
-  });
-  assert.throws(() => new Pool(Infinity), TypeError);
-  assert.throws(() => new Pool(NaN), TypeError);
   const pool = new Pool(3);
   assert.equal(pool.capacity, 3);
   assert.equal(pool.size, 0);
   assert.equal(String(pool), "Pool(size=0, capacity=3)");
+});
+
+test.virtual("Pool() without a capacity has no limit (gevent's Pool(size=None)): spawn, add and map never wait for a slot", async () => {
+  for (const pool of [new Pool(), new Pool(undefined)]) {
+    assert.equal(pool.capacity, Infinity);
+    assert.equal(pool.freeCount(), Infinity);
+    assert.equal(pool.full(), false);
+    assert.equal(await pool.waitAvailable(0), Infinity);
+    assert.equal(String(pool), "Pool(size=0)");
+    const log: string[] = [];
+    const work = async (name: string) => {
+      log.push(`${name} starts`);
+      await sleep(5);
+      log.push(`${name} ends`);
+    };
+    // no spawn waits for an earlier one to end
+    const gs = [];
+    for (const name of ["a", "b", "c"]) gs.push(await pool.spawn(work, name));
+    log.push(`spawned: size ${pool.size}, free ${pool.freeCount()}`);
+    const later = new Greenlet(work, "d");
+    assert.equal(await pool.add(later, { timeout: 0 }), true);
+    later.start();
+    log.push(`added: size ${pool.size}, full ${pool.full()}`);
+    assert.equal(await pool.join(), true);
+    log.push(`joined: size ${pool.size}`);
+    assert.deepEqual(log, [
+      "a starts",
+      "b starts",
+      "c starts",
+      "spawned: size 3, free Infinity",
+      "added: size 4, full false",
+      "d starts",
+      "a ends",
+      "b ends",
+      "c ends",
+      "d ends",
+      "joined: size 0",
+    ]);
+    assert.ok(gs.every((g) => g.dead));
+    // a map starts every item at once
+    let running = 0, peak = 0;
+    const squares = await pool.map(async (n: number) => {
+      peak = Math.max(peak, ++running);
+      await sleep(1);
+      running--;
+      return n * n;
+    }, [1, 2, 3, 4, 5]);
+    assert.deepEqual(squares, [1, 4, 9, 16, 25]);
+    assert.equal(peak, 5);
+    assert.equal(await pool.apply((n: number) => n + 1, 41), 42);
+  }
+});
+
+test.virtual("Pool() without a capacity: a cancelled caller's spawn or add rejects, as with a limit; an aborted signal rejects add", async () => {
+  for (const pool of [new Pool(), new Pool(1)]) {
+    const log: string[] = [];
+    const caller = spawn(async function caller() {
+      try {
+        await sleep(10_000);
+      } finally {
+        await outcome(pool.spawn(() => log.push("spawned ran")))
+          .then((o) => log.push(`spawn: ${o.replace(/ok .*/, "ok")}`));
+        await outcome(pool.add(new Greenlet(() => {})))
+          .then((o) => log.push(`add: ${o}`));
+      }
+    });
+    await sleep(0);
+    await caller.kill();
+    const aborted = AbortSignal.abort(new Error("gave up"));
+    log.push(
+      `aborted add: ${await outcome(
+        pool.add(new Greenlet(() => {}), { signal: aborted }),
+      )}`,
+    );
+    assert.deepEqual(log, [
+      "spawn: GreenletExit: GreenletExit",
+      "add: GreenletExit: GreenletExit",
+      "aborted add: Error: gave up",
+    ], String(pool));
+    assert.equal(pool.size, 0);
+  }
 });
 
 test("Pool(3) runs exactly 3 greenlets at once: spawn waits for a slot", async () => {
