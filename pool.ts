@@ -15,9 +15,9 @@
  *   so `Pool` does not extend `Group`: both extend {@linkcode GroupBase}.
  * - What `fn` throws in `map`/`imap`/`imapUnordered`/`apply` goes to their
  *   caller only, never also to `hub.handleError`. When a map ends early (a
- *   failure, a `break`, the caller killed) the greenlets it spawned are
- *   killed and awaited before it settles: nothing runs on behind the
- *   caller's back.
+ *   failure of `map`, a `break` or `return()`, the caller killed) the
+ *   greenlets it spawned are killed and awaited before it settles: nothing
+ *   runs on behind the caller's back.
  * - The input of a map may be any iterable or async iterable; it is pulled
  *   lazily, one item per free slot, so an infinite input works with a
  *   `Pool(n)` (a `Group` or a `Pool()` has no limit: it pulls the whole
@@ -27,7 +27,12 @@
  *   running then still finish (gevent counts them in `maxsize`).
  * - `map` rejects with the first failure in completion order, at once (as
  *   `Promise.all`); gevent's raises the first in input order once those
- *   before it finished. `imap` throws a failure at its input position.
+ *   before it finished. `imap` and `imapUnordered` raise an item's error at
+ *   its place (the `next()` that would have yielded it rejects) and go on
+ *   with the next `next()`, as gevent's do. A `for await` loop leaves on
+ *   that error without calling `return()` (the language's rule): nothing
+ *   more is pulled then, but greenlets already running finish unseen —
+ *   `await using it = pool.imap(…)` kills them instead.
  * - `join({ raiseError })` rejects with the first member that fails while
  *   it waits; the greenlets of a map never fail there (their errors go to
  *   the map's caller).
@@ -382,6 +387,12 @@ class Job {
   value: unknown = undefined;
   /** Its greenlet ended (or, for an input error, it was recorded). */
   done = false;
+  /**
+   * A failure that ends an imap's iteration: an input error, or a greenlet
+   * killed (`GreenletExit`) from outside the map. An item whose function
+   * threw is not: imap raises its error at its place and goes on.
+   */
+  fatal = false;
 
   constructor(
     fn: (...args: never[]) => unknown,
@@ -405,7 +416,8 @@ class Job {
       return;
     }
     this.ok = false;
-    this.value = g.successful() ? v : g.exception;
+    this.fatal = g.successful(); // killed: a GreenletExit
+    this.value = this.fatal ? v : g.exception;
   }
 }
 
@@ -436,7 +448,18 @@ class MapRun {
   inputFailed = false;
   inputError: unknown = undefined;
   driver: Greenlet | null = null;
+  /** A driver was started (by the first `next()`, or by `map`). */
+  started = false;
+  /** The input is exhausted or failed: no driver will pull any more. */
   driverDone = false;
+  /**
+   * imap: an item's error was raised to the consumer; nothing more is
+   * pulled until it asks for the next result (a `for await` loop leaves on
+   * the error without calling `return()`: nothing must go on pulling then).
+   */
+  suspended = false;
+  /** The driver ended because the run was suspended (not done). */
+  paused = false;
   /** The running jobs. */
   readonly active: Map<Greenlet, Job> = new Map();
   /** Ordered: the jobs pulled and not delivered; unordered: the finished ones. */
@@ -487,6 +510,7 @@ class MapRun {
   }
 
   start(): void {
+    this.started = true;
     const d = spawnAt(this.site, driverBody, [this]);
     d.name = KINDS[this.mode];
     this.driver = d;
@@ -497,18 +521,28 @@ class MapRun {
   async drive(): Promise<void> {
     const slots = this.core.slots;
     let it: Iterator<unknown> | AsyncIterator<unknown>;
-    try {
-      it = this.open();
-    } catch (e) {
-      this.inputFailed = true;
-      this.inputError = e;
-      return;
+    if (this.source !== null) it = this.source; // resumed after a suspension
+    else {
+      try {
+        it = this.open();
+      } catch (e) {
+        this.inputFailed = true;
+        this.inputError = e;
+        return;
+      }
     }
     for (;;) {
-      while (!this.stopping && this.buffered >= this.maxsize) {
+      while (
+        !this.stopping && !this.suspended && this.buffered >= this.maxsize
+      ) {
         await waitOn(currentScope(), this, this.producerWait).promise;
       }
       if (this.stopping) return;
+      if (this.suspended) {
+        // the driver ends; the consumer's next `next()` starts another
+        this.paused = true;
+        return;
+      }
       // a free slot is taken without a switch: the input is pulled and
       // spawned in one go while slots are free (as gevent's loop)
       if (
@@ -517,8 +551,9 @@ class MapRun {
       let held = slots !== null;
       try {
         if (this.stopping) return;
-        // results finished while it waited for the slot: give it back
-        if (this.buffered >= this.maxsize) continue;
+        // suspended, or results finished while it waited for the slot:
+        // give it back (and end, if suspended)
+        if (this.suspended || this.buffered >= this.maxsize) continue;
         let step: IteratorResult<unknown>;
         try {
           const r = it.next();
@@ -569,8 +604,19 @@ class MapRun {
     return this.source;
   }
 
-  /** The driver ended (a link): the input is exhausted or failed. */
+  /**
+   * The driver ended (a link): the input is exhausted or failed — or the
+   * run was suspended, and it waits for the consumer to resume it.
+   */
   driverEnded(d: Greenlet): void {
+    if (this.paused && d.successful() && d.value === undefined) {
+      this.paused = false;
+      this.driver = null;
+      if (this.closing) return;
+      // a consumer asked for more meanwhile: pull on
+      if (!this.suspended || this.consumers.size !== 0) this.resume();
+      return;
+    }
     this.driverDone = true;
     if (this.closing) return;
     let error: unknown;
@@ -585,6 +631,7 @@ class MapRun {
     if (failed) {
       const job = new Job(this.fn, null, this.pulled); // no greenlet
       job.ok = false;
+      job.fatal = true;
       job.value = error;
       job.done = true;
       this.finished(job);
@@ -616,7 +663,9 @@ class MapRun {
       this.buffered++;
       // ordered: a job is queued when spawned; an input error at the end
       if (this.mode === UNORDERED || job.run === null) this.queue.push(job);
-      if (!job.ok) {
+      // an item's failure does not stop the pulling (the consumer may go
+      // on past it); an input error or a kill ends the iteration
+      if (job.fatal) {
         this.stopping = true;
         if (this.producers.size !== 0) this.producers.settleAll(null, true);
       }
@@ -638,6 +687,26 @@ class MapRun {
   /** Whether nothing more will come. */
   complete(): boolean {
     return this.driverDone && this.active.size === 0;
+  }
+
+  /**
+   * An item's error was raised to the consumer: pull nothing more until it
+   * asks again (greenlets running go on). A driver waiting because of
+   * `maxsize` wakes to end.
+   */
+  suspend(): void {
+    if (this.consumers.size !== 0) return; // others ask for more already
+    this.suspended = true;
+    if (this.producers.size !== 0) this.producers.settleAll(null, false);
+  }
+
+  /** A consumer asks for a result: a suspended run pulls on. */
+  resume(): void {
+    this.suspended = false;
+    // a driver still running (or ending: its link starts the next) goes on
+    if (this.driver === null && !this.driverDone && !this.closing) {
+      this.start();
+    }
   }
 
   /** The next deliverable job, taken; null if none is ready. */
@@ -732,7 +801,8 @@ class MapIterator<R> implements AsyncIterableIterator<R> {
   async next(): Promise<IteratorResult<R>> {
     const run = this.#run;
     if (run.over) return DONE;
-    if (run.driver === null) run.start();
+    if (!run.started) run.start();
+    else if (run.suspended) run.resume(); // it asks past an item's error
     const scope = currentScope();
     for (;;) {
       if (run.over || run.closing) {
@@ -742,6 +812,11 @@ class MapIterator<R> implements AsyncIterableIterator<R> {
       const job = run.take();
       if (job !== null) {
         if (job.ok) return { done: false, value: job.value as R };
+        if (!job.fatal) {
+          // an item's error, at its place; the iteration may go on
+          run.suspend();
+          throw job.value;
+        }
         run.over = true;
         await run.close(false);
         throw job.value;
@@ -750,6 +825,7 @@ class MapIterator<R> implements AsyncIterableIterator<R> {
         run.over = true;
         return DONE;
       }
+      if (run.suspended) run.resume();
       try {
         await waitOn(scope, run, run.consumerWait).promise;
       } catch (e) {
@@ -764,7 +840,7 @@ class MapIterator<R> implements AsyncIterableIterator<R> {
   async return(): Promise<IteratorResult<R>> {
     const run = this.#run;
     run.over = true;
-    if (run.driver !== null) await run.close(true);
+    if (run.started) await run.close(true);
     return DONE;
   }
 
@@ -1135,13 +1211,24 @@ export abstract class GroupBase implements AsyncDisposable, Iterable<Greenlet> {
   /**
    * Like `map`, as an async iterator of the results in input order: each
    * comes as soon as it and those before it finished. Nothing runs until
-   * the first `next()`. A failure is thrown when its position is reached.
-   * Ending early — `break`, `return()`, a failure, or the consumer killed in
-   * `next()` — kills the greenlets still running and waits for them, then
-   * closes the input's iterator. With a pool the input is pulled one item
-   * per free slot, so an infinite (async) iterable works; `maxsize` bounds
-   * the finished results waiting for a slow consumer. A group (or a pool
-   * without a limit) pulls the whole input at once.
+   * the first `next()`.
+   *
+   * An item whose `fn` threw raises its error at its position: that
+   * `next()` rejects with it, and the iteration goes on — the following
+   * `next()` continues with the items after it (gevent's imap). Nothing
+   * more is pulled from the input until that next `next()`; greenlets
+   * already running go on. A `for await` loop leaves on the error without
+   * calling `return()`, so declare the iterator with `await using` (or call
+   * `return()`) to stop those too. The error never also goes to
+   * `hub.handleError`.
+   *
+   * Ending early — `break`, `return()`, an error of the input, a member
+   * killed from outside, or the consumer killed in `next()` — kills the
+   * greenlets still running and waits for them, then closes the input's
+   * iterator. With a pool the input is pulled one item per free slot, so an
+   * infinite (async) iterable works; `maxsize` bounds the finished results
+   * (and errors) waiting for a slow consumer. A group (or a pool without a
+   * limit) pulls the whole input at once.
    *
    * @param fn The function to call with each item (may be async).
    * @param items Any iterable or async iterable, pulled lazily.
@@ -1163,6 +1250,28 @@ export abstract class GroupBase implements AsyncDisposable, Iterable<Greenlet> {
    * }
    * assert.deepEqual(out, [1, 4, 9, 16, 25]);
    * ```
+   *
+   * @example An item's error, at its place; the iteration goes on
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { Pool } from "./mod.ts";
+   * const divideBy = (n: number) => {
+   *   if (n === 0) throw new RangeError("division by zero");
+   *   return 1 / n;
+   * };
+   * await using it = new Pool(1).imap(divideBy, [1, 0, 2]);
+   * const log: string[] = [];
+   * for (;;) {
+   *   try {
+   *     const r = await it.next();
+   *     if (r.done) break;
+   *     log.push(String(r.value));
+   *   } catch (e) {
+   *     log.push((e as Error).message);
+   *   }
+   * }
+   * assert.deepEqual(log, ["1", "division by zero", "0.5"]);
+   * ```
    */
   imap<T, R>(
     fn: (item: T) => R,
@@ -1175,7 +1284,8 @@ export abstract class GroupBase implements AsyncDisposable, Iterable<Greenlet> {
 
   /**
    * Like `imap`, but each result comes as soon as it is ready (completion
-   * order), and a failure is thrown when it happens.
+   * order), and an item's error is raised when it happens — by the `next()`
+   * that would have yielded it — and the iteration goes on, as `imap`'s.
    *
    * @param fn The function to call with each item (may be async).
    * @param items Any iterable or async iterable, pulled lazily.
@@ -1194,6 +1304,29 @@ export abstract class GroupBase implements AsyncDisposable, Iterable<Greenlet> {
    * };
    * for await (const n of new Group().imapUnordered(slow, [3, 1, 2])) out.push(n);
    * assert.deepEqual(out, [1, 2, 3]);
+   * ```
+   *
+   * @example A consumer that catches each item's error and goes on
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { Group, sleep } from "./mod.ts";
+   * const check = async (n: number) => {
+   *   await sleep(n);
+   *   if (n % 2 === 0) throw new Error(`${n} is even`);
+   *   return n;
+   * };
+   * await using it = new Group().imapUnordered(check, [3, 2, 1]);
+   * const log: string[] = [];
+   * for (;;) {
+   *   try {
+   *     const r = await it.next();
+   *     if (r.done) break;
+   *     log.push(`ok ${r.value}`);
+   *   } catch (e) {
+   *     log.push((e as Error).message);
+   *   }
+   * }
+   * assert.deepEqual(log, ["ok 1", "2 is even", "ok 3"]);
    * ```
    */
   imapUnordered<T, R>(

@@ -1003,7 +1003,172 @@ test("imap's maxsize: while that many finished results wait for a slow consumer,
   ]);
 });
 
-test("imap: a failure is thrown at its input position, after the results before it; the rest is killed", async () => {
+for (const kind of ["Group", "Pool"] as const) {
+  test.virtual(`${kind}.imap and imapUnordered: an item's error is raised at its place (the next() that would have yielded it rejects) and the iteration goes on; handleError sees nothing`, async () => {
+    await capturingErrors(async (errors) => {
+      let start = 0;
+      const at = () => getHub().now() - start;
+      const ms: Record<number, number> = { 1: 30, 2: 10, 3: 20, 4: 5 };
+      const work = async (n: number) => {
+        await sleep(ms[n]);
+        if (n === 2) throw new Error(`item ${n} failed`);
+        return n;
+      };
+      const logs: Record<string, string[]> = {};
+      for (const mode of ["imap", "imapUnordered"] as const) {
+        const group: GroupBase = kind === "Group" ? new Group() : new Pool(2);
+        start = getHub().now();
+        const it = group[mode](work, [1, 2, 3, 4]);
+        const log: string[] = logs[mode] = [];
+        for (;;) {
+          try {
+            const r = await it.next();
+            if (r.done) break;
+            log.push(`${r.value} at ${at()}`);
+          } catch (e) {
+            log.push(`${(e as Error).message} at ${at()}`);
+          }
+        }
+        log.push(`done, size ${group.size}`);
+        assert.deepEqual(await it.next(), { done: true, value: undefined });
+      }
+      // a group starts all four at 0; Pool(2) starts 1 and 2, then 3 when
+      // 2 failed (10), 4 when 1 ended (30)
+      assert.deepEqual(
+        logs,
+        kind === "Group"
+          ? {
+            imap: [
+              "1 at 30",
+              "item 2 failed at 30",
+              "3 at 30",
+              "4 at 30",
+              "done, size 0",
+            ],
+            imapUnordered: [
+              "4 at 5",
+              "item 2 failed at 10",
+              "3 at 20",
+              "1 at 30",
+              "done, size 0",
+            ],
+          }
+          : {
+            imap: [
+              "1 at 30",
+              "item 2 failed at 30",
+              "3 at 30",
+              "4 at 35",
+              "done, size 0",
+            ],
+            imapUnordered: [
+              "item 2 failed at 10",
+              "1 at 30",
+              "3 at 30",
+              "4 at 35",
+              "done, size 0",
+            ],
+          },
+      );
+      assert.deepEqual(errors, []);
+    });
+  });
+}
+
+for (const mode of ["imap", "imapUnordered"] as const) {
+  test.virtual(`Pool(1).${mode} as gevent's TestErrorInHandler: next() gives 1, raises, gives 0.5, ends; nothing is pulled while the consumer has not asked past the error`, async () => {
+    const start = getHub().now();
+    const at = () => getHub().now() - start;
+    const log: string[] = [];
+    function* input() {
+      for (const n of [1, 0, 2, 4]) {
+        log.push(`pull ${n} at ${at()}`);
+        yield n;
+      }
+    }
+    const divideBy = async (n: number) => {
+      await sleep(10);
+      if (n === 0) throw new RangeError("division by zero");
+      return 1 / n;
+    };
+    const it = new Pool(1)[mode](divideBy, input());
+    const next = async () => {
+      try {
+        const r = await it.next();
+        log.push(`${r.done ? "done" : r.value} at ${at()}`);
+      } catch (e) {
+        log.push(`${(e as Error).name}: ${(e as Error).message} at ${at()}`);
+      }
+    };
+    await next();
+    await next();
+    await sleep(100); // the consumer takes its time: nothing is pulled
+    for (let i = 0; i < 3; i++) await next();
+    assert.deepEqual(log, [
+      "pull 1 at 0",
+      "pull 0 at 10",
+      "1 at 10",
+      "RangeError: division by zero at 20",
+      "pull 2 at 120",
+      "pull 4 at 130",
+      "0.5 at 130",
+      "0.25 at 140",
+      "done at 140",
+    ]);
+  });
+}
+
+test.virtual("imap: concurrent next() calls get an item's error at its place and the results after it; a member killed from outside ends the iteration", async () => {
+  const pool = new Pool(2);
+  const it = pool.imap(async (n: number) => {
+    await sleep(n);
+    if (n === 2) throw new Error("two failed");
+    return n;
+  }, [3, 2, 1, 4]);
+  const settled = await Promise.allSettled(
+    [0, 1, 2, 3, 4].map(() => it.next()),
+  );
+  assert.deepEqual(
+    settled.map((r) =>
+      r.status === "fulfilled"
+        ? JSON.stringify(r.value)
+        : `rejected ${(r.reason as Error).message}`
+    ),
+    [
+      '{"done":false,"value":3}',
+      "rejected two failed",
+      '{"done":false,"value":1}',
+      '{"done":false,"value":4}',
+      '{"done":true}',
+    ],
+  );
+  // pool.kill() kills the members: a kill is not an item's failure, it
+  // ends the iteration (as map rejects with it)
+  const log: string[] = [];
+  const killed = pool.imapUnordered(async (n: number) => {
+    await sleep(n);
+    return n;
+  }, [5, 1, 10_000, 10_000]);
+  for (;;) {
+    try {
+      const r = await killed.next();
+      if (r.done) break;
+      log.push(`got ${r.value}`);
+      if (r.value === 5) await pool.kill();
+    } catch (e) {
+      log.push(`caught ${(e as Error).name}, size ${pool.size}`);
+    }
+  }
+  log.push("done");
+  assert.deepEqual(log, [
+    "got 1",
+    "got 5",
+    "caught GreenletExit, size 0",
+    "done",
+  ]);
+});
+
+test("imap in a for await loop: an item's error leaves the loop at its input position, after the results before it; with `await using` the rest is killed", async () => {
   const pool = new Pool(3);
   const log: string[] = [];
   const work = async (n: number) => {
@@ -1017,26 +1182,24 @@ test("imap: a failure is thrown at its input position, after the results before 
       throw e;
     }
   };
-  const got: number[] = [];
-  let error = "";
   try {
-    for await (const n of pool.imap(work, [3, 2, 5, 1])) {
-      got.push(n);
-      log.push(`got ${n}`);
-    }
+    await using results = pool.imap(work, [3, 2, 5, 1]);
+    for await (const n of results) log.push(`got ${n}`);
   } catch (e) {
-    error = (e as Error).message;
-    log.push(`caught ${error}, size ${pool.size}`);
+    log.push(`caught ${(e as Error).message}, size ${pool.size}`);
   }
+  // 2 fails (tick 2) and its slot goes to 1; 3 ends (tick 3) and is
+  // yielded; the next result is 2's error, which leaves the loop
   assert.deepEqual(log, [
     "end 3",
     "got 3",
+    "end 1",
     "5 killed",
     "caught two failed, size 0",
   ]);
 });
 
-test("imapUnordered: a failure is thrown when it happens; the rest is killed", async () => {
+test("imapUnordered in a for await loop: an item's error leaves the loop when it happens; with `await using` the rest is killed", async () => {
   const group = new Group();
   const log: string[] = [];
   const work = async (n: number) => {
@@ -1052,7 +1215,8 @@ test("imapUnordered: a failure is thrown when it happens; the rest is killed", a
   };
   const it = group.imapUnordered(work, [5, 3, 1, 4]);
   try {
-    for await (const n of it) log.push(`got ${n}`);
+    await using results = it;
+    for await (const n of results) log.push(`got ${n}`);
   } catch (e) {
     log.push(`caught ${(e as Error).message}, size ${group.size}`);
   }
@@ -1064,6 +1228,53 @@ test("imapUnordered: a failure is thrown when it happens; the rest is killed", a
     "4 killed",
     "caught three failed, size 0",
   ]);
+});
+
+test.virtual("imap: a for await loop that leaves on an item's error without closing the iterator stops the pulling; the greenlets running finish, quietly", async () => {
+  await capturingErrors(async (errors) => {
+    const pool = new Pool(2);
+    const log: string[] = [];
+    function* naturals() {
+      try {
+        for (let n = 0;; n++) {
+          log.push(`pull ${n}`);
+          yield n;
+        }
+      } finally {
+        log.push("input closed");
+      }
+    }
+    const work = async (n: number) => {
+      await sleep(n === 1 ? 5 : 10);
+      if (n % 2 === 1) throw new Error(`${n} failed`);
+      log.push(`end ${n}`);
+      return n;
+    };
+    try {
+      // for await does not call return() when next() throws
+      for await (const n of pool.imap(work, naturals())) log.push(`got ${n}`);
+    } catch (e) {
+      log.push(`caught ${(e as Error).message}, size ${pool.size}`);
+    }
+    await pool.join();
+    log.push(`joined, free ${pool.freeCount()}`);
+    // 0 and 1 start; 1 fails at 5 and 2 takes its slot; 0 ends at 10 and
+    // 3 takes its slot; the consumer gets 0, then 1's error: nothing more
+    // is pulled after it; 2 ends (15) and 3 fails (20) unseen, and nothing
+    // reaches handleError; the input stays open (close it: `await using`)
+    assert.deepEqual(log, [
+      "pull 0",
+      "pull 1",
+      "pull 2",
+      "end 0",
+      "pull 3",
+      "got 0",
+      "caught 1 failed, size 2",
+      "end 2",
+      "joined, free 2",
+    ]);
+    assert.deepEqual(errors, []);
+  });
 });
 
 test("imap: an input error is thrown after the items pulled before it", async () => {
@@ -1372,7 +1583,7 @@ test("imap: concurrent next() calls get the results in call order; imapUnordered
   ]);
 });
 
-test("imap: on a break, an error of the input's return() is thrown (as for-of does); after a failure it is not", async () => {
+test("imap: on a break, an error of the input's return() is thrown (as for-of does); also by return() after an item's error; not when the input itself failed", async () => {
   const pool = new Pool(2);
   function* input() {
     try {
@@ -1387,14 +1598,29 @@ test("imap: on a break, an error of the input's return() is thrown (as for-of do
       if (n === 1) break;
     }
   }, { message: "cannot close" });
-  await assert.rejects(async () => {
-    for await (
-      const _ of pool.imap((n: number) => {
-        if (n === 1) throw new Error("fn failed");
-        return n;
-      }, input())
-    ) { /* consume */ }
-  }, { message: "fn failed" });
+  // an item's error does not end the iteration: the consumer closes it
+  const it = pool.imap((n: number) => {
+    if (n === 1) throw new Error("fn failed");
+    return n;
+  }, input());
+  assert.deepEqual(await it.next(), { done: false, value: 0 });
+  await assert.rejects(it.next(), { message: "fn failed" });
+  await assert.rejects(it.return!(), { message: "cannot close" });
+  assert.deepEqual(await it.next(), { done: true, value: undefined });
+  // an input that threw is done: there is nothing to close
+  function* broken() {
+    yield 0;
+    throw new Error("input broke");
+  }
+  const log: string[] = [];
+  try {
+    for await (const n of pool.imap((n: number) => n, broken())) {
+      log.push(`got ${n}`);
+    }
+  } catch (e) {
+    log.push(`caught ${(e as Error).message}`);
+  }
+  assert.deepEqual(log, ["got 0", "caught input broke"]);
   assert.equal(pool.size, 0);
 });
 
@@ -1571,13 +1797,14 @@ test("bad arguments throw at once, naming the argument and the value", () => {
 
 /**
  * Random tasks (each sleeps 0, 1 or 2 ms, then succeeds or fails) through
- * `Pool(k).map` and `Pool(k).imapUnordered`: never more than k run at once,
- * each item is processed at most once (exactly once when nothing fails),
- * map's results are in input order, and after the call returns nothing of
- * it runs any more.
+ * `Pool(k).map`, `Pool(k).imap` and `Pool(k).imapUnordered`: never more
+ * than k run at once, each item is processed at most once (exactly once
+ * when nothing fails, and always with imap, which goes on past a failure),
+ * map's results and imap's outcomes are in input order, and after the call
+ * returns nothing of it runs any more (imaps with a random `maxsize`).
  * Runs: `PROPERTY_RUNS` (default 60; `deno task test:long` runs 6,000).
  */
-test("property: Pool(k).map and imapUnordered keep at most k running and process each item once", async () => {
+test("property: Pool(k).map, imap and imapUnordered keep at most k running and process each item once", async () => {
   const taskArb = fc.record({
     ms: fc.constantFrom(0, 1, 2),
     fail: fc.boolean(),
@@ -1586,8 +1813,9 @@ test("property: Pool(k).map and imapUnordered keep at most k running and process
     fc.asyncProperty(
       fc.integer({ min: 1, max: 4 }),
       fc.array(taskArb, { maxLength: 12 }),
-      fc.boolean(),
-      inVirtualTime(async (k, tasks, unordered) => {
+      fc.constantFrom("map", "imap", "imapUnordered"),
+      fc.option(fc.integer({ min: 1, max: 3 }), { nil: undefined }),
+      inVirtualTime(async (k, tasks, mode, maxsize) => {
         const pool: GroupBase = new Pool(k);
         let running = 0;
         let peak = 0;
@@ -1605,19 +1833,32 @@ test("property: Pool(k).map and imapUnordered keep at most k running and process
         };
         const ids = tasks.map((_, i) => i);
         const anyFails = tasks.some((t) => t.fail);
-        if (unordered) {
-          const got = ids.map(() => 0);
-          let error: unknown;
-          try {
-            for await (const i of pool.imapUnordered(work, ids)) got[i]++;
-          } catch (e) {
-            error = e;
+        if (mode !== "map") {
+          // a consumer that catches each item's error and goes on
+          const outcomes: string[] = [];
+          const it = pool[mode](work, ids, { maxsize });
+          for (;;) {
+            try {
+              const r = await it.next();
+              if (r.done) break;
+              outcomes.push(`ok ${r.value}`);
+            } catch (e) {
+              outcomes.push(`failed ${(e as Error).message}`);
+            }
           }
-          assert.equal(error !== undefined, anyFails);
-          for (const [i, n] of got.entries()) {
-            assert.ok(n <= 1 && (n === 0 || !tasks[i].fail));
-            if (!anyFails) assert.equal(n, 1);
+          const expected = ids.map((i) =>
+            tasks[i].fail ? `failed task ${i}` : `ok ${i}`
+          );
+          if (mode === "imap") assert.deepEqual(outcomes, expected);
+          else {
+            // completion order: each item's outcome exactly once
+            const byItem = ids.map(() => [] as string[]);
+            for (const o of outcomes) {
+              byItem[Number(o.match(/\d+$/)![0])].push(o);
+            }
+            assert.deepEqual(byItem, expected.map((o) => [o]));
           }
+          assert.ok(started.every((n) => n === 1));
         } else {
           let results: number[] | undefined;
           let error: unknown;
@@ -1636,6 +1877,64 @@ test("property: Pool(k).map and imapUnordered keep at most k running and process
         if (!anyFails) assert.ok(started.every((n) => n === 1));
         assert.equal(running, 0, "nothing runs after the call returned");
         assert.equal(pool.size, 0);
+      }),
+    ),
+    { numRuns: Number(process.env.PROPERTY_RUNS ?? 60) },
+  );
+});
+
+/**
+ * imap and imapUnordered over `Pool(k)` with one to three consumer
+ * greenlets calling `next()` concurrently, each catching an item's error
+ * and going on (pausing 0-2 ms between calls), random `maxsize`: the
+ * iteration ends for every consumer, each item's outcome (its value, or
+ * its error) is delivered exactly once, and the pool is empty afterwards.
+ * Runs: `PROPERTY_RUNS` (default 60; `deno task test:long` runs 6,000).
+ */
+test("property: imap and imapUnordered with concurrent consumers that catch each item's error deliver every outcome once", async () => {
+  await fc.assert(
+    fc.asyncProperty(
+      fc.integer({ min: 1, max: 3 }),
+      fc.array(
+        fc.record({ ms: fc.constantFrom(0, 1, 2), fail: fc.boolean() }),
+        { maxLength: 10 },
+      ),
+      fc.constantFrom("imap", "imapUnordered"),
+      fc.option(fc.integer({ min: 1, max: 3 }), { nil: undefined }),
+      fc.array(fc.constantFrom(0, 1, 2), { minLength: 1, maxLength: 3 }),
+      inVirtualTime(async (k, tasks, mode, maxsize, pauses) => {
+        const pool = new Pool(k);
+        const ids = tasks.map((_, i) => i);
+        const it = pool[mode as "imap"](
+          async (i: number) => {
+            await sleep(tasks[i].ms);
+            if (tasks[i].fail) throw new Error(`task ${i}`);
+            return i;
+          },
+          ids,
+          { maxsize },
+        );
+        const byItem = ids.map(() => [] as string[]);
+        const consumer = async (pause: number) => {
+          for (;;) {
+            try {
+              const r = await it.next();
+              if (r.done) return;
+              byItem[r.value].push(`ok ${r.value}`);
+            } catch (e) {
+              const i = Number((e as Error).message.match(/\d+$/)![0]);
+              byItem[i].push(`failed task ${i}`);
+            }
+            await sleep(pause);
+          }
+        };
+        await joinAll(pauses.map((pause) => spawn(consumer, pause)));
+        assert.deepEqual(
+          byItem,
+          ids.map((i) => [tasks[i].fail ? `failed task ${i}` : `ok ${i}`]),
+        );
+        assert.equal(pool.size, 0);
+        assert.equal(pool.freeCount(), k);
       }),
     ),
     { numRuns: Number(process.env.PROPERTY_RUNS ?? 60) },
