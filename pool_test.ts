@@ -11,6 +11,7 @@ import {
   Group,
   type GroupBase,
   idle,
+  JoinableQueue,
   joinAll,
   Pool,
   Semaphore,
@@ -19,6 +20,7 @@ import {
   spawn,
   startMonitor,
   stopMonitor,
+  Timeout,
   withTimeout,
 } from "./mod.ts";
 import {
@@ -1939,4 +1941,241 @@ test("property: imap and imapUnordered with concurrent consumers that catch each
     ),
     { numRuns: Number(process.env.PROPERTY_RUNS ?? 60) },
   );
+});
+
+// ---------------------------------------------------------------- job runner
+
+/** A deterministic integer in [0, n) for (a, b): a mulberry32-style hash. */
+function draw(a: number, b: number, n: number): number {
+  let t = (a * 7919 + b * 104_729 + 0x6d2b79f5) >>> 0;
+  t = Math.imul(t ^ (t >>> 15), t | 1);
+  t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+  return ((t ^ (t >>> 14)) >>> 0) % n;
+}
+
+/** How {@linkcode runJobs} runs. */
+interface RunnerOptions {
+  jobs: number;
+  workers: number;
+  /** Each attempt's `withTimeout` (ms); undefined: attempts are not bounded. */
+  timeout: number | undefined;
+  /** An attempt's work takes 1..maxWork ms (some exceed `timeout`). */
+  maxWork: number;
+  /** A commit (shielded) takes 0..maxCommit ms. */
+  maxCommit: number;
+  /** Kill the pool after this many ms; undefined: once the queue is joined. */
+  killAt: number | undefined;
+}
+
+/** What {@linkcode runJobs} found. */
+interface RunnerReport {
+  /** The invariants broken, in the order they broke: empty when all hold. */
+  violations: string[];
+  /** Jobs committed. */
+  committed: number;
+  /** Jobs left in the queue. */
+  queued: number;
+  /** Attempts that timed out. */
+  timeouts: number;
+}
+
+/**
+ * The job runner: `jobs` jobs in a JoinableQueue, `workers` workers in a
+ * Pool; each attempt of a job runs under `withTimeout` (durations drawn
+ * from the job and attempt numbers, so that some time out), a catch-all
+ * retry with back-off, the result committed inside `shield()` while it
+ * holds one of 3 "connections" (a Semaphore). An attempt that finds its job
+ * committed (by an earlier attempt whose withTimeout gave up late) does
+ * nothing. A worker gives a job it took and did not commit back to the
+ * queue in its `finally`. Shutdown: `pool.kill()`, at `killAt` or once the
+ * queue is joined.
+ *
+ * Checked: no two attempts of a job overlap; a job is committed at most
+ * once; nothing of any job happens after `await pool.kill()` returned (100
+ * ms more are given for it to show); then every job is committed or back
+ * in the queue, exactly once; the pool, the connections and the queue's
+ * task count are back where they started.
+ */
+async function runJobs(o: RunnerOptions): Promise<RunnerReport> {
+  const queue = new JoinableQueue<number>();
+  for (let j = 0; j < o.jobs; j++) queue.putNowait(j);
+  const pool = new Pool(o.workers);
+  const connections = new Semaphore(3);
+  const commits = new Map<number, number>();
+  const inFlight = new Set<number>();
+  const violations: string[] = [];
+  let killed = false; // `await pool.kill()` returned
+  let timeouts = 0;
+  const event = (what: string) => {
+    if (killed) violations.push(`${what} after pool.kill() returned`);
+  };
+  const attempt = async (job: number, n: number) => {
+    event(`job ${job} attempt ${n} starts`);
+    if (inFlight.has(job)) {
+      violations.push(`job ${job} attempt ${n} overlaps an earlier attempt`);
+    }
+    inFlight.add(job);
+    try {
+      if (commits.has(job)) return; // an earlier attempt committed it
+      await sleep(1 + draw(job, n, o.maxWork));
+      await shield(async () => {
+        await connections.acquire();
+        try {
+          await sleep(draw(job, n + 1000, o.maxCommit + 1));
+          event(`job ${job} attempt ${n} commits`);
+          const c = (commits.get(job) ?? 0) + 1;
+          commits.set(job, c);
+          if (c > 1) violations.push(`job ${job} committed ${c} times`);
+        } finally {
+          connections.release();
+        }
+      });
+    } finally {
+      inFlight.delete(job);
+    }
+  };
+  const worker = async () => {
+    for (;;) {
+      const job = await queue.get();
+      try {
+        for (let n = 0, backoff = 1;; n++) {
+          try {
+            if (o.timeout === undefined) await attempt(job, n);
+            else await withTimeout(o.timeout, attempt, job, n);
+            break;
+          } catch (e) {
+            if (e instanceof Timeout) timeouts++;
+            await sleep(backoff); // a kill caught above lands here
+            backoff = Math.min(2 * backoff, 16);
+          }
+        }
+      } finally {
+        if (!commits.has(job)) {
+          event(`job ${job} given back`);
+          queue.putNowait(job);
+        }
+        queue.taskDone();
+      }
+    }
+  };
+  for (let w = 0; w < o.workers; w++) await pool.spawn(worker);
+  if (o.killAt === undefined) await queue.join();
+  else await sleep(o.killAt);
+  await pool.kill();
+  killed = true;
+  await sleep(100); // what still runs shows up now
+  if (pool.size !== 0) violations.push(`pool size ${pool.size} after kill`);
+  if (pool.freeCount() !== o.workers) {
+    violations.push(`pool freeCount ${pool.freeCount()} after kill`);
+  }
+  if (connections.counter !== 3) {
+    violations.push(`${connections.counter} of 3 connections free`);
+  }
+  if (inFlight.size !== 0) violations.push(`in flight: ${[...inFlight]}`);
+  const queued = new Map<number, number>();
+  let left = 0;
+  while (!queue.empty()) {
+    const job = queue.getNowait();
+    queued.set(job, (queued.get(job) ?? 0) + 1);
+    left++;
+    queue.taskDone();
+  }
+  if (queue.unfinishedTasks !== 0) {
+    violations.push(`${queue.unfinishedTasks} unfinished tasks once drained`);
+  }
+  if (!(await queue.join({ timeout: 0 }))) {
+    violations.push("queue.join() does not return once drained");
+  }
+  for (let j = 0; j < o.jobs; j++) {
+    const c = commits.get(j) ?? 0;
+    const q = queued.get(j) ?? 0;
+    if (c + q !== 1) {
+      violations.push(`job ${j}: committed ${c} times, queued ${q} times`);
+    }
+  }
+  return { violations, committed: commits.size, queued: left, timeouts };
+}
+
+// needs the core fix (issue 20): withTimeout settles at its deadline while
+// the attempt's body is still in its shielded commit, so the retry overlaps
+// it and commits the job a second time.
+test.virtual("job runner: 500 jobs through Pool(8), attempts under withTimeout with a catch-all retry, shielded commits, pool.kill() mid-flight: each job accounted once, no overlap, nothing after the kill", async () => {
+  const r = await runJobs({
+    jobs: 500,
+    workers: 8,
+    timeout: 20,
+    maxWork: 30,
+    maxCommit: 5,
+    killAt: 700,
+  });
+  assert.deepEqual(r.violations, []);
+  // the kill came mid-flight, after attempts had timed out
+  assert.ok(r.committed > 0 && r.queued > 0 && r.timeouts > 0);
+});
+
+// needs the core fix (issue 20): as above; besides, a worker killed while
+// its withTimeout body is in the shielded commit gets the kill from
+// withTimeout at once, gives the job back and ends, pool.kill() returns,
+// and then the body commits the job.
+test.virtual("job runner: pool.kill() at each of the first 120 ms of 60 jobs through Pool(8): each job accounted once, no overlap, nothing after the kill", async () => {
+  const violations: string[] = [];
+  for (let killAt = 0; killAt < 120; killAt++) {
+    const r = await runJobs({
+      jobs: 60,
+      workers: 8,
+      timeout: 20,
+      maxWork: 30,
+      maxCommit: 5,
+      killAt,
+    });
+    for (const v of r.violations) violations.push(`kill at ${killAt}: ${v}`);
+  }
+  assert.deepEqual(violations, []);
+});
+
+// needs the core fix (issue 20): withTimeout settles at its deadline while
+// the attempt's body is still in its shielded commit (overlap, commits
+// twice).
+test.virtual("job runner: 500 jobs through Pool(8) run until queue.join(), then pool.kill(): each job committed exactly once", async () => {
+  const r = await runJobs({
+    jobs: 500,
+    workers: 8,
+    timeout: 20,
+    maxWork: 30,
+    maxCommit: 5,
+    killAt: undefined,
+  });
+  assert.deepEqual(r.violations, []);
+  assert.equal(r.committed, 500);
+  assert.equal(r.queued, 0);
+});
+
+test.virtual("job runner without withTimeout: pool.kill() at each of the first 120 ms of 60 jobs through Pool(8): each job accounted once, nothing after the kill", async () => {
+  const violations: string[] = [];
+  for (let killAt = 0; killAt < 120; killAt++) {
+    const r = await runJobs({
+      jobs: 60,
+      workers: 8,
+      timeout: undefined,
+      maxWork: 30,
+      maxCommit: 5,
+      killAt,
+    });
+    for (const v of r.violations) violations.push(`kill at ${killAt}: ${v}`);
+  }
+  assert.deepEqual(violations, []);
+});
+
+// needs the core fix (issue 20): as the virtual-time runs (how often it
+// shows depends on the real timers)
+test("job runner in real time: 40 jobs through Pool(4), attempts under withTimeout, pool.kill() mid-flight: each job accounted once, no overlap, nothing after the kill", async () => {
+  const r = await runJobs({
+    jobs: 40,
+    workers: 4,
+    timeout: 8,
+    maxWork: 12,
+    maxCommit: 3,
+    killAt: 30,
+  });
+  assert.deepEqual(r.violations, []);
 });
