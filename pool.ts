@@ -86,7 +86,7 @@ import {
   spawnAt,
   spawnSiteOf,
 } from "./greenlet.ts";
-import { getCurrent, getHub } from "./hub.ts";
+import { getCurrent, getHub, sleep } from "./hub.ts";
 import { joinAll } from "./join_all.ts";
 import { type AcquireOptions, Semaphore } from "./lock.ts";
 import { shield } from "./timeout.ts";
@@ -211,6 +211,8 @@ class GroupCore {
   /** A pool's free slots; null for a group (no limit). */
   readonly slots: Semaphore | null;
   readonly joins: WaiterList = new WaiterList();
+  /** A pool's slots held by maps' drivers (pulling an item), not members. */
+  driverSlots = 0;
   /** The link every member gets: it leaves the group when it ends. */
   readonly onEnd: (g: Greenlet) => void;
   #joinSource: object | null = null;
@@ -305,16 +307,36 @@ class GroupCore {
     const hub = getHub();
     const deadline = timeout === undefined ? Infinity : hub.now() + timeout;
     for (;;) {
+      this.killRound(error); // greenlets added meanwhile
+      if (this.members.size === 0) {
+        // A slot handed over (a member ended) to a spawn, an add, an apply
+        // or a map's driver that waited for it and has not taken it up
+        // yet: its greenlet comes when it resumes, within a turn; then it
+        // is killed too. Without this, kill() could return just before it
+        // joins, and it would run on.
+        if (this.slotsInFlight() === 0 || deadline <= hub.now()) return;
+        await sleep(0);
+        continue;
+      }
       const list = [...this.members];
-      if (list.length === 0) return;
       const left = deadline - hub.now();
       if (left <= 0) return;
       const done = await joinAll(list, {
         timeout: left === Infinity ? undefined : left,
       });
       if (done.length < list.length) return; // timed out
-      this.killRound(error); // greenlets added meanwhile
     }
+  }
+
+  /**
+   * A pool's slots taken by no member and no map's driver: handed over to
+   * a waiter that has not resumed yet.
+   */
+  slotsInFlight(): number {
+    const slots = this.slots;
+    if (slots === null) return 0;
+    return this.group.capacity - slots.counter - this.members.size -
+      this.driverSlots;
   }
 
   async apply<T>(
@@ -549,6 +571,7 @@ class MapRun {
         slots !== null && !(unhindered(currentScope()) && slots.tryAcquire())
       ) await slots.acquire();
       let held = slots !== null;
+      if (held) this.core.driverSlots++;
       try {
         if (this.stopping) return;
         // suspended, or results finished while it waited for the slot:
@@ -577,11 +600,15 @@ class MapRun {
         const job = new Job(this.fn, this, this.pulled++);
         const g = this.core.spawnJob(this.site, job, [step.value]);
         held = false; // the member holds it now
+        this.core.driverSlots--;
         this.active.set(g, job);
         g.rawlink(this.onEnd);
         if (this.mode === ORDERED) this.queue.push(job);
       } finally {
-        if (held) slots!.release();
+        if (held) {
+          this.core.driverSlots--;
+          slots!.release();
+        }
       }
     }
   }
@@ -1102,7 +1129,9 @@ export abstract class GroupBase implements AsyncDisposable, Iterable<Greenlet> {
    * Kills every member (see {@linkcode Greenlet.kill}), and with `block`
    * (the default) waits until they all ended — their `finally` blocks and
    * `shield`ed cleanup included — killing as well the greenlets added
-   * meanwhile. That wait holds even when the caller is itself killed or its
+   * meanwhile: those of spawns, adds, applies and maps that were waiting
+   * for a slot get one as the members end, and are killed in turn (so
+   * when it returns, none of them runs on). That wait holds even when the caller is itself killed or its
    * `withTimeout` expired (it runs shielded): a scope ends when its body
    * has; the caller's own cancellation lands at its next switch point
    * after. Unlike `killAll` it never rejects when `timeout` runs out (as

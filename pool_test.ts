@@ -692,6 +692,39 @@ test("Pool.add waits for a slot (false on timeout); a member or a dead greenlet 
   assert.equal(pool.freeCount(), 1);
 });
 
+test.virtual("Pool.kill also kills the greenlets of spawns that were waiting for a slot: when it returns none is left to start", async () => {
+  const pool = new Pool(1);
+  const log: string[] = [];
+  const work = async (name: string) => {
+    log.push(`${name} runs`);
+    try {
+      await sleep(10_000);
+    } finally {
+      log.push(`${name} ends`);
+    }
+  };
+  await pool.spawn(work, "a");
+  // two spawns wait for the one slot
+  const spawning = ["b", "c"].map((name) => pool.spawn(work, name));
+  await sleep(0);
+  await pool.kill();
+  log.push(
+    `kill returned: size ${pool.size}, free ${pool.freeCount()}`,
+  );
+  await idle();
+  log.push(`then: size ${pool.size}, free ${pool.freeCount()}`);
+  const [b, c] = await Promise.all(spawning);
+  log.push(`b dead ${b.dead}, c dead ${c.dead}`);
+  // b and c were handed the slot in turn and killed before they ran
+  assert.deepEqual(log, [
+    "a runs",
+    "a ends",
+    "kill returned: size 0, free 1",
+    "then: size 0, free 1",
+    "b dead true, c dead true",
+  ]);
+});
+
 test("Pool.discard frees the slot at once", async () => {
   const pool = new Pool(1);
   const g = await pool.spawn(() => ticks(2));
