@@ -1340,7 +1340,7 @@ export abstract class GroupBase implements AsyncDisposable, Iterable<Greenlet> {
    * import assert from "node:assert/strict";
    * import { Group, sleep } from "./mod.ts";
    * const check = async (n: number) => {
-   *   await sleep(n);
+   *   for (let i = 0; i < n; i++) await sleep(0); // n turns of the hub
    *   if (n % 2 === 0) throw new Error(`${n} is even`);
    *   return n;
    * };
@@ -1593,13 +1593,15 @@ export class Group extends GroupBase {
  * @example No limit
  * ```ts
  * import assert from "node:assert/strict";
- * import { Pool, sleep } from "./mod.ts";
+ * import { Event, Pool } from "./mod.ts";
  * const pool = new Pool();
  * assert.equal(pool.capacity, Infinity);
- * for (let i = 0; i < 1000; i++) await pool.spawn(() => sleep(1)); // no wait
+ * const go = new Event();
+ * for (let i = 0; i < 1000; i++) await pool.spawn(() => go.wait()); // no wait
  * assert.equal(pool.size, 1000);
  * assert.equal(pool.freeCount(), Infinity);
  * assert.equal(pool.full(), false);
+ * go.set();
  * await pool.join();
  * ```
  */
