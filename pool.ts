@@ -8,24 +8,31 @@
  * Differences from gevent, besides camelCase:
  * - `size` is the number of greenlets in the group now, as a JavaScript
  *   `Set`'s `size` (gevent's `len(group)`); a pool's limit is `capacity`
- *   (gevent's `Pool.size`). `new Pool(size)` takes the limit, an integer
- *   ≥ 1; a pool without a limit is a `Group`.
+ *   (gevent's `Pool.size`). `new Pool(capacity)` takes the limit, an
+ *   integer ≥ 1; `new Pool()` has none (gevent's `Pool(size=None)`:
+ *   `capacity` and `freeCount()` are `Infinity`).
  * - `Pool.spawn` and `Pool.add` return promises (they wait for a free slot),
  *   so `Pool` does not extend `Group`: both extend {@linkcode GroupBase}.
  * - What `fn` throws in `map`/`imap`/`imapUnordered`/`apply` goes to their
  *   caller only, never also to `hub.handleError`. When a map ends early (a
- *   failure, a `break`, the caller killed) the greenlets it spawned are
- *   killed and awaited before it settles: nothing runs on behind the
- *   caller's back.
+ *   failure of `map`, a `break` or `return()`, the caller killed) the
+ *   greenlets it spawned are killed and awaited before it settles: nothing
+ *   runs on behind the caller's back.
  * - The input of a map may be any iterable or async iterable; it is pulled
  *   lazily, one item per free slot, so an infinite input works with a
- *   `Pool` (a `Group` has no limit: it pulls the whole input at once).
+ *   `Pool(n)` (a `Group` or a `Pool()` has no limit: it pulls the whole
+ *   input at once).
  *   `imap` starts at its first `next()`. Its `maxsize` stops the pulling
  *   while that many finished results wait for the consumer; greenlets
  *   running then still finish (gevent counts them in `maxsize`).
  * - `map` rejects with the first failure in completion order, at once (as
  *   `Promise.all`); gevent's raises the first in input order once those
- *   before it finished. `imap` throws a failure at its input position.
+ *   before it finished. `imap` and `imapUnordered` raise an item's error at
+ *   its place (the `next()` that would have yielded it rejects) and go on
+ *   with the next `next()`, as gevent's do. A `for await` loop leaves on
+ *   that error without calling `return()` (the language's rule): nothing
+ *   more is pulled then, but greenlets already running finish unseen —
+ *   `await using it = pool.imap(…)` kills them instead.
  * - `join({ raiseError })` rejects with the first member that fails while
  *   it waits; the greenlets of a map never fail there (their errors go to
  *   the map's caller).
@@ -64,6 +71,7 @@ import {
 import { currentScope } from "./_context.ts";
 import { inspectAsString } from "./_inspect.ts";
 import {
+  NO_OPTIONS,
   settleNow,
   unhindered,
   type Waiter,
@@ -78,7 +86,7 @@ import {
   spawnAt,
   spawnSiteOf,
 } from "./greenlet.ts";
-import { getCurrent, getHub } from "./hub.ts";
+import { getCurrent, getHub, sleep } from "./hub.ts";
 import { joinAll } from "./join_all.ts";
 import { type AcquireOptions, Semaphore } from "./lock.ts";
 import { shield } from "./timeout.ts";
@@ -140,21 +148,24 @@ const JOIN_OPTIONS = optionNames("timeout", "signal", "raiseError");
 const KILL_OPTIONS = optionNames("block", "timeout");
 const IMAP_OPTIONS = optionNames("maxsize");
 
-/** Checks a limit: an integer ≥ 1 (`optional`: or undefined). */
+/**
+ * Checks a limit: an integer ≥ 1, or undefined when `orUndefined` is not
+ * null (it is what the message adds: " or undefined …").
+ */
 function checkLimit(
   action: string,
   name: string,
   value: unknown,
-  optional: boolean,
+  orUndefined: string | null,
 ): void {
-  if (optional && value === undefined) return;
+  if (orUndefined !== null && value === undefined) return;
   if (typeof value !== "number" || !Number.isInteger(value) || value < 1) {
     const Err = typeof value === "number" && Number.isInteger(value)
       ? RangeError
       : TypeError;
     throw new Err(
       `Cannot ${action}: ${name} must be an integer ≥ 1${
-        optional ? " or undefined" : ""
+        orUndefined ?? ""
       }, received ${describe(value)}`,
     );
   }
@@ -200,6 +211,8 @@ class GroupCore {
   /** A pool's free slots; null for a group (no limit). */
   readonly slots: Semaphore | null;
   readonly joins: WaiterList = new WaiterList();
+  /** A pool's slots held by maps' drivers (pulling an item), not members. */
+  driverSlots = 0;
   /** The link every member gets: it leaves the group when it ends. */
   readonly onEnd: (g: Greenlet) => void;
   #joinSource: object | null = null;
@@ -294,16 +307,36 @@ class GroupCore {
     const hub = getHub();
     const deadline = timeout === undefined ? Infinity : hub.now() + timeout;
     for (;;) {
+      this.killRound(error); // greenlets added meanwhile
+      if (this.members.size === 0) {
+        // A slot handed over (a member ended) to a spawn, an add, an apply
+        // or a map's driver that waited for it and has not taken it up
+        // yet: its greenlet comes when it resumes, within a turn; then it
+        // is killed too. Without this, kill() could return just before it
+        // joins, and it would run on.
+        if (this.slotsInFlight() === 0 || deadline <= hub.now()) return;
+        await sleep(0);
+        continue;
+      }
       const list = [...this.members];
-      if (list.length === 0) return;
       const left = deadline - hub.now();
       if (left <= 0) return;
       const done = await joinAll(list, {
         timeout: left === Infinity ? undefined : left,
       });
       if (done.length < list.length) return; // timed out
-      this.killRound(error); // greenlets added meanwhile
     }
+  }
+
+  /**
+   * A pool's slots taken by no member and no map's driver: handed over to
+   * a waiter that has not resumed yet.
+   */
+  slotsInFlight(): number {
+    const slots = this.slots;
+    if (slots === null) return 0;
+    return this.group.capacity - slots.counter - this.members.size -
+      this.driverSlots;
   }
 
   async apply<T>(
@@ -376,6 +409,12 @@ class Job {
   value: unknown = undefined;
   /** Its greenlet ended (or, for an input error, it was recorded). */
   done = false;
+  /**
+   * A failure that ends an imap's iteration: an input error, or a greenlet
+   * killed (`GreenletExit`) from outside the map. An item whose function
+   * threw is not: imap raises its error at its place and goes on.
+   */
+  fatal = false;
 
   constructor(
     fn: (...args: never[]) => unknown,
@@ -399,7 +438,8 @@ class Job {
       return;
     }
     this.ok = false;
-    this.value = g.successful() ? v : g.exception;
+    this.fatal = g.successful(); // killed: a GreenletExit
+    this.value = this.fatal ? v : g.exception;
   }
 }
 
@@ -430,7 +470,18 @@ class MapRun {
   inputFailed = false;
   inputError: unknown = undefined;
   driver: Greenlet | null = null;
+  /** A driver was started (by the first `next()`, or by `map`). */
+  started = false;
+  /** The input is exhausted or failed: no driver will pull any more. */
   driverDone = false;
+  /**
+   * imap: an item's error was raised to the consumer; nothing more is
+   * pulled until it asks for the next result (a `for await` loop leaves on
+   * the error without calling `return()`: nothing must go on pulling then).
+   */
+  suspended = false;
+  /** The driver ended because the run was suspended (not done). */
+  paused = false;
   /** The running jobs. */
   readonly active: Map<Greenlet, Job> = new Map();
   /** Ordered: the jobs pulled and not delivered; unordered: the finished ones. */
@@ -481,6 +532,7 @@ class MapRun {
   }
 
   start(): void {
+    this.started = true;
     const d = spawnAt(this.site, driverBody, [this]);
     d.name = KINDS[this.mode];
     this.driver = d;
@@ -491,28 +543,40 @@ class MapRun {
   async drive(): Promise<void> {
     const slots = this.core.slots;
     let it: Iterator<unknown> | AsyncIterator<unknown>;
-    try {
-      it = this.open();
-    } catch (e) {
-      this.inputFailed = true;
-      this.inputError = e;
-      return;
+    if (this.source !== null) it = this.source; // resumed after a suspension
+    else {
+      try {
+        it = this.open();
+      } catch (e) {
+        this.inputFailed = true;
+        this.inputError = e;
+        return;
+      }
     }
     for (;;) {
-      while (!this.stopping && this.buffered >= this.maxsize) {
+      while (
+        !this.stopping && !this.suspended && this.buffered >= this.maxsize
+      ) {
         await waitOn(currentScope(), this, this.producerWait).promise;
       }
       if (this.stopping) return;
+      if (this.suspended) {
+        // the driver ends; the consumer's next `next()` starts another
+        this.paused = true;
+        return;
+      }
       // a free slot is taken without a switch: the input is pulled and
       // spawned in one go while slots are free (as gevent's loop)
       if (
         slots !== null && !(unhindered(currentScope()) && slots.tryAcquire())
       ) await slots.acquire();
       let held = slots !== null;
+      if (held) this.core.driverSlots++;
       try {
         if (this.stopping) return;
-        // results finished while it waited for the slot: give it back
-        if (this.buffered >= this.maxsize) continue;
+        // suspended, or results finished while it waited for the slot:
+        // give it back (and end, if suspended)
+        if (this.suspended || this.buffered >= this.maxsize) continue;
         let step: IteratorResult<unknown>;
         try {
           const r = it.next();
@@ -536,11 +600,15 @@ class MapRun {
         const job = new Job(this.fn, this, this.pulled++);
         const g = this.core.spawnJob(this.site, job, [step.value]);
         held = false; // the member holds it now
+        this.core.driverSlots--;
         this.active.set(g, job);
         g.rawlink(this.onEnd);
         if (this.mode === ORDERED) this.queue.push(job);
       } finally {
-        if (held) slots!.release();
+        if (held) {
+          this.core.driverSlots--;
+          slots!.release();
+        }
       }
     }
   }
@@ -563,8 +631,19 @@ class MapRun {
     return this.source;
   }
 
-  /** The driver ended (a link): the input is exhausted or failed. */
+  /**
+   * The driver ended (a link): the input is exhausted or failed — or the
+   * run was suspended, and it waits for the consumer to resume it.
+   */
   driverEnded(d: Greenlet): void {
+    if (this.paused && d.successful() && d.value === undefined) {
+      this.paused = false;
+      this.driver = null;
+      if (this.closing) return;
+      // a consumer asked for more meanwhile: pull on
+      if (!this.suspended || this.consumers.size !== 0) this.resume();
+      return;
+    }
     this.driverDone = true;
     if (this.closing) return;
     let error: unknown;
@@ -579,6 +658,7 @@ class MapRun {
     if (failed) {
       const job = new Job(this.fn, null, this.pulled); // no greenlet
       job.ok = false;
+      job.fatal = true;
       job.value = error;
       job.done = true;
       this.finished(job);
@@ -610,7 +690,9 @@ class MapRun {
       this.buffered++;
       // ordered: a job is queued when spawned; an input error at the end
       if (this.mode === UNORDERED || job.run === null) this.queue.push(job);
-      if (!job.ok) {
+      // an item's failure does not stop the pulling (the consumer may go
+      // on past it); an input error or a kill ends the iteration
+      if (job.fatal) {
         this.stopping = true;
         if (this.producers.size !== 0) this.producers.settleAll(null, true);
       }
@@ -632,6 +714,26 @@ class MapRun {
   /** Whether nothing more will come. */
   complete(): boolean {
     return this.driverDone && this.active.size === 0;
+  }
+
+  /**
+   * An item's error was raised to the consumer: pull nothing more until it
+   * asks again (greenlets running go on). A driver waiting because of
+   * `maxsize` wakes to end.
+   */
+  suspend(): void {
+    if (this.consumers.size !== 0) return; // others ask for more already
+    this.suspended = true;
+    if (this.producers.size !== 0) this.producers.settleAll(null, false);
+  }
+
+  /** A consumer asks for a result: a suspended run pulls on. */
+  resume(): void {
+    this.suspended = false;
+    // a driver still running (or ending: its link starts the next) goes on
+    if (this.driver === null && !this.driverDone && !this.closing) {
+      this.start();
+    }
   }
 
   /** The next deliverable job, taken; null if none is ready. */
@@ -726,7 +828,8 @@ class MapIterator<R> implements AsyncIterableIterator<R> {
   async next(): Promise<IteratorResult<R>> {
     const run = this.#run;
     if (run.over) return DONE;
-    if (run.driver === null) run.start();
+    if (!run.started) run.start();
+    else if (run.suspended) run.resume(); // it asks past an item's error
     const scope = currentScope();
     for (;;) {
       if (run.over || run.closing) {
@@ -736,6 +839,11 @@ class MapIterator<R> implements AsyncIterableIterator<R> {
       const job = run.take();
       if (job !== null) {
         if (job.ok) return { done: false, value: job.value as R };
+        if (!job.fatal) {
+          // an item's error, at its place; the iteration may go on
+          run.suspend();
+          throw job.value;
+        }
         run.over = true;
         await run.close(false);
         throw job.value;
@@ -744,6 +852,7 @@ class MapIterator<R> implements AsyncIterableIterator<R> {
         run.over = true;
         return DONE;
       }
+      if (run.suspended) run.resume();
       try {
         await waitOn(scope, run, run.consumerWait).promise;
       } catch (e) {
@@ -758,7 +867,7 @@ class MapIterator<R> implements AsyncIterableIterator<R> {
   async return(): Promise<IteratorResult<R>> {
     const run = this.#run;
     run.over = true;
-    if (run.driver !== null) await run.close(true);
+    if (run.started) await run.close(true);
     return DONE;
   }
 
@@ -793,8 +902,8 @@ function noop(): void {}
  */
 export abstract class GroupBase implements AsyncDisposable, Iterable<Greenlet> {
   /**
-   * How many greenlets may be in it at once: a pool's size, `Infinity` for
-   * a group.
+   * How many greenlets may be in it at once: a pool's limit; `Infinity`
+   * for a group and for a pool without a limit (`new Pool()`).
    */
   readonly capacity: number;
   readonly #core: GroupCore;
@@ -811,7 +920,7 @@ export abstract class GroupBase implements AsyncDisposable, Iterable<Greenlet> {
    */
   protected constructor(capacity: number) {
     if (capacity !== Infinity) {
-      checkLimit(`create ${new.target.name}`, "capacity", capacity, false);
+      checkLimit(`create ${new.target.name}`, "capacity", capacity, null);
     }
     this.capacity = capacity;
     this.#core = new GroupCore(this, capacity);
@@ -906,7 +1015,7 @@ export abstract class GroupBase implements AsyncDisposable, Iterable<Greenlet> {
 
   /**
    * How many more greenlets fit without waiting: `capacity` minus the
-   * slots taken (`Infinity` for a group).
+   * slots taken (`Infinity` for a group and a pool without a limit).
    *
    * @returns The number of free slots.
    *
@@ -928,7 +1037,7 @@ export abstract class GroupBase implements AsyncDisposable, Iterable<Greenlet> {
 
   /**
    * Whether no slot is free, so that a pool's `spawn` and `add` would wait
-   * (always false for a group).
+   * (always false for a group and a pool without a limit).
    *
    * @returns `freeCount() === 0`.
    *
@@ -949,7 +1058,8 @@ export abstract class GroupBase implements AsyncDisposable, Iterable<Greenlet> {
 
   /**
    * Waits until a slot is free, without taking it (gevent's
-   * `wait_available`). Resolves at once for a group (with `Infinity`).
+   * `wait_available`). Resolves at once, with `Infinity`, for a group and
+   * a pool without a limit.
    * Never throws for a timeout.
    *
    * @param timeout Milliseconds to wait at most; undefined waits forever.
@@ -1017,9 +1127,15 @@ export abstract class GroupBase implements AsyncDisposable, Iterable<Greenlet> {
 
   /**
    * Kills every member (see {@linkcode Greenlet.kill}), and with `block`
-   * (the default) waits until they all ended, killing as well the greenlets
-   * added meanwhile. Unlike `killAll` it never rejects when `timeout` runs
-   * out (as gevent's `Group.kill`): check `size` afterwards.
+   * (the default) waits until they all ended — their `finally` blocks and
+   * `shield`ed cleanup included — killing as well the greenlets added
+   * meanwhile: those of spawns, adds, applies and maps that were waiting
+   * for a slot get one as the members end, and are killed in turn (so
+   * when it returns, none of them runs on). That wait holds even when the caller is itself killed or its
+   * `withTimeout` expired (it runs shielded): a scope ends when its body
+   * has; the caller's own cancellation lands at its next switch point
+   * after. Unlike `killAll` it never rejects when `timeout` runs out (as
+   * gevent's `Group.kill`): check `size` afterwards.
    *
    * @param error What to throw into each; defaults to a new `GreenletExit`
    * per greenlet.
@@ -1048,12 +1164,15 @@ export abstract class GroupBase implements AsyncDisposable, Iterable<Greenlet> {
     if (options?.block === false || core.members.size === 0) {
       return resolvedVoid;
     }
-    return core.killWait(error, timeout);
+    // a wait of the caller's that its own cancellation must not cut short:
+    // kill() returns once the members have unwound, as a greenlet's does
+    return shield(() => core.killWait(error, timeout));
   }
 
   /**
    * Kills what is left (`kill()`), so that `await using group = new
-   * Group();` ends its members with the block.
+   * Group();` ends its members with the block: it returns once they have
+   * unwound, also when the block is left because its greenlet was killed.
    *
    * @returns A promise that resolves once they are dead.
    *
@@ -1121,13 +1240,24 @@ export abstract class GroupBase implements AsyncDisposable, Iterable<Greenlet> {
   /**
    * Like `map`, as an async iterator of the results in input order: each
    * comes as soon as it and those before it finished. Nothing runs until
-   * the first `next()`. A failure is thrown when its position is reached.
-   * Ending early — `break`, `return()`, a failure, or the consumer killed in
-   * `next()` — kills the greenlets still running and waits for them, then
-   * closes the input's iterator. With a pool the input is pulled one item
-   * per free slot, so an infinite (async) iterable works; `maxsize` bounds
-   * the finished results waiting for a slow consumer. A group has no limit:
-   * it pulls the whole input at once.
+   * the first `next()`.
+   *
+   * An item whose `fn` threw raises its error at its position: that
+   * `next()` rejects with it, and the iteration goes on — the following
+   * `next()` continues with the items after it (gevent's imap). Nothing
+   * more is pulled from the input until that next `next()`; greenlets
+   * already running go on. A `for await` loop leaves on the error without
+   * calling `return()`, so declare the iterator with `await using` (or call
+   * `return()`) to stop those too. The error never also goes to
+   * `hub.handleError`.
+   *
+   * Ending early — `break`, `return()`, an error of the input, a member
+   * killed from outside, or the consumer killed in `next()` — kills the
+   * greenlets still running and waits for them, then closes the input's
+   * iterator. With a pool the input is pulled one item per free slot, so an
+   * infinite (async) iterable works; `maxsize` bounds the finished results
+   * (and errors) waiting for a slow consumer. A group (or a pool without a
+   * limit) pulls the whole input at once.
    *
    * @param fn The function to call with each item (may be async).
    * @param items Any iterable or async iterable, pulled lazily.
@@ -1149,6 +1279,28 @@ export abstract class GroupBase implements AsyncDisposable, Iterable<Greenlet> {
    * }
    * assert.deepEqual(out, [1, 4, 9, 16, 25]);
    * ```
+   *
+   * @example An item's error, at its place; the iteration goes on
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { Pool } from "./mod.ts";
+   * const divideBy = (n: number) => {
+   *   if (n === 0) throw new RangeError("division by zero");
+   *   return 1 / n;
+   * };
+   * await using it = new Pool(1).imap(divideBy, [1, 0, 2]);
+   * const log: string[] = [];
+   * for (;;) {
+   *   try {
+   *     const r = await it.next();
+   *     if (r.done) break;
+   *     log.push(String(r.value));
+   *   } catch (e) {
+   *     log.push((e as Error).message);
+   *   }
+   * }
+   * assert.deepEqual(log, ["1", "division by zero", "0.5"]);
+   * ```
    */
   imap<T, R>(
     fn: (item: T) => R,
@@ -1161,7 +1313,8 @@ export abstract class GroupBase implements AsyncDisposable, Iterable<Greenlet> {
 
   /**
    * Like `imap`, but each result comes as soon as it is ready (completion
-   * order), and a failure is thrown when it happens.
+   * order), and an item's error is raised when it happens — by the `next()`
+   * that would have yielded it — and the iteration goes on, as `imap`'s.
    *
    * @param fn The function to call with each item (may be async).
    * @param items Any iterable or async iterable, pulled lazily.
@@ -1180,6 +1333,29 @@ export abstract class GroupBase implements AsyncDisposable, Iterable<Greenlet> {
    * };
    * for await (const n of new Group().imapUnordered(slow, [3, 1, 2])) out.push(n);
    * assert.deepEqual(out, [1, 2, 3]);
+   * ```
+   *
+   * @example A consumer that catches each item's error and goes on
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { Group, sleep } from "./mod.ts";
+   * const check = async (n: number) => {
+   *   for (let i = 0; i < n; i++) await sleep(0); // n turns of the hub
+   *   if (n % 2 === 0) throw new Error(`${n} is even`);
+   *   return n;
+   * };
+   * await using it = new Group().imapUnordered(check, [3, 2, 1]);
+   * const log: string[] = [];
+   * for (;;) {
+   *   try {
+   *     const r = await it.next();
+   *     if (r.done) break;
+   *     log.push(`ok ${r.value}`);
+   *   } catch (e) {
+   *     log.push((e as Error).message);
+   *   }
+   * }
+   * assert.deepEqual(log, ["ok 1", "2 is even", "ok 3"]);
    * ```
    */
   imapUnordered<T, R>(
@@ -1204,7 +1380,7 @@ export abstract class GroupBase implements AsyncDisposable, Iterable<Greenlet> {
     checkItems(action, items);
     checkOptions(action, options, IMAP_OPTIONS);
     const maxsize = options?.maxsize;
-    checkLimit(action, "maxsize", maxsize, true);
+    checkLimit(action, "maxsize", maxsize, " or undefined");
     return new MapIterator<Awaited<R>>(
       new MapRun(
         this.#core,
@@ -1393,7 +1569,9 @@ export class Group extends GroupBase {
  * A group with a limit (gevent's `Pool`): at most `capacity` greenlets are
  * in it at once. `spawn` and `add` wait, in FIFO order, for a free slot;
  * `map`, `imap`, `imapUnordered` and `apply` share the same slots. A slot is
- * freed when its greenlet ends (or is discarded).
+ * freed when its greenlet ends (or is discarded). `new Pool()` has no limit
+ * (gevent's `Pool(size=None)`): nothing ever waits for a slot, as in a
+ * `Group`, and `capacity` is `Infinity`.
  *
  * @example At most two at a time
  * ```ts
@@ -1411,25 +1589,55 @@ export class Group extends GroupBase {
  * await pool.join();
  * assert.equal(peak, 2);
  * ```
+ *
+ * @example No limit
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { Event, Pool } from "./mod.ts";
+ * const pool = new Pool();
+ * assert.equal(pool.capacity, Infinity);
+ * const go = new Event();
+ * for (let i = 0; i < 1000; i++) await pool.spawn(() => go.wait()); // no wait
+ * assert.equal(pool.size, 1000);
+ * assert.equal(pool.freeCount(), Infinity);
+ * assert.equal(pool.full(), false);
+ * go.set();
+ * await pool.join();
+ * ```
  */
 export class Pool extends GroupBase {
   /**
    * Creates a pool.
    *
-   * @param size The capacity: how many greenlets may run in it at once, an
-   * integer ≥ 1.
+   * @param capacity How many greenlets may run in it at once: an integer
+   * ≥ 1; when omitted (or `undefined`), no limit (gevent's
+   * `Pool(size=None)`).
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { Pool } from "./mod.ts";
+   * assert.equal(new Pool(4).capacity, 4);
+   * assert.equal(new Pool().capacity, Infinity);
+   * assert.throws(() => new Pool(0), RangeError);
+   * ```
    */
-  constructor(size: number) {
-    checkLimit(`create ${new.target.name}`, "size", size, false);
-    super(size);
+  constructor(capacity?: number) {
+    checkLimit(
+      `create ${new.target.name}`,
+      "capacity",
+      capacity,
+      " or undefined (no limit)",
+    );
+    super(capacity ?? Infinity);
   }
 
   /**
    * Starts tracking `greenlet` until it ends, once a slot is free (waiting
-   * in FIFO order with `spawn`). A member already, or a dead greenlet, is
-   * not added (it resolves `true` at once). Add greenlets that are not
-   * started yet: a started one keeps running while this waits, beyond the
-   * pool's limit (as gevent warns).
+   * in FIFO order with `spawn`; at once in a pool without a limit). A
+   * member already, or a dead greenlet, is not added (it resolves `true` at
+   * once). Add greenlets that are not started yet: a started one keeps
+   * running while this waits, beyond the pool's limit (as gevent warns).
    *
    * @param greenlet The greenlet to track.
    * @param options `timeout` in milliseconds (then it resolves `false`,
@@ -1457,9 +1665,21 @@ export class Pool extends GroupBase {
     checkSignal(action, options?.signal);
     const core = coreOf(this);
     if (greenlet.dead || core.members.has(greenlet)) return RESOLVED_TRUE;
-    const slots = core.slots!;
+    const slots = core.slots;
+    const signal = options?.signal;
+    if (slots === null) { // no limit: nothing to wait for
+      const scope = currentScope();
+      if (signal?.aborted !== true && unhindered(scope)) {
+        core.track(greenlet);
+        return RESOLVED_TRUE;
+      }
+      // a cancelled caller (or an aborted signal): it rejects, as a wait
+      // for a free slot of a limited pool does
+      return waitOn(scope, this, signal === undefined ? NO_OPTIONS : { signal })
+        .promise as Promise<never>;
+    }
     if (
-      options?.signal?.aborted !== true && unhindered(currentScope()) &&
+      signal?.aborted !== true && unhindered(currentScope()) &&
       slots.tryAcquire()
     ) {
       core.track(greenlet);
@@ -1475,9 +1695,10 @@ export class Pool extends GroupBase {
 
   /**
    * Waits for a free slot (FIFO among the callers of `spawn`, `add`,
-   * `apply` and the maps of this pool; a switch point only when it waits),
-   * then creates and starts a greenlet running `fn(...args)` in it. The
-   * monitor records this call as where the greenlet was spawned.
+   * `apply` and the maps of this pool; a switch point only when it waits,
+   * never in a pool without a limit), then creates and starts a greenlet
+   * running `fn(...args)` in it. The monitor records this call as where the
+   * greenlet was spawned.
    *
    * @param fn The function to run (may be async).
    * @param args Arguments passed to `fn`.
@@ -1502,7 +1723,13 @@ export class Pool extends GroupBase {
     const site = spawnSiteOf(Pool.prototype.spawn);
     const core = coreOf(this);
     const f = fn as unknown as (...args: never[]) => Awaited<R>;
-    const slots = core.slots!;
+    const slots = core.slots;
+    if (slots === null) { // no limit: nothing to wait for
+      const scope = currentScope();
+      if (unhindered(scope)) return Promise.resolve(core.spawn(site, f, args));
+      // a cancelled caller: it rejects, as a limited pool's wait does
+      return waitOn(scope, this, NO_OPTIONS).promise as Promise<never>;
+    }
     if (unhindered(currentScope()) && slots.tryAcquire()) {
       return Promise.resolve(core.spawn(site, f, args));
     }
