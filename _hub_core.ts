@@ -110,6 +110,15 @@ export class HubCore implements Scheduler {
     cores.set(hub, this);
   }
 
+  /**
+   * The running code is this hub's main (the default hub's, made for the
+   * program; a virtual hub's, running its fn): it runs alone until it
+   * parks or is found away.
+   */
+  mainRuns(): void {
+    this.queue.runs(this.main);
+  }
+
   /** The hub's time in milliseconds. */
   now(): number {
     return this.timers.host.now();

@@ -119,6 +119,16 @@ export class RunQueue {
     return this.#current;
   }
 
+  /**
+   * `task` (a hub's main) runs now, as the program's own code does when a
+   * hub is made: it runs alone until it parks or the runtime's next turn
+   * finds it away.
+   */
+  runs(task: Runnable): void {
+    this.#current = task;
+    if (!this.#probeArmed) this.#armProbe();
+  }
+
   /** Appends `fn(arg, arg2)`, which resumes no greenlet; returns its slot. */
   schedule<A, B>(fn: (arg: A, arg2: B) => void, arg: A, arg2?: B): number {
     return this.#push(fn, arg, arg2, null);

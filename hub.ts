@@ -220,7 +220,13 @@ export class Hub {
   readonly #loopDry = { onLoopDry: (): boolean => this.#onLoopDry() };
 
   static {
-    setFallbackTask(() => (defaultHub ??= new Hub()).#core.main);
+    setFallbackTask(() => {
+      if (defaultHub === null) {
+        defaultHub = new Hub();
+        defaultHub.#core.mainRuns(); // the program is its main
+      }
+      return defaultHub.#core.main;
+    });
     inspectAsString(this);
   }
 

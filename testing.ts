@@ -157,6 +157,7 @@ class Run {
       this.#reject = reject;
     });
     let r: unknown;
+    this.core.mainRuns();
     try {
       r = als.run(this.core.main, fn, clock);
     } catch (e) {
