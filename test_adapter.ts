@@ -51,6 +51,10 @@ async function runChecked(fn: TestFn): Promise<void> {
   };
   proto.handleError = record;
   try {
+    // Every test starts as main resumed by the hub: it runs alone until its
+    // first switch point (rule 8), whatever the test runner did in between
+    // (Deno gives the runtime a turn between tests, Node's runner may not).
+    await sleep(0);
     await fn();
   } finally {
     proto.handleError = original;
