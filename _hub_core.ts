@@ -144,11 +144,15 @@ export class HubCore implements Scheduler {
     return this.queue.running as Task | null;
   }
 
-  scheduleYield(
+  holds(task: Task): boolean {
+    return this.queue.holds(task);
+  }
+
+  yieldTurn(
     resume: (v: undefined, scope: Scope) => void,
     scope: Scope,
   ): number {
-    return this.queue.resume(resume, undefined, scope, scope.task);
+    return this.queue.yieldTurn(resume, scope, scope.task);
   }
 
   redirectYield(

@@ -36,11 +36,8 @@ function runUser(arg: unknown): void {
 /** Schedule a {@linkcode UserTask} with `queue.schedule(runUserTask, task)`. */
 export const runUserTask: (arg: unknown) => void = runUser;
 
-/** A greenlet's task as the run queue sees it. */
-export interface Runnable {
-  /** How many of its entries are queued (written by the run queue only). */
-  queued: number;
-}
+/** A greenlet's task as the run queue sees it (only its identity counts). */
+export type Runnable = object;
 
 /** What the run queue tells its hub. */
 export interface RunQueueOwner {
@@ -147,11 +144,34 @@ export class RunQueue {
     return this.#push(fn, arg, arg2, task);
   }
 
+  /**
+   * `task` yields (`sleep(0)`): `fn(undefined, tag)` resumes it from the
+   * tail; if it is the one running, the next entry runs (see `park`).
+   * Returns the entry's slot (see `redirect`).
+   */
+  yieldTurn<B>(
+    fn: (arg: undefined, tag: B) => void,
+    tag: B,
+    task: Runnable,
+  ): number {
+    if (task !== this.#current) return this.#push(fn, undefined, tag, task);
+    const q = this.#q;
+    const t = this.#tail;
+    q[t] = fn;
+    q[t + 2] = tag;
+    q[t + 3] = task;
+    let next = t + W;
+    if (next === q.length) next = 0;
+    this.#tail = next;
+    if (next === this.#head) this.#grow();
+    this.park(task); // it is the running one: no wake, the next runs
+    return t;
+  }
+
   /** Like {@linkcode resume}, but before everything queued. */
   resumeFirst<A>(fn: (arg: A) => void, arg: A, task: Runnable): void {
     const f = this.#first;
     f.push(fn, arg, task);
-    task.queued++;
     this.#wake();
   }
 
@@ -167,13 +187,30 @@ export class RunQueue {
     q[t + 1] = arg;
     q[t + 2] = arg2;
     q[t + 3] = task;
-    if (task !== null) task.queued++;
     let next = t + W;
     if (next === q.length) next = 0;
     this.#tail = next;
     if (next === this.#head) this.#grow();
     this.#wake();
     return t;
+  }
+
+  /**
+   * Whether an entry that resumes `task` is queued (it runs again soon). A
+   * scan: for the rare questions a kill or a deadline asks, never per switch.
+   */
+  holds(task: Runnable): boolean {
+    const f = this.#first;
+    for (let i = this.#firstHead + 2; i < f.length; i += 3) {
+      if (f[i] === task) return true;
+    }
+    const q = this.#q;
+    for (let i = this.#head; i !== this.#tail;) {
+      if (q[i + 3] === task) return true;
+      i += W;
+      if (i === q.length) i = 0;
+    }
+    return false;
   }
 
   /** Something was queued: see that it runs. */
@@ -223,8 +260,7 @@ export class RunQueue {
             undefined;
         const n = h + W;
         this.#head = n === q.length ? 0 : n;
-        const t = this.#current = next as Runnable;
-        t.queued--;
+        this.#current = next as Runnable;
         fn(arg, arg2);
         // the runtime's next turn tells whether it went away meanwhile
         if (!this.#probeArmed) this.#armProbe();
@@ -402,10 +438,7 @@ export class RunQueue {
         this.#head = next === q.length ? 0 : next;
       }
       if (fn === runUser) ranUser = true;
-      if (task !== null) {
-        const t = this.#current = task as Runnable;
-        t.queued--;
-      }
+      if (task !== null) this.#current = task as Runnable;
       try {
         fn(arg, arg2);
       } catch (e) {

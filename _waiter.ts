@@ -38,8 +38,13 @@ export interface Scheduler {
    * the runtime's next turn tells which (`Task.wentAway`).
    */
   running(): Task | null;
-  /** Queues a `sleep(0)` of `task`; returns its slot in the run queue. */
-  scheduleYield(
+  /** Whether a resumption of `task` is queued. */
+  holds(task: Task): boolean;
+  /**
+   * Queues a `sleep(0)` of the scope's task and parks it; returns its slot
+   * in the run queue.
+   */
+  yieldTurn(
     resume: (v: undefined, scope: Scope) => void,
     scope: Scope,
   ): number;
@@ -216,13 +221,10 @@ export class Task extends Scope {
    */
   detached: Scope[] | null = null;
 
-  /** Entries of it queued in the run queue (written by the run queue). */
-  queued = 0;
-
   /** Whether it is away in an await the hub does not own, as far as the hub knows. */
   get away(): boolean {
-    return this.waits === null && this.queued === 0 &&
-      this.core.running() !== this;
+    return this.waits === null && this.core.running() !== this &&
+      !this.core.holds(this);
   }
 
   /** The run queue found it away in an await the hub does not own. */
@@ -607,9 +609,7 @@ export function yieldNow(scope: Scope): Promise<unknown> {
   const task = scope.task;
   if (onSwitch !== null) emit(onSwitch, task);
   const p = new Promise(capture);
-  const core = task.core;
-  task.yieldSlot = core.scheduleYield(capturedRes, scope);
-  core.park(task);
+  task.yieldSlot = task.core.yieldTurn(capturedRes, scope);
   return p;
 }
 

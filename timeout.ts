@@ -435,7 +435,7 @@ class TimeoutScope extends Scope implements AwayWatcher {
  */
 function bodyAway(scope: Scope): boolean {
   const task = scope.task;
-  if (task.queued !== 0 || task.core.running() === task) return false;
+  if (task.core.running() === task || task.core.holds(task)) return false;
   for (let w = task.waits; w !== null; w = w.gnext) {
     for (let s: Scope | null = w.scope; s !== null; s = s.outer) {
       if (s === scope) return false;
