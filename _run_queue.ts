@@ -59,7 +59,7 @@ const QUEUE_ENTRIES = 512;
 /** Entries of four slots: fn, arg, arg2, and the task it resumes (or null). */
 const W = 4;
 /** How many hand-overs between two looks at the clock. */
-const CHECK_EVERY = 31;
+const CHECK_EVERY = 127;
 
 /** The FIFO run queue of one hub. */
 export class RunQueue {
@@ -164,7 +164,8 @@ export class RunQueue {
     if (next === q.length) next = 0;
     this.#tail = next;
     if (next === this.#head) this.#grow();
-    this.park(task); // it is the running one: no wake, the next runs
+    this.#current = null; // it is the running one: no wake, the next runs
+    this.#advance();
     return t;
   }
 
@@ -239,13 +240,18 @@ export class RunQueue {
   park(task: Runnable): void {
     if (task !== this.#current) return;
     this.#current = null;
+    this.#advance();
+  }
+
+  /** The running greenlet parked: the next entry runs (see `park`). */
+  #advance(): void {
     if (this.#inDrain || this.#drainScheduled) return;
     if (++this.#ops >= CHECK_EVERY && this.#timeForTurn()) {
       this.#drainScheduled = true;
       nativeSetImmediate(this.#drainFromImmediate);
       return;
     }
-    if (this.#firstHead === this.#first.length) {
+    if (this.#first.length === 0) {
       const h = this.#head;
       const q = this.#q;
       const next = q[h + 3];

@@ -673,6 +673,9 @@ export function throwInto(
     // the operations it aborts (patched ones) end now; plain waits in turn
     deliver(target, error, stop, true);
     task.core.schedule(deliverLater, target, later);
+    // away in an await the hub does not own: if it returns first, it still
+    // ends killed (a kill that came while it ran on leaves its outcome)
+    if (stop !== null && target === task && task.away) stop.whileAway = true;
   } else delivered = deliver(target, error, stop, false);
   if (
     task.core.redirectYield(

@@ -471,10 +471,6 @@ export class Greenlet<T = unknown, A extends unknown[] = unknown[]>
     const err = error === undefined ? new GreenletExit() : error;
     // its signal aborts now; its waits reject in their turn (completion wins)
     throwInto(task, err, null, true, currentTask());
-    const kill = task.stop;
-    if (task.state === RUNNING && kill !== null && task.away) {
-      kill.whileAway = true;
-    }
     if (task.state !== RUNNING) {
       this.#finish(false, err);
       return resolvedVoid;
