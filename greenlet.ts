@@ -441,13 +441,22 @@ export class Greenlet<T = unknown, A extends unknown[] = unknown[]>
 
   /**
    * Kills the greenlet: throws `error` at its current switch point and at
-   * every one it reaches afterwards (level-triggered: a catch-all retry loop
-   * cannot keep it alive; cleanup that must wait runs in `shield()`), and
-   * aborts its `signal` at once. If it sits in an await the hub does not own,
-   * it ends killed when that await returns — its next hub-aware wait throws,
-   * or if its function returns first, its result is dropped. A greenlet that
-   * has not started never runs. With `block` (the default) waits until it
-   * has ended, at most `timeout` ms.
+   * every one it reaches afterwards (level-triggered; cleanup that must wait
+   * runs in `shield()`), and aborts its `signal` at once. The error reaches
+   * its waits in the run queue's order, as gevent's kill: a wait that a
+   * `set()`, `release()` or `put()` queued before completed returns its
+   * result, and the kill lands at the next switch point. A flow that keeps
+   * catching it and waiting again is abandoned after 10 deliveries (the
+   * greenlet ends killed; one warning names the site). If it sits in an
+   * await the hub does not own, it ends killed when that await returns — its
+   * next hub-aware wait throws, or if its function returns first, its result
+   * is dropped. A kill it caught and returned from leaves its outcome, as in
+   * gevent. A kill is never a failure: ending by the kill's error (or one
+   * caused by it, or an aborted operation's `AbortError`) reports nothing.
+   * A second `kill(err2)` is delivered after the first. A greenlet that has
+   * not started never runs. With `block` (the default) waits until it has
+   * ended — its `finally` blocks and `shield`ed cleanup included — at most
+   * `timeout` ms.
    *
    * @param error What to throw; defaults to a new {@linkcode GreenletExit}.
    * @param options `block` (default true) and `timeout` in milliseconds.
