@@ -12,8 +12,8 @@ import {
   checkOptions,
   checkSignal,
   checkTimeout,
-} from "./_checks.ts";
-import { inspectAsString } from "./_inspect.ts";
+  inspectAsString,
+} from "./_util/mod.ts";
 import { Linkable } from "./linkable.ts";
 import { Timeout } from "./timeout.ts";
 

@@ -5,30 +5,39 @@
  * @module
  */
 
-import { callerSite } from "./_site.ts";
-import type { Timer } from "./_timer_heap.ts";
 import {
+  callerSite,
   checkFunction,
   checkOptions,
   checkTimeout,
+  formatCall,
+  inspectAsString,
   optionNames,
-} from "./_checks.ts";
-import { formatCall, inspectAsString } from "./_inspect.ts";
-import { als, currentTask } from "./_context.ts";
-import { emit, onFinish, onSpawn, onStart, spawnSites } from "./_hooks.ts";
-import { coreOf, registerGreenletFactory } from "./_hub_core.ts";
-import { runUserTask, type UserTask } from "./_run_queue.ts";
+} from "./_util/mod.ts";
 import {
+  als,
+  currentTask,
   DEAD,
+  emit,
+  greenletOf,
+  hubCoreOf,
   MAX_DELIVERIES,
   NEW,
+  onFinish,
+  onSpawn,
+  onStart,
   type Pending,
+  registerGreenletFactory,
   RUNNING,
+  runUserTask,
   SCHEDULED,
   scopeSignal,
+  spawnSites,
   Task,
   throwInto,
-} from "./_waiter.ts";
+  type Timer,
+  type UserTask,
+} from "./_core/mod.ts";
 import type { Hub } from "./hub.ts";
 import { Linkable, type LinkCallback } from "./linkable.ts";
 import { Timeout } from "./timeout.ts";
@@ -224,7 +233,7 @@ export class Greenlet<T = unknown, A extends unknown[] = unknown[]>
     }
     checkFunction("spawn", "fn", fn);
     const p = parent ?? currentTask();
-    const core = coreOf(p);
+    const core = hubCoreOf(p);
     const task = new GreenletTask(core, p, fn as (...a: never[]) => unknown);
     task.greenlet = this;
     this.#task = task;
@@ -262,13 +271,13 @@ export class Greenlet<T = unknown, A extends unknown[] = unknown[]>
 
   /** The hub that runs this greenlet. */
   get hub(): Hub {
-    return coreOf(this.#task).hub as Hub;
+    return hubCoreOf(this.#task).hub as Hub;
   }
 
   /** The greenlet that created this one (null for main). */
   get parent(): Greenlet | null {
     const p = this.#task.parent;
-    return p === null ? null : coreOf(p).greenletOf(p) as Greenlet;
+    return p === null ? null : greenletOf(p) as Greenlet;
   }
 
   /**
@@ -367,7 +376,7 @@ export class Greenlet<T = unknown, A extends unknown[] = unknown[]>
   #begin(): void {
     const task = this.#task;
     task.state = SCHEDULED;
-    coreOf(task).addLive(task);
+    hubCoreOf(task).addLive(task);
   }
 
   static #startFromTimer(g: Greenlet): void {
@@ -511,7 +520,7 @@ export class Greenlet<T = unknown, A extends unknown[] = unknown[]>
    * @param error What the callback threw.
    */
   protected override linkError(error: unknown): void {
-    coreOf(this.#task).reportError(this.#task, error);
+    hubCoreOf(this.#task).reportError(this.#task, error);
   }
 
   /**
@@ -542,7 +551,7 @@ export class Greenlet<T = unknown, A extends unknown[] = unknown[]>
         this.#flags |= QUIET;
       }
     }
-    const core = coreOf(task);
+    const core = hubCoreOf(task);
     const startTimer = startTimers.get(this);
     if (startTimer !== undefined) {
       core.cancelTimer(startTimer);

@@ -18,28 +18,35 @@
  * @module
  */
 
-import { nativeConsoleError, nativeNow } from "./_native.ts";
+import {
+  actFor,
+  currentScope,
+  currentTask,
+  describeWaits,
+  formatRunInfo,
+  greenletFactory,
+  greenletOf,
+  HubCore,
+  hubCoreOf,
+  nativeConsoleError,
+  nativeNow,
+  realTimerHost,
+  setFallbackTask,
+  throwInto,
+  waitOn,
+  type WaitOptions,
+  watchLoopDry,
+  yieldNow,
+} from "./_core/mod.ts";
 import {
   checkFunction,
   checkOptions,
   checkTimeout,
   describe,
+  formatError,
+  inspectAsString,
   optionNames,
-} from "./_checks.ts";
-import { currentScope, currentTask, setFallbackTask } from "./_context.ts";
-import { actFor } from "./_hooks.ts";
-import { coreOf, greenletFactory, HubCore } from "./_hub_core.ts";
-import { watchLoopDry } from "./_quiescence.ts";
-import { formatError, inspectAsString } from "./_inspect.ts";
-import { formatRunInfo } from "./_run_info.ts";
-import { realTimerHost } from "./_timers.ts";
-import {
-  describeWaits,
-  throwInto,
-  waitOn,
-  type WaitOptions,
-  yieldNow,
-} from "./_waiter.ts";
+} from "./_util/mod.ts";
 import type { Greenlet } from "./greenlet.ts";
 
 /**
@@ -451,7 +458,7 @@ export class Hub {
  * ```
  */
 export function getHub(): Hub {
-  return coreOf(currentTask()).hub as Hub;
+  return hubCoreOf(currentTask()).hub as Hub;
 }
 
 /**
@@ -472,7 +479,7 @@ export function getHub(): Hub {
  */
 export function getCurrent(): Greenlet {
   const task = currentTask();
-  return coreOf(task).greenletOf(task) as Greenlet;
+  return greenletOf(task) as Greenlet;
 }
 
 /**
@@ -544,5 +551,5 @@ export function sleep(ms = 0): Promise<void> {
  */
 export function idle(): Promise<void> {
   const scope = currentScope();
-  return coreOf(scope.task).quiet.waitIdle(scope);
+  return hubCoreOf(scope.task).quiet.waitIdle(scope);
 }

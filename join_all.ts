@@ -10,9 +10,14 @@ import {
   checkTimeout,
   describe,
   optionNames,
-} from "./_checks.ts";
-import { currentScope } from "./_context.ts";
-import { interruption, settleNow, type Waiter, waitOn } from "./_waiter.ts";
+} from "./_util/mod.ts";
+import {
+  currentScope,
+  interruption,
+  settleNow,
+  type Waiter,
+  waitOn,
+} from "./_core/mod.ts";
 import { linksRan } from "./linkable.ts";
 import { Greenlet, GreenletExit } from "./greenlet.ts";
 import { Timeout } from "./timeout.ts";

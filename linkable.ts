@@ -6,17 +6,19 @@
  * @module
  */
 
-import { als, currentScope, currentTask } from "./_context.ts";
-import { checkFunction } from "./_checks.ts";
-import { actFor } from "./_hooks.ts";
 import {
+  actFor,
+  als,
+  currentScope,
+  currentTask,
   interruption,
   type Scheduler,
   type Task,
   WaiterList,
   waitOn,
   type WaitOptions,
-} from "./_waiter.ts";
+} from "./_core/mod.ts";
+import { checkFunction } from "./_util/mod.ts";
 
 /**
  * What `link` accepts: a function called with the source, or an object

@@ -5,10 +5,8 @@
  * @module
  */
 
-import { checkFunction } from "./_checks.ts";
-import { currentTask } from "./_context.ts";
-import { subscribe } from "./_hooks.ts";
-import type { Task } from "./_waiter.ts";
+import { checkFunction } from "./_util/mod.ts";
+import { currentTask, subscribe, type Task } from "./_core/mod.ts";
 
 // Each greenlet's values, dropped when it ends (through the hooks bus,
 // subscribed when the first local is made).

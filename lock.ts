@@ -7,18 +7,22 @@
  * @module
  */
 
-import { checkBlocking, checkTimeout, describe } from "./_checks.ts";
-import { currentScope } from "./_context.ts";
-import { inspectAsString } from "./_inspect.ts";
-import { coreOf } from "./_hub_core.ts";
 import {
+  checkBlocking,
+  checkTimeout,
+  describe,
+  inspectAsString,
+} from "./_util/mod.ts";
+import {
+  currentScope,
+  greenletOf,
   type Scope,
   settle,
   type Task,
   unhindered,
   WaiterList,
   waitOn,
-} from "./_waiter.ts";
+} from "./_core/mod.ts";
 import type { Greenlet } from "./greenlet.ts";
 import { Linkable } from "./linkable.ts";
 import { Timeout } from "./timeout.ts";
@@ -390,7 +394,7 @@ export class RLock extends Linkable {
   /** The greenlet holding the lock, or null. */
   get owner(): Greenlet | null {
     const t = this.#owner;
-    return t === null ? null : coreOf(t).greenletOf(t) as Greenlet;
+    return t === null ? null : greenletOf(t) as Greenlet;
   }
 
   /**
@@ -481,7 +485,7 @@ export class RLock extends Linkable {
     if (this.#owner !== me) {
       throw new NotOwnerError(
         this.owner,
-        coreOf(me).greenletOf(me) as Greenlet,
+        greenletOf(me) as Greenlet,
       );
     }
     if (--this.#count !== 0) return;

@@ -6,21 +6,21 @@
  */
 
 import {
+  greenletOf,
   nativeClearTimeout,
   nativeConsoleError,
   nativeNow,
   nativeSetTimeout,
   nativeTimerRef,
-} from "./_native.ts";
+  subscribe,
+  type Task,
+} from "./_core/mod.ts";
 import {
   checkOptions,
   checkTimeout,
   describe,
   optionNames,
-} from "./_checks.ts";
-import { subscribe } from "./_hooks.ts";
-import { coreOf } from "./_hub_core.ts";
-import type { Task } from "./_waiter.ts";
+} from "./_util/mod.ts";
 import type { Greenlet } from "./greenlet.ts";
 import { getHub, type RunInfoOptions } from "./hub.ts";
 
@@ -194,7 +194,7 @@ export function startMonitor(options: MonitorOptions = {}): void {
     const t = nativeNow();
     const d = t - m.segStart;
     if (d >= m.max) {
-      const greenlet = coreOf(task).greenletOf(task) as Greenlet;
+      const greenlet = greenletOf(task) as Greenlet;
       safeReport(m, { greenlet, duration: d, maxBlockingTime: m.max });
     }
     m.segStart = t;

@@ -27,25 +27,25 @@
  * @module
  */
 
-import { checkOptions, optionNames } from "./_checks.ts";
-import { patches, resolvePath, restore } from "./_patch_registry.ts";
-import { patchDeno, patchFetch } from "./patch_io.ts";
-import { patchNode, unpatchNode } from "./patch_node.ts";
-import { patchSync, type SyncMode } from "./patch_sync.ts";
-import { patchTimers } from "./patch_timers.ts";
+import { checkOptions, optionNames } from "./_util/mod.ts";
+import { patches, resolvePath, restore } from "./_patch/registry.ts";
+import { patchDeno, patchFetch } from "./_patch/io.ts";
+import { patchNode, unpatchNode } from "./_patch/node.ts";
+import { patchSync, type SyncMode } from "./_patch/sync.ts";
+import { patchTimers } from "./_patch/timers.ts";
 // Loads the hub and greenlets, so that `patch/all` may come before any other import.
 import "./mod.ts";
 
-export { patchDeno, patchFetch } from "./patch_io.ts";
-export { patchNode } from "./patch_node.ts";
+export { patchDeno, patchFetch } from "./_patch/io.ts";
+export { patchNode } from "./_patch/node.ts";
 export {
   BlockingCallError,
   patchSync,
   type PatchSyncOptions,
   type SyncMode,
   type SyncReport,
-} from "./patch_sync.ts";
-export { patchTimers } from "./patch_timers.ts";
+} from "./_patch/sync.ts";
+export { patchTimers } from "./_patch/timers.ts";
 
 /**
  * Whether `name` is patched now. Names: `"setTimeout"`, `"setInterval"`,

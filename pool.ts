@@ -66,11 +66,11 @@ import {
   checkSignal,
   checkTimeout,
   describe,
+  inspectAsString,
   optionNames,
-} from "./_checks.ts";
-import { currentScope } from "./_context.ts";
-import { inspectAsString } from "./_inspect.ts";
+} from "./_util/mod.ts";
 import {
+  currentScope,
   NO_OPTIONS,
   settleNow,
   unhindered,
@@ -78,7 +78,7 @@ import {
   WaiterList,
   waitOn,
   type WaitOptions,
-} from "./_waiter.ts";
+} from "./_core/mod.ts";
 import {
   Greenlet,
   GreenletExit,
@@ -810,7 +810,7 @@ async function runMap(run: MapRun): Promise<unknown[]> {
 }
 
 /** A group's state (set by GroupBase's static block). */
-let coreOf: (group: GroupBase) => GroupCore;
+let groupCoreOf: (group: GroupBase) => GroupCore;
 
 const DONE: IteratorReturnResult<undefined> = Object.freeze({
   done: true,
@@ -909,7 +909,7 @@ export abstract class GroupBase implements AsyncDisposable, Iterable<Greenlet> {
   readonly #core: GroupCore;
 
   static {
-    coreOf = (group) => group.#core;
+    groupCoreOf = (group) => group.#core;
     inspectAsString(this);
   }
 
@@ -1504,7 +1504,7 @@ export class Group extends GroupBase {
     }
     for (const g of greenlets) {
       checkGreenlet(action, g);
-      if (!g.dead) coreOf(this).track(g);
+      if (!g.dead) groupCoreOf(this).track(g);
     }
   }
 
@@ -1529,7 +1529,7 @@ export class Group extends GroupBase {
    */
   add(greenlet: Greenlet): void {
     checkGreenlet(`add to ${this.constructor.name}`, greenlet);
-    const core = coreOf(this);
+    const core = groupCoreOf(this);
     if (greenlet.dead || core.members.has(greenlet)) return;
     core.track(greenlet);
   }
@@ -1557,7 +1557,7 @@ export class Group extends GroupBase {
     ...args: A
   ): Greenlet<Awaited<R>> {
     checkFunction(`spawn in ${this.constructor.name}`, "fn", fn);
-    return coreOf(this).spawn(
+    return groupCoreOf(this).spawn(
       spawnSiteOf(Group.prototype.spawn),
       fn as unknown as (...args: never[]) => Awaited<R>,
       args,
@@ -1663,7 +1663,7 @@ export class Pool extends GroupBase {
     checkOptions(action, options, BLOCKING_OPTIONS);
     checkTimeout(action, options?.timeout);
     checkSignal(action, options?.signal);
-    const core = coreOf(this);
+    const core = groupCoreOf(this);
     if (greenlet.dead || core.members.has(greenlet)) return RESOLVED_TRUE;
     const slots = core.slots;
     const signal = options?.signal;
@@ -1721,7 +1721,7 @@ export class Pool extends GroupBase {
   ): Promise<Greenlet<Awaited<R>>> {
     checkFunction(`spawn in ${this.constructor.name}`, "fn", fn);
     const site = spawnSiteOf(Pool.prototype.spawn);
-    const core = coreOf(this);
+    const core = groupCoreOf(this);
     const f = fn as unknown as (...args: never[]) => Awaited<R>;
     const slots = core.slots;
     if (slots === null) { // no limit: nothing to wait for

@@ -14,13 +14,13 @@ import {
   checkBlocking,
   checkFunction,
   checkOptions,
+  Deque,
   describe,
+  inspectAsString,
   optionNames,
-} from "./_checks.ts";
-import { currentScope } from "./_context.ts";
-import { Deque } from "./_deque.ts";
-import { inspectAsString } from "./_inspect.ts";
+} from "./_util/mod.ts";
 import {
+  currentScope,
   NO_OPTIONS,
   settle,
   unhindered,
@@ -28,7 +28,7 @@ import {
   WaiterList,
   waitOn,
   type WaitOptions,
-} from "./_waiter.ts";
+} from "./_core/mod.ts";
 import { type BlockingOptions, Event, waitOptions } from "./event.ts";
 
 /**

@@ -39,18 +39,22 @@ import {
   checkOptions,
   describe,
   optionNames,
-} from "./_checks.ts";
-import { als } from "./_context.ts";
-import { coreOnHost, type HubCore } from "./_hub_core.ts";
+} from "./_util/mod.ts";
 import {
+  als,
+  coreOnHost,
+  DEAD,
+  describeWaits,
+  type HubCore,
   nativeClearTimeout,
   nativeNow,
   nativeSetImmediate,
   nativeSetTimeout,
-} from "./_native.ts";
-import type { TimerHost } from "./_timers.ts";
-import { trackOp } from "./_track.ts";
-import { DEAD, describeWaits, RUNNING, throwInto } from "./_waiter.ts";
+  RUNNING,
+  throwInto,
+  type TimerHost,
+  trackOp,
+} from "./_core/mod.ts";
 import type { Greenlet } from "./greenlet.ts";
 import { type BlockedWait, Hub, LoopExit } from "./hub.ts";
 import { killAll } from "./join_all.ts";

@@ -6,21 +6,11 @@
  * @module
  */
 
-import type { Timer } from "./_timer_heap.ts";
 import {
-  checkFunction,
-  checkMs,
-  checkOptions,
-  checkTimeout,
-  optionNames,
-} from "./_checks.ts";
-import { als, currentScope } from "./_context.ts";
-import { timeLeft } from "./_inspect.ts";
-import { spawnSites } from "./_hooks.ts";
-import { userSite } from "./_site.ts";
-import {
+  als,
   type AwayWatcher,
   closeScope,
+  currentScope,
   dropDetached,
   MAX_DELIVERIES,
   NO_OPTIONS,
@@ -29,12 +19,23 @@ import {
   Scope,
   scopeSignal,
   ShieldScope,
+  spawnSites,
   throwInto,
+  type Timer,
   unhindered,
   unwatchAway,
   waitOn,
   watchAway,
-} from "./_waiter.ts";
+} from "./_core/mod.ts";
+import {
+  checkFunction,
+  checkMs,
+  checkOptions,
+  checkTimeout,
+  optionNames,
+  timeLeft,
+  userSite,
+} from "./_util/mod.ts";
 
 let fire: (t: unknown) => void;
 

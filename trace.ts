@@ -9,12 +9,18 @@
 
 import { writeFileSync } from "node:fs";
 import process from "node:process";
-import { nativeConsoleError } from "./_native.ts";
-import { checkOptions, describe, optionNames } from "./_checks.ts";
-import { currentTask } from "./_context.ts";
-import { actor, subscribe } from "./_hooks.ts";
-import { coreOf } from "./_hub_core.ts";
-import type { Scope, Task, Waiter } from "./_waiter.ts";
+import {
+  actor,
+  currentTask,
+  greenletOf,
+  hubCoreOf,
+  nativeConsoleError,
+  type Scope,
+  subscribe,
+  type Task,
+  type Waiter,
+} from "./_core/mod.ts";
+import { checkOptions, describe, optionNames } from "./_util/mod.ts";
 import type { Greenlet } from "./greenlet.ts";
 import { getHub, type Hub } from "./hub.ts";
 
@@ -240,7 +246,7 @@ class Recorder {
   #track(task: Task): Track {
     let tr = this.#tracks.get(task);
     if (tr === undefined) {
-      const core = coreOf(task);
+      const core = hubCoreOf(task);
       let pid = this.#pids.get(core);
       if (pid === undefined) this.#pids.set(core, pid = this.#pids.size + 1);
       const tid = (core.greenletOf(task) as Greenlet).id;
@@ -456,7 +462,7 @@ class Recorder {
         ? a as string
         : by === tr
         ? "itself"
-        : text(coreOf(by.task).greenletOf(by.task));
+        : text(greenletOf(by.task));
       this.#closeWait(tr, t, wokenBy);
     }
     if (by !== null && by !== tr) {
@@ -510,7 +516,7 @@ class Recorder {
     }
     for (const tr of this.#tracks.values()) {
       if (!tr.started) continue; // never ran: no track
-      const g = coreOf(tr.task).greenletOf(tr.task) as Greenlet;
+      const g = greenletOf(tr.task) as Greenlet;
       events.push(meta("thread_name", tr.pid, tr.tid, { name: g.name }));
       events.push(
         meta("thread_sort_index", tr.pid, tr.tid, { sort_index: tr.tid }),

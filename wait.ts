@@ -11,10 +11,14 @@ import {
   checkTimeout,
   describe,
   optionNames,
-} from "./_checks.ts";
-import { currentScope } from "./_context.ts";
-import { coreOf } from "./_hub_core.ts";
-import { settleNow, WaiterList, waitOn } from "./_waiter.ts";
+} from "./_util/mod.ts";
+import {
+  currentScope,
+  hubCoreOf,
+  settleNow,
+  WaiterList,
+  waitOn,
+} from "./_core/mod.ts";
 import type { Waitable } from "./linkable.ts";
 
 /**
@@ -152,7 +156,7 @@ async function* iwaitGen<T extends Waitable>(
   const count = Math.min(options?.count ?? list.length, list.length);
   const timeout = options?.timeout;
   const scope = currentScope();
-  const core = coreOf(scope.task);
+  const core = hubCoreOf(scope.task);
   const deadline = timeout === undefined ? Infinity : core.now() + timeout;
   const early = new Set(list.filter((o) => o.ready()));
   const rq = new ReadyQueue<T>(list.length, early);
@@ -229,7 +233,7 @@ export function wait<T extends Waitable>(
   if (objects === undefined) {
     checkWaitArgs("wait", objects, options);
     const scope = currentScope();
-    return coreOf(scope.task).quiet.waitQuiet(scope, options?.timeout);
+    return hubCoreOf(scope.task).quiet.waitQuiet(scope, options?.timeout);
   }
   return collect(iwaitGen(waitables("wait", objects, options), options));
 }

@@ -178,9 +178,9 @@ for (const e of ENTRY_LIST) {
   );
 }
 
-const tests = [...Deno.readDirSync(".")]
+const tests = [...Deno.readDirSync("test")]
   .filter((e) => e.isFile && e.name.endsWith("_test.ts"))
-  .map((e) => e.name)
+  .map((e) => `test/${e.name}`)
   .sort();
 for (const [format, ext] of [["esm", ".mjs"], ["cjs", ".cjs"]] as const) {
   await esbuild.build({
@@ -223,39 +223,57 @@ if (!tsc.success) {
   console.error(new TextDecoder().decode(tsc.stderr));
   throw new Error("tsc failed to write the declarations");
 }
-// Private files (`_*.ts`) are never named by a public declaration: check,
-// then leave their declarations out of the package.
-for (const e of [...Deno.readDirSync(`${OUT}/types`)]) {
-  const path = `${OUT}/types/${e.name}`;
-  if (e.name.startsWith("_")) {
-    await Deno.remove(path);
-  } else if (/from "\.\/_/.test(await Deno.readTextFile(path))) {
-    throw new Error(
-      `${e.name} names a private file; export its types publicly`,
-    );
+// Private files and folders (`_core/`, `_util/`) are never named by a public
+// declaration: check, then leave their declarations out of the package.
+// `_patch/` holds the patching functions `patch.ts` re-exports: their
+// declarations stay (they name nothing more private).
+const PUBLIC_DIRS = ["", "_patch/"];
+for (const dir of PUBLIC_DIRS) {
+  for (const e of [...Deno.readDirSync(`${OUT}/types/${dir}`)]) {
+    const path = `${OUT}/types/${dir}${e.name}`;
+    if (e.isDirectory) {
+      if (!PUBLIC_DIRS.includes(`${dir}${e.name}/`)) {
+        await Deno.remove(path, { recursive: true });
+      }
+    } else if (e.name.startsWith("_")) {
+      await Deno.remove(path);
+    } else if (
+      /from "(\.\/|\.\.\/)_(?!patch\/)/.test(await Deno.readTextFile(path))
+    ) {
+      throw new Error(
+        `${dir}${e.name} names a private file; export its types publicly`,
+      );
+    }
   }
 }
 // One set of declarations, as the code is one: `types-cjs/*.d.cts` describe
 // the CommonJS build; `types/<entry>.d.ts` (for `import`) re-export them, so
 // that a `Greenlet` or `Timeout` is one type in `.mts` and `.cts` files alike.
-await Deno.mkdir(`${OUT}/types-cjs`, { recursive: true });
-for (const e of [...Deno.readDirSync(`${OUT}/types`)]) {
-  const path = `${OUT}/types/${e.name}`;
-  // JSDoc examples import the package, not the repository's files (only in
-  // comments: `patch.ts` imports `./mod.ts` for its effect).
-  let text = await Deno.readTextFile(path);
-  for (const entry of ENTRY_LIST) {
-    text = text.replace(
-      new RegExp(`^(\\s*\\*.*)"\\./${entry.file.replace(".", "\\.")}"`, "gm"),
-      `$1"gevent-ts${entry.subpath.slice(1)}"`,
+for (const dir of PUBLIC_DIRS) {
+  await Deno.mkdir(`${OUT}/types-cjs/${dir}`, { recursive: true });
+  for (const e of [...Deno.readDirSync(`${OUT}/types/${dir}`)]) {
+    if (e.isDirectory) continue;
+    const path = `${OUT}/types/${dir}${e.name}`;
+    // JSDoc examples import the package, not the repository's files (only
+    // in comments: `patch.ts` imports `./mod.ts` for its effect).
+    let text = await Deno.readTextFile(path);
+    for (const entry of ENTRY_LIST) {
+      text = text.replace(
+        new RegExp(
+          `^(\\s*\\*.*)"(?:\\.\\.?\\/)+${entry.file.replace(".", "\\.")}"`,
+          "gm",
+        ),
+        `$1"gevent-ts${entry.subpath.slice(1)}"`,
+      );
+    }
+    await Deno.writeTextFile(
+      `${OUT}/types-cjs/${dir}${e.name.replace(/\.d\.ts$/, ".d.cts")}`,
+      text.replace(/(["'])(\.\.?\/[^"']+)\.ts\1/g, "$1$2.cjs$1"),
     );
+    await Deno.remove(path);
   }
-  await Deno.writeTextFile(
-    `${OUT}/types-cjs/${e.name.replace(/\.d\.ts$/, ".d.cts")}`,
-    text.replace(/(["'])(\.\.?\/[^"']+)\.ts\1/g, "$1$2.cjs$1"),
-  );
-  await Deno.remove(path);
 }
+await Deno.remove(`${OUT}/types/_patch`, { recursive: true });
 for (const e of ENTRY_LIST) {
   const cts = await Deno.readTextFile(`${OUT}/types-cjs/${e.name}.d.cts`);
   const doc = /^\/\*\*[\s\S]*?\*\/\n/.exec(cts)?.[0] ?? "";

@@ -12,51 +12,55 @@
 /** Each module and the test files that exercise it. */
 const MODULES: Record<string, string[]> = {
   // private: exercised through every public module's tests
-  "_waiter.ts": [
-    "greenlet_test.ts",
-    "timeout_test.ts",
-    "lock_test.ts",
-    "linkable_test.ts",
-    "wait_test.ts",
-    "hub_test.ts",
-    "join_all_test.ts",
-    "monitor_test.ts",
-    "patch_test.ts",
+  "_core/waiter.ts": [
+    "test/greenlet_test.ts",
+    "test/timeout_test.ts",
+    "test/lock_test.ts",
+    "test/linkable_test.ts",
+    "test/wait_test.ts",
+    "test/hub_test.ts",
+    "test/join_all_test.ts",
+    "test/monitor_test.ts",
+    "test/patch_test.ts",
   ],
   "greenlet.ts": [
-    "greenlet_test.ts",
-    "join_all_test.ts",
-    "hub_test.ts",
-    "timeout_test.ts",
-    "monitor_test.ts",
-    "pool_test.ts", // spawnAt, quiet members, spawn sites after a wait
-    "inspect_test.ts",
+    "test/greenlet_test.ts",
+    "test/join_all_test.ts",
+    "test/hub_test.ts",
+    "test/timeout_test.ts",
+    "test/monitor_test.ts",
+    "test/pool_test.ts", // spawnAt, quiet members, spawn sites after a wait
+    "test/inspect_test.ts",
   ],
-  "timeout.ts": ["timeout_test.ts", "greenlet_test.ts"],
-  "lock.ts": ["lock_test.ts"],
-  "linkable.ts": ["linkable_test.ts", "greenlet_test.ts", "lock_test.ts"],
-  "join_all.ts": ["join_all_test.ts"],
-  "event.ts": ["event_test.ts"],
-  "queue.ts": ["queue_test.ts"],
-  "local.ts": ["local_test.ts"],
-  "pool.ts": ["pool_test.ts"],
-  "wait.ts": ["wait_test.ts"],
-  "hub.ts": ["hub_test.ts"],
-  "_run_queue.ts": ["hub_test.ts", "greenlet_test.ts"],
-  "_timers.ts": ["hub_test.ts", "timeout_test.ts"],
-  "_timer_heap.ts": [
-    "hub_test.ts",
-    "testing_test.ts",
-    "timeout_test.ts",
-    "wait_test.ts", // wait() is quiet only once no timer is left
-    "patch_test.ts", // clearTimeout, run info's list of timers
+  "timeout.ts": ["test/timeout_test.ts", "test/greenlet_test.ts"],
+  "lock.ts": ["test/lock_test.ts"],
+  "linkable.ts": [
+    "test/linkable_test.ts",
+    "test/greenlet_test.ts",
+    "test/lock_test.ts",
   ],
-  "_quiescence.ts": ["hub_test.ts", "wait_test.ts"],
-  "monitor.ts": ["monitor_test.ts"],
-  "patch_timers.ts": ["patch_test.ts"],
-  "patch_io.ts": ["patch_test.ts"],
-  "patch_sync.ts": ["patch_test.ts"],
-  "patch.ts": ["patch_test.ts"],
+  "join_all.ts": ["test/join_all_test.ts"],
+  "event.ts": ["test/event_test.ts"],
+  "queue.ts": ["test/queue_test.ts"],
+  "local.ts": ["test/local_test.ts"],
+  "pool.ts": ["test/pool_test.ts"],
+  "wait.ts": ["test/wait_test.ts"],
+  "hub.ts": ["test/hub_test.ts"],
+  "_core/run_queue.ts": ["test/hub_test.ts", "test/greenlet_test.ts"],
+  "_core/timers.ts": ["test/hub_test.ts", "test/timeout_test.ts"],
+  "_core/timer_heap.ts": [
+    "test/hub_test.ts",
+    "test/testing_test.ts",
+    "test/timeout_test.ts",
+    "test/wait_test.ts", // wait() is quiet only once no timer is left
+    "test/patch_test.ts", // clearTimeout, run info's list of timers
+  ],
+  "_core/quiescence.ts": ["test/hub_test.ts", "test/wait_test.ts"],
+  "monitor.ts": ["test/monitor_test.ts"],
+  "_patch/timers.ts": ["test/patch_test.ts"],
+  "_patch/io.ts": ["test/patch_test.ts"],
+  "_patch/sync.ts": ["test/patch_test.ts"],
+  "patch.ts": ["test/patch_test.ts"],
 };
 
 const asked = Deno.args.length > 0 ? Deno.args : Object.keys(MODULES);
@@ -75,7 +79,7 @@ await Deno.mkdir("reports/mutation", { recursive: true });
 await Deno.mkdir(".stryker-tmp", { recursive: true });
 const scores: string[] = [];
 for (const module of asked) {
-  const name = module.replace(/\.ts$/, "");
+  const name = module.replace(/\.ts$/, "").replaceAll("/", "_");
   const config = {
     mutate: [module],
     testRunner: "command",

@@ -6,7 +6,7 @@
  */
 import assert from "node:assert/strict";
 import type { TraceEvent } from "../mod.ts";
-import { runProcess, test } from "../test_adapter.ts";
+import { runProcess, test } from "../test/test_adapter.ts";
 import { renderTraceSvg } from "./trace_svg.ts";
 
 const meta = (

@@ -2,7 +2,7 @@
 // unexpectedly, and passes one that declared it.
 import assert from "node:assert/strict";
 import { spawn } from "../../mod.ts";
-import { capturingErrors, test } from "../../test_adapter.ts";
+import { capturingErrors, test } from "../../test/test_adapter.ts";
 
 test("undeclared", async () => {
   await spawn(function thrower() {

@@ -1,0 +1,246 @@
+import assert from "node:assert/strict";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type { TraceEvent } from "../mod.ts";
+import { type ProcessResult, runProcess, test } from "./test_adapter.ts";
+
+/** Runs an example with Deno; resolves with its exit code, stdout, stderr. */
+function run(file: string, ...args: string[]): Promise<ProcessResult> {
+  const deno = (globalThis as unknown as { Deno: { execPath(): string } }).Deno;
+  return runProcess(deno.execPath(), [
+    "run",
+    "--quiet",
+    "--allow-net=127.0.0.1",
+    `examples/${file}`,
+    ...args,
+  ]);
+}
+
+const line = (name: string, i: number) => `function:@@@${name} | NUM: @@@ ${i}`;
+const alternating = [0, 1, 2, 3, 4].flatMap((
+  i,
+) => [line("f1", i), line("f2", i)]);
+
+async function expectLines(file: string, expected: string[]): Promise<void> {
+  const { code, stdout, stderr } = await run(file);
+  assert.equal(code, 0, stderr);
+  assert.equal(stderr, "");
+  assert.deepEqual(stdout.trimEnd().split("\n"), expected);
+}
+
+test("examples/01_switch.ts alternates f1/f2", async () => {
+  await expectLines("01_switch.ts", alternating);
+}, { denoOnly: true });
+
+test("examples/02_blocking.ts runs serially: f1 0…4 then f2 0…4", async () => {
+  await expectLines("02_blocking.ts", [
+    ...[0, 1, 2, 3, 4].map((i) => line("f1", i)),
+    ...[0, 1, 2, 3, 4].map((i) => line("f2", i)),
+  ]);
+}, { denoOnly: true });
+
+test("examples/03_cooperative.ts interleaves like program 1", async () => {
+  await expectLines("03_cooperative.ts", alternating);
+}, { denoOnly: true });
+
+test(
+  "examples/04_fetch.ts prints each URL in completion order, with its own server",
+  async () => {
+    const { code, stdout, stderr } = await run("04_fetch.ts");
+    assert.equal(code, 0, stderr);
+    const lines = stdout.trimEnd().replace(
+      /127\.0\.0\.1:\d+/g,
+      "127.0.0.1:PORT",
+    )
+      .split("\n");
+    assert.deepEqual(lines, [
+      "URL:http://127.0.0.1:PORT/fast | CODE:200!",
+      "URL:http://127.0.0.1:PORT/medium | CODE:200!",
+      "URL:http://127.0.0.1:PORT/slow | CODE:200!",
+    ]);
+  },
+  { denoOnly: true },
+);
+
+const SEMAPHORE_LINES = [
+  line("f1", 0),
+  line("f2", 0),
+  line("f1", 1),
+  line("f1", 2),
+  line("f2", 1),
+  line("f1", 3),
+  line("f1", 4),
+  line("f2", 2),
+  line("f2", 3),
+  line("f2", 4),
+];
+
+test("examples/05_semaphore.ts prints the tutorial's order", async () => {
+  await expectLines("05_semaphore.ts", SEMAPHORE_LINES);
+}, { denoOnly: true });
+
+test(
+  "examples/09_trace.ts: program 5's output, and its trace: a track per greenlet, their waits and who woke them",
+  async () => {
+    const dir = mkdtempSync(join(tmpdir(), "gevent-example-trace-"));
+    try {
+      const path = join(dir, "trace.json");
+      const deno = (globalThis as unknown as { Deno: { execPath(): string } })
+        .Deno;
+      const { code, stdout, stderr } = await runProcess(deno.execPath(), [
+        "run",
+        "--quiet",
+        `--allow-write=${dir}`,
+        "examples/09_trace.ts",
+        path,
+      ]);
+      assert.equal(code, 0, stderr);
+      assert.equal(stderr, "");
+      assert.deepEqual(stdout.trimEnd().split("\n"), [
+        ...SEMAPHORE_LINES,
+        `trace written to ${path} (open it in Perfetto: ui.perfetto.dev → Open trace file)`,
+      ]);
+      const { traceEvents } = JSON.parse(readFileSync(path, "utf8")) as {
+        traceEvents: TraceEvent[];
+      };
+      const names = new Map(
+        traceEvents.filter((e) => e.name === "thread_name").map((
+          e,
+        ) => [e.tid, String(e.args?.name)]),
+      );
+      assert.deepEqual([...names.values()].sort(), ["f1", "f2", "main"]);
+      const waits = traceEvents.filter((e) => e.cat === "wait").map((e) =>
+        `${names.get(e.tid)}: ${e.name}${
+          e.args?.timeout === undefined ? "" : ` ${e.args.timeout} ms`
+        } (${String(e.args?.wokenBy).replace(/ #\d+: \w+\(\)/, "")})`
+      );
+      // in time order: each greenlet sleeps after each line it prints, in
+      // the lines' order; acquire, print and release run in one slice (a
+      // greenlet runs alone between switch points), so no one ever waits
+      // for the permit, whatever real time does
+      const sleeps = SEMAPHORE_LINES.map((l) =>
+        l.includes("f1")
+          ? "f1: sleep 100 ms (timer)"
+          : "f2: sleep 300 ms (timer)"
+      );
+      assert.deepEqual(waits, [
+        'main: joinAll of 2 greenlets (0 done) (<Greenlet "f2">)',
+        ...sleeps,
+      ]);
+      // each run is a slice; f1 and f2 take turns, never at once
+      const runs = traceEvents.filter((e) => e.cat === "run");
+      for (const tid of [...names.keys()]) {
+        assert.ok(runs.some((e) => e.tid === tid));
+      }
+      // (in whole nanoseconds, as the trace keeps time: no float sums)
+      const ns = (us: number) => Math.round(us * 1000);
+      const sorted = [...runs].sort((a, b) => a.ts - b.ts);
+      for (let i = 1; i < sorted.length; i++) {
+        const prev = sorted[i - 1];
+        assert.ok(
+          ns(sorted[i].ts) >= ns(prev.ts) + ns(prev.dur!),
+          "one run at a time",
+        );
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  },
+  { denoOnly: true },
+);
+
+test(
+  "examples/02_blocking.ts --monitor names f1 and f2 as the blockers",
+  async () => {
+    const { code, stdout, stderr } = await run("02_blocking.ts", "--monitor");
+    assert.equal(code, 0, stderr);
+    assert.equal(stdout.trimEnd().split("\n").length, 10);
+    const reports = stderr.trimEnd().split("\n").map((l) =>
+      l.replace(/for \d+\.\d ms/, "for N ms")
+    );
+    assert.deepEqual(reports, [
+      'gevent-ts monitor: <Greenlet "f1" #1: f1()> blocked the hub for N ms (max 100 ms)',
+      'gevent-ts monitor: <Greenlet "f2" #2: f2()> blocked the hub for N ms (max 100 ms)',
+    ]);
+  },
+  { denoOnly: true },
+);
+
+test(
+  "examples/08_kill_fetch.ts: kill and withTimeout abort the request on the server too",
+  async () => {
+    await expectLines("08_kill_fetch.ts", [
+      "server: /slow arrived, not answering",
+      "fetcher: request ended by GreenletExit",
+      'main: killed <Greenlet "fetcher" #1: fetcher()>',
+      "server: /slow closed by the client",
+      "server: /slow arrived, not answering",
+      "bounded: Timeout after 100 ms",
+      "server: /slow closed by the client",
+      "bounded: next request still works: 200 fast",
+    ]);
+  },
+  { denoOnly: true },
+);
+
+test(
+  "examples/06_producer_consumer.ts: the producer waits while 3 jobs are queued",
+  async () => {
+    await expectLines("06_producer_consumer.ts", [
+      // the producer runs alone until the full queue parks it (gevent's
+      // order: a put that does not block does not switch)
+      "producer: put job 1",
+      "producer: put job 2",
+      "producer: put job 3",
+      "producer: queue full (3), waits with job 4",
+      "  consumer A: working on job 1",
+      "  consumer B: working on job 2",
+      "producer: put job 4",
+      "producer: put job 5",
+      "producer: queue full (3), waits with job 6",
+      "  consumer A: working on job 3",
+      "  consumer B: working on job 4",
+      "producer: put job 6",
+      "producer: put job 7",
+      "producer: queue full (3), waits with job 8",
+      "  consumer A: working on job 5",
+      "  consumer B: working on job 6",
+      "producer: put job 8",
+      "producer: done, queue closed",
+      "  consumer A: working on job 7",
+      "  consumer B: working on job 8",
+      "  consumer A: no more jobs",
+      "  consumer B: no more jobs",
+      "all 8 jobs done: A did 4, B did 4; never more than 3 queued",
+    ]);
+  },
+  { denoOnly: true },
+);
+
+test(
+  "examples/07_crawler.ts: a Pool(4) crawls its own 30-page site, four fetches at a time",
+  async () => {
+    const { code, stdout, stderr } = await run("07_crawler.ts");
+    assert.equal(code, 0, stderr);
+    assert.equal(stderr, "");
+    const lines = stdout.trimEnd().split("\n");
+    const summary = lines.pop()!;
+    assert.match(
+      summary,
+      /^crawled 30 pages: 29 fetched, 1 timed out, peak concurrency 4 \(Pool\(4\)\), \d+ ms$/,
+    );
+    // in the order the paths were pulled: a breadth-first walk from "/"
+    const links = (n: number) => n === 0 ? 5 : n <= 4 ? 6 : n === 5 ? 5 : 2;
+    assert.deepEqual(
+      lines,
+      Array.from({ length: 30 }, (_, n) => {
+        const path = n === 0 ? "/" : `/page/${n}`;
+        return n === 13
+          ? `[${n + 1}] ${path} -> timeout after 500 ms`
+          : `[${n + 1}] ${path} -> 200, ${links(n)} links`;
+      }),
+    );
+  },
+  { denoOnly: true },
+);

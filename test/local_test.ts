@@ -1,0 +1,89 @@
+import assert from "node:assert/strict";
+import process from "node:process";
+import {
+  getCurrent,
+  joinAll,
+  local,
+  sleep,
+  spawn,
+  withTimeout,
+} from "../mod.ts";
+import { isDeno, runProcess, test } from "./test_adapter.ts";
+
+test("local: each greenlet sees its own value across switches", async () => {
+  const slot = local<string>();
+  const log: string[] = [];
+  const worker = async (name: string) => {
+    log.push(`${name} starts with ${slot.value}`);
+    slot.value = name;
+    await sleep(0);
+    log.push(`${name} sees ${slot.value}`);
+  };
+  await joinAll([spawn(worker, "a"), spawn(worker, "b")]);
+  assert.deepEqual(log, [
+    "a starts with undefined",
+    "b starts with undefined",
+    "a sees a",
+    "b sees b",
+  ]);
+});
+
+test("local: init runs once per greenlet, on its first read; main has its own", async () => {
+  let made = 0;
+  const slot = local(() => ({ n: ++made }));
+  const mainValue = slot.value;
+  assert.equal(mainValue.n, 1);
+  const g = spawn(() => {
+    const first = slot.value;
+    first.n += 100;
+    return [first === slot.value, slot.value.n];
+  });
+  assert.deepEqual(await g.get(), [true, 102]);
+  assert.equal(slot.value, mainValue);
+  assert.equal(made, 2);
+});
+
+test("local: a child does not inherit its parent's value; withTimeout keeps the greenlet's", async () => {
+  const slot = local<string>(() => "fresh");
+  const g = spawn(async () => {
+    slot.value = "parent";
+    const child = spawn(() => slot.value);
+    const inScope = await withTimeout(100, () => slot.value);
+    return [await child.get(), inScope, slot.value];
+  });
+  assert.deepEqual(await g.get(), ["fresh", "parent", "parent"]);
+});
+
+test("local: link callbacks run as main and see main's value", async () => {
+  const slot = local<string>(() => "main's");
+  const g = spawn(() => {
+    slot.value = "greenlet's";
+  });
+  const seen: string[] = [];
+  g.link(() => seen.push(`${getCurrent().name}: ${slot.value}`));
+  await g.join();
+  await sleep(0);
+  assert.deepEqual(seen, ["main: main's"]);
+});
+
+test("local: bad init throws TypeError", () => {
+  assert.throws(() => local(5 as never), {
+    name: "TypeError",
+    message: "Cannot create local: init must be a function, received 5",
+  });
+});
+
+test("local: a dead greenlet's value is dropped though the greenlet is still referenced", async () => {
+  const { output, code } = isDeno
+    ? await runProcess(
+      (globalThis as unknown as { Deno: { execPath(): string } }).Deno
+        .execPath(),
+      ["run", "--quiet", "--v8-flags=--expose-gc", "testdata/local_gc.ts"],
+    )
+    : await runProcess(process.execPath, [
+      "--expose-gc",
+      "npm/testdata/local_gc.mjs",
+    ]);
+  assert.equal(code, 0, output);
+  assert.equal(output.trim(), "collected true");
+});
