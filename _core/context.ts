@@ -7,7 +7,7 @@
  */
 
 import { AsyncLocalStorage } from "node:async_hooks";
-import type { Scope, Task } from "./waiter.ts";
+import type { Scope, Task } from "./scope.ts";
 
 /** The store: the innermost scope of the running greenlet. */
 export const als: AsyncLocalStorage<Scope> = new AsyncLocalStorage<Scope>();

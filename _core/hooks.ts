@@ -7,7 +7,8 @@
  * @module
  */
 
-import type { Scope, Task, Waiter } from "./waiter.ts";
+import type { Scope, Task } from "./scope.ts";
+import type { Waiter } from "./waiter.ts";
 
 /** What a subscriber may listen to; every member is optional. */
 export interface HubHooks {

@@ -8,6 +8,7 @@
  * @module
  */
 
+export { retractPending, throwInto } from "./cancel.ts";
 export { als, currentScope, currentTask, setFallbackTask } from "./context.ts";
 export {
   actFor,
@@ -38,40 +39,42 @@ export {
 export { watchLoopDry } from "./quiescence.ts";
 export { type DescribedTimer, formatRunInfo } from "./run_info.ts";
 export { runUserTask, type UserTask } from "./run_queue.ts";
+export { type Scheduler } from "./scheduler.ts";
+export {
+  type AwayWatcher,
+  DEAD,
+  dropDetached,
+  interruption,
+  MAX_DELIVERIES,
+  NEW,
+  noteDetached,
+  type Pending,
+  RUNNING,
+  SCHEDULED,
+  Scope,
+  ShieldScope,
+  Task,
+  unhindered,
+  unwatchAway,
+  watchAway,
+} from "./scope.ts";
+export {
+  closeScope,
+  followScope,
+  followSignal,
+  scopeSignal,
+} from "./signals.ts";
 export { type Timer } from "./timer_heap.ts";
 export { realTimerHost, type TimerHost } from "./timers.ts";
 export { trackOp } from "./track.ts";
 export {
-  type AwayWatcher,
-  closeScope,
-  DEAD,
   describeWaits,
-  dropDetached,
-  followScope,
-  followSignal,
-  interruption,
-  MAX_DELIVERIES,
-  NEW,
   NO_OPTIONS,
-  noteDetached,
-  type Pending,
-  retractPending,
-  RUNNING,
-  SCHEDULED,
-  type Scheduler,
-  Scope,
-  scopeSignal,
   settle,
   settleNow,
-  ShieldScope,
-  Task,
-  throwInto,
-  unhindered,
-  unwatchAway,
   type Waiter,
   WaiterList,
   waitOn,
   type WaitOptions,
-  watchAway,
   yieldNow,
 } from "./waiter.ts";

@@ -10,13 +10,8 @@ import { nativeSetImmediate } from "./native.ts";
 import { actFor } from "./hooks.ts";
 import type { RunQueue } from "./run_queue.ts";
 import type { Timers } from "./timers.ts";
-import {
-  type Scope,
-  settle,
-  type Waiter,
-  WaiterList,
-  waitOn,
-} from "./waiter.ts";
+import type { Scope } from "./scope.ts";
+import { settle, type Waiter, WaiterList, waitOn } from "./waiter.ts";
 
 const idleSource = { toString: () => "idle()" };
 const quietSource = {

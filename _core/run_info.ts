@@ -7,14 +7,8 @@
 
 import type { HubCore } from "./hub_core.ts";
 import { timeLeft } from "../_util/mod.ts";
-import {
-  DEAD,
-  describeWaits,
-  NEW,
-  RUNNING,
-  SCHEDULED,
-  type Task,
-} from "./waiter.ts";
+import { DEAD, NEW, RUNNING, SCHEDULED, type Task } from "./scope.ts";
+import { describeWaits } from "./waiter.ts";
 
 /** A timer argument that describes itself in run info (patched timers). */
 export interface DescribedTimer {

@@ -9,20 +9,28 @@
  * @module
  */
 
+/**
+ * The tests that exercise waiting, scopes, delivery and the scopes' signals
+ * (private: exercised through every public module's tests).
+ */
+const WAITING_TESTS = [
+  "test/greenlet_test.ts",
+  "test/timeout_test.ts",
+  "test/lock_test.ts",
+  "test/linkable_test.ts",
+  "test/wait_test.ts",
+  "test/hub_test.ts",
+  "test/join_all_test.ts",
+  "test/monitor_test.ts",
+  "test/patch_test.ts",
+];
+
 /** Each module and the test files that exercise it. */
 const MODULES: Record<string, string[]> = {
-  // private: exercised through every public module's tests
-  "_core/waiter.ts": [
-    "test/greenlet_test.ts",
-    "test/timeout_test.ts",
-    "test/lock_test.ts",
-    "test/linkable_test.ts",
-    "test/wait_test.ts",
-    "test/hub_test.ts",
-    "test/join_all_test.ts",
-    "test/monitor_test.ts",
-    "test/patch_test.ts",
-  ],
+  "_core/waiter.ts": WAITING_TESTS,
+  "_core/scope.ts": WAITING_TESTS,
+  "_core/cancel.ts": WAITING_TESTS,
+  "_core/signals.ts": WAITING_TESTS,
   "greenlet.ts": [
     "test/greenlet_test.ts",
     "test/join_all_test.ts",
