@@ -52,6 +52,7 @@ const MODULES: Record<string, string[]> = {
   "queue.ts": ["test/queue_test.ts"],
   "local.ts": ["test/local_test.ts"],
   "pool.ts": ["test/pool_test.ts"],
+  "_imap.ts": ["test/pool_test.ts"], // private: the map engine of pool.ts
   "wait.ts": ["test/wait_test.ts"],
   "hub.ts": ["test/hub_test.ts"],
   "_core/run_queue.ts": ["test/hub_test.ts", "test/greenlet_test.ts"],
