@@ -89,3 +89,22 @@ test(
   },
   { denoOnly: true },
 );
+
+/** Lines of code in `text`: comments and blank lines not counted. */
+function codeLines(text: string): number {
+  const stripped = text.replace(/\/\*[\s\S]*?\*\//g, "");
+  return stripped.split("\n").filter((line) => {
+    const t = line.trim();
+    return t !== "" && !t.startsWith("//");
+  }).length;
+}
+
+test("layout: no library module holds more than 500 lines of code", () => {
+  const big = sources()
+    .map((f) => f.replaceAll("\\", "/"))
+    .filter((f) => (layer(f) !== "" || !f.includes("/")) && f.endsWith(".ts"))
+    .map((f) => [f, codeLines(readFileSync(f, "utf8"))] as const)
+    .filter(([, n]) => n > 500)
+    .map(([f, n]) => `${f}: ${n}`);
+  assert.deepEqual(big, []);
+}, { denoOnly: true });
