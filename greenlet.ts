@@ -144,14 +144,38 @@ function warn(message: string): void {
   globalThis.console.warn(message);
 }
 
-// Set just before a constructor call by the library's own callers.
-let constructingMain: Task | null = null;
-let spawnParent: Task | null = null;
-let spawnEntry: ((...args: never[]) => unknown) | null = null;
-// A spawn site taken earlier (pool.ts: before waiting for a free slot).
-let presetSite: string | null | undefined = undefined;
-// The next greenlet's failure goes to its owner, not to handleError.
-let presetQuiet = false;
+// deno-lint-ignore ban-types
+type Entry = Function;
+type Body = (...args: never[]) => unknown;
+
+/**
+ * The first argument of the library's own `new Greenlet` calls, never
+ * exported: user code cannot pass one, so the public constructor keeps its
+ * signature, and telling the paths apart costs a comparison or two.
+ * `new Greenlet(MAIN, task)` makes a hub's main greenlet;
+ * `new Greenlet(SPAWNED, ...spawned)` one that `spawn`, `spawnLater`,
+ * `spawnAt` or `Hub#spawn` makes (typed by `Make`, below).
+ */
+const MAIN: unique symbol = Symbol("main greenlet");
+const SPAWNED: unique symbol = Symbol("spawned greenlet");
+
+/**
+ * What the library's own callers say of a greenlet they spawn: its function
+ * and arguments (an array the greenlet keeps: a fresh one), the greenlet
+ * that spawns it (null: the running one), the public function called (its
+ * caller is the spawn site), a spawn site taken earlier (pool.ts, before it
+ * waits for a slot; undefined: none), and whether its failure is its
+ * owner's to deliver rather than `hub.handleError`'s.
+ */
+type Spawned = [
+  fn: Body,
+  args: readonly unknown[],
+  parent: Task | null,
+  entry: Entry,
+  site: string | null | undefined,
+  quiet: boolean,
+];
+
 const FAILED = 1, QUIET = 2;
 let finish: (g: Greenlet, ok: boolean, v: unknown) => void;
 let startFromTimer: (arg: unknown) => void;
@@ -215,15 +239,9 @@ export class Greenlet<T = unknown, A extends unknown[] = unknown[]>
     ...args: A
   ) {
     super("join of");
-    const mainTask = constructingMain;
-    const parent = spawnParent;
-    const entry = spawnEntry ?? Greenlet;
-    const site = presetSite;
-    if (presetQuiet) this.#flags = QUIET;
-    constructingMain = spawnParent = spawnEntry = null;
-    presetSite = undefined;
-    presetQuiet = false;
-    if (mainTask !== null) {
+    const path: unknown = fn;
+    if (path === MAIN) {
+      const mainTask = args[0] as Task;
       this.#task = mainTask;
       mainTask.greenlet = this;
       this.id = 0;
@@ -231,16 +249,30 @@ export class Greenlet<T = unknown, A extends unknown[] = unknown[]>
       this.#args = null;
       return;
     }
-    checkFunction("spawn", "fn", fn);
+    let body: Body = fn as Body;
+    let list: readonly unknown[] = args;
+    let parent: Task | null = null;
+    let entry: Entry = Greenlet;
+    let site: string | null | undefined = undefined;
+    if (path === SPAWNED) {
+      const spawned = args as unknown as Spawned;
+      body = spawned[0];
+      list = spawned[1];
+      parent = spawned[2];
+      entry = spawned[3];
+      site = spawned[4];
+      if (spawned[5]) this.#flags = QUIET;
+    }
+    checkFunction("spawn", "fn", body);
     const p = parent ?? currentTask();
     const core = hubCoreOf(p);
-    const task = new GreenletTask(core, p, fn as (...a: never[]) => unknown);
+    const task = new GreenletTask(core, p, body);
     task.greenlet = this;
     this.#task = task;
     this.id = core.nextId++;
     // the default name is made when first read; no arguments keep no array
-    this.#name = fn.name === "" ? null : fn.name;
-    this.#args = args.length === 0 ? null : args;
+    this.#name = body.name === "" ? null : body.name;
+    this.#args = list.length === 0 ? null : list;
     if (spawnSites) {
       task.spawnSite = site !== undefined ? site : callerSite(entry);
     }
@@ -660,27 +692,23 @@ function bodyGreenlet(): Greenlet {
   return task.greenlet as Greenlet;
 }
 
-// deno-lint-ignore ban-types
-type Entry = Function;
+/** `Greenlet` itself, typed with the library's own construction paths ({@linkcode MAIN}). */
+const Make = Greenlet as unknown as {
+  new (path: typeof MAIN, task: Task): Greenlet;
+  new <T>(path: typeof SPAWNED, ...spawned: Spawned): Greenlet<T>;
+};
 
 registerGreenletFactory({
   main(task: Task): Greenlet {
-    constructingMain = task;
-    return new Greenlet(noop);
+    return new Make(MAIN, task);
   },
   spawn(parent, fn, args, entry) {
-    spawnParent = parent;
-    spawnEntry = entry;
-    const g = new Greenlet(
-      fn as (...a: unknown[]) => unknown,
-      ...(args as unknown[]),
-    );
+    // args: Hub#spawn's rest parameter, the greenlet's own
+    const g = new Make(SPAWNED, fn, args, parent, entry, undefined, false);
     g.start();
     return g;
   },
 });
-
-function noop(): void {}
 
 /**
  * Internal (for pool.ts, not re-exported): where the caller of `entry` is,
@@ -702,12 +730,9 @@ export function spawnAt<T>(
   args: readonly unknown[],
   quiet = false,
 ): Greenlet<T> {
-  presetSite = site;
-  presetQuiet = quiet;
-  const g = new Greenlet<T>(
-    fn as (...a: unknown[]) => T | PromiseLike<T>,
-    ...args,
-  );
+  // a copy, as a spread into the constructor made: the caller's array
+  // stays the caller's
+  const g = new Make<T>(SPAWNED, fn, [...args], null, spawnAt, site, quiet);
   g.start();
   return g;
 }
@@ -734,10 +759,14 @@ export function spawn<A extends unknown[], R>(
   fn: (...args: A) => R,
   ...args: A
 ): Greenlet<Awaited<R>> {
-  spawnEntry = spawn as (...args: never[]) => unknown;
-  const g = new Greenlet<Awaited<R>>(
-    fn as unknown as (...args: unknown[]) => Awaited<R>,
-    ...args,
+  const g = new Make<Awaited<R>>(
+    SPAWNED,
+    fn as Body,
+    args,
+    null,
+    spawn,
+    undefined,
+    false,
   );
   g.start();
   return g;
@@ -765,10 +794,14 @@ export function spawnLater<A extends unknown[], R>(
   ...args: A
 ): Greenlet<Awaited<R>> {
   checkTimeout("spawnLater", ms, "ms");
-  spawnEntry = spawnLater as (...args: never[]) => unknown;
-  const g = new Greenlet<Awaited<R>>(
-    fn as unknown as (...args: unknown[]) => Awaited<R>,
-    ...args,
+  const g = new Make<Awaited<R>>(
+    SPAWNED,
+    fn as Body,
+    args,
+    null,
+    spawnLater,
+    undefined,
+    false,
   );
   g.startLater(ms);
   return g;

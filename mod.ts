@@ -71,6 +71,14 @@ export {
   type TraceEvent,
   type TraceOptions,
 } from "./trace.ts";
+/**
+ * `GEVENT_TRACE=path.json` traces the whole program, from this point of its
+ * load. Internal: the npm declarations (`stripInternal`) leave out this
+ * import of a private file, which declares nothing.
+ *
+ * @internal
+ */
+import "./_trace_env.ts";
 export {
   AsyncResult,
   type BlockingOptions,

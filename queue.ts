@@ -152,9 +152,6 @@ class WaitSource {
   }
 }
 
-// Set by Channel's constructor: the next Queue is a rendezvous (maxsize 0).
-let makingChannel = false;
-
 /**
  * A FIFO queue of items between greenlets (gevent's `Queue`), unbounded
  * when `maxsize` is omitted. `put` waits while the queue is full, `get`
@@ -208,10 +205,10 @@ export class Queue<T = unknown> implements AsyncIterable<T> {
    * {@linkcode Channel}.
    */
   constructor(maxsize?: number) {
-    if (makingChannel) {
-      makingChannel = false;
-      this.#maxsize = 0;
-    } else this.#maxsize = checkMaxsize(new.target.name, maxsize);
+    // a Channel (or a subclass of it) is a rendezvous: maxsize 0
+    this.#maxsize = this instanceof Channel
+      ? 0
+      : checkMaxsize(new.target.name, maxsize);
     this.#getSource = new WaitSource("get from", this);
     this.#putSource = new WaitSource("put into", this);
     this.#peekSource = new WaitSource("peek at", this);
@@ -883,7 +880,6 @@ export class JoinableQueue<T = unknown> extends Queue<T> {
 export class Channel<T = unknown> extends Queue<T> {
   /** Creates a rendezvous channel. */
   constructor() {
-    makingChannel = true;
     super();
   }
 }

@@ -144,10 +144,7 @@ class Run {
   constructor(auto: boolean) {
     this.auto = auto;
     const host = this.host = new VirtualHost(this.request);
-    this.core = coreOnHost(
-      host,
-      () => new Hub({ clock: { now: () => host.time } }),
-    );
+    this.core = coreOnHost(host, (clock) => new Hub({ clock }));
     this.core.quiet.watcher = this.request;
   }
 

@@ -2,19 +2,18 @@
  * Seeing it run: a trace of when each greenlet ran, what it waited on and
  * who woke it, in Chrome's trace-event format — the JSON that Perfetto
  * (ui.perfetto.dev) and chrome://tracing open. A subscriber of the hooks
- * bus; `GEVENT_TRACE=path.json` in the environment traces a whole program.
+ * bus; `GEVENT_TRACE=path.json` in the environment traces a whole program
+ * (read as gevent-ts loads, by `_trace_env.ts`: importing this module does
+ * nothing by itself).
  *
  * @module
  */
 
-import { writeFileSync } from "node:fs";
-import process from "node:process";
 import {
   actor,
   currentTask,
   greenletOf,
   hubCoreOf,
-  nativeConsoleError,
   type Scope,
   subscribe,
   type Task,
@@ -671,59 +670,15 @@ export function stopTrace(): TraceEvent[] {
   return r.stop();
 }
 
-/** Reads `GEVENT_TRACE` if it may (Deno: only with env permission). */
-function tracePath(): string | undefined {
-  const deno = (globalThis as {
-    Deno?: {
-      permissions?: {
-        querySync?(d: { name: "env"; variable: string }): { state: string };
-      };
-      env: { get(name: string): string | undefined };
-    };
-  }).Deno;
-  try {
-    if (deno !== undefined) {
-      const state = deno.permissions?.querySync?.({
-        name: "env",
-        variable: "GEVENT_TRACE",
-      }).state;
-      return state === "granted" ? deno.env.get("GEVENT_TRACE") : undefined;
-    }
-    return process.env.GEVENT_TRACE;
-  } catch {
-    return undefined; // no environment to read
-  }
-}
-
-function traceProgram(path: string): void {
+/**
+ * Internal (for _trace_env.ts, not re-exported): starts the trace
+ * `GEVENT_TRACE` asks for, of the whole program on the default hub: a
+ * recording of its own, beside `startTrace()`'s, with the default cap.
+ *
+ * @returns The function that stops it and returns its events.
+ */
+export function startProgramTrace(): () => TraceEvent[] {
   getHub(); // the default hub, with main, exists from the start
   const recorder = new Recorder(MAX_EVENTS, getHub());
-  let written = false;
-  const write = (): void => {
-    if (written) return;
-    written = true;
-    try {
-      writeFileSync(path, JSON.stringify({ traceEvents: recorder.stop() }));
-    } catch (e) {
-      nativeConsoleError(
-        `gevent-ts: cannot write the trace to ${path} (GEVENT_TRACE): ${
-          e instanceof Error ? e.message : String(e)
-        }`,
-      );
-    }
-  };
-  const g = globalThis as {
-    Deno?: unknown;
-    addEventListener?: (type: string, fn: () => void) => void;
-  };
-  if (g.Deno !== undefined && typeof g.addEventListener === "function") {
-    g.addEventListener("unload", write); // also after Deno.exit()
-  } else {
-    process.on("exit", write);
-  }
-}
-
-const programTrace = tracePath();
-if (programTrace !== undefined && programTrace !== "") {
-  traceProgram(programTrace);
+  return () => recorder.stop();
 }

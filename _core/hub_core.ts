@@ -13,10 +13,15 @@ import { type TimerHost, Timers } from "./timers.ts";
 import { Quiescence } from "./quiescence.ts";
 import { DEAD, RUNNING, type Scheduler, type Scope, Task } from "./waiter.ts";
 
-/** What the core needs of its public hub: the overridable error handler. */
+/**
+ * What the core needs of its public hub: the overridable error handler, and
+ * the clock (a clock made by {@linkcode coreOnHost} brings its own timers).
+ */
 export interface HubFacade {
   /** `hub.handleError(greenlet, error)`. */
   handleError(greenlet: never, error: unknown): void;
+  /** `hub.clock`, set before its core is made. */
+  readonly clock: object;
 }
 
 /** How greenlet.ts makes greenlets for the hub (registered at its load). */
@@ -49,20 +54,23 @@ export function greenletFactory(): GreenletFactory {
   return factory;
 }
 
-let nextHost: TimerHost | null = null;
 const cores = new WeakMap<object, HubCore>();
+/** The clocks {@linkcode coreOnHost} made, each with the timer host it reads. */
+const hostOfClock = new WeakMap<object, TimerHost>();
 
 /**
- * Makes a hub with `make()` whose timers run on `host` instead of the
- * runtime's (testing.ts's virtual clock); returns the hub's core.
+ * Makes a hub with `make(clock)` whose timers run on `host` instead of the
+ * runtime's (testing.ts's virtual clock); returns the hub's core. `clock`
+ * reads `host`'s time, and brings `host` to the core of the hub made with
+ * it.
  */
-export function coreOnHost(host: TimerHost, make: () => object): HubCore {
-  nextHost = host;
-  try {
-    return cores.get(make())!;
-  } finally {
-    nextHost = null;
-  }
+export function coreOnHost(
+  host: TimerHost,
+  make: (clock: { now(): number }) => object,
+): HubCore {
+  const clock = { now: () => host.now() };
+  hostOfClock.set(clock, host);
+  return cores.get(make(clock))!;
 }
 
 /** The inside of one hub. */
@@ -88,9 +96,17 @@ export class HubCore implements Scheduler {
    */
   readonly holdsTime: boolean;
 
+  /**
+   * @param hub The public hub.
+   * @param host The runtime's timers, reading the hub's clock; replaced by
+   * the host the clock brings, if it was made by {@linkcode coreOnHost}.
+   * @param holdsTime Whether the clock is the runtime's (and not brought
+   * by `coreOnHost`).
+   */
   constructor(hub: HubFacade, host: TimerHost, holdsTime: boolean) {
+    const own = hostOfClock.get(hub.clock);
     this.hub = hub;
-    this.holdsTime = holdsTime && nextHost === null;
+    this.holdsTime = holdsTime && own === undefined;
     this.queue = new RunQueue({
       reportError: (e) => this.reportError(this.main, e),
       drained: () => this.quiet.drained(),
@@ -99,7 +115,7 @@ export class HubCore implements Scheduler {
         if (this.holdsTime) this.timers.hold(hold);
       },
     });
-    this.timers = new Timers(nextHost ?? host, {
+    this.timers = new Timers(own ?? host, {
       reportError: (e) => this.reportError(this.main, e),
       willFire: () => this.queue.newSlice(),
       changed: () => this.quiet.changed(),
