@@ -11,7 +11,8 @@ import type { Timer } from "./timer_heap.ts";
 import { RunQueue } from "./run_queue.ts";
 import { type TimerHost, Timers } from "./timers.ts";
 import { Quiescence } from "./quiescence.ts";
-import { DEAD, RUNNING, type Scheduler, type Scope, Task } from "./waiter.ts";
+import type { Scheduler } from "./scheduler.ts";
+import { DEAD, RUNNING, type Scope, Task } from "./scope.ts";
 
 /**
  * What the core needs of its public hub: the overridable error handler, and

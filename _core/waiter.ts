@@ -18,11 +18,6 @@ import {
 } from "./scope.ts";
 import { timeLeft, userSite } from "../_util/mod.ts";
 
-// Transitional, for hub_core.ts's import line until it names scope.ts and
-// scheduler.ts itself.
-export { DEAD, RUNNING, Scope, Task } from "./scope.ts";
-export type { Scheduler } from "./scheduler.ts";
-
 let capturedRes: (v: unknown) => void;
 let capturedRej: (e: unknown) => void;
 /** A promise executor that leaves its resolvers in two module variables. */
