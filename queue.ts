@@ -16,6 +16,7 @@ import {
   checkOptions,
   Deque,
   describe,
+  Heap,
   inspectAsString,
   optionNames,
 } from "./_util/mod.ts";
@@ -662,10 +663,7 @@ function natural(a: unknown, b: unknown): number {
  * ```
  */
 export class PriorityQueue<T = unknown> extends Queue<T> {
-  #heap: T[] = [];
-  #order: number[] = [];
-  #seq = 0;
-  readonly #compare: (a: T, b: T) => number;
+  readonly #heap: Heap<T>;
 
   /**
    * Creates an empty priority queue.
@@ -678,22 +676,7 @@ export class PriorityQueue<T = unknown> extends Queue<T> {
     checkOptions("create PriorityQueue", options, PRIORITY_QUEUE_OPTIONS);
     const c = options?.comparator;
     if (c !== undefined) checkFunction("create PriorityQueue", "comparator", c);
-    this.#compare = c ?? natural;
-  }
-
-  #less(i: number, j: number): boolean {
-    const c = this.#compare(this.#heap[i], this.#heap[j]);
-    return c < 0 || (c === 0 && this.#order[i] < this.#order[j]);
-  }
-
-  #swap(i: number, j: number): void {
-    const h = this.#heap, o = this.#order;
-    const t = h[i];
-    h[i] = h[j];
-    h[j] = t;
-    const s = o[i];
-    o[i] = o[j];
-    o[j] = s;
+    this.#heap = new Heap<T>(c ?? natural); // ties come out in put order
   }
 
   /**
@@ -702,15 +685,7 @@ export class PriorityQueue<T = unknown> extends Queue<T> {
    * @param item The item.
    */
   protected override _put(item: T): void {
-    let i = this.#heap.length;
     this.#heap.push(item);
-    this.#order.push(this.#seq++);
-    while (i > 0) {
-      const parent = (i - 1) >> 1;
-      if (!this.#less(i, parent)) break;
-      this.#swap(i, parent);
-      i = parent;
-    }
   }
 
   /**
@@ -719,23 +694,7 @@ export class PriorityQueue<T = unknown> extends Queue<T> {
    * @returns The lowest item.
    */
   protected override _get(): T {
-    const h = this.#heap;
-    const top = h[0];
-    const last = h.length - 1;
-    this.#swap(0, last);
-    h.pop();
-    this.#order.pop();
-    let i = 0;
-    while (true) {
-      const l = 2 * i + 1, r = l + 1;
-      let m = i;
-      if (l < last && this.#less(l, m)) m = l;
-      if (r < last && this.#less(r, m)) m = r;
-      if (m === i) break;
-      this.#swap(i, m);
-      i = m;
-    }
-    return top;
+    return this.#heap.pop() as T;
   }
 
   /**
@@ -744,7 +703,7 @@ export class PriorityQueue<T = unknown> extends Queue<T> {
    * @returns The lowest item.
    */
   protected override _peek(): T {
-    return this.#heap[0];
+    return this.#heap.peek() as T;
   }
 
   /**
@@ -753,7 +712,7 @@ export class PriorityQueue<T = unknown> extends Queue<T> {
    * @returns The count.
    */
   protected override _qsize(): number {
-    return this.#heap.length;
+    return this.#heap.size;
   }
 }
 

@@ -4,12 +4,15 @@
  *
  * Timers armed for the same duration go in one list, in arming order (as
  * Node keeps one list per duration): with a clock that never goes back,
- * each list is sorted already, so arming and cancelling are O(1), and a
- * binary min-heap orders only the lists, by their first timers. 10,000
- * greenlets sleeping 10 ms cost one list and no heap work each.
+ * each list is sorted already, so arming and cancelling are O(1), and the
+ * helpers' binary min-heap ({@linkcode Heap}) orders only the lists, by
+ * their first timers. 10,000 greenlets sleeping 10 ms cost one list and no
+ * heap work each.
  *
  * @module
  */
+
+import { Heap } from "../_util/mod.ts";
 
 /** One armed timer: calls `fn(arg)` once its deadline (ms) has passed. */
 export class Timer {
@@ -59,10 +62,20 @@ function before(a: Timer, b: Timer): boolean {
     (a.deadline === b.deadline && a.seq < b.seq);
 }
 
+/** Orders two lists by their first timers (never equal: seqs differ). */
+function byFirstTimer(a: TimerList, b: TimerList): number {
+  return before(a.head!, b.head!) ? -1 : 1;
+}
+
+/** Keeps a list's position in the heap, for `update` and `removeAt`. */
+function placed(list: TimerList, index: number): void {
+  list.index = index;
+}
+
 /** The armed {@linkcode Timer}s: per-duration lists in a min-heap. */
 export class TimerHeap {
   /** Non-empty lists, a min-heap by first timer. */
-  #heap: TimerList[] = [];
+  readonly #heap = new Heap<TimerList>(byFirstTimer, placed);
   /** The same lists by duration. */
   readonly #lists = new Map<number, TimerList>();
   #size = 0;
@@ -74,7 +87,7 @@ export class TimerHeap {
 
   /** The earliest timer, or undefined. */
   peek(): Timer | undefined {
-    const list = this.#heap[0];
+    const list = this.#heap.peek();
     return list === undefined ? undefined : list.head!;
   }
 
@@ -90,10 +103,7 @@ export class TimerHeap {
     const tail = list.tail;
     if (tail === null) {
       list.head = list.tail = t;
-      const heap = this.#heap;
-      list.index = heap.length;
-      heap.push(list);
-      this.#up(list.index);
+      this.#heap.push(list);
     } else if (!before(t, tail)) {
       tail.next = t;
       t.prev = tail;
@@ -114,7 +124,7 @@ export class TimerHeap {
       t.next = list.head;
       list.head!.prev = t;
       list.head = t;
-      this.#up(list.index);
+      this.#heap.update(list.index); // its first timer is due earlier now
     } else {
       t.prev = after;
       t.next = after.next;
@@ -125,7 +135,7 @@ export class TimerHeap {
 
   /** Removes and returns the earliest timer. */
   pop(): Timer | undefined {
-    const list = this.#heap[0];
+    const list = this.#heap.peek();
     if (list === undefined) return undefined;
     const t = list.head!;
     this.#unlink(list, t);
@@ -161,55 +171,12 @@ export class TimerHeap {
     }
     list.head = next;
     if (next !== null) {
-      this.#down(list.index); // its first timer is due later now
+      this.#heap.update(list.index); // its first timer is due later now
       return;
     }
     // empty: out of the heap and the map
     this.#lists.delete(list.ms);
-    const heap = this.#heap;
-    const i = list.index;
-    const last = heap.pop()!;
+    this.#heap.removeAt(list.index);
     list.index = -1;
-    if (i < heap.length) {
-      heap[i] = last;
-      last.index = i;
-      this.#down(i);
-      this.#up(last.index);
-    }
-  }
-
-  #up(i: number): void {
-    const heap = this.#heap;
-    const list = heap[i];
-    const t = list.head!;
-    while (i > 0) {
-      const p = (i - 1) >> 1;
-      const parent = heap[p];
-      if (!before(t, parent.head!)) break;
-      heap[i] = parent;
-      parent.index = i;
-      i = p;
-    }
-    heap[i] = list;
-    list.index = i;
-  }
-
-  #down(i: number): void {
-    const heap = this.#heap;
-    const n = heap.length;
-    const list = heap[i];
-    const t = list.head!;
-    for (;;) {
-      const l = 2 * i + 1;
-      if (l >= n) break;
-      const r = l + 1;
-      const c = r < n && before(heap[r].head!, heap[l].head!) ? r : l;
-      if (!before(heap[c].head!, t)) break;
-      heap[i] = heap[c];
-      heap[i].index = i;
-      i = c;
-    }
-    heap[i] = list;
-    list.index = i;
   }
 }

@@ -1,6 +1,6 @@
 /**
  * The small private helpers' one face: argument checks, inspection text,
- * the deque, call sites. Nothing outside `_util/` imports a file inside it
+ * the deque, the binary heap, call sites. Nothing outside `_util/` imports a file inside it
  * but this one (a test checks it).
  *
  * @module
@@ -19,6 +19,7 @@ export {
   optionNames,
 } from "./checks.ts";
 export { Deque } from "./deque.ts";
+export { Heap } from "./heap.ts";
 export {
   formatCall,
   formatError,

@@ -64,6 +64,14 @@ const MODULES: Record<string, string[]> = {
     "test/wait_test.ts", // wait() is quiet only once no timer is left
     "test/patch_test.ts", // clearTimeout, run info's list of timers
   ],
+  // private: the one binary heap, under PriorityQueue and the timer heap
+  "_util/heap.ts": [
+    "test/queue_test.ts", // PriorityQueue: lowest first, ties in put order
+    "test/hub_test.ts", // timer order, a clock that goes back, cancels
+    "test/testing_test.ts", // virtual time: timers fire by deadline
+    "test/timeout_test.ts",
+    "test/patch_test.ts", // clearTimeout, run info's list of timers
+  ],
   "_core/quiescence.ts": ["test/hub_test.ts", "test/wait_test.ts"],
   "monitor.ts": ["test/monitor_test.ts"],
   "_patch/timers.ts": ["test/patch_test.ts"],
