@@ -467,7 +467,7 @@ notes.push(
   "W4: the JS figures are `process.memoryUsage()` deltas after two `gc()` calls (`--expose-gc`), heap = `heapUsed`; gevent's RSS figure is the VmRSS delta of a first batch after `gc.collect()`, its heap figure the tracemalloc delta of a second batch (tracemalloc does not see CPython's frame chunks, so the RSS figure is the one the target uses).",
   "W7's targets compare wall times, as the issue words them; the table also shows the time over the ideal 100 ms (wall − 100 ms), which every implementation's wall time includes.",
   "W8: every JS client uses the runtime's global `fetch` with its default keep-alive pool (undici on Node, Deno's own client on Deno); gevent uses `http.client` (socket monkey-patched) with a pool of up to 100 keep-alive connections. Client and server share the machine's two cores.",
-  "On Node, gevent-ts is the built npm package (`npm/esm/mod.js`, from `scripts/build_npm.ts`) imported at run time; only the bench's own files and the npm peers are bundled by esbuild for Node. p-queue 10 declares `engines: node >= 22`; it ran on Node 20 here.",
+  "On Node, gevent-ts is the built npm package (`npm/esm/mod.js`, from `scripts/build_npm.ts`) imported at run time; only the bench's own files and the npm peers are bundled by esbuild for Node. p-queue is pinned to 9.x, whose `engines` (node >= 20) allow Node 20 (p-queue 10 wants node >= 22).",
 );
 
 const markdown = renderMarkdown(workloads, impls, results, {
