@@ -17,7 +17,13 @@ import {
   Timeout,
   withTimeout,
 } from "../mod.ts";
-import { capturingErrors, deferred, runProcess, test } from "./test_adapter.ts";
+import {
+  capturingErrors,
+  deferred,
+  errorsOf,
+  runProcess,
+  test,
+} from "./test_adapter.ts";
 import { type WaitCase, waitContract } from "./test_waits.ts";
 
 test("Greenlet members: id, name, args, parent, started, value", async () => {
@@ -944,29 +950,6 @@ test("the README's server pattern: one greenlet per request, killed when the cli
     await new Promise((r) => server.close(r));
   }
 });
-
-/**
- * Like `capturingErrors`, but returns the errors for the caller to assert
- * after it, and puts the hub's handler back as it was even when `fn`
- * throws: `capturingErrors` leaves the handler it saved assigned as the
- * hub's own property, which a test that fails afterwards does not clean
- * up, so the next test fails with "test left the default hub's
- * handleError replaced".
- */
-async function errorsOf(fn: () => Promise<void>): Promise<string[]> {
-  const hub = getHub();
-  const own = Object.hasOwn(hub, "handleError");
-  const before = hub.handleError;
-  const errors: string[] = [];
-  hub.handleError = (g, e) => void errors.push(`${g.name}: ${e}`);
-  try {
-    await fn();
-  } finally {
-    if (own) hub.handleError = before;
-    else delete (hub as { handleError?: unknown }).handleError;
-  }
-  return errors;
-}
 
 // ---------------------------------------------------------------------------
 // Completion wins over a late cancellation (API.md, Cancellation rule 2): a

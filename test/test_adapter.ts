@@ -266,6 +266,23 @@ export async function capturingErrors(
 }
 
 /**
+ * Runs `fn` and returns what `hub.handleError` received meanwhile (as
+ * `"name: error"`), for the caller to assert after it; the handler is put
+ * back as it was even when `fn` throws.
+ *
+ * @param fn The code whose reported failures are collected.
+ * @returns The reported failures, in order.
+ */
+export async function errorsOf(fn: () => Promise<void>): Promise<string[]> {
+  let seen: string[] = [];
+  await capturingErrors(async (errors) => {
+    seen = errors;
+    await fn();
+  });
+  return seen;
+}
+
+/**
  * Spawns `body(away)` and kills it while it awaits `away` — a promise the
  * hub does not own, so the kill cannot land there — then lets `away`
  * resolve: the kill is pending when the greenlet goes on.
