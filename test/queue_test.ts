@@ -270,6 +270,48 @@ test("LifoQueue returns the newest first; PriorityQueue the lowest, equal ones i
   assert.deepEqual(names, ["c", "d", "a", "b"]);
 });
 
+/**
+ * PriorityQueue against a model (a list kept sorted by key, equal keys in put
+ * order) under random puts and gets with many equal keys: every get returns
+ * the model's first item, `peekNowait` agrees, and the size is exact. The
+ * heap's deeper sifts and tie-breaks are what this reaches (a mutation run
+ * of _util/heap.ts left them untested).
+ * Runs: `PROPERTY_RUNS` (default 200).
+ */
+test("property: PriorityQueue returns the lowest key first, equal keys in put order, against a model", () => {
+  const opArb = fc.oneof(
+    fc.record({ put: fc.integer({ min: 0, max: 3 }) }),
+    fc.constant({ get: true as const }),
+  );
+  fc.assert(
+    fc.property(fc.array(opArb, { maxLength: 80 }), (ops) => {
+      const pq = new PriorityQueue<[number, number]>(undefined, {
+        comparator: (a, b) => a[0] - b[0],
+      });
+      const model: [number, number][] = [];
+      let seq = 0;
+      for (const op of ops) {
+        if ("put" in op) {
+          const item: [number, number] = [op.put, seq++];
+          pq.putNowait(item);
+          // after every equal key: put order among equals
+          let i = model.length;
+          while (i > 0 && model[i - 1][0] > op.put) i--;
+          model.splice(i, 0, item);
+        } else if (model.length !== 0) {
+          assert.deepEqual(pq.peekNowait(), model[0]);
+          assert.deepEqual(pq.getNowait(), model.shift());
+        }
+        assert.equal(pq.qsize(), model.length);
+      }
+      const rest: [number, number][] = [];
+      while (!pq.empty()) rest.push(pq.getNowait());
+      assert.deepEqual(rest, model);
+    }),
+    { numRuns: Number(process.env.PROPERTY_RUNS ?? 200) },
+  );
+});
+
 test("PriorityQueue and LifoQueue hand items to blocked getters and take waiting puts in", async () => {
   const pq = new PriorityQueue<number>(1);
   const got = spawn(() => pq.get());
