@@ -21,6 +21,7 @@ import {
   emit,
   greenletOf,
   hubCoreOf,
+  isCancellation,
   MAX_DELIVERIES,
   NEW,
   onFinish,
@@ -576,7 +577,10 @@ export class Greenlet<T = unknown, A extends unknown[] = unknown[]>
           ok = false;
           v = kill.error;
         }
-      } else if (kill.delivered === 0 || isCancellation(v, kill)) {
+      } else if (
+        kill.delivered === 0 ||
+        isCancellation(v, (e) => kill.threw(e) || e instanceof GreenletExit)
+      ) {
         // a kill is never a failure: the kill's error, one caused by it, an
         // operation it aborted, a driver's error after the signal aborted
         v = killError(v, kill);
@@ -600,21 +604,6 @@ export class Greenlet<T = unknown, A extends unknown[] = unknown[]>
     if (this.#flags === FAILED) core.reportError(task, v);
     core.park(task);
   }
-}
-
-/**
- * Whether `e`, thrown out of a killed greenlet, is its kill: the kill's
- * error, any `GreenletExit`, an error caused by the kill (its `cause`
- * chain), or an `AbortError` (Node's, a DOMException) of an aborted
- * operation.
- */
-function isCancellation(e: unknown, kill: Pending): boolean {
-  for (let i = 0; i < 16 && e !== null && typeof e === "object"; i++) {
-    if (kill.threw(e) || e instanceof GreenletExit) return true;
-    if ((e as { name?: unknown }).name === "AbortError") return true;
-    e = (e as { cause?: unknown }).cause;
-  }
-  return kill.threw(e);
 }
 
 /** The kill a killed greenlet ended by: the one in `e`'s cause chain, else the last. */

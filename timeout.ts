@@ -12,6 +12,7 @@ import {
   closeScope,
   currentScope,
   dropDetached,
+  isCancellation,
   MAX_DELIVERIES,
   NO_OPTIONS,
   noteDetached,
@@ -274,20 +275,6 @@ function isThenable(v: unknown): v is PromiseLike<unknown> {
     typeof (v as PromiseLike<unknown>).then === "function";
 }
 
-/**
- * Whether `e`, thrown out of a scope cancelled by `cancel`, is that
- * cancellation: the error itself, one caused by it, or an `AbortError` of
- * an operation it aborted.
- */
-function isCancellation(e: unknown, cancel: unknown): boolean {
-  for (let i = 0; i < 16 && e !== null && typeof e === "object"; i++) {
-    if (e === cancel) return true;
-    if ((e as { name?: unknown }).name === "AbortError") return true;
-    e = (e as { cause?: unknown }).cause;
-  }
-  return e === cancel;
-}
-
 const RUNNING = 0, EXPIRED = 1, ENDED = 2;
 
 let expire: (scope: unknown) => void;
@@ -343,7 +330,7 @@ class TimeoutScope extends Scope implements AwayWatcher {
     if (state === ENDED) {
       dropDetached(this);
       // a detached body: its late failure is still a failure
-      if (!ok && !isCancellation(v, this.timeout)) {
+      if (!ok && !isCancellation(v, (x) => x === this.timeout)) {
         this.task.core.reportError(this.task, v);
       }
       return;
@@ -351,7 +338,9 @@ class TimeoutScope extends Scope implements AwayWatcher {
     this.#state = ENDED;
     this.#close();
     if (ok) this.#res(v);
-    else if (state === EXPIRED && isCancellation(v, this.timeout)) {
+    else if (
+      state === EXPIRED && isCancellation(v, (x) => x === this.timeout)
+    ) {
       this.#settleTimedOut(this.#res, this.#rej);
     } else this.#rej(v);
   }

@@ -152,3 +152,19 @@ export function retractPending(scope: Scope, source: unknown): void {
   const p = scope.stop;
   if (p !== null && !p.level && p.source === source) scope.stop = null;
 }
+
+/**
+ * Whether `e`, thrown out of a cancelled scope or greenlet, is that
+ * cancellation: an error for which `is` holds, one caused by it (its
+ * `cause` chain), or the `AbortError` of an operation it aborted.
+ */
+export function isCancellation(
+  e: unknown,
+  is: (error: unknown) => boolean,
+): boolean {
+  for (let i = 0; i < 16 && e !== null && typeof e === "object"; i++) {
+    if (is(e) || (e as { name?: unknown }).name === "AbortError") return true;
+    e = (e as { cause?: unknown }).cause;
+  }
+  return is(e);
+}

@@ -8,7 +8,7 @@
  * @module
  */
 
-export { retractPending, throwInto } from "./cancel.ts";
+export { isCancellation, retractPending, throwInto } from "./cancel.ts";
 export { als, currentScope, currentTask, setFallbackTask } from "./context.ts";
 export {
   actFor,
