@@ -58,12 +58,7 @@ export {
   unwatchAway,
   watchAway,
 } from "./scope.ts";
-export {
-  closeScope,
-  followScope,
-  followSignal,
-  scopeSignal,
-} from "./signals.ts";
+export { closeScope, OpLink, scopeSignal } from "./signals.ts";
 export { type Timer } from "./timer_heap.ts";
 export { realTimerHost, type TimerHost } from "./timers.ts";
 export { trackOp } from "./track.ts";

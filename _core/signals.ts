@@ -1,7 +1,7 @@
 /**
  * Owns the scopes' AbortSignals: a scope's own signal, aborted when it or an
- * outer scope (up to a shield) is cancelled, and the controllers of
- * operations that follow a scope or a caller's signal, held weakly.
+ * outer scope (up to a shield) is cancelled, and the operations that follow
+ * a scope or a caller's signal, held strongly until they end.
  *
  * @module
  */
@@ -14,8 +14,8 @@ export interface ScopeSignals {
   ac: AbortController | null;
   /** Stops following the outer scope's signal. */
   unfollow: (() => void) | null;
-  /** Controllers of operations that its cancellation aborts (held weakly). */
-  followers: Set<WeakRef<AbortController>> | null;
+  /** Operations that its cancellation stops, until they end. */
+  followers: Set<OpLink> | null;
 }
 
 function signalsOf(scope: Scope): ScopeSignals {
@@ -50,66 +50,87 @@ function findCancel(scope: Scope): Pending | undefined {
   return undefined;
 }
 
-interface Follower {
-  readonly set: Set<WeakRef<AbortController>>;
-  readonly ref: WeakRef<AbortController>;
-}
-
-// Drops a follower once its controller is collected. (A listener on a
-// long-lived scope signal, or AbortSignal.any, would keep one per operation.)
-const collected = new FinalizationRegistry<Follower>((f) =>
-  f.set.delete(f.ref)
-);
-
 /**
- * Makes `controller` abort when `scope` is cancelled (or an outer scope, up
- * to a shield), at once if it is already; holds it weakly.
+ * One operation that a scope's cancellation (and a caller's own signal)
+ * stops: held strongly by what it follows for as long as the operation
+ * lives, let go by `release()` when it ends. A hook (`onAbort`) may decide
+ * how it stops — or that it runs on, where its caller could not observe an
+ * abort — instead of aborting its controller.
  */
-export function followScope(scope: Scope, controller: AbortController): void {
-  const cancelled = findCancel(scope);
-  if (cancelled !== undefined) {
-    controller.abort(cancelled.error);
-    return;
+export class OpLink {
+  /** The operation's own controller: its signal is what the API is given. */
+  readonly controller: AbortController = new AbortController();
+  /** Stops the operation instead of `controller.abort(reason)`. */
+  onAbort: ((reason: unknown) => void) | null = null;
+  #scope: Scope | null = null;
+  #signalSet: Set<OpLink> | null = null;
+  #done = false;
+
+  /** The signal handed to the operation. */
+  get signal(): AbortSignal {
+    return this.controller.signal;
   }
-  const ref = new WeakRef(controller);
-  for (let s: Scope | null = scope; s !== null; s = s.outer) {
-    const set = signalsOf(s).followers ??= new Set();
-    set.add(ref);
-    collected.register(controller, { set, ref });
-    if (s.shielded) break;
+
+  /** Whether it was released or aborted (it follows nothing any more). */
+  get done(): boolean {
+    return this.#done;
+  }
+
+  /**
+   * Follows `scope` (and the outer scopes up to a shield) and `user`, a
+   * caller's signal; aborts at once if either is cancelled already.
+   */
+  follow(scope: Scope, user?: AbortSignal | null): void {
+    if (this.#done) return;
+    const cancelled = findCancel(scope);
+    if (cancelled !== undefined) return this.abort(cancelled.error);
+    if (user !== undefined && user !== null && user.aborted) {
+      return this.abort(user.reason);
+    }
+    this.#scope = scope;
+    for (let s: Scope | null = scope; s !== null; s = s.outer) {
+      (signalsOf(s).followers ??= new Set()).add(this);
+      if (s.shielded) break;
+    }
+    if (user !== undefined && user !== null) {
+      let set = signalFollowers.get(user);
+      if (set === undefined) {
+        const followers = set = new Set();
+        signalFollowers.set(user, set);
+        user.addEventListener("abort", () => {
+          signalFollowers.delete(user);
+          for (const link of followers) link.abort(user.reason);
+        }, { once: true });
+      }
+      set.add(this);
+      this.#signalSet = set;
+    }
+  }
+
+  /** Stops the operation (once): the hook, or the controller's abort. */
+  abort(reason: unknown): void {
+    if (this.#done) return;
+    this.release();
+    const hook = this.onAbort;
+    if (hook !== null) hook(reason);
+    else this.controller.abort(reason);
+  }
+
+  /** The operation ended: nothing holds it any more. */
+  release(): void {
+    if (this.#done) return;
+    this.#done = true;
+    for (let s: Scope | null = this.#scope; s !== null; s = s.outer) {
+      s.signals?.followers?.delete(this);
+      if (s.shielded) break;
+    }
+    this.#scope = null;
+    this.#signalSet?.delete(this);
+    this.#signalSet = null;
   }
 }
 
-const signalFollowers = new WeakMap<
-  AbortSignal,
-  Set<WeakRef<AbortController>>
->();
-
-/**
- * Makes `controller` abort with `signal` (a caller's own): one listener per
- * signal, however many operations follow it, each held weakly.
- */
-export function followSignal(
-  signal: AbortSignal,
-  controller: AbortController,
-): void {
-  if (signal.aborted) {
-    controller.abort(signal.reason);
-    return;
-  }
-  let set = signalFollowers.get(signal);
-  if (set === undefined) {
-    const followers = set = new Set();
-    signalFollowers.set(signal, set);
-    signal.addEventListener("abort", () => {
-      signalFollowers.delete(signal);
-      for (const ref of followers) ref.deref()?.abort(signal.reason);
-    }, { once: true });
-  }
-  const ref = new WeakRef(controller);
-  set.add(ref);
-  collected.register(controller, { set, ref });
-}
+const signalFollowers = new WeakMap<AbortSignal, Set<OpLink>>();
 
 /**
  * `scope` was cancelled with `error`: its signal aborts, and so do the
@@ -122,7 +143,13 @@ export function abortScope(scope: Scope, error: unknown): void {
     const followers = signals.followers;
     signals.followers = null;
     if (followers !== null) {
-      for (const ref of followers) ref.deref()?.abort(error);
+      for (const link of followers) {
+        try {
+          link.abort(error);
+        } catch (e) {
+          scope.task.core.reportError(scope.task, e);
+        }
+      }
     }
   }
 }

@@ -4,14 +4,9 @@
  * @module
  */
 
-import {
-  denoNs,
-  install,
-  opSignal,
-  OriginalCommand,
-  resolvePath,
-} from "./registry.ts";
-import { trackOp } from "../_core/mod.ts";
+import { denoNs, install, OriginalCommand, resolvePath } from "./registry.ts";
+import { linkedOp, opLink, releaseWith } from "./_ops.ts";
+import { type OpLink, trackOp } from "../_core/mod.ts";
 
 const BODY_METHODS = [
   "arrayBuffer",
@@ -22,7 +17,12 @@ const BODY_METHODS = [
   "text",
 ] as const;
 
-function trackBody(res: Response, what: string, controller: AbortController) {
+/**
+ * The response of a patched fetch: its body methods are switch points, and
+ * the request stays stoppable until one of them has read the body or the
+ * response is collected (a `res.body` reader may still be reading).
+ */
+function trackBody(res: Response, what: string, link: OpLink) {
   for (const m of BODY_METHODS) {
     const original = (res as unknown as Record<string, unknown>)[m];
     if (typeof original !== "function") continue;
@@ -30,13 +30,14 @@ function trackBody(res: Response, what: string, controller: AbortController) {
       configurable: true,
       writable: true,
       value: (...args: unknown[]) =>
-        trackOp(
+        linkedOp(
           `${what} (reading the body)`,
+          link,
           () => original.apply(res, args),
-          (reason) => controller.abort(reason),
         ),
     });
   }
+  releaseWith(link, res);
   return res;
 }
 
@@ -71,15 +72,18 @@ export function patchFetch(): void {
       const method = init?.method ?? req?.method ?? "GET";
       const url = req !== null ? req.url : String(input);
       const what = `fetch ${method.toUpperCase()} ${url}`;
-      const controller = new AbortController();
-      const signal = opSignal(controller, init?.signal ?? req?.signal);
+      const link = opLink(init?.signal ?? req?.signal);
       return trackOp(
         what,
         () =>
-          original(input, { ...init, signal }).then((res) =>
-            trackBody(res, what, controller)
+          original(input, { ...init, signal: link.signal }).then(
+            (res) => trackBody(res, what, link),
+            (e) => {
+              link.release();
+              throw e;
+            },
           ),
-        (reason) => controller.abort(reason),
+        (reason) => link.abort(reason),
       );
     },
   );
@@ -117,33 +121,40 @@ export function patchDeno(): void {
     const original = denoNs[name];
     if (typeof original !== "function") continue;
     install(`Deno.${name}`, denoNs, name, function (...args: unknown[]) {
-      const controller = new AbortController();
       const opts = (args[optIndex] ?? {}) as { signal?: AbortSignal };
-      args[optIndex] = { ...opts, signal: opSignal(controller, opts.signal) };
-      return trackOp(
+      const link = opLink(opts.signal);
+      args[optIndex] = { ...opts, signal: link.signal };
+      return linkedOp(
         `Deno.${name}(${describeArg(args[0])})`,
+        link,
         () => original.apply(denoNs, args),
-        (reason) => controller.abort(reason),
       );
     });
   }
   if (OriginalCommand !== undefined) {
     const Base = OriginalCommand;
     class Command extends Base {
-      #controller: AbortController;
+      #link: OpLink;
       #what: string;
       constructor(cmd: string | URL, opts?: { signal?: AbortSignal }) {
-        const controller = new AbortController();
-        super(cmd, { ...opts, signal: opSignal(controller, opts?.signal) });
-        this.#controller = controller;
+        const link = opLink(opts?.signal);
+        super(cmd, { ...opts, signal: link.signal });
+        this.#link = link;
         this.#what = `Deno.Command(${describeArg(String(cmd))}).output()`;
+        releaseWith(link, this);
       }
       override output(): Promise<unknown> {
+        const link = this.#link;
         return trackOp(
           this.#what,
           () => super.output(),
-          (reason) => this.#controller.abort(reason),
+          (reason) => link.abort(reason),
         );
+      }
+      override spawn(): object {
+        const child = super.spawn();
+        releaseWith(this.#link, child); // the command may be dropped first
+        return child;
       }
     }
     install("Deno.Command", denoNs, "Command", Command);

@@ -8,7 +8,7 @@
  * @module
  */
 
-import childProcess from "node:child_process";
+import cp from "node:child_process";
 import dnsPromises from "node:dns/promises";
 import events from "node:events";
 import fsPromises from "node:fs/promises";
@@ -18,8 +18,9 @@ import nodeModule from "node:module";
 import streamPromises from "node:stream/promises";
 import timersPromises from "node:timers/promises";
 import { promisify } from "node:util";
-import { install, opSignal, restore } from "./registry.ts";
-import { trackOp } from "../_core/mod.ts";
+import { install, restore } from "./registry.ts";
+import { linkedOp, opLink, releaseWith } from "./_ops.ts";
+import { type OpLink, trackOp } from "../_core/mod.ts";
 
 // deno-lint-ignore no-explicit-any
 type Fn = (...args: any[]) => any;
@@ -32,13 +33,9 @@ function isPlainOptions(v: unknown): v is Options {
     !(v instanceof URL);
 }
 
-/** `opts` with a signal for one operation (see `opSignal`). */
-function withSignal(
-  controller: AbortController,
-  opts: unknown,
-): Options {
-  const o = isPlainOptions(opts) ? opts : {};
-  return { ...o, signal: opSignal(controller, o.signal) };
+/** `opts` with the signal of `link` (see `opLink`). */
+function withSignal(link: OpLink, opts: Options): Options {
+  return { ...opts, signal: link.signal };
 }
 
 /**
@@ -47,16 +44,17 @@ function withSignal(
  */
 function tracked(name: string, original: Fn, at: number): Fn {
   return function (this: unknown, ...args: unknown[]) {
-    const controller = new AbortController();
-    const opts = typeof args[at] === "string"
+    const raw = typeof args[at] === "string"
       ? { encoding: args[at] }
       : args[at];
+    const opts = isPlainOptions(raw) ? raw : {};
+    const link = opLink(opts.signal);
     while (args.length < at) args.push(undefined);
-    args[at] = withSignal(controller, opts);
-    return trackOp(
+    args[at] = withSignal(link, opts);
+    return linkedOp(
       `${name}(${describeArg(args[0])})`,
+      link,
       () => original.apply(this, args),
-      (reason) => controller.abort(reason),
     );
   };
 }
@@ -72,18 +70,142 @@ function switchPoint(name: string, original: Fn): Fn {
   };
 }
 
-/** A callback or streaming API: its options (found by `find`) get a signal. */
-function signalled(original: Fn, find: (args: unknown[]) => number): Fn {
-  const wrapped = function (this: unknown, ...args: unknown[]) {
-    const at = find(args);
-    const controller = new AbortController();
-    while (args.length < at) args.push(undefined);
-    if (at === args.length || !isPlainOptions(args[at])) {
-      args.splice(at, 0, withSignal(controller, undefined));
-    } else {
-      args[at] = withSignal(controller, args[at]);
+/**
+ * Puts the options of a callback or streaming API (found by `find`), given
+ * `link`'s signal, into `args`; returns them as the caller passed them.
+ */
+function putOptions(
+  args: unknown[],
+  find: (args: unknown[]) => number,
+  makeLink: (opts: Options) => OpLink,
+): OpLink {
+  const at = find(args);
+  while (args.length < at) args.push(undefined);
+  const given = at < args.length && isPlainOptions(args[at]);
+  const opts = given ? args[at] as Options : {};
+  const link = makeLink(opts);
+  if (given) args[at] = withSignal(link, opts);
+  else args.splice(at, 0, withSignal(link, opts));
+  return link;
+}
+
+/**
+ * An API that returns an async iterator (`events.on`, `timers/promises`
+ * `setInterval`): each `next()` is a switch point, and the iteration stays
+ * stoppable until it ends or the iterator is dropped.
+ */
+function iterating(name: string, original: Fn, at: number): Fn {
+  return function (this: unknown, ...args: unknown[]) {
+    const link = putOptions(args, () => at, (opts) => opLink(opts.signal));
+    let it: AsyncIterator<unknown> & Partial<AsyncIterable<unknown>>;
+    try {
+      it = original.apply(this, args);
+    } catch (e) {
+      link.release();
+      throw e;
     }
-    return original.apply(this, args);
+    const wrapped = new LinkedIterator(
+      `${name}(${describeArg(args[at === 2 ? 1 : 0])})`,
+      it,
+      link,
+    );
+    releaseWith(link, wrapped);
+    return wrapped;
+  };
+}
+
+/** See `iterating`. */
+class LinkedIterator implements AsyncIterableIterator<unknown> {
+  readonly #what: string;
+  readonly #it: AsyncIterator<unknown>;
+  readonly #link: OpLink;
+  constructor(what: string, it: AsyncIterator<unknown>, link: OpLink) {
+    this.#what = what;
+    this.#it = it;
+    this.#link = link;
+  }
+  next(...args: [] | [unknown]): Promise<IteratorResult<unknown>> {
+    const link = this.#link;
+    return linkedStep(
+      trackOp(this.#what, () => this.#it.next(...args), (r) => link.abort(r)),
+      link,
+    );
+  }
+  return(value?: unknown): Promise<IteratorResult<unknown>> {
+    this.#link.release();
+    const r = this.#it.return?.(value);
+    return r !== undefined
+      ? Promise.resolve(r)
+      : Promise.resolve({ done: true, value });
+  }
+  throw(error?: unknown): Promise<IteratorResult<unknown>> {
+    this.#link.release();
+    const r = this.#it.throw?.(error);
+    return r !== undefined ? Promise.resolve(r) : Promise.reject(error);
+  }
+  [Symbol.asyncIterator](): this {
+    return this;
+  }
+}
+
+function linkedStep(
+  p: Promise<IteratorResult<unknown>>,
+  link: OpLink,
+): Promise<IteratorResult<unknown>> {
+  return p.then((r) => {
+    if (r.done) link.release();
+    return r;
+  }, (e) => {
+    link.release();
+    throw e;
+  });
+}
+
+/** The number of `event` listeners of `emitter`, or 0. */
+function listeners(emitter: unknown, event: string): number {
+  const e = emitter as { listenerCount?: (name: string) => number } | null;
+  return typeof e?.listenerCount === "function" ? e.listenerCount(event) : 0;
+}
+
+interface ChildLike {
+  kill(signal?: unknown): boolean;
+  once(event: string, fn: () => void): unknown;
+}
+
+/**
+ * `child_process` `spawn`/`exec`/`execFile`: the child is killed by a kill
+ * or a deadline. Node then emits `'error'` (an `AbortError`) on the child:
+ * where nothing listens for it (a bare `spawn`), that would crash the
+ * process, so the child is only killed (`killSignal`, default SIGTERM) and
+ * its caller sees it exit by that signal, as if another process had killed
+ * it.
+ */
+function childProcess(original: Fn, find: (args: unknown[]) => number): Fn {
+  const wrapped = function (this: unknown, ...args: unknown[]) {
+    let child: ChildLike | null = null;
+    let killSignal: unknown = undefined;
+    const stop = (link: OpLink, reason: unknown) => {
+      if (listeners(child, "error") > 0) link.controller.abort(reason);
+      else child!.kill(killSignal);
+    };
+    const link = putOptions(args, find, (opts) => {
+      killSignal = opts.killSignal;
+      const link: OpLink = opLink(opts.signal, (reason) => {
+        if (child !== null) stop(link, reason);
+        else afterCall(() => stop(link, reason)); // once its caller had it
+      });
+      return link;
+    });
+    let c: ChildLike;
+    try {
+      c = child = original.apply(this, args);
+    } catch (e) {
+      link.release();
+      throw e;
+    }
+    c.once("close", () => link.release());
+    releaseWith(link, c);
+    return c;
   };
   const custom = (original as { [promisify.custom]?: Fn })[promisify.custom];
   if (typeof custom === "function") {
@@ -94,8 +216,64 @@ function signalled(original: Fn, find: (args: unknown[]) => number): Fn {
   return wrapped;
 }
 
+/**
+ * Runs `fn` once the synchronous code that called a patched API has run on:
+ * the listeners it adds to the object the call returned are there.
+ */
+function afterCall(fn: () => void): void {
+  queueMicrotask(fn);
+}
+
+interface RequestLike {
+  res?: unknown;
+  once(event: string, fn: () => void): unknown;
+}
+
+/**
+ * `http(s)` `request`/`get`: a kill or a deadline aborts the request (Node
+ * destroys it: `'error'` with an `AbortError` on the request) where its
+ * caller listens for that — an `'error'` listener on the request, or an
+ * `'error'`/`'aborted'`/`'close'` one on its response. Where it does not (a
+ * promise that settles on the response's `'end'` alone), aborting would
+ * leave that promise pending forever: the request runs to its end as
+ * unpatched, and the kill lands when the caller's await returns.
+ */
+function request(original: Fn, find: (args: unknown[]) => number): Fn {
+  return function (this: unknown, ...args: unknown[]) {
+    let req: RequestLike | null = null;
+    const stop = (link: OpLink, reason: unknown) => {
+      if (observes(req!)) link.controller.abort(reason);
+    };
+    const link = putOptions(args, find, (opts) => {
+      const link: OpLink = opLink(opts.signal, (reason) => {
+        if (req !== null) stop(link, reason);
+        else afterCall(() => stop(link, reason)); // once its caller had it
+      });
+      return link;
+    });
+    let r: RequestLike;
+    try {
+      r = req = original.apply(this, args);
+    } catch (e) {
+      link.release();
+      throw e;
+    }
+    r.once("close", () => link.release());
+    releaseWith(link, r);
+    return r;
+  };
+}
+
+function observes(req: RequestLike): boolean {
+  if (listeners(req, "error") > 0) return true;
+  const res = req.res;
+  return res !== undefined && res !== null &&
+    (listeners(res, "error") > 0 || listeners(res, "aborted") > 0 ||
+      listeners(res, "close") > 0);
+}
+
 function customOptionsAt(original: Fn): number {
-  return original === childProcess.execFile ? 2 : 1;
+  return original === cp.execFile ? 2 : 1;
 }
 
 function describeArg(v: unknown): string {
@@ -112,8 +290,6 @@ const afterArgs = (args: unknown[]) => Array.isArray(args[1]) ? 2 : 1;
 /** `request(url?, options?, cb?)`. */
 const requestOptions = (args: unknown[]) =>
   typeof args[0] === "string" || args[0] instanceof URL ? 1 : 0;
-/** `on(emitter, name, options?)`, `setInterval(delay, value, options?)`. */
-const third = () => 2;
 
 const FS_SIGNALLED: readonly [string, number][] = [
   ["readFile", 1],
@@ -179,17 +355,11 @@ function resolverCall(name: string): Fn {
   return function (...args: unknown[]) {
     const resolver = new dnsPromises.Resolver();
     resolver.setServers(dnsPromises.getServers()); // as the module's own
-    const controller = new AbortController();
-    const signal = opSignal(controller);
-    const cancel = () => resolver.cancel();
-    signal.addEventListener("abort", cancel, { once: true });
-    return trackOp(
+    const link = opLink(undefined, () => resolver.cancel());
+    return linkedOp(
       `dns.${name}(${describeArg(args[0])})`,
-      () =>
-        (resolver as unknown as Record<string, Fn>)[name](...args).finally(
-          () => signal.removeEventListener("abort", cancel),
-        ),
-      (reason) => controller.abort(reason),
+      link,
+      () => (resolver as unknown as Record<string, Fn>)[name](...args),
     );
   };
 }
@@ -243,7 +413,7 @@ export function patchNode(): void {
     "timers/promises",
     timersPromises,
     "setInterval",
-    (o) => signalled(o, third),
+    (o) => iterating("timers/promises.setInterval", o, 2),
   );
   for (const [key, at] of FS_SIGNALLED) {
     add("fs/promises", fsPromises, key, (o) => tracked(`fs.${key}`, o, at));
@@ -251,20 +421,15 @@ export function patchNode(): void {
   for (const key of FS_PLAIN) {
     add("fs/promises", fsPromises, key, (o) => switchPoint(`fs.${key}`, o));
   }
-  add("child_process", childProcess, "exec", (o) => signalled(o, afterCommand));
-  add(
-    "child_process",
-    childProcess,
-    "execFile",
-    (o) => signalled(o, afterArgs),
-  );
-  add("child_process", childProcess, "spawn", (o) => signalled(o, afterArgs));
+  add("child_process", cp, "exec", (o) => childProcess(o, afterCommand));
+  add("child_process", cp, "execFile", (o) => childProcess(o, afterArgs));
+  add("child_process", cp, "spawn", (o) => childProcess(o, afterArgs));
   for (const [module, target] of [["http", http], ["https", https]] as const) {
-    add(module, target, "request", (o) => signalled(o, requestOptions));
-    add(module, target, "get", (o) => signalled(o, requestOptions));
+    add(module, target, "request", (o) => request(o, requestOptions));
+    add(module, target, "get", (o) => request(o, requestOptions));
   }
   add("events", events, "once", (o) => tracked("events.once", o, 2));
-  add("events", events, "on", (o) => signalled(o, third));
+  add("events", events, "on", (o) => iterating("events.on", o, 2));
   add(
     "stream/promises",
     streamPromises,

@@ -5,8 +5,6 @@
  * @module
  */
 
-import { currentScope, followScope, followSignal } from "../_core/mod.ts";
-
 /** One replaced property. */
 interface Patch {
   target: object;
@@ -66,26 +64,9 @@ export const denoNs: Record<string, unknown> | undefined =
 export type CommandClass = new (
   cmd: string | URL,
   opts?: { signal?: AbortSignal },
-) => { output(): Promise<unknown> };
+) => { output(): Promise<unknown>; spawn(): object };
 
 /** `Deno.Command` as it was when gevent-ts loaded (undefined on Node). */
 export const OriginalCommand: CommandClass | undefined = denoNs?.Command as
   | CommandClass
   | undefined;
-
-/**
- * The signal for one patched operation: aborted by `controller` (a one-shot
- * `Timeout` or a kill thrown into its wait), by the caller's own `user`
- * signal, and by a cancellation of the current scope (a kill, a withTimeout
- * deadline) — so a body read after the call returned stops too.
- */
-export function opSignal(
-  controller: AbortController,
-  user?: unknown,
-): AbortSignal {
-  followScope(currentScope(), controller);
-  if (user !== undefined && user !== null) {
-    followSignal(user as AbortSignal, controller);
-  }
-  return controller.signal;
-}
