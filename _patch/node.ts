@@ -51,11 +51,17 @@ function tracked(name: string, original: Fn, at: number): Fn {
     const link = opLink(opts.signal);
     while (args.length < at) args.push(undefined);
     args[at] = withSignal(link, opts);
-    return linkedOp(
+    let made: { child?: unknown } | undefined;
+    const p = linkedOp(
       `${name}(${describeArg(args[0])})`,
       link,
-      () => original.apply(this, args),
+      () => made = original.apply(this, args),
     );
+    // promisified exec/execFile attach their ChildProcess to the promise
+    if (made?.child !== undefined) {
+      (p as { child?: unknown }).child = made.child;
+    }
+    return p;
   };
 }
 
@@ -180,13 +186,20 @@ interface ChildLike {
  * its caller sees it exit by that signal, as if another process had killed
  * it.
  */
-function childProcess(original: Fn, find: (args: unknown[]) => number): Fn {
+function childProcess(
+  original: Fn,
+  find: (args: unknown[]) => number,
+  callback: boolean,
+): Fn {
   const wrapped = function (this: unknown, ...args: unknown[]) {
     let child: ChildLike | null = null;
     let killSignal: unknown = undefined;
+    let own = 0; // 'error' listeners of the child's own (a signal's)
     const stop = (link: OpLink, reason: unknown) => {
-      if (listeners(child, "error") > 0) link.controller.abort(reason);
-      else child!.kill(killSignal);
+      // exec/execFile hand the AbortError to their callback or promise
+      if (callback || listeners(child, "error") > own) {
+        link.controller.abort(reason);
+      } else child!.kill(killSignal);
     };
     const link = putOptions(args, find, (opts) => {
       killSignal = opts.killSignal;
@@ -203,6 +216,7 @@ function childProcess(original: Fn, find: (args: unknown[]) => number): Fn {
       link.release();
       throw e;
     }
+    own = listeners(c, "error");
     c.once("close", () => link.release());
     releaseWith(link, c);
     return c;
@@ -225,24 +239,24 @@ function afterCall(fn: () => void): void {
 }
 
 interface RequestLike {
-  res?: unknown;
   once(event: string, fn: () => void): unknown;
 }
 
 /**
  * `http(s)` `request`/`get`: a kill or a deadline aborts the request (Node
- * destroys it: `'error'` with an `AbortError` on the request) where its
- * caller listens for that — an `'error'` listener on the request, or an
- * `'error'`/`'aborted'`/`'close'` one on its response. Where it does not (a
- * promise that settles on the response's `'end'` alone), aborting would
- * leave that promise pending forever: the request runs to its end as
- * unpatched, and the kill lands when the caller's await returns.
+ * destroys it: `'error'` with an `AbortError` on the request, before or
+ * after its response began) where its caller listens for that: an `'error'`
+ * listener on the request. Where it does not (a promise that settles on the
+ * response's `'end'` alone), aborting would leave that promise pending
+ * forever: the request runs to its end as unpatched, and the kill lands when
+ * the caller's await returns.
  */
 function request(original: Fn, find: (args: unknown[]) => number): Fn {
   return function (this: unknown, ...args: unknown[]) {
     let req: RequestLike | null = null;
+    let own = 0; // 'error' listeners of the request's own (Deno's, a signal's)
     const stop = (link: OpLink, reason: unknown) => {
-      if (observes(req!)) link.controller.abort(reason);
+      if (observes(req!, own)) link.controller.abort(reason);
     };
     const link = putOptions(args, find, (opts) => {
       const link: OpLink = opLink(opts.signal, (reason) => {
@@ -258,18 +272,16 @@ function request(original: Fn, find: (args: unknown[]) => number): Fn {
       link.release();
       throw e;
     }
+    own = listeners(r, "error");
     r.once("close", () => link.release());
     releaseWith(link, r);
     return r;
   };
 }
 
-function observes(req: RequestLike): boolean {
-  if (listeners(req, "error") > 0) return true;
-  const res = req.res;
-  return res !== undefined && res !== null &&
-    (listeners(res, "error") > 0 || listeners(res, "aborted") > 0 ||
-      listeners(res, "close") > 0);
+/** Whether a listener for `'error'` was added to `req` after `own` of its own. */
+function observes(req: RequestLike, own: number): boolean {
+  return listeners(req, "error") > own;
 }
 
 function customOptionsAt(original: Fn): number {
@@ -421,9 +433,9 @@ export function patchNode(): void {
   for (const key of FS_PLAIN) {
     add("fs/promises", fsPromises, key, (o) => switchPoint(`fs.${key}`, o));
   }
-  add("child_process", cp, "exec", (o) => childProcess(o, afterCommand));
-  add("child_process", cp, "execFile", (o) => childProcess(o, afterArgs));
-  add("child_process", cp, "spawn", (o) => childProcess(o, afterArgs));
+  add("child_process", cp, "exec", (o) => childProcess(o, afterCommand, true));
+  add("child_process", cp, "execFile", (o) => childProcess(o, afterArgs, true));
+  add("child_process", cp, "spawn", (o) => childProcess(o, afterArgs, false));
   for (const [module, target] of [["http", http], ["https", https]] as const) {
     add(module, target, "request", (o) => request(o, requestOptions));
     add(module, target, "get", (o) => request(o, requestOptions));

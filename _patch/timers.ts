@@ -23,6 +23,26 @@ const TIMER_ID_BASE = 1 << 30; // far above the runtimes' own ids
 let nextTimerId = TIMER_ID_BASE;
 const timers = new Map<number, PatchedTimer>();
 const isDeno = denoNs !== undefined;
+let objectHandles: boolean | undefined;
+
+/**
+ * Whether the runtime's own timers return handle objects: Node's always,
+ * Deno's since 2.x (a `Timeout` with `refresh()`/`unref()`/`ref()`/
+ * `hasRef()` and a numeric primitive); older Deno, numbers. Patched timers
+ * return the same kind, so code written for the runtime keeps working.
+ */
+function nativeObjects(): boolean {
+  if (objectHandles !== undefined) return objectHandles;
+  if (!isDeno) return objectHandles = true;
+  const setT = resolvePath("setTimeout") as (
+    f: () => void,
+    ms: number,
+  ) => unknown;
+  const clearT = resolvePath("clearTimeout") as (h: unknown) => void;
+  const probe = setT(() => {}, 2 ** 30);
+  clearT(probe);
+  return objectHandles = typeof probe === "object" && probe !== null;
+}
 
 // deno-lint-ignore no-explicit-any
 type TimerCallback = (...args: any[]) => void;
@@ -173,7 +193,7 @@ function startTimer(
   const task = currentTask();
   const t = new PatchedTimer(task, fn as TimerCallback, delay, args, repeat);
   t.arm();
-  return isDeno ? t.id : new TimerHandle(t);
+  return objectHandles ? new TimerHandle(t) : t.id;
 }
 
 function timerOf(handle: unknown): PatchedTimer | undefined {
@@ -210,6 +230,7 @@ function timerOf(handle: unknown): PatchedTimer | undefined {
  * ```
  */
 export function patchTimers(): void {
+  nativeObjects(); // before the globals are ours
   for (
     const [setName, clearName, repeat] of [
       ["setTimeout", "clearTimeout", false],
@@ -239,7 +260,7 @@ export function patchTimers(): void {
       const original = denoNs[key];
       if (typeof original !== "function") continue;
       install(`Deno.${key}`, denoNs, key, function (id: number) {
-        const t = timers.get(id);
+        const t = timerOf(id);
         if (t !== undefined) t.setRef(ref);
         else original.call(denoNs, id);
       });

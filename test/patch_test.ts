@@ -28,26 +28,22 @@ import {
   unpatchAll,
 } from "../patch.ts";
 import process from "node:process";
-import {
-  exec,
-  execFile,
-  execFileSync,
-  spawn as spawnChild,
-} from "node:child_process";
+import { type ChildProcess, execFileSync } from "node:child_process";
 import { createSocket } from "node:dgram";
 import dnsPromises from "node:dns/promises";
-import { EventEmitter, getEventListeners, on, once } from "node:events";
+import { EventEmitter, getEventListeners } from "node:events";
 import { mkdtemp, open, readFile, rm } from "node:fs/promises";
-import { get as httpGet } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { PassThrough } from "node:stream";
-import { finished, pipeline } from "node:stream/promises";
-import {
-  setInterval as interval,
-  setTimeout as delay,
-} from "node:timers/promises";
 import { inspect, promisify } from "node:util";
+// Deno's ESM named imports keep what they were bound to before a patch; the
+// modules' default exports are the objects the patch changes, on both
+import childProcessMod from "node:child_process";
+import eventsMod from "node:events";
+import httpMod from "node:http";
+import streamPromisesMod from "node:stream/promises";
+import timersPromisesMod from "node:timers/promises";
 import {
   capturingErrors,
   deferred,
@@ -712,7 +708,7 @@ test("an unref'd patched timer lets the process exit; a ref'd one keeps it", asy
   const r = await runProcess(exe, args, undefined, 10_000);
   assert.equal(r.code, 0, r.output);
   assert.deepEqual(r.stdout.trimEnd().split("\n"), [
-    `armed ${isDeno ? "number" : "object"}`,
+    `armed ${typeof nativeTimeoutHandle()}`,
     "ref'd timeout fired",
   ]);
 });
@@ -798,6 +794,18 @@ interface NodeCase {
   name: string;
   /** Starts an operation that would take seconds; resolves or rejects when it ends. */
   start(ctx: { base: string }): Promise<unknown>;
+  /** Waits until what it started is gone (a child process has exited). */
+  gone?(): Promise<void>;
+}
+
+let lastChild: ChildProcess | null = null;
+
+/** Waits for the child process `start()` made last to exit. */
+async function childGone(): Promise<void> {
+  const child = lastChild!;
+  if (child.exitCode === null && child.signalCode === null) {
+    await new Promise((r) => child.once("exit", r));
+  }
 }
 
 function callback<T>(
@@ -809,26 +817,38 @@ function callback<T>(
 }
 
 const NODE_CASES: NodeCase[] = [
-  { name: "timers/promises setTimeout", start: () => delay(5_000) },
+  {
+    name: "timers/promises setTimeout",
+    start: () => timersPromisesMod.setTimeout(5_000),
+  },
   {
     name: "timers/promises setInterval",
     start: async () => {
-      for await (const _ of interval(5_000)) break;
+      for await (const _ of timersPromisesMod.setInterval(5_000)) break;
     },
   },
   {
     name: "child_process execFile (callback)",
-    start: () => callback((done) => execFile("sleep", ["5"], done)),
+    start: () =>
+      callback((done) => {
+        lastChild = childProcessMod.execFile("sleep", ["5"], done);
+      }),
+    gone: childGone,
   },
   {
     name: "child_process exec (promisified)",
-    start: () => promisify(exec)("sleep 5"),
+    start: () => {
+      const p = promisify(childProcessMod.exec)("sleep 5");
+      lastChild = p.child; // as unpatched, the promise carries its child
+      return p;
+    },
+    gone: childGone,
   },
   {
     name: "child_process spawn",
     start: () =>
       new Promise((resolve, reject) => {
-        const child = spawnChild("sleep", ["5"]);
+        const child = childProcessMod.spawn("sleep", ["5"]);
         child.on("error", reject);
         child.on("close", resolve);
       }),
@@ -837,26 +857,27 @@ const NODE_CASES: NodeCase[] = [
     name: "http get",
     start: ({ base }) =>
       new Promise((resolve, reject) => {
-        httpGet(`${base}/slow`, resolve).on("error", reject);
+        httpMod.get(`${base}/slow`, resolve).on("error", reject);
       }),
   },
   {
     name: "events once",
-    start: () => once(new EventEmitter(), "never"),
+    start: () => eventsMod.once(new EventEmitter(), "never"),
   },
   {
     name: "events on",
     start: async () => {
-      for await (const _ of on(new EventEmitter(), "never")) break;
+      for await (const _ of eventsMod.on(new EventEmitter(), "never")) break;
     },
   },
   {
     name: "stream/promises finished",
-    start: () => finished(new PassThrough()),
+    start: () => streamPromisesMod.finished(new PassThrough()),
   },
   {
     name: "stream/promises pipeline",
-    start: () => pipeline(new PassThrough(), new PassThrough()),
+    start: () =>
+      streamPromisesMod.pipeline(new PassThrough(), new PassThrough()),
   },
 ];
 
@@ -890,15 +911,160 @@ for (const c of NODE_CASES) {
           } else {
             assert.equal(await g.get(), "stopped: Timeout");
           }
+          await c.gone?.();
           // seconds of work, stopped at the deadline (generous for CI)
           assert.ok(performance.now() - t0 < 2_000);
         });
       } finally {
         await stopServer(server);
       }
-    }, { nodeOnly: true }); // Deno's node: named imports do not see patches
+    });
   }
+  test(`patchNode: a kill through ${c.name} ends the greenlet killed, nothing reported`, async () => {
+    const { server, base } = await startServer();
+    try {
+      await patched(patchNode, async () => {
+        await capturingErrors(async (errors) => {
+          const g = spawn(() => c.start({ base })); // no catch: as users write
+          await sleep(50);
+          await g.kill(undefined, { timeout: 2_000 });
+          await c.gone?.();
+          assert.ok(g.dead, "the kill reached it");
+          assert.ok(g.value instanceof GreenletExit, String(g.value));
+          assert.deepEqual(errors, []);
+        });
+      });
+    } finally {
+      await stopServer(server);
+    }
+  });
 }
+
+test("patchNode: a killed bare spawn (no 'error' listener) is killed, not crashed: its caller sees it exit", async () => {
+  await patched(patchNode, async () => {
+    await capturingErrors(async (errors) => {
+      const log: string[] = [];
+      const g = spawn(async () => {
+        const child = childProcessMod.spawn("sleep", ["5"]);
+        const [code, signal] = await new Promise<unknown[]>((resolve) =>
+          child.on("close", (...a) => resolve(a))
+        );
+        log.push(`closed ${code} ${signal}`);
+        await sleep(0); // the kill lands here
+        log.push("after?!");
+      });
+      await sleep(50);
+      await g.kill(undefined, { timeout: 2_000 });
+      log.push(g.value instanceof GreenletExit ? "killed" : String(g.value));
+      assert.deepEqual(log, ["closed null SIGTERM", "killed"]);
+      assert.deepEqual(errors, []);
+    });
+  });
+});
+
+test("patchNode: an http.get whose caller waits for 'end' alone runs to its end; the kill lands after (no hang)", async () => {
+  const server = createServer((_req, res) => {
+    res.write("a");
+    setTimeout(() => res.end("b"), 100);
+  });
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/`;
+  try {
+    await patched(patchNode, async () => {
+      await capturingErrors(async (errors) => {
+        const log: string[] = [];
+        const g = spawn(async () => {
+          const body = await new Promise<string>((resolve) => {
+            httpMod.get(url, (res) => {
+              let text = "";
+              res.on("data", (d) => text += d);
+              res.on("end", () => resolve(text));
+            });
+          });
+          log.push(`body ${body}`);
+          await sleep(0);
+          log.push("after?!");
+        });
+        await sleep(50);
+        log.push("kill");
+        await g.kill(undefined, { timeout: 2_000 });
+        log.push(g.value instanceof GreenletExit ? "killed" : String(g.value));
+        assert.deepEqual(log, ["kill", "body ab", "killed"]);
+        assert.deepEqual(errors, []);
+      });
+    });
+  } finally {
+    await stopServer(server);
+  }
+});
+
+test("patchNode: an http.get with an 'error' listener is aborted by a kill at once", async () => {
+  const { server, base, closed } = await startServer();
+  try {
+    await patched(patchNode, async () => {
+      await capturingErrors(async (errors) => {
+        const log: string[] = [];
+        const g = spawn(async () => {
+          try {
+            await new Promise((resolve, reject) => {
+              httpMod.get(`${base}/slow`, resolve).on("error", reject);
+            });
+          } catch (e) {
+            log.push(`caught ${(e as Error).name}`);
+            throw e;
+          }
+        });
+        await sleep(50);
+        await g.kill(undefined, { timeout: 2_000 });
+        log.push(g.value instanceof GreenletExit ? "killed" : String(g.value));
+        log.push(await closed);
+        assert.deepEqual(log, [
+          "caught AbortError",
+          "killed",
+          "/slow closed by client",
+        ]);
+        assert.deepEqual(errors, []);
+      });
+    });
+  } finally {
+    await stopServer(server);
+  }
+});
+
+test(
+  "patched streaming and callback APIs stay stoppable after a garbage collection",
+  async () => {
+    const { output, code } = isDeno
+      ? await runProcess(
+        (globalThis as unknown as { Deno: { execPath(): string } }).Deno
+          .execPath(),
+        [
+          "run",
+          "-A",
+          "--quiet",
+          "--v8-flags=--expose-gc",
+          "testdata/patch_gc.ts",
+        ],
+      )
+      : await runProcess(process.execPath, [
+        "--expose-gc",
+        "npm/testdata/patch_gc.mjs",
+      ]);
+    assert.equal(code, 0, output);
+    assert.deepEqual(output.trim().split("\n"), [
+      "events.on: ended killed",
+      "events.once: ended killed",
+      "timers/promises.setInterval: ended killed",
+      "http.get: ended killed",
+      "http.request: ended killed",
+      "child_process.spawn (no 'error' listener): ended killed",
+      "child_process.execFile: ended killed",
+      "fetch (body stream): ended killed",
+      "reported: []",
+    ]);
+  },
+  { esmOnly: true },
+); // one child process for both builds
 
 test(
   "patchNode: fs/promises readFile of a pipe that never ends is stopped by a kill",
@@ -929,17 +1095,36 @@ test(
 );
 
 test("patchNode: unpatchAll restores every Node API exactly", () => {
-  const before = [delay, execFile, once, readFile];
+  const members = () => [
+    timersPromisesMod.setTimeout,
+    timersPromisesMod.setInterval,
+    childProcessMod.execFile,
+    childProcessMod.spawn,
+    eventsMod.once,
+    eventsMod.on,
+    httpMod.get,
+    streamPromisesMod.pipeline,
+  ];
+  const before = members();
   patchNode();
   assert.equal(isPatched("fs/promises.readFile"), true);
+  assert.ok(members().every((m, i) => m !== before[i]));
   unpatchAll();
   assert.equal(isPatched("fs/promises.readFile"), false);
-  assert.deepEqual([delay, execFile, once, readFile], before);
+  assert.deepEqual(members(), before);
 });
 
+/** What the runtime's own `setTimeout` returns (cleared at once). */
+function nativeTimeoutHandle(): unknown {
+  const h = setTimeout(() => {}, 1_000);
+  clearTimeout(h);
+  return h;
+}
+
 test(
-  "a patched Node timer's refresh() re-arms it, even after it fired",
+  "a patched timer's handle is the runtime's kind; refresh() re-arms it, even after it fired",
   async () => {
+    const native = typeof nativeTimeoutHandle(); // "object" on Node and Deno 2
     await patchedVirtual(patchTimers, async () => {
       const log: string[] = [];
       const handle = setTimeout(
@@ -956,10 +1141,18 @@ test(
       await sleep(15);
       assert.deepEqual(log, ["fired@5", "fired@20"]);
       assert.equal(typeof +handle, "number");
+      assert.equal(typeof handle, native);
+      // the runtime's clear accepts it, as its own handle and as a number
+      const other = setTimeout(() => log.push("cleared?!"), 5);
+      clearTimeout(+other as unknown as number);
+      (setTimeout(() => log.push("unref'd fired"), 5) as unknown as {
+        unref(): unknown;
+      }).unref();
+      await sleep(10);
+      assert.deepEqual(log, ["fired@5", "fired@20", "unref'd fired"]);
     });
   },
-  { nodeOnly: true },
-); // Deno's timer ids are numbers
+);
 
 test(
   "20,000 plain fetches under patch/all leave the heap where they do unpatched",
