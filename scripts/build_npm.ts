@@ -352,6 +352,17 @@ const pkg = {
     ...Object.fromEntries(ENTRY_LIST.map((e) => [e.subpath, entry(e.name)])),
     "./package.json": "./package.json",
   },
+  // TypeScript's `moduleResolution: node10` (the default of `module:
+  // commonjs`) reads no `exports`: `types` serves ".", and this map every
+  // other entry point (`gevent-ts/patch` → types/patch.d.ts).
+  typesVersions: {
+    "*": Object.fromEntries(
+      ENTRY_LIST.filter((e) => e.subpath !== ".").map((e) => [
+        e.subpath.slice(2),
+        [`./types/${e.name}.d.ts`],
+      ]),
+    ),
+  },
   files: ["esm/", "cjs/", "types/", "types-cjs/", "README.md", "LICENSE"],
   sideEffects: effects.flatMap((e) => [
     `./esm/${e.name}.js`,
