@@ -121,7 +121,7 @@ const loaded = registry?.builds?.[BUILD];
 if (loaded !== undefined) {
   registry.copies?.push?.(Object.freeze({
     version: ${JSON.stringify(META.version)},
-    url: require("node:path").join(__dirname, "_library.cjs"),
+    url: __filename.replace(/_core\\.cjs$/, "_library.cjs"),
     joined: true,
   }));
   module.exports = loaded;
