@@ -43,7 +43,7 @@ const KEY: unique symbol = Symbol.for("gevent-ts");
  */
 export const REGISTRY_PROTOCOL = 1;
 
-/** This copy's package version (a test checks it against deno.json). */
+/** This copy's package version: bump it with deno.json's (copies_test checks). */
 export const VERSION = "0.1.0";
 
 /** One copy of gevent-ts loaded in this process. */
@@ -60,7 +60,7 @@ export interface CopyInfo {
 export interface Registry {
   /** {@linkcode REGISTRY_PROTOCOL} of the copy that made it. */
   readonly protocol: number;
-  /** Every copy loaded, first first. */
+  /** Every copy loaded, in load order. */
   readonly copies: CopyInfo[];
   /**
    * The npm build's exports by build id, written and read by the loader
