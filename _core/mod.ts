@@ -8,6 +8,8 @@
  * @module
  */
 
+// First: the registry of copies in this process (one hub per process).
+export { type CopyInfo, THIS_COPY, VERSION } from "./registry.ts";
 export { isCancellation, retractPending, throwInto } from "./cancel.ts";
 export { als, currentScope, currentTask, setFallbackTask } from "./context.ts";
 export {

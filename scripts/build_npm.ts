@@ -32,7 +32,14 @@
  * have to move some twenty pieces of module state (run queue, timers, hooks,
  * patch registry, `local` storage, …) out of the library's modules, and would
  * still leave two sets of classes, so that a `Timeout` or `GreenletExit`
- * thrown by one copy fails `instanceof` in the other. The cost of the wrapper
+ * thrown by one copy fails `instanceof` in the other.
+ *
+ * Two physical copies of the package (a nested `node_modules`, pnpm) are
+ * the same hazard one level up. The registry there holds exports, not
+ * state: `cjs/_core.cjs` is a loader (see {@linkcode loader}) through which
+ * an identical second copy joins the first (same module instances, same
+ * hub); a copy that differs loads its own, and its kernel warns once
+ * (`_core/registry.ts`). The cost of the wrapper
  * is that bundlers get CommonJS (no tree shaking below the entry point); the
  * whole library is ~20 KiB gzipped. The wrappers name every export
  * explicitly (taken from esbuild's metafile), so named imports never rely on
@@ -89,6 +96,43 @@ function publicEntriesOnly(dir: string, ext: string): esbuild.Plugin {
   };
 }
 
+/**
+ * `cjs/_core.cjs`, which every entry point requires: one hub per process,
+ * whatever is installed. A copy of the package identical to one already
+ * loaded (the same `_library.cjs`, by its SHA-256: a nested `node_modules`,
+ * pnpm's per-peer copies) takes that copy's exports from the registry
+ * (`_core/registry.ts`) — its hub, its `Timeout` and `GreenletExit`
+ * classes, its patch registry — and its own library never runs. Any other
+ * copy loads its own library, whose kernel warns once.
+ */
+async function loader(): Promise<string> {
+  const library = await Deno.readFile(`${OUT}/cjs/_library.cjs`);
+  const hash = new Uint8Array(await crypto.subtle.digest("SHA-256", library));
+  const build = [...hash.slice(0, 12)]
+    .map((b) => b.toString(16).padStart(2, "0")).join("");
+  return `"use strict";
+// gevent-ts: one hub per process, whatever is installed. A copy of this
+// package identical to one already loaded (the same build) takes that copy's
+// exports, and so its hub and classes, instead of loading its own library.
+const BUILD = ${JSON.stringify(build)};
+const KEY = Symbol.for("gevent-ts");
+const registry = globalThis[KEY];
+const loaded = registry?.builds?.[BUILD];
+if (loaded !== undefined) {
+  registry.copies?.push?.(Object.freeze({
+    version: ${JSON.stringify(META.version)},
+    url: __filename.replace(/_core\\.cjs$/, "_library.cjs"),
+    joined: true,
+  }));
+  module.exports = loaded;
+} else {
+  module.exports = require("./_library.cjs");
+  const builds = globalThis[KEY]?.builds;
+  if (builds !== undefined) builds[BUILD] ??= module.exports;
+}
+`;
+}
+
 await Deno.remove(OUT, { recursive: true }).catch(() => {});
 
 // The names each entry point exports, from an ESM build that is not written
@@ -124,8 +168,11 @@ await esbuild.build({
     loader: "ts",
   },
   format: "cjs",
-  outfile: `${OUT}/cjs/_core.cjs`,
+  outfile: `${OUT}/cjs/_library.cjs`,
+  // the registry (_core/registry.ts) names this copy by its file
+  define: { "import.meta.url": "__filename" },
 });
+await Deno.writeTextFile(`${OUT}/cjs/_core.cjs`, await loader());
 for (const e of library) {
   await Deno.writeTextFile(
     `${OUT}/cjs/${e.name}.cjs`,
@@ -304,6 +351,17 @@ const pkg = {
   exports: {
     ...Object.fromEntries(ENTRY_LIST.map((e) => [e.subpath, entry(e.name)])),
     "./package.json": "./package.json",
+  },
+  // TypeScript's `moduleResolution: node10` (the default of `module:
+  // commonjs`) reads no `exports`: `types` serves ".", and this map every
+  // other entry point (`gevent-ts/patch` → types/patch.d.ts).
+  typesVersions: {
+    "*": Object.fromEntries(
+      ENTRY_LIST.filter((e) => e.subpath !== ".").map((e) => [
+        e.subpath.slice(2),
+        [`./types/${e.name}.d.ts`],
+      ]),
+    ),
   },
   files: ["esm/", "cjs/", "types/", "types-cjs/", "README.md", "LICENSE"],
   sideEffects: effects.flatMap((e) => [

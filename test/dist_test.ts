@@ -315,6 +315,93 @@ test(
   { denoOnly: true },
 );
 
+/**
+ * A consumer of every entry point in the installed package.json's `exports`:
+ * `import * as` (and, if `require`, `import = require`) of each, with an
+ * export that does not exist, which must be an error: declarations that
+ * resolve to nothing or to `any` fail the check.
+ */
+function entryConsumer(subpaths: string[], require: boolean): string {
+  return subpaths.map((s, i) => {
+    const spec = JSON.stringify(`gevent-ts${s.slice(1)}`);
+    const lines = [
+      `import * as e${i} from ${spec};`,
+      `// @ts-expect-error no such export (${s}, import)`,
+      `e${i}.__noSuchExport;`,
+    ];
+    if (require) {
+      lines.push(
+        `import r${i} = require(${spec});`,
+        `// @ts-expect-error no such export (${s}, require)`,
+        `r${i}.__noSuchExport;`,
+      );
+    }
+    return lines.join("\n");
+  }).join("\n") + "\nexport {};\n";
+}
+
+test(
+  "every entry point's declarations resolve by import and require under moduleResolution node10, node16 and bundler",
+  async () => {
+    const { app } = await packed();
+    const pkg = JSON.parse(
+      await readFile(join(app, "node_modules/gevent-ts/package.json"), "utf8"),
+    );
+    const subpaths = Object.keys(pkg.exports).filter((s) =>
+      s !== "./package.json"
+    );
+    const denoJson = JSON.parse(
+      await readFile(join(ROOT, "deno.json"), "utf8"),
+    );
+    assert.deepEqual(subpaths, Object.keys(denoJson.exports));
+    const dir = join(app, "resolution");
+    await mkdir(dir, { recursive: true });
+    const both = entryConsumer(subpaths, true);
+    await writeFile(join(dir, "node10.ts"), both);
+    await writeFile(join(dir, "bundler.ts"), both);
+    await writeFile(join(dir, "node16.mts"), entryConsumer(subpaths, false));
+    await writeFile(join(dir, "node16.cts"), both);
+    const base = {
+      target: "ES2022",
+      lib: ["es2022"],
+      strict: true,
+      noEmit: true,
+      types: ["node"],
+      typeRoots: [join(ROOT, "node_modules/@types")],
+    };
+    const configs: Record<string, [object, string[]]> = {
+      // node10 is deprecated in TypeScript 6 (and gone in 7), still common
+      node10: [{
+        module: "CommonJS",
+        moduleResolution: "node10",
+        ignoreDeprecations: "6.0",
+      }, ["node10.ts"]],
+      node16: [{ module: "Node16", moduleResolution: "Node16" }, [
+        "node16.mts",
+        "node16.cts",
+      ]],
+      bundler: [{ module: "Preserve", moduleResolution: "Bundler" }, [
+        "bundler.ts",
+      ]],
+    };
+    const tsc = join(ROOT, "node_modules/typescript/bin/tsc");
+    const failed: string[] = [];
+    for (const [name, [options, files]] of Object.entries(configs)) {
+      await writeFile(
+        join(dir, `tsconfig.${name}.json`),
+        JSON.stringify({
+          compilerOptions: { ...base, ...options },
+          files,
+        }),
+      );
+      const r = await sh("node", [tsc, "-p", `tsconfig.${name}.json`], dir);
+      if (r.code !== 0) failed.push(`${name}:\n${r.out}${r.err}`);
+    }
+    assert.deepEqual(failed, []);
+  },
+  { denoOnly: true },
+);
+
 test("the npm tarball's README is the Node one (README.npm.md)", async () => {
   const { app } = await packed();
   const shipped = await readFile(
