@@ -58,6 +58,7 @@ export {
   withTimeout,
   type WithTimeoutOptions,
 } from "./timeout.ts";
+export { cancellable } from "./scope.ts";
 export {
   type BlockingReport,
   formatRunInfo,
