@@ -798,14 +798,17 @@ interface NodeCase {
   gone?(): Promise<void>;
 }
 
-let lastChild: ChildProcess | null = null;
+let lastClosed: Promise<unknown> = Promise.resolve();
 
-/** Waits for the child process `start()` made last to exit. */
-async function childGone(): Promise<void> {
-  const child = lastChild!;
-  if (child.exitCode === null && child.signalCode === null) {
-    await new Promise((r) => child.once("exit", r));
-  }
+/** Notes `child` as the one `childGone()` waits for; returns it. */
+function tracking<C extends ChildProcess>(child: C): C {
+  lastClosed = new Promise((r) => child.once("close", r));
+  return child;
+}
+
+/** Waits until the child process `start()` made last has closed. */
+function childGone(): Promise<void> {
+  return lastClosed.then(() => {});
 }
 
 function callback<T>(
@@ -831,7 +834,7 @@ const NODE_CASES: NodeCase[] = [
     name: "child_process execFile (callback)",
     start: () =>
       callback((done) => {
-        lastChild = childProcessMod.execFile("sleep", ["5"], done);
+        tracking(childProcessMod.execFile("sleep", ["5"], done));
       }),
     gone: childGone,
   },
@@ -839,7 +842,7 @@ const NODE_CASES: NodeCase[] = [
     name: "child_process exec (promisified)",
     start: () => {
       const p = promisify(childProcessMod.exec)("sleep 5");
-      lastChild = p.child; // as unpatched, the promise carries its child
+      tracking(p.child); // as unpatched, the promise carries its child
       return p;
     },
     gone: childGone,
@@ -848,10 +851,11 @@ const NODE_CASES: NodeCase[] = [
     name: "child_process spawn",
     start: () =>
       new Promise((resolve, reject) => {
-        const child = childProcessMod.spawn("sleep", ["5"]);
+        const child = tracking(childProcessMod.spawn("sleep", ["5"]));
         child.on("error", reject);
         child.on("close", resolve);
       }),
+    gone: childGone,
   },
   {
     name: "http get",
