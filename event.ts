@@ -14,6 +14,7 @@ import {
   checkTimeout,
   inspectAsString,
 } from "./_util/mod.ts";
+import { noteCreation } from "./_core/mod.ts";
 import { Linkable } from "./linkable.ts";
 import { Timeout } from "./timeout.ts";
 
@@ -90,6 +91,12 @@ export class Event extends Linkable {
 
   static {
     inspectAsString(this);
+  }
+
+  /** Creates an event, its flag clear. */
+  constructor() {
+    super();
+    noteCreation(this, new.target);
   }
 
   /**
@@ -213,6 +220,12 @@ export class AsyncResult<T = unknown> extends Linkable {
 
   static {
     inspectAsString(this);
+  }
+
+  /** Creates an empty result (pending). */
+  constructor() {
+    super();
+    noteCreation(this, new.target);
   }
 
   /**

@@ -20,6 +20,7 @@
 
 import {
   actFor,
+  creationSiteOf,
   currentScope,
   currentTask,
   describeWaits,
@@ -44,6 +45,7 @@ import {
   checkTimeout,
   describe,
   formatError,
+  HOLDERS,
   inspectAsString,
   optionNames,
 } from "./_util/mod.ts";
@@ -157,8 +159,11 @@ export class LoopExit extends Error {
         ? "This operation would block forever"
         : "This operation would block forever: nothing is left that could " +
           `wake ${list.length === 1 ? "this greenlet" : "these greenlets"}:` +
-          list.map((b) => `\n  ${b.greenlet} is waiting on ${b.waitingOn}`)
-            .join("");
+          list.map((b) => {
+            const site = b.greenlet.spawnSite;
+            const at = site === null ? "" : ` (spawned at ${site})`;
+            return `\n  ${b.greenlet}${at} is waiting on ${b.waitingOn}`;
+          }).join("");
     } else {
       throw new TypeError(
         `Cannot create LoopExit: the argument must be a message or a list of blocked greenlets, received ${
@@ -318,9 +323,10 @@ export class Hub {
   /**
    * Called with every greenlet that fails (ends with an error other than
    * `GreenletExit`) and every error thrown by a callback the hub runs.
-   * The default prints `<Greenlet "name" #id: fn(args)> failed with <stack>`
-   * to stderr, then each error of the `cause` chain as
-   * `Caused by: <stack>`. Assign a function to this property (or override
+   * The default prints `<Greenlet "name" #id: fn(args)> (spawned at
+   * file:line:col) failed with <stack>` to stderr (the spawn site when it
+   * was recorded: see {@linkcode Greenlet.spawnSite}), then each error of
+   * the `cause` chain as `Caused by: <stack>`. Assign a function to this property (or override
    * in a subclass) to route errors elsewhere, e.g. to a structured logger.
    * It never causes an unhandled rejection or an exit.
    *
@@ -364,7 +370,12 @@ export class Hub {
    * ```
    */
   handleError(greenlet: Greenlet, error: unknown): void {
-    nativeConsoleError(`${greenlet} failed with ${formatError(error)}`);
+    const site = greenlet.spawnSite;
+    nativeConsoleError(
+      `${greenlet}${site === null ? "" : ` (spawned at ${site})`} failed with ${
+        formatError(error)
+      }`,
+    );
   }
 
   /**
@@ -430,7 +441,7 @@ export class Hub {
     if (main.waits === null) return false;
     const blocked: BlockedWait[] = [];
     for (const t of [main, ...core.liveOldestFirst()]) {
-      const what = describeWaits(t);
+      const what = describeWaits(t, waitDetail);
       if (what !== null) {
         blocked.push({
           greenlet: core.greenletOf(t) as Greenlet,
@@ -438,9 +449,42 @@ export class Hub {
         });
       }
     }
-    throwInto(main, new LoopExit(blocked), null, false);
+    const error = new LoopExit(blocked);
+    // its frames: where main started to wait (the hub's own say nothing)
+    const frames = core.mainWaitSite?.frames() ?? [];
+    if (frames.length !== 0) {
+      // Deno prints an uncaught error's message, then its stack's lines
+      // after the first: there, the stack's first line is the message's
+      const head = "Deno" in globalThis
+        ? error.message.split("\n")[0]
+        : error.message;
+      error.stack = `${error.name}: ${head}\n${frames.join("\n")}`;
+    }
+    throwInto(main, error, null, false);
     return true;
   }
+}
+
+/**
+ * What a `LoopExit` adds to a wait's source: where it was created (a
+ * greenlet joined: where it was spawned) and who holds it.
+ */
+function waitDetail(source: object): string | null {
+  let target = source;
+  if (creationSiteOf(source) === null) {
+    const s = source as { target?: unknown; queue?: unknown };
+    const t = s.target ?? s.queue;
+    if (t !== null && typeof t === "object") target = t;
+  }
+  const parts: string[] = [];
+  const spawned = (target as { spawnSite?: unknown }).spawnSite;
+  const created = creationSiteOf(target);
+  if (typeof spawned === "string") parts.push(`spawned at ${spawned}`);
+  else if (created !== null) parts.push(`created at ${created}`);
+  const holders = (target as { [HOLDERS]?: () => string | null })[HOLDERS];
+  const held = typeof holders === "function" ? holders.call(target) : null;
+  if (held !== null) parts.push(held);
+  return parts.length === 0 ? null : parts.join("; ");
 }
 
 /**

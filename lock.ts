@@ -11,11 +11,14 @@ import {
   checkBlocking,
   checkTimeout,
   describe,
+  HOLDERS,
   inspectAsString,
 } from "./_util/mod.ts";
 import {
   currentScope,
+  DEAD,
   greenletOf,
+  noteCreation,
   type Scope,
   settle,
   type Task,
@@ -98,9 +101,22 @@ export class Semaphore extends Linkable {
   #waiters = new WaiterList();
   #options: AcquireWait;
   #holdOptions: AcquireWait;
+  /**
+   * The tasks that took permits not given back yet, oldest first (a release
+   * by one of several gives its own back; by anyone else, the oldest): who
+   * `LoopExit` says holds it.
+   */
+  #holders: Task[] | null = null;
 
   static {
     inspectAsString(this);
+    Object.defineProperty(this.prototype, HOLDERS, {
+      value(this: Semaphore): string | null {
+        return describeHolders(this.#holders);
+      },
+      writable: true,
+      configurable: true,
+    });
   }
 
   /**
@@ -113,6 +129,24 @@ export class Semaphore extends Linkable {
     this.counter = checkValue(new.target.name, value);
     this.#options = acquireWait(this.#waiters, undefined, false);
     this.#holdOptions = acquireWait(this.#waiters, undefined, true);
+    noteCreation(this, new.target);
+  }
+
+  #took(task: Task): void {
+    const h = this.#holders;
+    if (h === null) this.#holders = [task];
+    else h.push(task);
+  }
+
+  #gave(): void {
+    const h = this.#holders;
+    if (h === null || h.length === 0) return;
+    if (h.length === 1) {
+      h.pop();
+      return;
+    }
+    const i = h.indexOf(currentScope().task);
+    h.splice(i < 0 ? 0 : i, 1);
   }
 
   /**
@@ -148,6 +182,7 @@ export class Semaphore extends Linkable {
   tryAcquire(): boolean {
     if (this.counter > 0 && this.#waiters.size === 0) {
       this.counter--;
+      this.#took(currentScope().task);
       return true;
     }
     return false;
@@ -175,6 +210,7 @@ export class Semaphore extends Linkable {
     if (this.counter > 0 && this.#waiters.size === 0) {
       if (free(scope, options)) {
         this.counter--;
+        this.#took(scope.task);
         return hold ? Promise.resolve(new Permit(this)) : RESOLVED_TRUE;
       }
     } else if (options?.timeout === 0 && !hold && free(scope, options)) {
@@ -191,8 +227,10 @@ export class Semaphore extends Linkable {
    * hub's run queue), else to the counter.
    */
   release(): void {
+    this.#gave();
     const w = this.#waiters.shift();
     if (w !== null) {
+      this.#took(w.task);
       settle(w, true, isHold(w.options) ? new Permit(this) : true);
       return;
     }
@@ -260,6 +298,22 @@ function acquireWait(
     timeoutValue: false,
     timeoutError: hold ? () => new Timeout(timeout) : undefined,
   };
+}
+
+/** How many holders `LoopExit` names. */
+const HOLDERS_SHOWN = 4;
+
+/** `held by <Greenlet "a" #1: a()> (dead), …`; null when nobody holds it. */
+function describeHolders(holders: readonly Task[] | null): string | null {
+  if (holders === null || holders.length === 0) return null;
+  const seen = new Set<Task>(holders);
+  const names = [...seen].slice(0, HOLDERS_SHOWN).map((t) =>
+    `${greenletOf(t)}${t.state === DEAD ? " (dead)" : ""}`
+  );
+  if (seen.size > HOLDERS_SHOWN) {
+    names.push(`${seen.size - HOLDERS_SHOWN} more`);
+  }
+  return `held by ${names.join(", ")}`;
 }
 
 function isHold(o: object): boolean {
@@ -389,6 +443,20 @@ export class RLock extends Linkable {
 
   static {
     inspectAsString(this);
+    Object.defineProperty(this.prototype, HOLDERS, {
+      value(this: RLock): string | null {
+        const t = this.#owner;
+        return t !== null && t.state === DEAD ? "its owner has ended" : null;
+      },
+      writable: true,
+      configurable: true,
+    });
+  }
+
+  /** Creates an unlocked RLock. */
+  constructor() {
+    super();
+    noteCreation(this, new.target);
   }
 
   /** The greenlet holding the lock, or null. */

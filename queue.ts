@@ -23,6 +23,7 @@ import {
 import {
   currentScope,
   NO_OPTIONS,
+  noteCreation,
   settle,
   unhindered,
   type Waiter,
@@ -215,6 +216,7 @@ export class Queue<T = unknown> implements AsyncIterable<T> {
     this.#peekSource = new WaitSource("peek at", this);
     this.#getWait = { list: this.#getters, peek: false };
     this.#peekWait = { list: this.#getters, peek: true };
+    noteCreation(this, new.target);
   }
 
   /**

@@ -13,12 +13,16 @@ export { als, currentScope, currentTask, setFallbackTask } from "./context.ts";
 export {
   actFor,
   actor,
+  allSites,
+  creationSiteOf,
   emit,
+  noteCreation,
   onFinish,
   onSpawn,
   onStart,
   spawnSites,
   subscribe,
+  takeSite,
 } from "./hooks.ts";
 export {
   coreOnHost,
@@ -37,7 +41,13 @@ export {
   nativeTimerRef,
 } from "./native.ts";
 export { watchLoopDry } from "./quiescence.ts";
-export { type DescribedTimer, formatRunInfo } from "./run_info.ts";
+export {
+  type DescribedTimer,
+  formatRunInfo,
+  stateName,
+  type StateName,
+  stateText,
+} from "./run_info.ts";
 export { runUserTask, type UserTask } from "./run_queue.ts";
 export { type Scheduler } from "./scheduler.ts";
 export {
