@@ -55,7 +55,8 @@ const NAMES: Record<number, StateName> = {
 export function stateName(t: Task): StateName {
   if (t.state !== RUNNING) return NAMES[t.state];
   if (t.waits !== null) return "waiting";
-  return t.away ? "away" : "running";
+  // main is the program's code: the hub cannot tell where it is
+  return !t.isMain && t.away ? "away" : "running";
 }
 
 const AWAY = "away in an await the hub does not own";
@@ -72,7 +73,7 @@ export function stateText(t: Task): string {
       : `ended; a flow it started waits on ${waits}`;
   }
   if (waits !== null) return `waiting on ${waits}`;
-  return t.state === RUNNING && t.away ? AWAY : STATES[t.state];
+  return stateName(t) === "away" ? AWAY : STATES[t.state];
 }
 
 function line(core: HubCore, t: Task, shownUnder: Task | null): string {

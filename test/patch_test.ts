@@ -36,7 +36,12 @@ import {
 } from "node:child_process";
 import { createSocket } from "node:dgram";
 import dnsPromises from "node:dns/promises";
-import { EventEmitter, getEventListeners, on, once } from "node:events";
+import events, {
+  EventEmitter,
+  getEventListeners,
+  on,
+  once,
+} from "node:events";
 import { mkdtemp, open, readFile, rm } from "node:fs/promises";
 import { get as httpGet } from "node:http";
 import { tmpdir } from "node:os";
@@ -1044,4 +1049,40 @@ test("a caller's own signal aborts a patched fetch; many calls leave it one list
   } finally {
     await stopServer(server);
   }
+});
+
+test("run info and toJSON: a greenlet iterating a patched events.on is away; one in a patched events.once waits", async () => {
+  await patched(patchNode, async () => {
+    const emitter = new EventEmitter();
+    const seen: string[] = [];
+    const iterating = spawn(async function iterating() {
+      for await (const [x] of events.on(emitter, "data")) {
+        seen.push(String(x));
+        if (x === "last") break;
+      }
+    });
+    const waiting = spawn(async function waiting() {
+      await events.once(emitter, "done"); // Deno patches the module's members only
+    });
+    await sleep(0);
+    await sleep(0);
+    assert.deepEqual(formatRunInfo().split("\n"), [
+      '<Greenlet "main" #0> running',
+      `├─ <Greenlet "iterating" #${iterating.id}: iterating()> away in an await the hub does not own`,
+      `└─ <Greenlet "waiting" #${waiting.id}: waiting()> waiting on events.once(…)`,
+    ]);
+    assert.deepEqual(
+      [iterating.toJSON().state, waiting.toJSON().state],
+      ["away", "waiting"],
+    );
+    emitter.emit("data", "last");
+    emitter.emit("done");
+    await iterating.join();
+    await waiting.join();
+    assert.deepEqual(seen, ["last"]);
+    assert.deepEqual(
+      [iterating.toJSON().state, waiting.toJSON().state],
+      ["dead", "dead"],
+    );
+  });
 });
