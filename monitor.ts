@@ -99,7 +99,7 @@ const MONITOR_OPTIONS = optionNames(
 );
 
 /** The default report's line (without the `gevent-ts monitor: ` prefix). */
-export function formatBlockingReport(r: BlockingReport): string {
+function formatBlockingReport(r: BlockingReport): string {
   const who = r.greenlet === null ? "the hub's thread" : String(r.greenlet);
   let text = `${who} blocked the hub for ${
     r.duration.toFixed(1)

@@ -44,8 +44,8 @@ export { watchLoopDry } from "./quiescence.ts";
 export {
   type DescribedTimer,
   formatRunInfo,
-  stateName,
   type StateName,
+  stateName,
   stateText,
 } from "./run_info.ts";
 export { runUserTask, type UserTask } from "./run_queue.ts";

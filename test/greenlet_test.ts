@@ -1463,13 +1463,16 @@ test("toJSON: id, name, state, spawn site and parent; once dead, the outcome", a
         { successful: false, exception: "RangeError: stop" },
       ],
     );
-    assert.equal(JSON.stringify(getHub().main), JSON.stringify({
-      id: 0,
-      name: "main",
-      state: "running",
-      spawnSite: null,
-      parent: null,
-    }));
+    assert.equal(
+      JSON.stringify(getHub().main),
+      JSON.stringify({
+        id: 0,
+        name: "main",
+        state: "running",
+        spawnSite: null,
+        parent: null,
+      }),
+    );
   }).finally(() => setSiteMode(previous));
   assert.deepEqual(errors, ["child: TypeError: fetch failed\nat line two"]);
 });

@@ -382,6 +382,28 @@ test("LoopExit names every blocked greenlet instead of hanging", async () => {
   ]);
 });
 
+test("LoopExit names each primitive by where it was made, and who holds it: a Semaphore's permits, an RLock", async () => {
+  const { output, code } = await runFixture("deadlock_holders");
+  assert.equal(code, 0, output);
+  const takesB = '<Greenlet "takesB" #2: takesB()>';
+  assert.deepEqual(sitesIn(output.trim()).split("\n"), [
+    "This operation would block forever: nothing is left that could wake these greenlets:",
+    `  <Greenlet "main" #0> is waiting on Semaphore(counter=0, waiters=1) (created at ${
+      at("deadlock_holders", 7, 13)
+    }; held by <Greenlet "takesA" #1: takesA()> (dead))`,
+    `  <Greenlet "waitsOnB" #3: waitsOnB()> (spawned at ${
+      at("deadlock_holders", 18, 3)
+    }) is waiting on Semaphore(counter=0, waiters=1) (created at ${
+      at("deadlock_holders", 8, 13)
+    }; held by ${takesB} (dead))`,
+    `  <Greenlet "waitsOnLock" #4: waitsOnLock()> (spawned at ${
+      at("deadlock_holders", 21, 3)
+    }) is waiting on RLock(owner=${takesB}, depth=1, waiters=1) (created at ${
+      at("deadlock_holders", 9, 16)
+    }; its owner has ended)`,
+  ]);
+});
+
 test(
   "an uncaught LoopExit ends the program showing its message and a stack, nothing else",
   async () => {

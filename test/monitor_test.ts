@@ -11,7 +11,7 @@ import {
   startMonitor,
   stopMonitor,
 } from "../mod.ts";
-import { test } from "./test_adapter.ts";
+import { isDeno, test } from "./test_adapter.ts";
 
 function busy(ms: number): void {
   const end = performance.now() + ms;
@@ -40,6 +40,49 @@ test("the monitor names a greenlet that blocks 200 ms, and not one that blocks 1
   assert.deepEqual(reports.map((r) => r.greenlet?.name), ["long"]);
   assert.ok(reports[0].duration >= 200, `duration ${reports[0].duration}`);
   assert.equal(reports[0].maxBlockingTime, 100);
+});
+
+/** `file:///…/monitor_test.ts:12:3` → `here:12:3` (`here:L:C` built: other lines). */
+function sited(text: string | null | undefined): string | null | undefined {
+  return text == null ? text : text.replace(
+    /^(?:file:\/\/)?\/\S*\/monitor_test\.(?:ts|mjs|cjs):(\d+):(\d+)$/,
+    (_, line, col) => isDeno ? `here:${line}:${col}` : "here:L:C",
+  );
+}
+
+function here(line: number, col: number): string {
+  return isDeno ? `here:${line}:${col}` : "here:L:C";
+}
+
+test("a blocking report names the spawn site, the wait it resumed from and the switch point that ended the block", async () => {
+  const reports: BlockingReport[] = [];
+  startMonitor({ maxBlockingTime: 50, report: (r) => void reports.push(r) });
+  const sem = new Semaphore(0);
+  try {
+    const g = spawn(async function worker() {
+      await sem.acquire();
+      busy(80);
+      await sleep(0); // the block ends here
+      busy(80); // then until it ends
+    });
+    await sleep(0);
+    sem.release();
+    await g.join();
+  } finally {
+    stopMonitor();
+  }
+  assert.deepEqual(
+    reports.map((r) => [
+      r.greenlet?.name,
+      r.resumedFrom,
+      sited(r.switchSite),
+      sited(r.spawnSite),
+    ]),
+    [
+      ["worker", "Semaphore(counter=0, waiters=0)", here(65, 13), here(62, 15)],
+      ["worker", "sleep(0)", null, here(62, 15)],
+    ],
+  );
 });
 
 test("a greenlet that blocks until it ends is named too", async () => {

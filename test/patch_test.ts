@@ -36,12 +36,7 @@ import {
 } from "node:child_process";
 import { createSocket } from "node:dgram";
 import dnsPromises from "node:dns/promises";
-import events, {
-  EventEmitter,
-  getEventListeners,
-  on,
-  once,
-} from "node:events";
+import events, { EventEmitter, getEventListeners, on, once } from "node:events";
 import { mkdtemp, open, readFile, rm } from "node:fs/promises";
 import { get as httpGet } from "node:http";
 import { tmpdir } from "node:os";
