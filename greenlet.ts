@@ -510,8 +510,10 @@ export class Greenlet<T = unknown, A extends unknown[] = unknown[]>
   /**
    * `<Greenlet "name" #id: fn(args)>`, as gevent shows a greenlet
    * (`crawl(7)`: the function's name, each argument cut to 50 characters);
-   * `<Greenlet "main" #0>` for main. Node's `util.inspect`, `console.log`
-   * and Deno's show this line too.
+   * `<Greenlet "main" #0>` for main: how messages name it. Node's
+   * `util.inspect`, `console.log` and Deno's show this line, then its state
+   * as run info says it (once dead, its result or exception in short) and
+   * its spawn site when recorded.
    *
    * @returns The greenlet's name, id and call.
    *
@@ -519,11 +521,17 @@ export class Greenlet<T = unknown, A extends unknown[] = unknown[]>
    * ```ts
    * import assert from "node:assert/strict";
    * import { inspect } from "node:util";
-   * import { spawn } from "./mod.ts";
-   * const g = spawn(function crawl(depth: number, url: string) {}, 7, "/a");
+   * import { setSiteMode, spawn } from "./mod.ts";
+   * const previous = setSiteMode("off"); // no spawn site in what it prints
+   * const g = spawn(function crawl(depth: number, url: string) {
+   *   return depth * 2;
+   * }, 7, "/a");
+   * setSiteMode(previous);
    * assert.equal(String(g), `<Greenlet "crawl" #${g.id}: crawl(7, "/a")>`);
-   * assert.equal(inspect(g), String(g)); // what console.log(g) prints
+   * // what console.log(g) prints
+   * assert.equal(inspect(g), `${g} scheduled to start`);
    * await g.join();
+   * assert.equal(inspect(g), `${g} dead, returned 14`);
    * ```
    */
   override toString(): string {

@@ -338,22 +338,25 @@ export class Hub {
    * import assert from "node:assert/strict";
    * import { getHub, spawn, startMonitor, stopMonitor } from "./mod.ts";
    * const records: Record<string, unknown>[] = [];
-   * const logger = { error: (r: Record<string, unknown>) => void records.push(r), warn: (r: Record<string, unknown>) => void records.push(r) }; // pino, winston…
+   * // pino, winston…: a record is written as JSON
+   * const write = (r: Record<string, unknown>) => void records.push(JSON.parse(JSON.stringify(r)));
+   * const logger = { error: write, warn: write };
    *
    * const hub = getHub();
    * const original = hub.handleError;
    * hub.handleError = (greenlet, error) =>
    *   logger.error({
    *     msg: "greenlet failed",
-   *     greenlet: String(greenlet), // <Greenlet "fetchPage" #1: fetchPage("/a")>
-   *     err: error,
+   *     greenlet, // its toJSON(): id, name, state, spawnSite, parent, outcome
+   *     err: String(error),
    *     cause: error instanceof Error ? String(error.cause) : undefined,
    *   });
    * startMonitor({
    *   report: (r) =>
    *     logger.warn({
    *       msg: "hub blocked",
-   *       greenlet: r.greenlet === null ? null : String(r.greenlet),
+   *       greenlet: r.greenlet,
+   *       switchSite: r.switchSite,
    *       ms: Math.round(r.duration),
    *     }),
    * });
@@ -364,9 +367,21 @@ export class Hub {
    * await g.join();
    * stopMonitor();
    * hub.handleError = original;
-   * assert.deepEqual(records.map((r) => [r.msg, r.greenlet, r.cause]), [
-   *   ["greenlet failed", `<Greenlet "fetchPage" #${g.id}: fetchPage("/a")>`, "Error: bad port"],
-   * ]);
+   * assert.deepEqual(records, [{
+   *   msg: "greenlet failed",
+   *   greenlet: {
+   *     id: g.id,
+   *     name: "fetchPage",
+   *     state: "dead",
+   *     spawnSite: g.spawnSite, // file:line:col of the spawn(…) above
+   *     parent: 0,
+   *     successful: false,
+   *     exception: "TypeError: fetch failed",
+   *   },
+   *   err: "TypeError: fetch failed",
+   *   cause: "Error: bad port",
+   * }]);
+   * assert.match(g.spawnSite!, /:\d+:\d+$/);
    * ```
    */
   handleError(greenlet: Greenlet, error: unknown): void {
