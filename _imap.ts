@@ -13,7 +13,6 @@ import {
   checkOptions,
   describe,
   optionNames,
-  type Site,
 } from "./_util/mod.ts";
 import {
   currentScope,
@@ -46,7 +45,7 @@ export interface MapHost {
    * its own: its spawner links it and calls `ended`, or calls `track`.
    */
   spawnQuiet(
-    site: Site | null,
+    site: object | null,
     fn: (...args: never[]) => unknown,
     args: readonly unknown[],
   ): Greenlet;
@@ -159,7 +158,7 @@ class MapRun {
   readonly items: Iterable<unknown> | AsyncIterable<unknown>;
   readonly mode: number;
   readonly maxsize: number;
-  readonly site: Site | null;
+  readonly site: object | null;
   source: Iterator<unknown> | AsyncIterator<unknown> | null = null;
   sourceAsync = false;
   /** The input's iterator is open: an early end must call its `return()`. */
@@ -209,7 +208,7 @@ class MapRun {
     items: Iterable<unknown> | AsyncIterable<unknown>,
     mode: number,
     maxsize: number,
-    site: Site | null,
+    site: object | null,
   ) {
     this.host = host;
     this.fn = fn;
@@ -501,7 +500,7 @@ export async function runMap(
   host: MapHost,
   fn: (...args: never[]) => unknown,
   items: Iterable<unknown> | AsyncIterable<unknown>,
-  site: Site | null,
+  site: object | null,
 ): Promise<unknown[]> {
   const run = new MapRun(host, fn, items, MAP, Infinity, site);
   run.start();
@@ -527,7 +526,7 @@ export function openImap<R>(
   fn: (...args: never[]) => unknown,
   items: Iterable<unknown> | AsyncIterable<unknown>,
   options: { readonly maxsize?: number | undefined } | undefined,
-  site: Site | null,
+  site: object | null,
 ): AsyncIterableIterator<R> & AsyncDisposable {
   checkFunction(action, "fn", fn);
   checkItems(action, items);
@@ -546,7 +545,7 @@ export function openImap<R>(
  */
 export async function runApply<T>(
   host: MapHost,
-  site: Site | null,
+  site: object | null,
   fn: (...args: never[]) => T,
   args: readonly unknown[],
 ): Promise<Awaited<T>> {

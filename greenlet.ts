@@ -863,7 +863,7 @@ registerGreenletFactory({
  * Internal (for pool.ts, not re-exported): where the caller of `entry` is,
  * if sites are recorded now (see `takeSite`); else null.
  */
-export function spawnSiteOf(entry: Entry): Site | null {
+export function spawnSiteOf(entry: Entry): object | null {
   return takeSite(entry);
 }
 
@@ -874,14 +874,22 @@ export function spawnSiteOf(entry: Entry): Site | null {
  * `hub.handleError`.
  */
 export function spawnAt<T>(
-  site: Site | null,
+  site: object | null, // a Site (its type is private)
   fn: (...args: never[]) => T | PromiseLike<T>,
   args: readonly unknown[],
   quiet = false,
 ): Greenlet<T> {
   // a copy, as a spread into the constructor made: the caller's array
   // stays the caller's
-  const g = new Make<T>(SPAWNED, fn, [...args], null, spawnAt, site, quiet);
+  const g = new Make<T>(
+    SPAWNED,
+    fn,
+    [...args],
+    null,
+    spawnAt,
+    site as Site | null,
+    quiet,
+  );
   g.start();
   return g;
 }

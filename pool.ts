@@ -69,7 +69,6 @@ import {
   HOLDERS,
   inspectAsString,
   optionNames,
-  type Site,
 } from "./_util/mod.ts";
 import {
   currentScope,
@@ -205,7 +204,7 @@ class GroupCore implements MapHost {
 
   /** Spawns `fn(...args)` as a member (its slot, if any, taken). */
   spawn<T>(
-    site: Site | null,
+    site: object | null,
     fn: (...args: never[]) => T | PromiseLike<T>,
     args: readonly unknown[],
   ): Greenlet<T> {
@@ -315,7 +314,7 @@ class GroupCore implements MapHost {
 
   /** Spawns a quiet member with no link of its own (see MapHost). */
   spawnQuiet(
-    site: Site | null,
+    site: object | null,
     fn: (...args: never[]) => unknown,
     args: readonly unknown[],
   ): Greenlet {

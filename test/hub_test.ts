@@ -419,6 +419,7 @@ test(
         // file:///….mjs:12 (ESM) or /…/_core.cjs:12 (the CJS core)
         .replace(/^(file:\/\/)?\/\S+:\d+$/, "file:line")
         .replace(/^Node\.js v[\d.]+$/, "Node.js vN")
+        .replace(/^(node:internal\/\S+):\d+$/, "$1:N")
     );
     const message = [
       "This operation would block forever: nothing is left that could wake this greenlet:",
@@ -434,10 +435,11 @@ test(
           message[1],
           "    at …",
         ]
-        // Node shows where it was rejected above, and its version below
+        // Node shows where it reports it above (the error's own frames
+        // are the user's), and its version below
         : [
-          "file:line",
-          "    throwInto(main, error, null, false);",
+          "node:internal/process/promises:N",
+          "    triggerUncaughtException(err, true /* fromPromise */);",
           "    ^",
           "",
           `LoopExit: ${message[0]}`,
