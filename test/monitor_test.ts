@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import process from "node:process";
 import {
   type BlockingReport,
   formatRunInfo,
@@ -11,7 +12,7 @@ import {
   startMonitor,
   stopMonitor,
 } from "../mod.ts";
-import { isDeno, test } from "./test_adapter.ts";
+import { isDeno, runProcess, test } from "./test_adapter.ts";
 
 function busy(ms: number): void {
   const end = performance.now() + ms;
@@ -240,4 +241,36 @@ test("bad monitor options throw at once", () => {
     name: "TypeError",
     message: "Cannot start monitor: report must be a function, received 5",
   });
+});
+
+test("GEVENT_SITES=all|bounded|off sets the site mode when gevent-ts loads; another value is one line on stderr", async () => {
+  const seen: string[] = [];
+  for (const mode of ["all", "bounded", "off", "some", ""]) {
+    const env = { GEVENT_SITES: mode };
+    const r = isDeno
+      ? await runProcess(
+        (globalThis as unknown as { Deno: { execPath(): string } }).Deno
+          .execPath(),
+        ["run", "--quiet", "--allow-env=GEVENT_SITES", "testdata/sites_env.ts"],
+        undefined,
+        60_000,
+        env,
+      )
+      : await runProcess(
+        process.execPath,
+        ["npm/testdata/sites_env.mjs"],
+        undefined,
+        60_000,
+        env,
+      );
+    assert.equal(r.code, 0, r.output);
+    seen.push(`${mode}: ${r.output.trim()}`);
+  }
+  assert.deepEqual(seen, [
+    "all: recorded: 300",
+    "bounded: recorded: 200",
+    "off: recorded: 0",
+    'some: gevent-ts: GEVENT_SITES must be "all", "bounded" or "off", received "some": left "bounded"\nrecorded: 200',
+    ": recorded: 200",
+  ]);
 });
