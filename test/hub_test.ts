@@ -378,7 +378,7 @@ test("LoopExit names every blocked greenlet instead of hanging", async () => {
     "blocked: 3",
     // its frames: where main waits, in the fixture's code
     `    at main (${at("deadlock", 14, 11)})`,
-    `    at ${at("deadlock", 28, 1)}`, // main() called at top level
+    `    at ${at("deadlock", 30, 1)}`, // main() called at top level
   ]);
 });
 

@@ -80,8 +80,8 @@ test("a blocking report names the spawn site, the wait it resumed from and the s
       sited(r.spawnSite),
     ]),
     [
-      ["worker", "Semaphore(counter=0, waiters=0)", here(65, 13), here(62, 15)],
-      ["worker", "sleep(0)", null, here(62, 15)],
+      ["worker", "Semaphore(counter=0, waiters=0)", here(66, 13), here(63, 15)],
+      ["worker", "sleep(0)", null, here(63, 15)],
     ],
   );
 });
