@@ -14,7 +14,7 @@ import {
   checkTimeout,
   inspectAsString,
 } from "./_util/mod.ts";
-import { noteCreation } from "./_core/mod.ts";
+import { inspectCreated, noteCreation } from "./_core/mod.ts";
 import { Linkable } from "./linkable.ts";
 import { Timeout } from "./timeout.ts";
 
@@ -90,7 +90,7 @@ export class Event extends Linkable {
   #flag = false;
 
   static {
-    inspectAsString(this);
+    inspectAsString(this, inspectCreated);
   }
 
   /** Creates an event, its flag clear. */
@@ -219,7 +219,7 @@ export class AsyncResult<T = unknown> extends Linkable {
   #exception: unknown = undefined;
 
   static {
-    inspectAsString(this);
+    inspectAsString(this, inspectCreated);
   }
 
   /** Creates an empty result (pending). */

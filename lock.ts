@@ -18,6 +18,7 @@ import {
   currentScope,
   DEAD,
   greenletOf,
+  inspectCreated,
   noteCreation,
   type Scope,
   settle,
@@ -109,7 +110,7 @@ export class Semaphore extends Linkable {
   #holders: Task[] | null = null;
 
   static {
-    inspectAsString(this);
+    inspectAsString(this, inspectCreated);
     Object.defineProperty(this.prototype, HOLDERS, {
       value(this: Semaphore): string | null {
         return describeHolders(this.#holders);
@@ -442,7 +443,7 @@ export class RLock extends Linkable {
   #waiters = new WaiterList();
 
   static {
-    inspectAsString(this);
+    inspectAsString(this, inspectCreated);
     Object.defineProperty(this.prototype, HOLDERS, {
       value(this: RLock): string | null {
         const t = this.#owner;

@@ -22,6 +22,7 @@ import {
 } from "./_util/mod.ts";
 import {
   currentScope,
+  inspectCreated,
   NO_OPTIONS,
   noteCreation,
   settle,
@@ -196,7 +197,7 @@ export class Queue<T = unknown> implements AsyncIterable<T> {
   readonly #peekWait: GetWait;
 
   static {
-    inspectAsString(this);
+    inspectAsString(this, inspectCreated);
   }
 
   /**

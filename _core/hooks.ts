@@ -88,6 +88,15 @@ export function creationSiteOf(obj: object): string | null {
   return creationSites.get(obj)?.text ?? null;
 }
 
+/**
+ * How a primitive inspects (`console.log`, `util.inspect`): its
+ * `toString()`, then where it was created when that was recorded.
+ */
+export function inspectCreated(this: object): string {
+  const site = creationSiteOf(this);
+  return site === null ? String(this) : `${this} — created at ${site}`;
+}
+
 /** Whether every spawn site is recorded now (run info shows them then). */
 export function allSites(): boolean {
   return spawnSites || siteMode() === "all";

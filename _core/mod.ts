@@ -16,6 +16,7 @@ export {
   allSites,
   creationSiteOf,
   emit,
+  inspectCreated,
   noteCreation,
   onFinish,
   onSpawn,

@@ -169,7 +169,25 @@ test("a greenlet's call shows each argument as gevent does, cut to 50 characters
   await anon.join();
 });
 
-test("every public class with internal state inspects as its toString()", async () => {
+test("two Semaphores made on different lines inspect differently: each names where it was made", () => {
+  const previous = setSiteMode("all");
+  try {
+    const a = new Semaphore(1);
+    const b = new Semaphore(1);
+    const q = new Queue();
+    assert.deepEqual([a, b, q].map((o) => sites(inspect(o))), [
+      `Semaphore(counter=1, waiters=0) — created at ${here(175, 15)}`,
+      `Semaphore(counter=1, waiters=0) — created at ${here(176, 15)}`,
+      `Queue(items=0) — created at ${here(177, 15)}`,
+    ]);
+    assert.equal(String(a), "Semaphore(counter=1, waiters=0)"); // messages
+  } finally {
+    setSiteMode(previous);
+  }
+});
+
+test("every public class with internal state inspects as its toString() (no site recorded)", async () => {
+  const previous = setSiteMode("off");
   const hub = new Hub();
   const objects: object[] = [
     hub,
@@ -187,6 +205,7 @@ test("every public class with internal state inspects as its toString()", async 
     new Group(),
     new Pool(4),
   ];
+  setSiteMode(previous);
   for (const o of objects) assert.equal(inspect(o), String(o));
   assert.deepEqual(objects.map(String), [
     "<Hub: 0 greenlets alive>",
