@@ -464,27 +464,39 @@ export class Hub {
         });
       }
     }
-    const error = new LoopExit(blocked);
-    // its frames: where main started to wait (the hub's own say nothing)
-    const frames = core.mainWaitSite?.frames() ?? [];
-    if (frames.length !== 0) {
-      // Deno prints an uncaught error's message, then its stack's lines
-      // after the first: there, the stack's first line is the message's
-      const head = "Deno" in globalThis
-        ? error.message.split("\n")[0]
-        : error.message;
-      error.stack = `${error.name}: ${head}\n${frames.join("\n")}`;
-    }
-    throwInto(main, error, null, false);
+    throwInto(main, loopExitOf(core, blocked), null, false);
     return true;
   }
 }
 
 /**
- * What a `LoopExit` adds to a wait's source: where it was created (a
- * greenlet joined: where it was spawned) and who holds it.
+ * Internal (for testing.ts, not re-exported): the `LoopExit` of `core`'s
+ * deadlock, its frames where main started to wait (the hub's own say
+ * nothing) when that was recorded.
  */
-function waitDetail(source: object): string | null {
+export function loopExitOf(
+  core: HubCore,
+  blocked: readonly BlockedWait[],
+): LoopExit {
+  const error = new LoopExit(blocked);
+  const frames = core.mainWaitSite?.frames() ?? [];
+  if (frames.length !== 0) {
+    // Deno prints an uncaught error's message, then its stack's lines
+    // after the first: there, the stack's first line is the message's
+    const head = "Deno" in globalThis
+      ? error.message.split("\n")[0]
+      : error.message;
+    error.stack = `${error.name}: ${head}\n${frames.join("\n")}`;
+  }
+  return error;
+}
+
+/**
+ * Internal (for testing.ts, not re-exported): what a `LoopExit` adds to a
+ * wait's source — where it was created (a greenlet joined: where it was
+ * spawned) and who holds it.
+ */
+export function waitDetail(source: object): string | null {
   let target = source;
   if (creationSiteOf(source) === null) {
     const s = source as { target?: unknown; queue?: unknown };
