@@ -475,7 +475,7 @@ export class Hub {
  * nothing) when that was recorded.
  */
 export function loopExitOf(
-  core: HubCore,
+  core: { readonly mainWaitSite: { frames(): string[] } | null },
   blocked: readonly BlockedWait[],
 ): LoopExit {
   const error = new LoopExit(blocked);

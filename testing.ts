@@ -56,12 +56,7 @@ import {
   trackOp,
 } from "./_core/mod.ts";
 import type { Greenlet } from "./greenlet.ts";
-import {
-  type BlockedWait,
-  Hub,
-  loopExitOf,
-  waitDetail,
-} from "./hub.ts";
+import { type BlockedWait, Hub, loopExitOf, waitDetail } from "./hub.ts";
 import { killAll } from "./join_all.ts";
 // Loads the hub and greenlets, as every entry point does.
 import "./mod.ts";
