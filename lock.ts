@@ -105,15 +105,20 @@ export class Semaphore extends Linkable {
   /**
    * The tasks that took permits not given back yet, oldest first (a release
    * by one of several gives its own back; by anyone else, the oldest): who
-   * `LoopExit` says holds it.
+   * `LoopExit` says holds it. The oldest alone in `#holder` (no array on
+   * the common path), the others in `#holders`.
    */
+  #holder: Task | null = null;
   #holders: Task[] | null = null;
 
   static {
     inspectAsString(this, inspectCreated);
     Object.defineProperty(this.prototype, HOLDERS, {
       value(this: Semaphore): string | null {
-        return describeHolders(this.#holders);
+        const h = this.#holder;
+        return h === null
+          ? null
+          : describeHolders([h, ...(this.#holders ?? [])]);
       },
       writable: true,
       configurable: true,
@@ -134,20 +139,24 @@ export class Semaphore extends Linkable {
   }
 
   #took(task: Task): void {
-    const h = this.#holders;
-    if (h === null) this.#holders = [task];
-    else h.push(task);
+    if (this.#holder === null) this.#holder = task;
+    else (this.#holders ??= []).push(task);
   }
 
   #gave(): void {
-    const h = this.#holders;
-    if (h === null || h.length === 0) return;
-    if (h.length === 1) {
-      h.pop();
+    const more = this.#holders;
+    if (more === null || more.length === 0) {
+      this.#holder = null;
       return;
     }
-    const i = h.indexOf(currentScope().task);
-    h.splice(i < 0 ? 0 : i, 1);
+    const me = currentScope().task;
+    if (this.#holder === me) {
+      this.#holder = more.shift()!;
+      return;
+    }
+    const i = more.indexOf(me);
+    if (i >= 0) more.splice(i, 1);
+    else this.#holder = more.shift()!; // the oldest's
   }
 
   /**
@@ -304,9 +313,8 @@ function acquireWait(
 /** How many holders `LoopExit` names. */
 const HOLDERS_SHOWN = 4;
 
-/** `held by <Greenlet "a" #1: a()> (dead), …`; null when nobody holds it. */
-function describeHolders(holders: readonly Task[] | null): string | null {
-  if (holders === null || holders.length === 0) return null;
+/** `held by <Greenlet "a" #1: a()> (dead), …`. */
+function describeHolders(holders: readonly Task[]): string {
   const seen = new Set<Task>(holders);
   const names = [...seen].slice(0, HOLDERS_SHOWN).map((t) =>
     `${greenletOf(t)}${t.state === DEAD ? " (dead)" : ""}`
