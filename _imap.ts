@@ -45,7 +45,7 @@ export interface MapHost {
    * its own: its spawner links it and calls `ended`, or calls `track`.
    */
   spawnQuiet(
-    site: string | null,
+    site: object | null,
     fn: (...args: never[]) => unknown,
     args: readonly unknown[],
   ): Greenlet;
@@ -158,7 +158,7 @@ class MapRun {
   readonly items: Iterable<unknown> | AsyncIterable<unknown>;
   readonly mode: number;
   readonly maxsize: number;
-  readonly site: string | null;
+  readonly site: object | null;
   source: Iterator<unknown> | AsyncIterator<unknown> | null = null;
   sourceAsync = false;
   /** The input's iterator is open: an early end must call its `return()`. */
@@ -208,7 +208,7 @@ class MapRun {
     items: Iterable<unknown> | AsyncIterable<unknown>,
     mode: number,
     maxsize: number,
-    site: string | null,
+    site: object | null,
   ) {
     this.host = host;
     this.fn = fn;
@@ -500,7 +500,7 @@ export async function runMap(
   host: MapHost,
   fn: (...args: never[]) => unknown,
   items: Iterable<unknown> | AsyncIterable<unknown>,
-  site: string | null,
+  site: object | null,
 ): Promise<unknown[]> {
   const run = new MapRun(host, fn, items, MAP, Infinity, site);
   run.start();
@@ -526,7 +526,7 @@ export function openImap<R>(
   fn: (...args: never[]) => unknown,
   items: Iterable<unknown> | AsyncIterable<unknown>,
   options: { readonly maxsize?: number | undefined } | undefined,
-  site: string | null,
+  site: object | null,
 ): AsyncIterableIterator<R> & AsyncDisposable {
   checkFunction(action, "fn", fn);
   checkItems(action, items);
@@ -545,7 +545,7 @@ export function openImap<R>(
  */
 export async function runApply<T>(
   host: MapHost,
-  site: string | null,
+  site: object | null,
   fn: (...args: never[]) => T,
   args: readonly unknown[],
 ): Promise<Awaited<T>> {

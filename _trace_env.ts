@@ -2,6 +2,8 @@
  * `GEVENT_TRACE=path.json` in the environment: the whole program is traced
  * from the moment gevent-ts loads, and the trace is written to that file
  * when the program ends (normally, or by `Deno.exit()`/`process.exit()`).
+ * `GEVENT_SITES=all|bounded|off`: how call sites are recorded (see
+ * `setSiteMode` in monitor.ts).
  * Imported by `mod.ts` for this effect alone; it exports nothing. See
  * `startTrace` (trace.ts) for what a trace holds.
  *
@@ -11,10 +13,11 @@
 import { writeFileSync } from "node:fs";
 import process from "node:process";
 import { nativeConsoleError } from "./_core/mod.ts";
+import { setSiteMode } from "./monitor.ts";
 import { startProgramTrace } from "./trace.ts";
 
-/** Reads `GEVENT_TRACE` if it may (Deno: only with env permission). */
-function tracePath(): string | undefined {
+/** Reads `variable` if it may (Deno: only with env permission). */
+function readEnv(variable: string): string | undefined {
   const deno = (globalThis as {
     Deno?: {
       permissions?: {
@@ -27,11 +30,11 @@ function tracePath(): string | undefined {
     if (deno !== undefined) {
       const state = deno.permissions?.querySync?.({
         name: "env",
-        variable: "GEVENT_TRACE",
+        variable,
       }).state;
-      return state === "granted" ? deno.env.get("GEVENT_TRACE") : undefined;
+      return state === "granted" ? deno.env.get(variable) : undefined;
     }
-    return process.env.GEVENT_TRACE;
+    return process.env[variable];
   } catch {
     return undefined; // no environment to read
   }
@@ -65,7 +68,18 @@ function traceProgram(path: string): void {
   }
 }
 
-const programTrace = tracePath();
+const sites = readEnv("GEVENT_SITES");
+if (sites === "all" || sites === "bounded" || sites === "off") {
+  setSiteMode(sites);
+} else if (sites !== undefined && sites !== "") {
+  nativeConsoleError(
+    `gevent-ts: GEVENT_SITES must be "all", "bounded" or "off", received ${
+      JSON.stringify(sites)
+    }: left "bounded"`,
+  );
+}
+
+const programTrace = readEnv("GEVENT_TRACE");
 if (programTrace !== undefined && programTrace !== "") {
   traceProgram(programTrace);
 }

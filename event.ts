@@ -14,6 +14,7 @@ import {
   checkTimeout,
   inspectAsString,
 } from "./_util/mod.ts";
+import { inspectCreated, noteCreation } from "./_core/mod.ts";
 import { Linkable } from "./linkable.ts";
 import { Timeout } from "./timeout.ts";
 
@@ -89,7 +90,13 @@ export class Event extends Linkable {
   #flag = false;
 
   static {
-    inspectAsString(this);
+    inspectAsString(this, inspectCreated);
+  }
+
+  /** Creates an event, its flag clear. */
+  constructor() {
+    super();
+    noteCreation(this, new.target);
   }
 
   /**
@@ -212,7 +219,13 @@ export class AsyncResult<T = unknown> extends Linkable {
   #exception: unknown = undefined;
 
   static {
-    inspectAsString(this);
+    inspectAsString(this, inspectCreated);
+  }
+
+  /** Creates an empty result (pending). */
+  constructor() {
+    super();
+    noteCreation(this, new.target);
   }
 
   /**

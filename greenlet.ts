@@ -6,13 +6,15 @@
  */
 
 import {
-  callerSite,
   checkFunction,
   checkOptions,
   checkTimeout,
+  errorSummary,
   formatCall,
   inspectAsString,
   optionNames,
+  shortValue,
+  type Site,
 } from "./_util/mod.ts";
 import {
   als,
@@ -33,7 +35,9 @@ import {
   runUserTask,
   SCHEDULED,
   scopeSignal,
-  spawnSites,
+  stateName,
+  stateText,
+  takeSite,
   Task,
   throwInto,
   type Timer,
@@ -173,11 +177,70 @@ type Spawned = [
   args: readonly unknown[],
   parent: Task | null,
   entry: Entry,
-  site: string | null | undefined,
+  site: Site | null | undefined,
   quiet: boolean,
 ];
 
 const FAILED = 1, QUIET = 2;
+
+/**
+ * A greenlet's state in one word, as {@linkcode GreenletJSON} and run info
+ * name it.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { type GreenletState, spawn } from "./mod.ts";
+ * const g = spawn(() => 1);
+ * const state: GreenletState = g.toJSON().state;
+ * assert.equal(state, "scheduled");
+ * await g.join();
+ * ```
+ */
+export type GreenletState =
+  | "unstarted"
+  | "scheduled"
+  | "running"
+  | "waiting"
+  | "away"
+  | "dead";
+
+/**
+ * A greenlet as `JSON.stringify` writes it ({@linkcode Greenlet.toJSON}):
+ * for structured logs.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { type GreenletJSON, spawn } from "./mod.ts";
+ * const g = spawn(function job() {});
+ * const json: GreenletJSON = g.toJSON();
+ * assert.equal(json.state, "scheduled");
+ * await g.join();
+ * assert.equal(g.toJSON().successful, true);
+ * ```
+ */
+export interface GreenletJSON {
+  /** {@linkcode Greenlet.id}. */
+  id: number;
+  /** {@linkcode Greenlet.name}. */
+  name: string;
+  /**
+   * `"unstarted"`, `"scheduled"` (to start), `"running"` (it runs, or
+   * will resume next), `"waiting"` (on something the hub owns: a sleep, a
+   * lock, a tracked fetch…), `"away"` (in an await the hub does not own)
+   * or `"dead"` — the states run info names.
+   */
+  state: GreenletState;
+  /** {@linkcode Greenlet.spawnSite}. */
+  spawnSite: string | null;
+  /** The parent's id; null for main. */
+  parent: number | null;
+  /** Once dead: {@linkcode Greenlet.successful}. */
+  successful?: boolean;
+  /** Once dead and not successful: the exception in one line (`TypeError: fetch failed`). */
+  exception?: string;
+}
 let finish: (g: Greenlet, ok: boolean, v: unknown) => void;
 let startFromTimer: (arg: unknown) => void;
 /** The timers of greenlets started with `startLater` (rare: kept aside). */
@@ -224,7 +287,9 @@ export class Greenlet<T = unknown, A extends unknown[] = unknown[]>
 
   static {
     finish = (g, ok, v) => g.#finish(ok, v);
-    inspectAsString(this);
+    inspectAsString(this, function (this: Greenlet): string {
+      return this.#inspect();
+    });
   }
 
   /**
@@ -253,8 +318,8 @@ export class Greenlet<T = unknown, A extends unknown[] = unknown[]>
     let body: Body = fn as Body;
     let list: readonly unknown[] = args;
     let parent: Task | null = null;
-    let entry: Entry = Greenlet;
-    let site: string | null | undefined = undefined;
+    let entry: Entry = new.target;
+    let site: Site | null | undefined = undefined;
     if (path === SPAWNED) {
       const spawned = args as unknown as Spawned;
       body = spawned[0];
@@ -274,9 +339,7 @@ export class Greenlet<T = unknown, A extends unknown[] = unknown[]>
     // the default name is made when first read; no arguments keep no array
     this.#name = body.name === "" ? null : body.name;
     this.#args = list.length === 0 ? null : list;
-    if (spawnSites) {
-      task.spawnSite = site !== undefined ? site : callerSite(entry);
-    }
+    task.spawnSite = site !== undefined ? site : takeSite(entry);
     if (onSpawn !== null) emit(onSpawn, task);
   }
 
@@ -311,6 +374,95 @@ export class Greenlet<T = unknown, A extends unknown[] = unknown[]>
   get parent(): Greenlet | null {
     const p = this.#task.parent;
     return p === null ? null : greenletOf(p) as Greenlet;
+  }
+
+  /**
+   * Where the greenlet was spawned: `file:line:col` of the code that called
+   * `spawn` (or `spawnLater`, `new Greenlet`, `hub.spawn`, a pool's
+   * `spawn`, `map`…); null for main, or when it was not recorded. Sites
+   * are recorded as {@linkcode setSiteMode} says: by default, every one
+   * while the program spawns fewer than 2,000 greenlets a second (a
+   * capture costs about a microsecond; bursts beyond that go unrecorded).
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { spawn } from "./mod.ts";
+   * const g = spawn(() => 1);
+   * assert.match(g.spawnSite!, /:\d+:\d+$/); // this line
+   * await g.join();
+   * ```
+   */
+  get spawnSite(): string | null {
+    return this.#task.spawnSite?.text ?? null;
+  }
+
+  /**
+   * What `JSON.stringify` (and so pino, winston…) writes of a greenlet: its
+   * id, name, state (see {@linkcode GreenletJSON}), spawn site and parent's
+   * id; once dead, whether it succeeded and, if not, its exception in one
+   * line.
+   *
+   * @returns A plain object.
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { getHub, spawn } from "./mod.ts";
+   * const hub = getHub();
+   * const original = hub.handleError;
+   * hub.handleError = () => {};
+   * const g = spawn(function fetchPage() {
+   *   throw new TypeError("fetch failed");
+   * });
+   * await g.join();
+   * hub.handleError = original;
+   * assert.deepEqual(JSON.parse(JSON.stringify(g)), {
+   *   id: g.id,
+   *   name: "fetchPage",
+   *   state: "dead",
+   *   spawnSite: g.spawnSite,
+   *   parent: 0,
+   *   successful: false,
+   *   exception: "TypeError: fetch failed",
+   * });
+   * ```
+   */
+  toJSON(): GreenletJSON {
+    const task = this.#task;
+    const p = task.parent;
+    const json: GreenletJSON = {
+      id: this.id,
+      name: this.name,
+      state: stateName(task),
+      spawnSite: this.spawnSite,
+      parent: p === null ? null : (greenletOf(p) as Greenlet).id,
+    };
+    if (task.state === DEAD) {
+      json.successful = this.successful();
+      if (!json.successful) json.exception = errorSummary(this.exception);
+    }
+    return json;
+  }
+
+  /** How `util.inspect`, `Deno.inspect` and `console.log` show it. */
+  #inspect(): string {
+    const task = this.#task;
+    let text = `${this} ${stateText(task)}`;
+    if (task.state === DEAD) {
+      if (this.value instanceof GreenletExit) {
+        text += ", killed (GreenletExit)";
+      } else if ((this.#flags & FAILED) === 0) {
+        text += `, returned ${shortValue(this.value)}`;
+      } else {
+        const kill = task.stop;
+        text += kill !== null && kill.level && kill.threw(this.exception)
+          ? `, killed by ${errorSummary(this.exception)}`
+          : `, failed with ${errorSummary(this.exception)}`;
+      }
+    }
+    const site = this.spawnSite;
+    return site === null ? text : `${text} — spawned at ${site}`;
   }
 
   /**
@@ -358,8 +510,10 @@ export class Greenlet<T = unknown, A extends unknown[] = unknown[]>
   /**
    * `<Greenlet "name" #id: fn(args)>`, as gevent shows a greenlet
    * (`crawl(7)`: the function's name, each argument cut to 50 characters);
-   * `<Greenlet "main" #0>` for main. Node's `util.inspect`, `console.log`
-   * and Deno's show this line too.
+   * `<Greenlet "main" #0>` for main: how messages name it. Node's
+   * `util.inspect`, `console.log` and Deno's show this line, then its state
+   * as run info says it (once dead, its result or exception in short) and
+   * its spawn site when recorded.
    *
    * @returns The greenlet's name, id and call.
    *
@@ -367,11 +521,17 @@ export class Greenlet<T = unknown, A extends unknown[] = unknown[]>
    * ```ts
    * import assert from "node:assert/strict";
    * import { inspect } from "node:util";
-   * import { spawn } from "./mod.ts";
-   * const g = spawn(function crawl(depth: number, url: string) {}, 7, "/a");
+   * import { setSiteMode, spawn } from "./mod.ts";
+   * const previous = setSiteMode("off"); // no spawn site in what it prints
+   * const g = spawn(function crawl(depth: number, url: string) {
+   *   return depth * 2;
+   * }, 7, "/a");
+   * setSiteMode(previous);
    * assert.equal(String(g), `<Greenlet "crawl" #${g.id}: crawl(7, "/a")>`);
-   * assert.equal(inspect(g), String(g)); // what console.log(g) prints
+   * // what console.log(g) prints
+   * assert.equal(inspect(g), `${g} scheduled to start`);
    * await g.join();
+   * assert.equal(inspect(g), `${g} dead, returned 14`);
    * ```
    */
   override toString(): string {
@@ -701,10 +861,10 @@ registerGreenletFactory({
 
 /**
  * Internal (for pool.ts, not re-exported): where the caller of `entry` is,
- * if a monitor records spawn sites now; else null.
+ * if sites are recorded now (see `takeSite`); else null.
  */
-export function spawnSiteOf(entry: Entry): string | null {
-  return spawnSites ? callerSite(entry) : null;
+export function spawnSiteOf(entry: Entry): object | null {
+  return takeSite(entry);
 }
 
 /**
@@ -714,14 +874,22 @@ export function spawnSiteOf(entry: Entry): string | null {
  * `hub.handleError`.
  */
 export function spawnAt<T>(
-  site: string | null,
+  site: object | null, // a Site (its type is private)
   fn: (...args: never[]) => T | PromiseLike<T>,
   args: readonly unknown[],
   quiet = false,
 ): Greenlet<T> {
   // a copy, as a spread into the constructor made: the caller's array
   // stays the caller's
-  const g = new Make<T>(SPAWNED, fn, [...args], null, spawnAt, site, quiet);
+  const g = new Make<T>(
+    SPAWNED,
+    fn,
+    [...args],
+    null,
+    spawnAt,
+    site as Site | null,
+    quiet,
+  );
   g.start();
   return g;
 }

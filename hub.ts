@@ -20,6 +20,7 @@
 
 import {
   actFor,
+  creationSiteOf,
   currentScope,
   currentTask,
   describeWaits,
@@ -44,6 +45,7 @@ import {
   checkTimeout,
   describe,
   formatError,
+  HOLDERS,
   inspectAsString,
   optionNames,
 } from "./_util/mod.ts";
@@ -157,8 +159,11 @@ export class LoopExit extends Error {
         ? "This operation would block forever"
         : "This operation would block forever: nothing is left that could " +
           `wake ${list.length === 1 ? "this greenlet" : "these greenlets"}:` +
-          list.map((b) => `\n  ${b.greenlet} is waiting on ${b.waitingOn}`)
-            .join("");
+          list.map((b) => {
+            const site = b.greenlet.spawnSite;
+            const at = site === null ? "" : ` (spawned at ${site})`;
+            return `\n  ${b.greenlet}${at} is waiting on ${b.waitingOn}`;
+          }).join("");
     } else {
       throw new TypeError(
         `Cannot create LoopExit: the argument must be a message or a list of blocked greenlets, received ${
@@ -318,9 +323,10 @@ export class Hub {
   /**
    * Called with every greenlet that fails (ends with an error other than
    * `GreenletExit`) and every error thrown by a callback the hub runs.
-   * The default prints `<Greenlet "name" #id: fn(args)> failed with <stack>`
-   * to stderr, then each error of the `cause` chain as
-   * `Caused by: <stack>`. Assign a function to this property (or override
+   * The default prints `<Greenlet "name" #id: fn(args)> (spawned at
+   * file:line:col) failed with <stack>` to stderr (the spawn site when it
+   * was recorded: see {@linkcode Greenlet.spawnSite}), then each error of
+   * the `cause` chain as `Caused by: <stack>`. Assign a function to this property (or override
    * in a subclass) to route errors elsewhere, e.g. to a structured logger.
    * It never causes an unhandled rejection or an exit.
    *
@@ -332,22 +338,25 @@ export class Hub {
    * import assert from "node:assert/strict";
    * import { getHub, spawn, startMonitor, stopMonitor } from "./mod.ts";
    * const records: Record<string, unknown>[] = [];
-   * const logger = { error: (r: Record<string, unknown>) => void records.push(r), warn: (r: Record<string, unknown>) => void records.push(r) }; // pino, winston…
+   * // pino, winston…: a record is written as JSON
+   * const write = (r: Record<string, unknown>) => void records.push(JSON.parse(JSON.stringify(r)));
+   * const logger = { error: write, warn: write };
    *
    * const hub = getHub();
    * const original = hub.handleError;
    * hub.handleError = (greenlet, error) =>
    *   logger.error({
    *     msg: "greenlet failed",
-   *     greenlet: String(greenlet), // <Greenlet "fetchPage" #1: fetchPage("/a")>
-   *     err: error,
+   *     greenlet, // its toJSON(): id, name, state, spawnSite, parent, outcome
+   *     err: String(error),
    *     cause: error instanceof Error ? String(error.cause) : undefined,
    *   });
    * startMonitor({
    *   report: (r) =>
    *     logger.warn({
    *       msg: "hub blocked",
-   *       greenlet: r.greenlet === null ? null : String(r.greenlet),
+   *       greenlet: r.greenlet,
+   *       switchSite: r.switchSite,
    *       ms: Math.round(r.duration),
    *     }),
    * });
@@ -358,13 +367,30 @@ export class Hub {
    * await g.join();
    * stopMonitor();
    * hub.handleError = original;
-   * assert.deepEqual(records.map((r) => [r.msg, r.greenlet, r.cause]), [
-   *   ["greenlet failed", `<Greenlet "fetchPage" #${g.id}: fetchPage("/a")>`, "Error: bad port"],
-   * ]);
+   * assert.deepEqual(records, [{
+   *   msg: "greenlet failed",
+   *   greenlet: {
+   *     id: g.id,
+   *     name: "fetchPage",
+   *     state: "dead",
+   *     spawnSite: g.spawnSite, // file:line:col of the spawn(…) above
+   *     parent: 0,
+   *     successful: false,
+   *     exception: "TypeError: fetch failed",
+   *   },
+   *   err: "TypeError: fetch failed",
+   *   cause: "Error: bad port",
+   * }]);
+   * assert.match(g.spawnSite!, /:\d+:\d+$/);
    * ```
    */
   handleError(greenlet: Greenlet, error: unknown): void {
-    nativeConsoleError(`${greenlet} failed with ${formatError(error)}`);
+    const site = greenlet.spawnSite;
+    nativeConsoleError(
+      `${greenlet}${site === null ? "" : ` (spawned at ${site})`} failed with ${
+        formatError(error)
+      }`,
+    );
   }
 
   /**
@@ -430,7 +456,7 @@ export class Hub {
     if (main.waits === null) return false;
     const blocked: BlockedWait[] = [];
     for (const t of [main, ...core.liveOldestFirst()]) {
-      const what = describeWaits(t);
+      const what = describeWaits(t, waitDetail);
       if (what !== null) {
         blocked.push({
           greenlet: core.greenletOf(t) as Greenlet,
@@ -438,9 +464,54 @@ export class Hub {
         });
       }
     }
-    throwInto(main, new LoopExit(blocked), null, false);
+    throwInto(main, loopExitOf(core, blocked), null, false);
     return true;
   }
+}
+
+/**
+ * Internal (for testing.ts, not re-exported): the `LoopExit` of `core`'s
+ * deadlock, its frames where main started to wait (the hub's own say
+ * nothing) when that was recorded.
+ */
+export function loopExitOf(
+  core: { readonly mainWaitSite: { frames(): string[] } | null },
+  blocked: readonly BlockedWait[],
+): LoopExit {
+  const error = new LoopExit(blocked);
+  const frames = core.mainWaitSite?.frames() ?? [];
+  if (frames.length !== 0) {
+    // Deno prints an uncaught error's message, then its stack's lines
+    // after the first: there, the stack's first line is the message's
+    const head = "Deno" in globalThis
+      ? error.message.split("\n")[0]
+      : error.message;
+    error.stack = `${error.name}: ${head}\n${frames.join("\n")}`;
+  }
+  return error;
+}
+
+/**
+ * Internal (for testing.ts, not re-exported): what a `LoopExit` adds to a
+ * wait's source — where it was created (a greenlet joined: where it was
+ * spawned) and who holds it.
+ */
+export function waitDetail(source: object): string | null {
+  let target = source;
+  if (creationSiteOf(source) === null) {
+    const s = source as { target?: unknown; queue?: unknown };
+    const t = s.target ?? s.queue;
+    if (t !== null && typeof t === "object") target = t;
+  }
+  const parts: string[] = [];
+  const spawned = (target as { spawnSite?: unknown }).spawnSite;
+  const created = creationSiteOf(target);
+  if (typeof spawned === "string") parts.push(`spawned at ${spawned}`);
+  else if (created !== null) parts.push(`created at ${created}`);
+  const holders = (target as { [HOLDERS]?: () => string | null })[HOLDERS];
+  const held = typeof holders === "function" ? holders.call(target) : null;
+  if (held !== null) parts.push(held);
+  return parts.length === 0 ? null : parts.join("; ");
 }
 
 /**

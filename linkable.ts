@@ -341,7 +341,7 @@ export abstract class Linkable implements Waitable {
     if (typeof label !== "string") return label;
     return this.#source = label === ""
       ? this
-      : { toString: () => `${label} ${this}` };
+      : { target: this, toString: () => `${label} ${this}` };
   }
 
   /**

@@ -11,11 +11,15 @@ import {
   checkBlocking,
   checkTimeout,
   describe,
+  HOLDERS,
   inspectAsString,
 } from "./_util/mod.ts";
 import {
   currentScope,
+  DEAD,
   greenletOf,
+  inspectCreated,
+  noteCreation,
   type Scope,
   settle,
   type Task,
@@ -98,9 +102,27 @@ export class Semaphore extends Linkable {
   #waiters = new WaiterList();
   #options: AcquireWait;
   #holdOptions: AcquireWait;
+  /**
+   * The tasks that took permits not given back yet, oldest first (a release
+   * by one of several gives its own back; by anyone else, the oldest): who
+   * `LoopExit` says holds it. The oldest alone in `#holder` (no array on
+   * the common path), the others in `#holders`.
+   */
+  #holder: Task | null = null;
+  #holders: Task[] | null = null;
 
   static {
-    inspectAsString(this);
+    inspectAsString(this, inspectCreated);
+    Object.defineProperty(this.prototype, HOLDERS, {
+      value(this: Semaphore): string | null {
+        const h = this.#holder;
+        return h === null
+          ? null
+          : describeHolders([h, ...(this.#holders ?? [])]);
+      },
+      writable: true,
+      configurable: true,
+    });
   }
 
   /**
@@ -113,6 +135,28 @@ export class Semaphore extends Linkable {
     this.counter = checkValue(new.target.name, value);
     this.#options = acquireWait(this.#waiters, undefined, false);
     this.#holdOptions = acquireWait(this.#waiters, undefined, true);
+    noteCreation(this, new.target);
+  }
+
+  #took(task: Task): void {
+    if (this.#holder === null) this.#holder = task;
+    else (this.#holders ??= []).push(task);
+  }
+
+  #gave(): void {
+    const more = this.#holders;
+    if (more === null || more.length === 0) {
+      this.#holder = null;
+      return;
+    }
+    const me = currentScope().task;
+    if (this.#holder === me) {
+      this.#holder = more.shift()!;
+      return;
+    }
+    const i = more.indexOf(me);
+    if (i >= 0) more.splice(i, 1);
+    else this.#holder = more.shift()!; // the oldest's
   }
 
   /**
@@ -148,6 +192,7 @@ export class Semaphore extends Linkable {
   tryAcquire(): boolean {
     if (this.counter > 0 && this.#waiters.size === 0) {
       this.counter--;
+      this.#took(currentScope().task);
       return true;
     }
     return false;
@@ -175,6 +220,7 @@ export class Semaphore extends Linkable {
     if (this.counter > 0 && this.#waiters.size === 0) {
       if (free(scope, options)) {
         this.counter--;
+        this.#took(scope.task);
         return hold ? Promise.resolve(new Permit(this)) : RESOLVED_TRUE;
       }
     } else if (options?.timeout === 0 && !hold && free(scope, options)) {
@@ -191,8 +237,10 @@ export class Semaphore extends Linkable {
    * hub's run queue), else to the counter.
    */
   release(): void {
+    this.#gave();
     const w = this.#waiters.shift();
     if (w !== null) {
+      this.#took(w.task);
       settle(w, true, isHold(w.options) ? new Permit(this) : true);
       return;
     }
@@ -260,6 +308,21 @@ function acquireWait(
     timeoutValue: false,
     timeoutError: hold ? () => new Timeout(timeout) : undefined,
   };
+}
+
+/** How many holders `LoopExit` names. */
+const HOLDERS_SHOWN = 4;
+
+/** `held by <Greenlet "a" #1: a()> (dead), …`. */
+function describeHolders(holders: readonly Task[]): string {
+  const seen = new Set<Task>(holders);
+  const names = [...seen].slice(0, HOLDERS_SHOWN).map((t) =>
+    `${greenletOf(t)}${t.state === DEAD ? " (dead)" : ""}`
+  );
+  if (seen.size > HOLDERS_SHOWN) {
+    names.push(`${seen.size - HOLDERS_SHOWN} more`);
+  }
+  return `held by ${names.join(", ")}`;
 }
 
 function isHold(o: object): boolean {
@@ -388,7 +451,21 @@ export class RLock extends Linkable {
   #waiters = new WaiterList();
 
   static {
-    inspectAsString(this);
+    inspectAsString(this, inspectCreated);
+    Object.defineProperty(this.prototype, HOLDERS, {
+      value(this: RLock): string | null {
+        const t = this.#owner;
+        return t !== null && t.state === DEAD ? "its owner has ended" : null;
+      },
+      writable: true,
+      configurable: true,
+    });
+  }
+
+  /** Creates an unlocked RLock. */
+  constructor() {
+    super();
+    noteCreation(this, new.target);
   }
 
   /** The greenlet holding the lock, or null. */

@@ -40,6 +40,8 @@ export {
   type GetOptions,
   Greenlet,
   GreenletExit,
+  type GreenletJSON,
+  type GreenletState,
   type KillOptions,
   spawn,
   spawnLater,
@@ -63,6 +65,8 @@ export {
   type BlockingReport,
   formatRunInfo,
   type MonitorOptions,
+  setSiteMode,
+  type SiteMode,
   startMonitor,
   stopMonitor,
 } from "./monitor.ts";

@@ -6,6 +6,7 @@
  */
 
 import {
+  currentTask,
   greenletOf,
   nativeClearTimeout,
   nativeConsoleError,
@@ -14,12 +15,16 @@ import {
   nativeTimerRef,
   subscribe,
   type Task,
+  type Waiter,
 } from "./_core/mod.ts";
 import {
   checkOptions,
   checkTimeout,
   describe,
   optionNames,
+  setSiteMode as setMode,
+  siteMode,
+  userSite,
 } from "./_util/mod.ts";
 import type { Greenlet } from "./greenlet.ts";
 import { getHub, type RunInfoOptions } from "./hub.ts";
@@ -47,6 +52,20 @@ export interface BlockingReport {
   duration: number;
   /** The threshold in force, in milliseconds. */
   maxBlockingTime: number;
+  /** Where the greenlet was spawned (see {@linkcode Greenlet.spawnSite}). */
+  spawnSite?: string | null | undefined;
+  /**
+   * What the wait it resumed from before it blocked was on (`sleep`,
+   * `sleep(0)`, `Semaphore(counter=0, waiters=0)`…); null when it blocked
+   * from its start (or the monitor started while it ran).
+   */
+  resumedFrom?: string | null | undefined;
+  /**
+   * Where it reached the switch point that ended the block: the first frame
+   * of your code on the stack then (`file:line:col`) — the blocking code
+   * is just before it; null when it ended by returning.
+   */
+  switchSite?: string | null | undefined;
 }
 
 /**
@@ -79,13 +98,24 @@ const MONITOR_OPTIONS = optionNames(
   "spawnSites",
 );
 
-function defaultReport(r: BlockingReport): void {
+/** The default report's line (without the `gevent-ts monitor: ` prefix). */
+function formatBlockingReport(r: BlockingReport): string {
   const who = r.greenlet === null ? "the hub's thread" : String(r.greenlet);
-  nativeConsoleError(
-    `gevent-ts monitor: ${who} blocked the hub for ${
-      r.duration.toFixed(1)
-    } ms (max ${r.maxBlockingTime} ms)`,
-  );
+  let text = `${who} blocked the hub for ${
+    r.duration.toFixed(1)
+  } ms (max ${r.maxBlockingTime} ms)`;
+  if (r.greenlet === null) return text;
+  text += r.resumedFrom == null
+    ? ", from its start"
+    : `, resumed from its wait on ${r.resumedFrom}`;
+  text += r.switchSite == null
+    ? " until it ended"
+    : ` until its switch point at ${r.switchSite}`;
+  return r.spawnSite == null ? text : `${text}; spawned at ${r.spawnSite}`;
+}
+
+function defaultReport(r: BlockingReport): void {
+  nativeConsoleError(`gevent-ts monitor: ${formatBlockingReport(r)}`);
 }
 
 interface Running {
@@ -102,6 +132,8 @@ interface Running {
 }
 
 let running: Running | null = null;
+
+const YIELD = { toString: () => "sleep(0)" };
 
 function safeReport(m: Running, r: BlockingReport): void {
   try {
@@ -189,20 +221,39 @@ export function startMonitor(options: MonitorOptions = {}): void {
     unsubscribe: () => {},
   };
   running = m;
+  // what each greenlet's latest wait was on (a yield: YIELD)
+  const lastWait = new WeakMap<Task, object>();
   // A greenlet that reached a switch point (or ended) ran since segStart.
-  const switched = (task: Task): void => {
+  const ran = (task: Task, ended: boolean): void => {
     const t = nativeNow();
     const d = t - m.segStart;
     if (d >= m.max) {
       const greenlet = greenletOf(task) as Greenlet;
-      safeReport(m, { greenlet, duration: d, maxBlockingTime: m.max });
+      const from = lastWait.get(task);
+      safeReport(m, {
+        greenlet,
+        duration: d,
+        maxBlockingTime: m.max,
+        spawnSite: greenlet.spawnSite,
+        resumedFrom: from === undefined ? null : String(from),
+        // the stack now is the greenlet's, at its switch point
+        switchSite: ended || currentTask() !== task ? null : userSite(),
+      });
     }
     m.segStart = t;
   };
   m.unsubscribe = subscribe({
     spawnSites: options.spawnSites ?? true,
-    switch: switched,
-    finish: switched,
+    switch(task: Task): void {
+      ran(task, false);
+      lastWait.set(task, YIELD); // a wait's own hook names it next
+    },
+    wait(w: Waiter): void {
+      lastWait.set(w.task, w.source);
+    },
+    finish(task: Task): void {
+      ran(task, true);
+    },
     // User code that ran in a drain announced its own switch points; one
     // that ended at a raw await must stay visible to the monitor's timer.
     drain(ranUser: boolean): void {
@@ -272,4 +323,62 @@ export function stopMonitor(): void {
  */
 export function formatRunInfo(options?: RunInfoOptions): string {
   return getHub().runInfo(options);
+}
+
+/**
+ * How spawn sites ({@linkcode Greenlet.spawnSite}) and the creation sites
+ * of locks, events and queues (named in `LoopExit` messages) are recorded:
+ * `"bounded"` (the default), `"all"` or `"off"`.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { setSiteMode, type SiteMode } from "./mod.ts";
+ * const mode: SiteMode = "all";
+ * const previous = setSiteMode(mode);
+ * assert.equal(setSiteMode(previous), "all");
+ * ```
+ */
+export type SiteMode = "all" | "bounded" | "off";
+
+/**
+ * Sets how call sites are recorded — where each greenlet is spawned
+ * ({@linkcode Greenlet.spawnSite}, shown in failure reports, `toJSON`,
+ * inspection, monitor reports) and where each lock, event and queue is
+ * created (shown in `LoopExit`). Capturing one costs about a microsecond —
+ * as much as a spawn and join of a trivial greenlet — so the default,
+ * `"bounded"`, records at most 200 in each 100 ms (every site of a
+ * program that spawns fewer than 2,000 greenlets a second; a burst beyond
+ * that goes unrecorded, and costs at most 0.5 % more time). `"all"`
+ * records every one (as a running monitor does, for run info); `"off"`
+ * none. `GEVENT_SITES=all|bounded|off` in the environment sets it when
+ * gevent-ts loads (Deno: with env permission).
+ *
+ * @param mode `"all"`, `"bounded"` or `"off"`.
+ * @returns The mode set before.
+ * @throws {TypeError} For any other mode.
+ *
+ * @example Recording every spawn site
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { setSiteMode, spawn } from "./mod.ts";
+ * const previous = setSiteMode("all");
+ * const gs = Array.from({ length: 1000 }, () => spawn(() => 1));
+ * assert.ok(gs.every((g) => g.spawnSite !== null));
+ * setSiteMode("off");
+ * assert.equal(spawn(() => 1).spawnSite, null);
+ * setSiteMode(previous);
+ * ```
+ */
+export function setSiteMode(mode: SiteMode): SiteMode {
+  if (mode !== "all" && mode !== "bounded" && mode !== "off") {
+    throw new TypeError(
+      `Cannot set site mode: mode must be "all", "bounded" or "off", received ${
+        describe(mode)
+      }`,
+    );
+  }
+  const previous = siteMode();
+  setMode(mode);
+  return previous;
 }

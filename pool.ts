@@ -66,6 +66,7 @@ import {
   checkSignal,
   checkTimeout,
   describe,
+  HOLDERS,
   inspectAsString,
   optionNames,
 } from "./_util/mod.ts";
@@ -203,7 +204,7 @@ class GroupCore implements MapHost {
 
   /** Spawns `fn(...args)` as a member (its slot, if any, taken). */
   spawn<T>(
-    site: string | null,
+    site: object | null,
     fn: (...args: never[]) => T | PromiseLike<T>,
     args: readonly unknown[],
   ): Greenlet<T> {
@@ -313,7 +314,7 @@ class GroupCore implements MapHost {
 
   /** Spawns a quiet member with no link of its own (see MapHost). */
   spawnQuiet(
-    site: string | null,
+    site: object | null,
     fn: (...args: never[]) => unknown,
     args: readonly unknown[],
   ): Greenlet {
@@ -329,6 +330,10 @@ class GroupCore implements MapHost {
  */
 class Slots extends Semaphore {
   readonly #group: GroupBase;
+  static {
+    // its permits are taken by spawners and given back by members that end
+    Object.defineProperty(this.prototype, HOLDERS, { value: () => null });
+  }
   constructor(group: GroupBase, capacity: number) {
     super(capacity);
     this.#group = group;

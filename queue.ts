@@ -22,7 +22,9 @@ import {
 } from "./_util/mod.ts";
 import {
   currentScope,
+  inspectCreated,
   NO_OPTIONS,
+  noteCreation,
   settle,
   unhindered,
   type Waiter,
@@ -195,7 +197,7 @@ export class Queue<T = unknown> implements AsyncIterable<T> {
   readonly #peekWait: GetWait;
 
   static {
-    inspectAsString(this);
+    inspectAsString(this, inspectCreated);
   }
 
   /**
@@ -215,6 +217,7 @@ export class Queue<T = unknown> implements AsyncIterable<T> {
     this.#peekSource = new WaitSource("peek at", this);
     this.#getWait = { list: this.#getters, peek: false };
     this.#peekWait = { list: this.#getters, peek: true };
+    noteCreation(this, new.target);
   }
 
   /**

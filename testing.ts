@@ -56,7 +56,7 @@ import {
   trackOp,
 } from "./_core/mod.ts";
 import type { Greenlet } from "./greenlet.ts";
-import { type BlockedWait, Hub, LoopExit } from "./hub.ts";
+import { type BlockedWait, Hub, loopExitOf, waitDetail } from "./hub.ts";
 import { killAll } from "./join_all.ts";
 // Loads the hub and greenlets, as every entry point does.
 import "./mod.ts";
@@ -361,7 +361,7 @@ class Run {
     const blocked: BlockedWait[] = [];
     const fnWaits = this.#fnState === PENDING;
     for (const t of [main, ...core.liveOldestFirst()]) {
-      const what = describeWaits(t) ??
+      const what = describeWaits(t, waitDetail) ??
         ((t === main ? fnWaits : t.state === RUNNING) ? UNSEEN : null);
       if (what !== null) {
         blocked.push({
@@ -370,7 +370,7 @@ class Run {
         });
       }
     }
-    const error = new LoopExit(blocked);
+    const error = loopExitOf(core, blocked);
     if (main.waits !== null) {
       // as the hub does when the event loop runs dry: thrown into main's waits
       throwInto(main, error, null, false);

@@ -8,6 +8,13 @@
  */
 
 import type { Scope, Task } from "./scope.ts";
+import {
+  captureSite,
+  creationSites,
+  sampleSite,
+  type Site,
+  siteMode,
+} from "../_util/mod.ts";
 import type { Waiter } from "./waiter.ts";
 
 /** What a subscriber may listen to; every member is optional. */
@@ -56,6 +63,44 @@ export let onTimer: Fn<void>[] | null = null;
 export let onDrain: Fn<boolean>[] | null = null;
 /** Whether any subscriber wants spawn sites recorded. */
 export let spawnSites = false;
+
+/**
+ * The site below `below` (the caller of the public function called) of a
+ * greenlet spawned or a primitive created now: every one while a
+ * subscriber wants spawn sites, else as the site mode says (bounded by
+ * default; see `setSiteMode`).
+ */
+export function takeSite(below: unknown): Site | null {
+  return spawnSites ? captureSite(below) : sampleSite(below);
+}
+
+/**
+ * Records where `obj` (a lock, an event, a queue) is created, if sites are
+ * recorded now: `below` is its class (`new.target`).
+ */
+export function noteCreation(obj: object, below: unknown): void {
+  const site = takeSite(below);
+  if (site !== null) creationSites.set(obj, site);
+}
+
+/** Where `obj` was created, if that was recorded; else null. */
+export function creationSiteOf(obj: object): string | null {
+  return creationSites.get(obj)?.text ?? null;
+}
+
+/**
+ * How a primitive inspects (`console.log`, `util.inspect`): its
+ * `toString()`, then where it was created when that was recorded.
+ */
+export function inspectCreated(this: object): string {
+  const site = creationSiteOf(this);
+  return site === null ? String(this) : `${this} — created at ${site}`;
+}
+
+/** Whether every spawn site is recorded now (run info shows them then). */
+export function allSites(): boolean {
+  return spawnSites || siteMode() === "all";
+}
 
 /**
  * Who the hub acts for while its own code settles waits or spawns: the task

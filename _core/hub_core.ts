@@ -12,6 +12,7 @@ import { RunQueue } from "./run_queue.ts";
 import { type TimerHost, Timers } from "./timers.ts";
 import { Quiescence } from "./quiescence.ts";
 import type { Scheduler } from "./scheduler.ts";
+import type { Site } from "../_util/mod.ts";
 import { DEAD, RUNNING, type Scope, Task } from "./scope.ts";
 
 /**
@@ -83,6 +84,7 @@ export class HubCore implements Scheduler {
   readonly main: Task;
   /** Next greenlet id. */
   nextId = 1;
+  mainWaitSite: Site | null = null;
   /**
    * Its clock stopped for good (a finished `withVirtualTime`): what still
    * waits on it stays pending, and the loop-dry hook leaves it alone.

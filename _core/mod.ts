@@ -15,12 +15,17 @@ export { als, currentScope, currentTask, setFallbackTask } from "./context.ts";
 export {
   actFor,
   actor,
+  allSites,
+  creationSiteOf,
   emit,
+  inspectCreated,
+  noteCreation,
   onFinish,
   onSpawn,
   onStart,
   spawnSites,
   subscribe,
+  takeSite,
 } from "./hooks.ts";
 export {
   coreOnHost,
@@ -39,7 +44,13 @@ export {
   nativeTimerRef,
 } from "./native.ts";
 export { watchLoopDry } from "./quiescence.ts";
-export { type DescribedTimer, formatRunInfo } from "./run_info.ts";
+export {
+  type DescribedTimer,
+  formatRunInfo,
+  type StateName,
+  stateName,
+  stateText,
+} from "./run_info.ts";
 export { runUserTask, type UserTask } from "./run_queue.ts";
 export { type Scheduler } from "./scheduler.ts";
 export {

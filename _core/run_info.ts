@@ -7,6 +7,7 @@
 
 import type { HubCore } from "./hub_core.ts";
 import { timeLeft } from "../_util/mod.ts";
+import { allSites } from "./hooks.ts";
 import { DEAD, NEW, RUNNING, SCHEDULED, type Task } from "./scope.ts";
 import { describeWaits } from "./waiter.ts";
 
@@ -30,17 +31,59 @@ const STATES: Record<number, string> = {
   [DEAD]: "dead",
 };
 
-function line(core: HubCore, t: Task, shownUnder: Task | null): string {
+/**
+ * A greenlet's state in one word: `"unstarted"`, `"scheduled"` (to start),
+ * `"running"` (it runs, or its resumption is queued), `"waiting"` (on
+ * something the hub owns), `"away"` (in an await the hub does not own: the
+ * run queue's probe found it neither running nor parked) or `"dead"`.
+ */
+export type StateName =
+  | "unstarted"
+  | "scheduled"
+  | "running"
+  | "waiting"
+  | "away"
+  | "dead";
+
+const NAMES: Record<number, StateName> = {
+  [NEW]: "unstarted",
+  [SCHEDULED]: "scheduled",
+  [DEAD]: "dead",
+};
+
+/** `t`'s {@linkcode StateName}. */
+export function stateName(t: Task): StateName {
+  if (t.state !== RUNNING) return NAMES[t.state];
+  if (t.waits !== null) return "waiting";
+  // main is the program's code: the hub cannot tell where it is
+  return !t.isMain && t.away ? "away" : "running";
+}
+
+const AWAY = "away in an await the hub does not own";
+
+/**
+ * `t`'s state as run info shows it: `running`, `waiting on sleep (2.2 s
+ * left)`, `away in an await the hub does not own`, `dead`…
+ */
+export function stateText(t: Task): string {
   const waits = describeWaits(t);
-  const state = t.state === DEAD
-    ? (waits === null ? "dead" : `ended; a flow it started waits on ${waits}`)
-    : waits !== null
-    ? `waiting on ${waits}`
-    : STATES[t.state];
+  if (t.state === DEAD) {
+    return waits === null
+      ? "dead"
+      : `ended; a flow it started waits on ${waits}`;
+  }
+  if (waits !== null) return `waiting on ${waits}`;
+  return stateName(t) === "away" ? AWAY : STATES[t.state];
+}
+
+function line(core: HubCore, t: Task, shownUnder: Task | null): string {
+  const state = stateText(t);
   const orphan = t.parent !== null && t.parent !== shownUnder
     ? ` (parent ${core.greenletOf(t.parent)} ended)`
     : "";
-  const site = t.spawnSite === null ? "" : ` — spawned at ${t.spawnSite}`;
+  const site = t.spawnSite === null || !allSites()
+    ? ""
+    : ` — spawned at ${t.spawnSite}`;
   let away = "";
   for (const s of t.detached ?? []) {
     const from = (s as { site?: string | null }).site;

@@ -8,6 +8,7 @@
 
 import type { Timer } from "./timer_heap.ts";
 import type { Scope, Task } from "./scope.ts";
+import type { Site } from "../_util/mod.ts";
 
 /** What the waiting layer needs from a hub (implemented by the hub core). */
 export interface Scheduler {
@@ -15,6 +16,11 @@ export interface Scheduler {
   readonly main: Task;
   /** The hub's time in milliseconds. */
   now(): number;
+  /**
+   * Where main's latest first wait started (when recorded): the frames a
+   * `LoopExit` thrown into it shows.
+   */
+  mainWaitSite: Site | null;
   /** Appends `fn(arg, arg2)` (which resumes no greenlet) to the hub's run queue. */
   schedule<A, B>(fn: (arg: A, arg2: B) => void, arg: A, arg2?: B): void;
   /** Appends `fn(arg)`, which resumes `task` (settles its wait's promise). */

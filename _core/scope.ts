@@ -12,6 +12,7 @@ import type { Scheduler } from "./scheduler.ts";
 import type { ScopeSignals } from "./signals.ts";
 import type { Waiter } from "./waiter.ts";
 import { emit, onDetach } from "./hooks.ts";
+import type { Site } from "../_util/mod.ts";
 
 /** An error thrown into a scope: a cancellation, or a one-shot Timeout. */
 export class Pending {
@@ -138,8 +139,8 @@ export class Task extends Scope {
   state: number = NEW;
   /** The public Greenlet (main's is made on first use). */
   greenlet: object | null = null;
-  /** Where it was spawned, while a monitor records it. */
-  spawnSite: string | null = null;
+  /** Where it was spawned, when recorded (see `takeSite`). */
+  spawnSite: Site | null = null;
   /** The hub's live list. */
   lnext: Task | null = null;
   /** See `lnext`. */

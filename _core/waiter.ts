@@ -7,7 +7,7 @@
  */
 
 import type { Timer } from "./timer_heap.ts";
-import { emit, onSettle, onSwitch, onWait } from "./hooks.ts";
+import { emit, onSettle, onSwitch, onWait, takeSite } from "./hooks.ts";
 import {
   interrupter,
   MAX_DELIVERIES,
@@ -252,6 +252,7 @@ export function waitOn(
   const head = task.waits;
   if (head === null) {
     if (task.parent !== null) task.core.noteBlocked(task, 1); // not main
+    else task.core.mainWaitSite = takeSite(waitOn); // for a LoopExit
   } else {
     head.gprev = w;
     w.gnext = head;
@@ -295,13 +296,19 @@ export function yieldNow(scope: Scope): Promise<unknown> {
 
 /**
  * What `task` waits on, e.g. `sleep (3.2 s left) and join of <…>`: each
- * wait's source, with the time left when it has a timeout; null if nothing.
+ * wait's source (then what `detail` says of it, in brackets), with the time
+ * left when it has a timeout; null if nothing.
  */
-export function describeWaits(task: Task): string | null {
+export function describeWaits(
+  task: Task,
+  detail?: (source: object) => string | null,
+): string | null {
   let text: string | null = null;
   let now: number | null = null;
   for (let w = task.waits; w !== null; w = w.gnext) {
     let part = String(w.source);
+    const more = detail === undefined ? null : detail(w.source);
+    if (more !== null) part += ` (${more})`;
     if (w.timer !== null) {
       now ??= task.core.now();
       part += ` (${timeLeft(w.timer.deadline - now)})`;

@@ -19,13 +19,19 @@ function oneLine(this: object): string {
 }
 
 /**
- * Makes the runtime print instances of `cls` (and its subclasses) as their
- * `toString()`, on Node and on Deno, instead of their fields.
+ * Makes the runtime print instances of `cls` (and its subclasses) as
+ * `text` says (default: their `toString()`), on Node and on Deno, instead
+ * of their fields.
  */
-export function inspectAsString(cls: { readonly prototype: object }): void {
+export function inspectAsString(
+  cls: { readonly prototype: object },
+  text: (this: never) => string = oneLine,
+): void {
   for (const key of [NODE_INSPECT, DENO_INSPECT]) {
     Object.defineProperty(cls.prototype, key, {
-      value: oneLine,
+      value: function (this: never): string {
+        return text.call(this);
+      },
       writable: true,
       configurable: true,
       enumerable: false,
@@ -119,6 +125,30 @@ export function formatCall(
     }
   });
   return `${functionName(fn)}(${parts.join(", ")})`;
+}
+
+/** A value as a short, one-line expression (cut to 50 characters). */
+export function shortValue(v: unknown): string {
+  try {
+    return cut(repr(v, false));
+  } catch {
+    return "[object]"; // a getter or a proxy that throws
+  }
+}
+
+/** How many characters of an error's message a summary shows. */
+const MESSAGE_CHARS = 100;
+
+/** An error in one line: `TypeError: fetch failed` (message cut to 100). */
+export function errorSummary(e: unknown): string {
+  if (e instanceof Error) {
+    const m = String(e.message).split("\n")[0];
+    const msg = m.length <= MESSAGE_CHARS
+      ? m
+      : `${m.slice(0, MESSAGE_CHARS - 1)}…`;
+    return msg === "" ? e.name : `${e.name}: ${msg}`;
+  }
+  return shortValue(e);
 }
 
 /** A duration still to run, for run info: "250 ms left", "3.2 s left". */

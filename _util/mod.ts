@@ -21,9 +21,24 @@ export {
 export { Deque } from "./deque.ts";
 export { Heap } from "./heap.ts";
 export {
+  errorSummary,
   formatCall,
   formatError,
   inspectAsString,
+  shortValue,
   timeLeft,
 } from "./inspect.ts";
-export { callerSite, userSite } from "./site.ts";
+export {
+  callerSite,
+  captureSite,
+  creationSites,
+  HOLDERS,
+  sampleSite,
+  setSiteMode,
+  Site,
+  SITE_BUDGET,
+  SITE_WINDOW_MS,
+  type SiteMode,
+  siteMode,
+  userSite,
+} from "./site.ts";

@@ -10,6 +10,7 @@ import {
   joinAll,
   killAll,
   Semaphore,
+  setSiteMode,
   shield,
   sleep,
   spawn,
@@ -21,6 +22,7 @@ import {
   capturingErrors,
   deferred,
   errorsOf,
+  isDeno,
   runProcess,
   test,
 } from "./test_adapter.ts";
@@ -1317,4 +1319,160 @@ test("a real failure in shielded cleanup after a kill is reported", async () => 
     [true, false, "cleanup failed"],
   );
   assert.deepEqual(errors, ["closer: Error: cleanup failed"]);
+});
+
+/**
+ * `file:///…/greenlet_test.ts:12:3` → `here:12:3` on Deno (the sources);
+ * `here:L:C` on Node (the built test: other lines).
+ */
+function sited(text: string | null): string | null {
+  return text === null ? null : text.replace(
+    /^(?:file:\/\/)?\/\S*\/greenlet_test\.(?:ts|mjs|cjs):(\d+):(\d+)$/,
+    (_, line, col) => isDeno ? `here:${line}:${col}` : "here:L:C",
+  );
+}
+
+function here(line: number, col: number): string {
+  return isDeno ? `here:${line}:${col}` : "here:L:C";
+}
+
+test("spawnSite is where spawn, spawnLater, new Greenlet or hub.spawn was called; null for main", async () => {
+  const previous = setSiteMode("all");
+  try {
+    const body = () => 1;
+    const gs = [
+      spawn(body),
+      spawnLater(1, body),
+      new Greenlet(body),
+      getHub().spawn(body),
+    ];
+    gs[2].start();
+    class Mine extends Greenlet<number> {}
+    const mine = new Mine(body);
+    mine.start();
+    assert.deepEqual([...gs, mine].map((g) => sited(g.spawnSite)), [
+      here(1344, 7),
+      here(1345, 7),
+      here(1346, 7),
+      here(1347, 16),
+      here(1351, 18),
+    ]);
+    assert.equal(getHub().main.spawnSite, null);
+    await joinAll([...gs, mine]);
+  } finally {
+    setSiteMode(previous);
+  }
+});
+
+test("site modes: off records none; bounded records 200, then none until 100 ms passed", async () => {
+  const previous = setSiteMode("off");
+  try {
+    const body = () => 1;
+    const off = spawn(body);
+    assert.equal(off.spawnSite, null);
+    setSiteMode("bounded"); // a fresh window
+    const gs = Array.from({ length: 300 }, () => spawn(body));
+    assert.deepEqual(
+      [gs.slice(0, 200), gs.slice(200)].map((part) =>
+        part.filter((g) => g.spawnSite !== null).length
+      ),
+      [200, 0],
+    );
+    await new Promise((r) => setTimeout(r, 110)); // a new window is due
+    // the clock is read once in 64 spawns: from then on, a new budget
+    const later = Array.from({ length: 64 }, () => spawn(body));
+    const recorded = later.map((g) => g.spawnSite !== null);
+    const k = recorded.indexOf(true);
+    assert.ok(k >= 0, "a new window within 64 spawns");
+    assert.deepEqual(recorded, later.map((_, i) => i >= k));
+    await joinAll([off, ...gs, ...later]);
+  } finally {
+    setSiteMode(previous);
+  }
+  assert.throws(() => setSiteMode("some" as never), {
+    name: "TypeError",
+    message:
+      'Cannot set site mode: mode must be "all", "bounded" or "off", received "some"',
+  });
+});
+
+test("toJSON: id, name, state, spawn site and parent; once dead, the outcome", async () => {
+  const previous = setSiteMode("all");
+  const gate = deferred();
+  let child: Greenlet | null = null;
+  const errors = await errorsOf(async () => {
+    const parent = spawn(async function parent() {
+      child = spawn(async function child() {
+        await gate.promise; // an await the hub does not own
+        throw new TypeError("fetch failed\nat line two");
+      });
+      await sleep(10_000);
+    });
+    const unstarted = new Greenlet(function unstarted() {});
+    assert.deepEqual(JSON.parse(JSON.stringify([parent, unstarted])), [
+      {
+        id: parent.id,
+        name: "parent",
+        state: "scheduled",
+        spawnSite: parent.spawnSite,
+        parent: 0,
+      },
+      {
+        id: unstarted.id,
+        name: "unstarted",
+        state: "unstarted",
+        spawnSite: unstarted.spawnSite,
+        parent: 0,
+      },
+    ]);
+    assert.equal(sited(parent.spawnSite), here(1404, 20));
+    await sleep(0);
+    await sleep(0);
+    const c = child! as Greenlet;
+    assert.deepEqual([parent.toJSON(), c.toJSON()], [
+      {
+        id: parent.id,
+        name: "parent",
+        state: "waiting",
+        spawnSite: parent.spawnSite,
+        parent: 0,
+      },
+      {
+        id: c.id,
+        name: "child",
+        state: "away",
+        spawnSite: c.spawnSite,
+        parent: parent.id,
+      },
+    ]);
+    assert.equal(sited(c.spawnSite), here(1405, 15));
+    gate.resolve();
+    await c.join();
+    await parent.kill();
+    const killed = spawn(() => sleep(10_000));
+    await sleep(0);
+    await killed.kill(new RangeError("stop"));
+    assert.deepEqual(
+      [c, parent, killed].map((g) => {
+        const { successful, exception } = g.toJSON();
+        return { successful, exception };
+      }),
+      [
+        { successful: false, exception: "TypeError: fetch failed" },
+        { successful: true, exception: undefined },
+        { successful: false, exception: "RangeError: stop" },
+      ],
+    );
+    assert.equal(
+      JSON.stringify(getHub().main),
+      JSON.stringify({
+        id: 0,
+        name: "main",
+        state: "running",
+        spawnSite: null,
+        parent: null,
+      }),
+    );
+  }).finally(() => setSiteMode(previous));
+  assert.deepEqual(errors, ["child: TypeError: fetch failed\nat line two"]);
 });

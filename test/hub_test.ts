@@ -297,10 +297,14 @@ test(
     const shown = lines.filter((l, i) =>
       !/^\s+at /.test(l) || !/^\s+at /.test(lines[i - 1])
     ).map((l) => l.replace(/^\s+at .*/, "    at …"));
-    assert.deepEqual(shown, [
-      '<Greenlet "failing" #1: failing()> failed with TypeError: bad',
+    assert.deepEqual(shown.map(sitesIn), [
+      `<Greenlet "failing" #1: failing()> (spawned at ${
+        at("handle_error", 6, 11)
+      }) failed with TypeError: bad`,
       "    at …",
-      '<Greenlet "fetchPage" #2: fetchPage("http://127.0.0.1:6000/")> failed with TypeError: fetch failed',
+      `<Greenlet "fetchPage" #2: fetchPage("http://127.0.0.1:6000/")> (spawned at ${
+        at("handle_error", 10, 11)
+      }) failed with TypeError: fetch failed`,
       "    at …",
       "Caused by: Error: bad port",
       "    at …",
@@ -356,14 +360,47 @@ test("bad arguments throw at once, naming the argument and value", () => {
 test("LoopExit names every blocked greenlet instead of hanging", async () => {
   const { output, code } = await runFixture("deadlock");
   assert.equal(code, 0, output);
-  const lines = output.trim().split("\n");
+  const lines = sitesIn(output.trim()).split("\n");
+  // each greenlet by its spawn site, the Semaphore by its creation site
+  const sem = `Semaphore(counter=0, waiters=2) (created at ${
+    at("deadlock", 6, 15)
+  })`;
   assert.deepEqual(lines, [
     "caught LoopExit",
     "This operation would block forever: nothing is left that could wake these greenlets:",
     '  <Greenlet "main" #0> is waiting on joinAll of 2 greenlets (0 done)',
-    '  <Greenlet "first" #1: first()> is waiting on Semaphore(counter=0, waiters=2)',
-    '  <Greenlet "second" #2: second()> is waiting on Semaphore(counter=0, waiters=2)',
+    `  <Greenlet "first" #1: first()> (spawned at ${
+      at("deadlock", 7, 17)
+    }) is waiting on ${sem}`,
+    `  <Greenlet "second" #2: second()> (spawned at ${
+      at("deadlock", 10, 18)
+    }) is waiting on ${sem}`,
     "blocked: 3",
+    // its frames: where main waits, in the fixture's code
+    `    at main (${at("deadlock", 14, 11)})`,
+    `    at ${at("deadlock", 30, 1)}`, // main() called at top level
+  ]);
+});
+
+test("LoopExit names each primitive by where it was made, and who holds it: a Semaphore's permits, an RLock", async () => {
+  const { output, code } = await runFixture("deadlock_holders");
+  assert.equal(code, 0, output);
+  const takesB = '<Greenlet "takesB" #2: takesB()>';
+  assert.deepEqual(sitesIn(output.trim()).split("\n"), [
+    "This operation would block forever: nothing is left that could wake these greenlets:",
+    `  <Greenlet "main" #0> is waiting on Semaphore(counter=0, waiters=1) (created at ${
+      at("deadlock_holders", 7, 13)
+    }; held by <Greenlet "takesA" #1: takesA()> (dead))`,
+    `  <Greenlet "waitsOnB" #3: waitsOnB()> (spawned at ${
+      at("deadlock_holders", 18, 3)
+    }) is waiting on Semaphore(counter=0, waiters=1) (created at ${
+      at("deadlock_holders", 8, 13)
+    }; held by ${takesB} (dead))`,
+    `  <Greenlet "waitsOnLock" #4: waitsOnLock()> (spawned at ${
+      at("deadlock_holders", 21, 3)
+    }) is waiting on RLock(owner=${takesB}, depth=1, waiters=1) (created at ${
+      at("deadlock_holders", 9, 16)
+    }; its owner has ended)`,
   ]);
 });
 
@@ -382,29 +419,28 @@ test(
         // file:///….mjs:12 (ESM) or /…/_core.cjs:12 (the CJS core)
         .replace(/^(file:\/\/)?\/\S+:\d+$/, "file:line")
         .replace(/^Node\.js v[\d.]+$/, "Node.js vN")
+        .replace(/^(node:internal\/\S+):\d+$/, "$1:N")
     );
     const message = [
       "This operation would block forever: nothing is left that could wake this greenlet:",
-      '  <Greenlet "main" #0> is waiting on Semaphore(counter=0, waiters=1)',
-    ];
-    const source = [
-      "    throwInto(main, new LoopExit(blocked), null, false);",
-      "                    ^",
+      `  <Greenlet "main" #0> is waiting on Semaphore(counter=0, waiters=1) (created at ${
+        at("deadlock_uncaught", 6, 9)
+      })`,
     ];
     assert.deepEqual(
-      shown,
+      shown.map(sitesIn),
       isDeno
-        // Deno shows the line that made the error under the message
         ? [
           `error: Uncaught (in promise) LoopExit: ${message[0]}`,
           message[1],
-          ...source,
           "    at …",
         ]
-        // Node shows it above, and its version below
+        // Node shows where it reports it above (the error's own frames
+        // are the user's), and its version below
         : [
-          "file:line",
-          ...source,
+          "node:internal/process/promises:N",
+          "    triggerUncaughtException(err, true /* fromPromise */);",
+          "    ^",
           "",
           `LoopExit: ${message[0]}`,
           message[1],
@@ -413,6 +449,12 @@ test(
           "Node.js vN",
         ],
     );
+    // its frames are the fixture's, where main waits: not the hub's
+    const frames = lines.filter((l) => /^\s+at /.test(l)).map(sitesIn);
+    assert.deepEqual(frames, [
+      `    at main (${at("deadlock_uncaught", 6, 26)})`,
+      `    at ${at("deadlock_uncaught", 10, 1)}`,
+    ]);
   },
 );
 
@@ -431,6 +473,22 @@ test("a deadlocked top-level await: LoopExit on Node; Deno ends the program firs
  * Runs a program of testdata/ in a child process: the source under Deno, its
  * build (pointed at the ESM bundle) under Node.
  */
+/**
+ * `file:///…/name.ts:6:15` → `name:6:15` on Deno, which runs the fixtures'
+ * sources; `name:L:C` on Node, which runs them built (other lines).
+ */
+function sitesIn(text: string): string {
+  return text.replace(
+    /(?:file:\/\/)?\/[^\s()]*\/(\w+)\.(?:ts|mjs|cjs):(\d+):(\d+)/g,
+    (_, file, line, col) => isDeno ? `${file}:${line}:${col}` : `${file}:L:C`,
+  );
+}
+
+/** A site in a fixture as {@linkcode sitesIn} shows it. */
+function at(file: string, line: number, col: number): string {
+  return isDeno ? `${file}:${line}:${col}` : `${file}:L:C`;
+}
+
 async function runFixture(name: string): Promise<ProcessResult> {
   const path = isDeno ? `testdata/${name}.ts` : `npm/testdata/${name}.mjs`;
   const exe = isDeno

@@ -14,6 +14,7 @@ import {
   Group,
   Hub,
   JoinableQueue,
+  joinAll,
   LifoQueue,
   LoopExit,
   NotOwnerError,
@@ -22,21 +23,93 @@ import {
   Queue,
   RLock,
   Semaphore,
+  setSiteMode,
   sleep,
   spawn,
   Timeout,
 } from "../mod.ts";
-import { test } from "./test_adapter.ts";
+import { errorsOf, isDeno, test } from "./test_adapter.ts";
 
-test("a greenlet inspects as one line: its name, id and call, arguments shortened", async () => {
+/** `file:///…/inspect_test.ts:32:13` → `here:32:13` (`here:L:C` built: other lines). */
+function sites(text: string): string {
+  return text.replace(
+    /(?:file:\/\/)?\/[^\s()]*\/inspect_test\.(?:ts|mjs|cjs):(\d+):(\d+)/g,
+    (_, line, col) => isDeno ? `here:${line}:${col}` : "here:L:C",
+  );
+}
+
+function here(line: number, col: number): string {
+  return isDeno ? `here:${line}:${col}` : "here:L:C";
+}
+
+test("a greenlet inspects as one line: its name, id and call, state, spawn site", async () => {
+  const previous = setSiteMode("all");
   const g = spawn(function crawl(_n: number) {}, 7);
+  setSiteMode(previous);
   const text = inspect(g);
-  assert.equal(text, `<Greenlet "crawl" #${g.id}: crawl(7)>`);
+  const site = here(47, 13);
+  assert.equal(
+    sites(text),
+    `<Greenlet "crawl" #${g.id}: crawl(7)> scheduled to start — spawned at ${site}`,
+  );
   assert.equal(text.split("\n").length, 1);
-  assert.equal(inspect({ g }), `{ g: <Greenlet "crawl" #${g.id}: crawl(7)> }`);
-  assert.equal(inspect(getHub().main), '<Greenlet "main" #0>');
+  assert.equal(String(g), `<Greenlet "crawl" #${g.id}: crawl(7)>`); // messages
+  assert.equal(
+    sites(inspect({ g }, { breakLength: Infinity })),
+    `{ g: <Greenlet "crawl" #${g.id}: crawl(7)> scheduled to start — spawned at ${site} }`,
+  );
+  assert.equal(inspect(getHub().main), '<Greenlet "main" #0> running');
   await g.join();
-  assert.equal(inspect(g), `<Greenlet "crawl" #${g.id}: crawl(7)>`); // dead too
+  assert.equal(
+    sites(inspect(g)),
+    `<Greenlet "crawl" #${g.id}: crawl(7)> dead, returned undefined — spawned at ${site}`,
+  );
+});
+
+test("a greenlet inspects with its state: waiting, away, dead with its result, exception or kill", async () => {
+  const previous = setSiteMode("off"); // no sites: the states alone
+  const errors = await errorsOf(async () => {
+    const gate = new Event();
+    const waiting = spawn(function waiting() {
+      return gate.wait();
+    });
+    let wake!: () => void;
+    const away = spawn(async function away() {
+      await new Promise<void>((r) => wake = r); // a promise the hub does not own
+      return { n: 1 };
+    });
+    const failing = spawn(function failing() {
+      throw new TypeError("bad port\nsecond line");
+    });
+    const killed = spawn(() => sleep(10_000));
+    const killedWith = spawn(() => sleep(10_000));
+    await sleep(0);
+    await sleep(0);
+    assert.deepEqual([waiting, away].map((g) => inspect(g)), [
+      `<Greenlet "waiting" #${waiting.id}: waiting()> waiting on Event(clear)`,
+      `<Greenlet "away" #${away.id}: away()> away in an await the hub does not own`,
+    ]);
+    await killed.kill();
+    await killedWith.kill(new RangeError("stop"));
+    gate.set();
+    wake();
+    await joinAll([waiting, away, failing], { raiseError: false });
+    assert.deepEqual(
+      [waiting, away, failing, killed, killedWith].map((g) =>
+        inspect(g).replace(/^<Greenlet [^>]*> /, "")
+      ),
+      [
+        "dead, returned true",
+        "dead, returned { n: 1 }",
+        "dead, failed with TypeError: bad port",
+        "dead, killed (GreenletExit)",
+        "dead, killed by RangeError: stop",
+      ],
+    );
+  }).finally(() => setSiteMode(previous));
+  assert.deepEqual(errors, [
+    "failing: TypeError: bad port\nsecond line",
+  ]);
 });
 
 test("a greenlet's call shows each argument as gevent does, cut to 50 characters", async () => {
@@ -96,7 +169,25 @@ test("a greenlet's call shows each argument as gevent does, cut to 50 characters
   await anon.join();
 });
 
-test("every public class with internal state inspects as its toString()", async () => {
+test("two Semaphores made on different lines inspect differently: each names where it was made", () => {
+  const previous = setSiteMode("all");
+  try {
+    const a = new Semaphore(1);
+    const b = new Semaphore(1);
+    const q = new Queue();
+    assert.deepEqual([a, b, q].map((o) => sites(inspect(o))), [
+      `Semaphore(counter=1, waiters=0) — created at ${here(175, 15)}`,
+      `Semaphore(counter=1, waiters=0) — created at ${here(176, 15)}`,
+      `Queue(items=0) — created at ${here(177, 15)}`,
+    ]);
+    assert.equal(String(a), "Semaphore(counter=1, waiters=0)"); // messages
+  } finally {
+    setSiteMode(previous);
+  }
+});
+
+test("every public class with internal state inspects as its toString() (no site recorded)", async () => {
+  const previous = setSiteMode("off");
   const hub = new Hub();
   const objects: object[] = [
     hub,
@@ -114,6 +205,7 @@ test("every public class with internal state inspects as its toString()", async 
     new Group(),
     new Pool(4),
   ];
+  setSiteMode(previous);
   for (const o of objects) assert.equal(inspect(o), String(o));
   assert.deepEqual(objects.map(String), [
     "<Hub: 0 greenlets alive>",

@@ -12,9 +12,11 @@ import {
   GreenletExit,
   joinAll,
   killAll,
+  LoopExit,
   NotOwnerError,
   RLock,
   Semaphore,
+  setSiteMode,
   sleep,
   spawn,
   Timeout,
@@ -27,6 +29,7 @@ import {
   test,
 } from "./test_adapter.ts";
 import { type WaitCase, waitContract } from "./test_waits.ts";
+import { withVirtualTime } from "../testing.ts";
 
 test("Semaphore wakes waiters in FIFO order", async () => {
   const sem = new Semaphore(0);
@@ -1246,4 +1249,50 @@ test("property: Semaphore and BoundedSemaphore conserve permits through withTime
     ),
     { numRuns: REAL_RUNS, examples: PERMIT_EXAMPLES },
   );
+});
+
+test("LoopExit says who holds a Semaphore: a release by one of its holders gives its own permit back, by anyone else the oldest's", async () => {
+  const previous = setSiteMode("off"); // the holders alone
+  const messages = await withVirtualTime(async () => {
+    const sem = new Semaphore(2);
+    const log: string[] = [];
+    const take = async function take() {
+      await sem.acquire();
+      await sleep(Infinity);
+    };
+    const a = spawn(take);
+    const b = spawn(take);
+    a.name = "a";
+    b.name = "b";
+    const deadlock = async (): Promise<void> => {
+      try {
+        await sem.acquire();
+        log.push("acquired?!");
+      } catch (e) {
+        if (!(e instanceof LoopExit)) throw e;
+        log.push(
+          e.message.split("\n")[1].replace(/^.* \(held by /, "held by "),
+        );
+      }
+    };
+    await sleep(0);
+    await deadlock(); // both hold one
+    sem.release(); // by main, a holder of none: the oldest's (a) goes
+    sem.release(); // b's: nobody holds it
+    await sem.acquire();
+    await sem.acquire();
+    await deadlock(); // main holds both
+    await spawn(function other() {
+      sem.release(); // by a greenlet holding none: main's oldest
+    }).join();
+    await sem.acquire();
+    await killAll([a, b]);
+    await deadlock();
+    return log;
+  }).finally(() => setSiteMode(previous));
+  assert.deepEqual(messages, [
+    'held by <Greenlet "a" #1: take()>, <Greenlet "b" #2: take()>)',
+    'held by <Greenlet "main" #0>)',
+    'held by <Greenlet "main" #0>)',
+  ]);
 });

@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import process from "node:process";
 import {
   type BlockingReport,
   formatRunInfo,
@@ -11,7 +12,7 @@ import {
   startMonitor,
   stopMonitor,
 } from "../mod.ts";
-import { test } from "./test_adapter.ts";
+import { isDeno, runProcess, test } from "./test_adapter.ts";
 
 function busy(ms: number): void {
   const end = performance.now() + ms;
@@ -40,6 +41,49 @@ test("the monitor names a greenlet that blocks 200 ms, and not one that blocks 1
   assert.deepEqual(reports.map((r) => r.greenlet?.name), ["long"]);
   assert.ok(reports[0].duration >= 200, `duration ${reports[0].duration}`);
   assert.equal(reports[0].maxBlockingTime, 100);
+});
+
+/** `file:///…/monitor_test.ts:12:3` → `here:12:3` (`here:L:C` built: other lines). */
+function sited(text: string | null | undefined): string | null | undefined {
+  return text == null ? text : text.replace(
+    /^(?:file:\/\/)?\/\S*\/monitor_test\.(?:ts|mjs|cjs):(\d+):(\d+)$/,
+    (_, line, col) => isDeno ? `here:${line}:${col}` : "here:L:C",
+  );
+}
+
+function here(line: number, col: number): string {
+  return isDeno ? `here:${line}:${col}` : "here:L:C";
+}
+
+test("a blocking report names the spawn site, the wait it resumed from and the switch point that ended the block", async () => {
+  const reports: BlockingReport[] = [];
+  startMonitor({ maxBlockingTime: 50, report: (r) => void reports.push(r) });
+  const sem = new Semaphore(0);
+  try {
+    const g = spawn(async function worker() {
+      await sem.acquire();
+      busy(80);
+      await sleep(0); // the block ends here
+      busy(80); // then until it ends
+    });
+    await sleep(0);
+    sem.release();
+    await g.join();
+  } finally {
+    stopMonitor();
+  }
+  assert.deepEqual(
+    reports.map((r) => [
+      r.greenlet?.name,
+      r.resumedFrom,
+      sited(r.switchSite),
+      sited(r.spawnSite),
+    ]),
+    [
+      ["worker", "Semaphore(counter=0, waiters=0)", here(66, 13), here(63, 15)],
+      ["worker", "sleep(0)", null, here(63, 15)],
+    ],
+  );
 });
 
 test("a greenlet that blocks until it ends is named too", async () => {
@@ -197,4 +241,36 @@ test("bad monitor options throw at once", () => {
     name: "TypeError",
     message: "Cannot start monitor: report must be a function, received 5",
   });
+});
+
+test("GEVENT_SITES=all|bounded|off sets the site mode when gevent-ts loads; another value is one line on stderr", async () => {
+  const seen: string[] = [];
+  for (const mode of ["all", "bounded", "off", "some", ""]) {
+    const env = { GEVENT_SITES: mode };
+    const r = isDeno
+      ? await runProcess(
+        (globalThis as unknown as { Deno: { execPath(): string } }).Deno
+          .execPath(),
+        ["run", "--quiet", "--allow-env=GEVENT_SITES", "testdata/sites_env.ts"],
+        undefined,
+        60_000,
+        env,
+      )
+      : await runProcess(
+        process.execPath,
+        ["npm/testdata/sites_env.mjs"],
+        undefined,
+        60_000,
+        env,
+      );
+    assert.equal(r.code, 0, r.output);
+    seen.push(`${mode}: ${r.output.trim()}`);
+  }
+  assert.deepEqual(seen, [
+    "all: recorded: 300",
+    "bounded: recorded: 200",
+    "off: recorded: 0",
+    'some: gevent-ts: GEVENT_SITES must be "all", "bounded" or "off", received "some": left "bounded"\nrecorded: 200',
+    ": recorded: 200",
+  ]);
 });

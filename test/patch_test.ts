@@ -1277,3 +1277,46 @@ test(
   },
   { esmOnly: true },
 ); // one child process for both builds
+
+test("run info and toJSON: a greenlet iterating a patched events.on or in events.once waits on it; one in a raw await is away", async () => {
+  await patched(patchNode, async () => {
+    const emitter = new EventEmitter();
+    const seen: string[] = [];
+    let release!: () => void;
+    const raw = spawn(async function raw() {
+      await new Promise<void>((r) => release = r);
+    });
+    const iterating = spawn(async function iterating() {
+      for await (const [x] of eventsMod.on(emitter, "data")) {
+        seen.push(String(x));
+        if (x === "last") break;
+      }
+    });
+    const waiting = spawn(async function waiting() {
+      await eventsMod.once(emitter, "done"); // Deno patches the module's members only
+    });
+    await sleep(0);
+    await sleep(0);
+    assert.deepEqual(formatRunInfo().split("\n"), [
+      '<Greenlet "main" #0> running',
+      `├─ <Greenlet "raw" #${raw.id}: raw()> away in an await the hub does not own`,
+      `├─ <Greenlet "iterating" #${iterating.id}: iterating()> waiting on events.on("data")`,
+      `└─ <Greenlet "waiting" #${waiting.id}: waiting()> waiting on events.once(…)`,
+    ]);
+    assert.deepEqual(
+      [raw.toJSON().state, iterating.toJSON().state, waiting.toJSON().state],
+      ["away", "waiting", "waiting"],
+    );
+    release();
+    await raw.join();
+    emitter.emit("data", "last");
+    emitter.emit("done");
+    await iterating.join();
+    await waiting.join();
+    assert.deepEqual(seen, ["last"]);
+    assert.deepEqual(
+      [iterating.toJSON().state, waiting.toJSON().state],
+      ["dead", "dead"],
+    );
+  });
+});

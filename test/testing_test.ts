@@ -19,6 +19,7 @@ import {
   Queue,
   QueueEmpty,
   Semaphore,
+  setSiteMode,
   shield,
   sleep,
   spawn,
@@ -321,6 +322,8 @@ test("an await the hub cannot see, with nothing left to wait for, rejects with L
 });
 
 test("a greenlet in an unseen await is named, and the LoopExit reaches fn's own wait", async () => {
+  // no call sites in the message (their own test is hub_test's)
+  const previous = setSiteMode("off");
   const caught = await withVirtualTime(async () => {
     const stuck = spawn(async function stuck() {
       await new Promise(() => {});
@@ -335,7 +338,7 @@ test("a greenlet in an unseen await is named, and the LoopExit reaches fn's own 
       // fn may catch it; what it left alive is killed when it returns
       return e instanceof LoopExit ? e.message : String(e);
     }
-  });
+  }).finally(() => setSiteMode(previous));
   assert.equal(
     caught,
     "This operation would block forever: nothing is left that could wake these greenlets:\n" +

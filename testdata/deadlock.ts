@@ -18,6 +18,10 @@ async function main(): Promise<void> {
     console.log("caught LoopExit");
     console.log(e.message);
     console.log(`blocked: ${e.blocked.length}`);
+    // its frames: the user's code where main waits
+    console.log(
+      e.stack!.split("\n").filter((l) => /^\s+at /.test(l)).join("\n"),
+    );
   }
 }
 
