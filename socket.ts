@@ -52,10 +52,10 @@ import {
 } from "./_core/mod.ts";
 import { describe } from "./_util/mod.ts";
 import { registerAsyncDispose } from "./_imap.ts";
-import { type Addr, Conn } from "./_socket_conn.ts";
+import { type Addr, Conn } from "./_net/conn.ts";
 import "./mod.ts";
 
-export { type Addr, Conn, type ReadLineOptions } from "./_socket_conn.ts";
+export { type Addr, Conn, type ReadLineOptions } from "./_net/conn.ts";
 
 /** TLS settings of {@linkcode connect} (passed to `node:tls`). */
 export interface TlsOptions {
@@ -140,7 +140,9 @@ export function connect(options: ConnectOptions): Promise<Conn> {
   const port = options.port;
   checkPort("connect", port, 1);
   const tls = options.tls;
-  if (tls !== undefined && typeof tls !== "boolean" && typeof tls !== "object") {
+  if (
+    tls !== undefined && typeof tls !== "boolean" && typeof tls !== "object"
+  ) {
     throw new TypeError(
       `Cannot connect: tls must be a boolean or TLS options, received ${
         describe(tls)
@@ -209,9 +211,7 @@ export function connect(options: ConnectOptions): Promise<Conn> {
 export function listen(options: ListenOptions): Promise<Listener> {
   if (options === null || typeof options !== "object") {
     throw new TypeError(
-      `Cannot listen: options must be an object, received ${
-        describe(options)
-      }`,
+      `Cannot listen: options must be an object, received ${describe(options)}`,
     );
   }
   const host = options.hostname ?? "0.0.0.0";

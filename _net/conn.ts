@@ -1,5 +1,6 @@
 /**
- * `Conn`, the hub-aware connection of `socket.ts`: one `node:net` socket
+ * `Conn`, the hub-aware connection of `socket.ts` (a public folder like
+ * `_patch/`: its declarations ship, as `socket.ts` re-exports them): one `node:net` socket
  * (or `node:tls`), read in flowing mode by one `data` listener into a small
  * buffer of chunks, with one waiting reader and a FIFO list of writers
  * waiting for `drain`. Every wait is a switch point of the calling
@@ -21,9 +22,9 @@ import {
   WaiterList,
   waitOn,
   type WaitOptions,
-} from "./_core/mod.ts";
-import { describe } from "./_util/mod.ts";
-import { registerAsyncDispose } from "./_imap.ts";
+} from "../_core/mod.ts";
+import { describe } from "../_util/mod.ts";
+import { registerAsyncDispose } from "../_imap.ts";
 
 /** An endpoint of a connection: an IP address and a port. */
 export interface Addr {
@@ -88,7 +89,7 @@ function addrOf(address: string | undefined, port: number | undefined): Addr {
  * @example Echo over loopback
  * ```ts
  * import assert from "node:assert/strict";
- * import { connect, listen } from "./socket.ts";
+ * import { connect, listen } from "../socket.ts";
  * await using listener = await listen({ hostname: "127.0.0.1", port: 0 });
  * await using client = await connect(listener.addr);
  * await using server = await listener.accept();
@@ -458,7 +459,9 @@ export class Conn {
     this.#scanned = total;
     if (total > max) throw this.#tooLong(max);
     if (this.#error !== null) throw this.#error;
-    if (this.#eof) return this.#size === 0 ? null : this.#cutLine(this.#size, 0);
+    if (this.#eof) {
+      return this.#size === 0 ? null : this.#cutLine(this.#size, 0);
+    }
     if (this.#closed) throw this.#failure("read a line from");
     return undefined;
   }
@@ -478,7 +481,9 @@ export class Conn {
       bytes = new Uint8Array(n);
       this.#copy(bytes, n);
     }
-    if (skip !== 0 && n !== 0 && bytes[n - 1] === 13) bytes = bytes.subarray(0, n - 1);
+    if (skip !== 0 && n !== 0 && bytes[n - 1] === 13) {
+      bytes = bytes.subarray(0, n - 1);
+    }
     const line = decoder.decode(bytes);
     this.#drop(n + skip);
     return line;
