@@ -53,9 +53,50 @@ import {
 import { describe } from "./_util/mod.ts";
 import { registerAsyncDispose } from "./_imap.ts";
 import { type Addr, Conn } from "./_net/conn.ts";
+import { denoDuplex } from "./_net/deno.ts";
 import "./mod.ts";
 
 export { type Addr, Conn, type ReadLineOptions } from "./_net/conn.ts";
+
+/** A connected `node:net` socket made a {@linkcode Conn}. */
+function connOf(s: Socket): Conn {
+  return new Conn(
+    s,
+    { hostname: s.remoteAddress ?? "", port: s.remotePort ?? 0 },
+    { hostname: s.localAddress ?? "", port: s.localPort ?? 0 },
+  );
+}
+
+/**
+ * What {@linkcode wrap} accepts besides a `node:net` socket: a `Deno.Conn`
+ * (from `Deno.connect`, `Deno.listen`, `Deno.connectTls`), or any
+ * connection with its `read`/`write`/`closeWrite`/`close` methods.
+ */
+export interface DenoConnLike {
+  /** Reads into `p`: the byte count, or null at the end of the stream. */
+  read(p: Uint8Array): Promise<number | null>;
+  /** Writes some bytes of `p`: the byte count. */
+  write(p: Uint8Array): Promise<number>;
+  /** Ends the writing half. */
+  closeWrite(): Promise<void>;
+  /** Closes the connection. */
+  close(): void;
+  /** The other end's address (`{ hostname, port }` for TCP). */
+  readonly remoteAddr: unknown;
+  /** This end's address. */
+  readonly localAddr: unknown;
+}
+
+function webAddr(a: unknown): Addr {
+  const { hostname, port } = (a ?? {}) as {
+    hostname?: unknown;
+    port?: unknown;
+  };
+  return {
+    hostname: typeof hostname === "string" ? hostname : "",
+    port: typeof port === "number" ? port : 0,
+  };
+}
 
 /** TLS settings of {@linkcode connect} (passed to `node:tls`). */
 export interface TlsOptions {
@@ -170,7 +211,7 @@ export function connect(options: ConnectOptions): Promise<Conn> {
         };
         const ok = () => {
           done();
-          resolve(new Conn(s));
+          resolve(connOf(s));
         };
         const fail = (e: unknown) => {
           done();
@@ -243,13 +284,14 @@ export function listen(options: ListenOptions): Promise<Listener> {
 
 /**
  * Makes a {@linkcode Conn} of a connected `node:net` or `node:tls` socket
- * (one from a library or an `http` upgrade). The Conn reads it from now on
- * (flowing mode): read it only through the Conn.
+ * (one from a library or an `http` upgrade), or of a `Deno.Conn`
+ * ({@linkcode DenoConnLike}). The Conn reads
+ * it from now on: read it only through the Conn.
  *
- * @param socket The socket, connected.
- * @returns The connection.
- * @throws {TypeError} When `socket` is not a `node:net` Socket or is
- * destroyed.
+ * @param socket The connection.
+ * @returns The Conn.
+ * @throws {TypeError} When `socket` is neither a `node:net` Socket nor a
+ * Deno.Conn, or is destroyed.
  *
  * @example
  * ```ts
@@ -265,15 +307,24 @@ export function listen(options: ListenOptions): Promise<Listener> {
  * assert.equal(await conn.readLine(), "hi");
  * ```
  */
-export function wrap(socket: Socket): Conn {
-  if (!(socket instanceof Socket) || socket.destroyed) {
-    throw new TypeError(
-      `Cannot wrap: socket must be a connected node:net Socket, received ${
-        socket instanceof Socket ? "a destroyed one" : describe(socket)
-      }`,
+export function wrap(socket: Socket | DenoConnLike): Conn {
+  if (socket instanceof Socket && !socket.destroyed) return connOf(socket);
+  if (
+    !(socket instanceof Socket) && typeof socket === "object" &&
+    socket !== null && typeof socket.read === "function" &&
+    typeof socket.write === "function" && typeof socket.close === "function"
+  ) {
+    return new Conn(
+      denoDuplex(socket),
+      webAddr(socket.remoteAddr),
+      webAddr(socket.localAddr),
     );
   }
-  return new Conn(socket);
+  throw new TypeError(
+    `Cannot wrap: socket must be a connected node:net Socket or a Deno.Conn, received ${
+      socket instanceof Socket ? "a destroyed Socket" : describe(socket)
+    }`,
+  );
 }
 
 class AcceptSource {
@@ -327,7 +378,7 @@ export class Listener {
   }
 
   #onConnection = (sock: Socket): void => {
-    const conn = new Conn(sock);
+    const conn = connOf(sock);
     const w = this.#acceptors.shift();
     if (w === null) this.#queued.push(conn);
     else {

@@ -10,7 +10,7 @@
  * @module
  */
 
-import type { Socket } from "node:net";
+import type { Duplex } from "node:stream";
 import {
   currentScope,
   hubCoreOf,
@@ -69,10 +69,6 @@ function killed(w: Waiter): boolean {
   return stop !== null && stop.level && stop.source === null;
 }
 
-function addrOf(address: string | undefined, port: number | undefined): Addr {
-  return { hostname: address ?? "", port: port ?? 0 };
-}
-
 /**
  * A TCP (or TLS) connection whose every wait — `read`, `readLine`, `write`
  * under back-pressure — is a switch point of the calling greenlet. Made by
@@ -98,7 +94,7 @@ function addrOf(address: string | undefined, port: number | undefined): Addr {
  * ```
  */
 export class Conn {
-  readonly #sock: Socket;
+  readonly #sock: Duplex;
   /** The address of the other end. */
   readonly remoteAddr: Addr;
   /** The address of this end. */
@@ -123,11 +119,14 @@ export class Conn {
   #readable: ReadableStream<Uint8Array> | null = null;
   #writable: WritableStream<Uint8Array | string> | null = null;
 
-  /** Internal: made by `socket.ts` (`connect`, `accept`, `wrap`). */
-  constructor(sock: Socket) {
+  /**
+   * Internal: made by `socket.ts` (`connect`, `accept`, `wrap`) of a
+   * connected `node:net` socket or a `Duplex` and its two addresses.
+   */
+  constructor(sock: Duplex, remoteAddr: Addr, localAddr: Addr) {
     this.#sock = sock;
-    this.remoteAddr = addrOf(sock.remoteAddress, sock.remotePort);
-    this.localAddr = addrOf(sock.localAddress, sock.localPort);
+    this.remoteAddr = remoteAddr;
+    this.localAddr = localAddr;
     this.#readOptions = { abort: this.#abortRead };
     this.#readSource = new OpSource(this, "read from");
     this.#writeSource = new OpSource(this, "write to");

@@ -528,3 +528,39 @@ test("socket: argument errors are thrown at once", () => {
     /^TypeError: Cannot wrap: socket must be a connected node:net Socket/,
   );
 });
+
+test(
+  "socket: wrap makes a Conn of a Deno.Conn: half-close, and a kill closes it",
+  async () => {
+    const D = (globalThis as { Deno?: unknown }).Deno as typeof Deno;
+    const listener = D.listen({ hostname: "127.0.0.1", port: 0 });
+    try {
+      const pending = D.connect({
+        hostname: "127.0.0.1",
+        port: listener.addr.port,
+      });
+      const raw = await listener.accept();
+      await using conn = wrap(await pending);
+      await using peer = wrap(raw);
+      assert.equal(conn.remoteAddr.port, listener.addr.port);
+      assert.equal(peer.remoteAddr.port, conn.localAddr.port);
+      await conn.write("deno\n");
+      assert.equal(await peer.readLine(), "deno");
+      conn.closeWrite();
+      assert.equal(await peer.read(), null);
+      await peer.write("after the half-close");
+      assert.equal(text(await conn.read()), "after the half-close");
+      const errors = await errorsOf(async () => {
+        const g = await parked(() => conn.read());
+        g.kill(undefined, { block: false });
+        await g.join();
+        assert.ok(g.value instanceof GreenletExit);
+      });
+      assert.deepEqual(errors, []);
+      assert.equal(await drain(peer), 0); // the kill closed it
+    } finally {
+      listener.close();
+    }
+  },
+  { denoOnly: true },
+);
