@@ -106,7 +106,10 @@ export class Conn {
   #paused = false;
   #eof = false;
   #error: unknown = null;
+  /** Closed here (`close()`, a kill): reads and writes fail. */
   #closed = false;
+  /** The socket is gone (its `close` event). */
+  #gone = false;
   #reader: Waiter | null = null;
   #readKind = READ;
   #into: Uint8Array | undefined = undefined;
@@ -158,7 +161,7 @@ export class Conn {
     const scope = currentScope();
     if (unhindered(scope)) {
       if (this.#size !== 0) return Promise.resolve(this.#take(into));
-      if (this.#eof || this.#error !== null || this.#closed) {
+      if (this.#eof || this.#error !== null || this.#closed || this.#gone) {
         return this.#ended("read from");
       }
     }
@@ -227,7 +230,10 @@ export class Conn {
         void
       >;
     }
-    if (this.#closed || this.#error !== null || this.#sock.writableEnded) {
+    if (
+      this.#closed || this.#gone || this.#error !== null ||
+      this.#sock.writableEnded
+    ) {
       return this.#failed("write to");
     }
     if (this.#sock.write(data)) return RESOLVED;
@@ -250,15 +256,41 @@ export class Conn {
   }
 
   /**
-   * Closes the connection at once (queued bytes not yet accepted are
-   * dropped); a greenlet waiting on it gets an `Error`. Closing twice does
-   * nothing.
+   * Closes the connection: reading stops at once — buffered bytes are
+   * dropped, reads and writes reject with an `Error` from now on (a greenlet
+   * waiting in one too) — and the socket is released once the bytes of the
+   * writes that resolved went out (at once on Node, which hands them to the
+   * kernel as they are written); the bytes of a write still waiting for
+   * `drain` (or timed out) are dropped. Closing twice does nothing.
    *
    * @returns A promise that resolves once the socket is released.
    */
   close(): Promise<void> {
-    if (!this.#sock.destroyed) this.#sock.destroy();
+    this.#shut(false);
     return this.#whenClosed;
+  }
+
+  /** Closes here; `now`: the socket too, dropping unsent bytes (a kill). */
+  #shut(now: boolean): void {
+    if (!this.#closed) {
+      this.#closed = true;
+      this.#chunks = [];
+      this.#size = 0;
+      this.#wakeReader();
+      this.#wakeWriters();
+    }
+    const s = this.#sock;
+    if (s.destroyed) return;
+    const queued = s.writableLength;
+    if (
+      now || queued === 0 || queued > s.writableHighWaterMark ||
+      this.#error !== null
+    ) s.destroy();
+    else {
+      // accepted bytes the runtime has not handed to the kernel yet (Deno)
+      s.once("finish", () => s.destroy());
+      s.end();
+    }
   }
 
   /** Closes the connection: `await using conn = await connect(…)`. */
@@ -303,8 +335,13 @@ export class Conn {
   }
 
   #ended(verb: string): Promise<null> {
-    if (this.#error === null && this.#eof) return Promise.resolve(null);
+    if (this.#atEnd()) return Promise.resolve(null);
     return this.#failed(verb);
+  }
+
+  /** Whether reading ended cleanly: the end of the stream came (buffered bytes are read first). */
+  #atEnd(): boolean {
+    return this.#eof && !this.#closed && this.#error === null;
   }
 
   #failed(verb: string): Promise<never> {
@@ -312,7 +349,7 @@ export class Conn {
   }
 
   #failure(verb: string): unknown {
-    if (this.#error !== null) return this.#error;
+    if (this.#error !== null && !this.#closed) return this.#error;
     return new Error(`Cannot ${verb} ${this}: it is closed`);
   }
 
@@ -357,21 +394,22 @@ export class Conn {
     if (w === null) return;
     if (this.#readKind === LINE) settle(w, true, undefined);
     else if (this.#size !== 0) settle(w, true, this.#take(into));
-    else if (this.#error === null && this.#eof) settle(w, true, null);
+    else if (this.#atEnd()) settle(w, true, null);
     else settle(w, false, this.#failure("read from"));
   }
 
   #abortRead = (): void => {
     const w = this.#unhookReader();
-    if (w !== null && killed(w)) this.close();
+    if (w !== null && killed(w)) this.#shut(true);
   };
 
   #abortWrite(w: Waiter): void {
     hubCoreOf(w.task).quiet.noteOp(-1);
-    if (killed(w)) this.close();
+    if (killed(w)) this.#shut(true);
   }
 
   #onData = (chunk: Uint8Array): void => {
+    if (this.#closed) return;
     this.#chunks.push(chunk);
     this.#size += chunk.length;
     if (this.#reader !== null) this.#wakeReader();
@@ -393,7 +431,7 @@ export class Conn {
   };
 
   #onClose = (): void => {
-    this.#closed = true;
+    this.#gone = true;
     this.#wakeReader();
     this.#wakeWriters();
     this.#resolveClosed();
@@ -457,11 +495,12 @@ export class Conn {
     }
     this.#scanned = total;
     if (total > max) throw this.#tooLong(max);
-    if (this.#error !== null) throw this.#error;
-    if (this.#eof) {
+    if (this.#atEnd()) {
       return this.#size === 0 ? null : this.#cutLine(this.#size, 0);
     }
-    if (this.#closed) throw this.#failure("read a line from");
+    if (this.#closed || this.#gone || this.#error !== null) {
+      throw this.#failure("read a line from");
+    }
     return undefined;
   }
 

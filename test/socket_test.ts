@@ -564,3 +564,50 @@ test(
   },
   { denoOnly: true },
 );
+
+sockTest(
+  "socket: close() while a greenlet reads rejects its read and drops what is buffered",
+  async (listener) => {
+    const client = await connect(listener.addr);
+    await using peer = await listener.accept();
+    const log: string[] = [];
+    const reader = spawn(async () => {
+      log.push(`line ${await client.readLine()}`);
+      try {
+        await client.readLine();
+      } catch (e) {
+        log.push(String(e));
+      }
+    });
+    await peer.write("one\ntwo without newline");
+    await sleep(0); // reader took "one", waits for the rest of "two"
+    while (log.length === 0) await sleep(0);
+    const closed = client.close();
+    log.push("closed");
+    await reader.join();
+    await closed;
+    await assert.rejects(client.read(), /it is closed/);
+    await assert.rejects(client.write("x"), /it is closed/);
+    assert.equal(await drain(peer), 0);
+    assert.deepEqual(log, [
+      "line one",
+      "closed",
+      `Error: Cannot read a line from ${client}: it is closed`,
+    ]);
+  },
+);
+
+sockTest(
+  "socket: bytes that came before the peer closed are read before the end",
+  async (listener) => {
+    await using client = await connect(listener.addr);
+    const peer = await listener.accept();
+    await peer.write("last words\nno newline");
+    await peer.close();
+    await sleep(10); // let the FIN and the close reach the client
+    assert.equal(await client.readLine(), "last words");
+    assert.equal(await client.readLine(), "no newline");
+    assert.equal(await client.readLine(), null);
+    assert.equal(await client.read(), null);
+  },
+);
