@@ -242,11 +242,20 @@ sockTest(
           log.push(`caught ${e instanceof Timeout}`);
         }
       });
-      await using peer = await listener.accept();
-      assert.notEqual(await peer.read(), null); // the ClientHello
-      assert.equal(await drain(peer), 0); // the end: the client closed
       await g.join();
       assert.deepEqual(log, ["caught true"]);
+      // The deadline may come before the TCP handshake is done (a loaded
+      // machine) or during the TLS one: accept until a marker connection,
+      // each connection before it must end (the client destroyed it).
+      await using marker = await connect(listener.addr);
+      const before: string[] = [];
+      for (;;) {
+        await using conn = await listener.accept();
+        if (conn.remoteAddr.port === marker.localAddr.port) break;
+        await drain(conn);
+        before.push("ended");
+      }
+      assert.ok(before.length <= 1, String(before));
     });
     assert.deepEqual(errors, []);
   },
