@@ -8,7 +8,8 @@
  *   waited on: the connection being made, read or written (buffered bytes
  *   are dropped), or the listener an `accept` waited on.
  * - A **Timeout** (`withTimeout`, `Timeout.start`) rejects the wait at once
- *   and closes nothing but a connection still being made: bytes that
+ *   and closes nothing but what is still being made (a connection, a
+ *   listener being bound): bytes that
  *   arrived stay buffered and the next read returns them; the bytes of a
  *   timed-out write stay queued and go out before later writes; an
  *   accepted connection waits for the next `accept`.
