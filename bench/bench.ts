@@ -15,6 +15,7 @@ import {
   sleep,
   spawn,
 } from "../mod.ts";
+import { echoPair } from "./socket_echo.ts";
 
 const REPS = 3;
 const gc = (globalThis as { gc?: () => void }).gc;
@@ -227,6 +228,17 @@ if (gc) {
     "≤ 1 KB",
   ]);
 }
+const [echoSock, echoNet] = await echoPair(10_000);
+rows.push([
+  "loopback echo, 10,000 × 64 B: socket.ts (msg/s)",
+  K(echoSock),
+  `${(echoSock / echoNet).toFixed(2)} × node:net`,
+]);
+rows.push([
+  "  plain node:net promises, same run (reference)",
+  K(echoNet),
+  "≥ 0.90 ×",
+]);
 const w = Math.max(...rows.map((r) => r[0].length));
 for (const [name, value, target] of rows) {
   console.log(`${name.padEnd(w)}  ${value.padStart(12)}  ${target}`);

@@ -272,9 +272,10 @@ if (!tsc.success) {
 }
 // Private files and folders (`_core/`, `_util/`) are never named by a public
 // declaration: check, then leave their declarations out of the package.
-// `_patch/` holds the patching functions `patch.ts` re-exports: their
-// declarations stay (they name nothing more private).
-const PUBLIC_DIRS = ["", "_patch/"];
+// `_patch/` holds the patching functions `patch.ts` re-exports, `_net/` the
+// `Conn` class `socket.ts` re-exports: their declarations stay (they name
+// nothing more private).
+const PUBLIC_DIRS = ["", "_patch/", "_net/"];
 for (const dir of PUBLIC_DIRS) {
   for (const e of [...Deno.readDirSync(`${OUT}/types/${dir}`)]) {
     const path = `${OUT}/types/${dir}${e.name}`;
@@ -285,7 +286,9 @@ for (const dir of PUBLIC_DIRS) {
     } else if (e.name.startsWith("_")) {
       await Deno.remove(path);
     } else if (
-      /from "(\.\/|\.\.\/)_(?!patch\/)/.test(await Deno.readTextFile(path))
+      /from "(\.\/|\.\.\/)_(?!patch\/|net\/)/.test(
+        await Deno.readTextFile(path),
+      )
     ) {
       throw new Error(
         `${dir}${e.name} names a private file; export its types publicly`,
@@ -320,7 +323,9 @@ for (const dir of PUBLIC_DIRS) {
     await Deno.remove(path);
   }
 }
-await Deno.remove(`${OUT}/types/_patch`, { recursive: true });
+for (const dir of PUBLIC_DIRS.filter((d) => d !== "")) {
+  await Deno.remove(`${OUT}/types/${dir}`, { recursive: true });
+}
 for (const e of ENTRY_LIST) {
   const cts = await Deno.readTextFile(`${OUT}/types-cjs/${e.name}.d.cts`);
   const doc = /^\/\*\*[\s\S]*?\*\/\n/.exec(cts)?.[0] ?? "";

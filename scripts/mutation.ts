@@ -78,6 +78,8 @@ const MODULES: Record<string, string[]> = {
   "_patch/io.ts": ["test/patch_test.ts"],
   "_patch/sync.ts": ["test/patch_test.ts"],
   "patch.ts": ["test/patch_test.ts"],
+  "socket.ts": ["test/socket_test.ts"],
+  "_net/conn.ts": ["test/socket_test.ts"],
 };
 
 const asked = Deno.args.length > 0 ? Deno.args : Object.keys(MODULES);

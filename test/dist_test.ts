@@ -39,6 +39,14 @@ console.log("virtual:", await withVirtualTime(async (clock) => {
   await sleep(3_600_000); // an hour: the testing entry shares the hub state
   return clock.now;
 }));
+const { connect, listen } = await import("gevent-ts/socket");
+const listener = await listen({ hostname: "127.0.0.1", port: 0 });
+const client = await connect(listener.addr);
+const server = await listener.accept();
+await client.write("echo\\n");
+console.log("socket:", await server.readLine());
+await Promise.all([client.close(), server.close()]);
+await listener.close();
 await import("gevent-ts/patch/all");
 console.log("patched fetch:", isPatched("fetch"));
 `;
@@ -53,6 +61,14 @@ joinAll([spawn(f, "f1"), spawn(f, "f2")]).then(async () => {
     await sleep(3_600_000); // an hour: the testing entry shares the hub state
     return clock.now;
   }));
+  const { connect, listen } = require("gevent-ts/socket");
+  const listener = await listen({ hostname: "127.0.0.1", port: 0 });
+  const client = await connect(listener.addr);
+  const server = await listener.accept();
+  await client.write("echo\\n");
+  console.log("socket:", await server.readLine());
+  await Promise.all([client.close(), server.close()]);
+  await listener.close();
   require("gevent-ts/patch/all");
   console.log("patched fetch:", isPatched("fetch"));
 });
@@ -238,7 +254,12 @@ async function runNode(app: string, file: string, source: string) {
 
 test("the packed npm tarball works by import and by require", async () => {
   const { app } = await packed();
-  const expected = [...SWITCH, "virtual: 3600000", "patched fetch: true"];
+  const expected = [
+    ...SWITCH,
+    "virtual: 3600000",
+    "socket: echo",
+    "patched fetch: true",
+  ];
   assert.deepEqual(await runNode(app, "esm.mjs", ESM_PROGRAM), expected);
   assert.deepEqual(await runNode(app, "cjs.cjs", CJS_PROGRAM), expected);
 }, { denoOnly: true });

@@ -40,7 +40,10 @@ function importsOf(file: string): string[] {
 /** Which layer a repository path is in. */
 function layer(path: string): string {
   const top = path.split("/")[0];
-  return top === "_core" || top === "_util" || top === "_patch" ? top : "";
+  return top === "_core" || top === "_util" || top === "_patch" ||
+      top === "_net"
+    ? top
+    : "";
 }
 
 test(
