@@ -1,0 +1,397 @@
+/**
+ * The servers' private core (server.ts is its face): one greenlet per
+ * request, a bound on how many run at once, a deadline, the client's
+ * disconnect and the server's stop — each ending the greenlet by a kill,
+ * which is never a failure, and each answered with its own status once the
+ * greenlet has unwound (its `finally` blocks and `shield`ed cleanup ran).
+ *
+ * @module
+ */
+import type { IncomingMessage, ServerResponse } from "node:http";
+import { als, nativeClearTimeout, nativeSetTimeout } from "./_core/mod.ts";
+import { checkFunction, checkOptions, describe, optionNames } from "./_util/mod.ts";
+import { Event } from "./event.ts";
+import { Greenlet, GreenletExit } from "./greenlet.ts";
+import { Pool } from "./pool.ts";
+import { cancellable } from "./scope.ts";
+
+/** What a request's greenlet is named after: a fixed name, or one per request. */
+export type NameOption<R> = string | ((req: R) => string);
+
+/** The options every request runner takes (see server.ts). */
+export interface RunOptions<R> {
+  /** A `Pool`, or a capacity for a pool of this handler's own. */
+  pool?: Pool | number | undefined;
+  /** Milliseconds a handler may run; then it is killed and answered 503. */
+  timeout?: number | undefined;
+  /** The greenlet's name (default: method and path, `"GET /users/7"`). */
+  name?: NameOption<R> | undefined;
+}
+
+export const RUN_OPTIONS = optionNames("pool", "timeout", "name");
+
+/** Why the server ended a request's greenlet (0: it did not). */
+export const ABORTED = 1, TIMED_OUT = 2, STOPPED = 3;
+
+/** The status answered for a request ended by the client going away (nginx's). */
+export const CLIENT_CLOSED = 499;
+
+/** The messages of the kills the server delivers, by cause. */
+const KILL_MESSAGE = [
+  "",
+  "the client went away",
+  "the request timed out",
+  "the server is stopping",
+];
+
+/** Checks and resolves the shared options; `action` names the caller. */
+export function checkRun<R>(
+  action: string,
+  fn: unknown,
+  options: RunOptions<R> | undefined,
+  accepted = RUN_OPTIONS,
+): { pool: Pool | null; timeout: number; name: NameOption<R> | null } {
+  checkFunction(action, "fn", fn);
+  checkOptions(action, options, accepted);
+  const p = options?.pool;
+  let pool: Pool | null = null;
+  if (p instanceof Pool) pool = p;
+  else if (typeof p === "number") {
+    if (!Number.isInteger(p) || p < 1) {
+      throw new RangeError(
+        `Cannot ${action}: pool must be a Pool or a capacity (an integer ≥ 1), received ${p}`,
+      );
+    }
+    pool = new Pool(p);
+  } else if (p !== undefined) {
+    throw new TypeError(
+      `Cannot ${action}: pool must be a Pool or a capacity (an integer ≥ 1), received ${
+        describe(p)
+      }`,
+    );
+  }
+  const t = options?.timeout;
+  if (t !== undefined && (typeof t !== "number" || !(t >= 0))) {
+    throw new (typeof t === "number" ? RangeError : TypeError)(
+      `Cannot ${action}: timeout must be a number of milliseconds ≥ 0, received ${
+        describe(t)
+      }`,
+    );
+  }
+  const n = options?.name;
+  if (n !== undefined && typeof n !== "string" && typeof n !== "function") {
+    throw new TypeError(
+      `Cannot ${action}: name must be a string or a function of the request, received ${
+        describe(n)
+      }`,
+    );
+  }
+  return { pool, timeout: t ?? Infinity, name: n ?? null };
+}
+
+/**
+ * A server's book of its requests, for `stop()`: the greenlets running and
+ * the requests waiting for a pool slot, and whether it is stopping.
+ */
+export class InFlight {
+  readonly greenlets: Set<Greenlet> = new Set();
+  queued = 0;
+  stopping = false;
+  /** Aborted at the stop's deadline: the requests still queued give up. */
+  readonly deadline: AbortController = new AbortController();
+  #idle: Event | null = null;
+
+  enter(g: Greenlet): void {
+    this.greenlets.add(g);
+  }
+
+  leave(g: Greenlet | null): void {
+    if (g !== null) this.greenlets.delete(g);
+    if (
+      this.#idle !== null && this.greenlets.size === 0 && this.queued === 0
+    ) this.#idle.set();
+  }
+
+  /** Waits until no request runs or waits, at most `timeout` ms. */
+  drain(timeout: number): Promise<boolean> {
+    if (this.greenlets.size === 0 && this.queued === 0) {
+      return Promise.resolve(true);
+    }
+    this.#idle ??= new Event();
+    return this.#idle.wait(timeout);
+  }
+
+  /** Kills what still runs, cancels what still waits; resolves once all ended. */
+  async killAll(): Promise<void> {
+    this.deadline.abort(new GreenletExit(KILL_MESSAGE[STOPPED]));
+    const left = [...this.greenlets];
+    for (const g of left) markKilled(g, STOPPED);
+    await Promise.all(left.map((g) => g.join()));
+    await this.drain(Infinity);
+  }
+}
+
+const causes = new WeakMap<Greenlet, number>();
+
+/** Kills `g` for `why` unless something else already did; never blocks. */
+export function markKilled(g: Greenlet, why: number): void {
+  if (g.dead || causes.has(g)) return;
+  causes.set(g, why);
+  void g.kill(new GreenletExit(KILL_MESSAGE[why]), { block: false });
+}
+
+/** Why the server killed `g` (0 if it did not). */
+export function causeOf(g: Greenlet): number {
+  return causes.get(g) ?? 0;
+}
+
+function defaultName(method: string | undefined, url: string | undefined): string {
+  const u = url ?? "/";
+  const q = u.indexOf("?");
+  let path = q === -1 ? u : u.slice(0, q);
+  if (path.charCodeAt(0) !== 47) { // absolute URL: keep its path
+    const s = path.indexOf("/", path.indexOf("//") + 2);
+    path = s === -1 ? "/" : path.slice(s);
+  }
+  return `${method ?? "GET"} ${path}`;
+}
+
+/** The options a request runner was made with, resolved. */
+export interface Runner<R> {
+  pool: Pool | null;
+  timeout: number;
+  name: NameOption<R> | null;
+  inFlight: InFlight | null;
+}
+
+/**
+ * Runs `g` for a request: waits for a pool slot (giving up when `signal`
+ * aborts), starts it, arms the deadline and waits until it has ended.
+ * Resolves with false when it never started (the client left, or the server
+ * stopped, while it waited).
+ */
+export async function runGreenlet<R>(
+  r: Runner<R>,
+  g: Greenlet,
+  signal: AbortSignal | null,
+): Promise<boolean> {
+  const inFlight = r.inFlight;
+  const pool = r.pool;
+  if (pool !== null) {
+    if (inFlight !== null) inFlight.queued++;
+    try {
+      const ok = await pool.add(g, waitSignal(signal, inFlight));
+      if (!ok) return false;
+    } catch {
+      return false;
+    } finally {
+      if (inFlight !== null) inFlight.queued--;
+    }
+    if (inFlight?.deadline.signal.aborted === true) {
+      g.kill(undefined, { block: false }); // never runs; frees the slot
+      inFlight.leave(null);
+      return false;
+    }
+  }
+  if (inFlight !== null) inFlight.enter(g);
+  g.start();
+  let timer: unknown = null;
+  if (r.timeout !== Infinity) {
+    timer = nativeSetTimeout(() => markKilled(g, TIMED_OUT), r.timeout);
+  }
+  try {
+    await g.join();
+  } finally {
+    if (timer !== null) nativeClearTimeout(timer);
+    if (inFlight !== null) inFlight.leave(g);
+  }
+  return true;
+}
+
+function waitSignal(
+  signal: AbortSignal | null,
+  inFlight: InFlight | null,
+): { signal?: AbortSignal } {
+  if (inFlight === null) return signal === null ? {} : { signal };
+  if (signal === null) return { signal: inFlight.deadline.signal };
+  return { signal: anySignal(signal, inFlight.deadline.signal) };
+}
+
+function anySignal(a: AbortSignal, b: AbortSignal): AbortSignal {
+  const any = (AbortSignal as { any?: (s: AbortSignal[]) => AbortSignal }).any;
+  if (any !== undefined) return any([a, b]);
+  const c = new AbortController();
+  const abort = () => c.abort();
+  a.addEventListener("abort", abort, { once: true });
+  b.addEventListener("abort", abort, { once: true });
+  return c.signal;
+}
+
+/** A fetch handler's request, run in a greenlet (greenletHandler). */
+export async function handleFetch<I>(
+  r: Runner<Request>,
+  fn: (req: Request, info: I) => Response | Promise<Response>,
+  req: Request,
+  info: I,
+): Promise<Response> {
+  if (r.inFlight?.stopping === true) return stoppedResponse();
+  // outside any greenlet's context: the server's callbacks may carry the
+  // context of whoever started it (Deno.serve keeps it), which may be gone
+  return await als.exit(runFetch, r, fn, req, info);
+}
+
+async function runFetch<I>(
+  r: Runner<Request>,
+  fn: (req: Request, info: I) => Response | Promise<Response>,
+  req: Request,
+  info: I,
+): Promise<Response> {
+  const signal = req.signal;
+  if (signal.aborted) return clientClosedResponse();
+  const g = new Greenlet(fn, req, info);
+  const n = r.name;
+  g.name = n === null
+    ? defaultName(req.method, req.url)
+    : typeof n === "string"
+    ? n
+    : n(req);
+  const onAbort = () => markKilled(g, ABORTED);
+  signal.addEventListener("abort", onAbort);
+  let started: boolean;
+  try {
+    started = await runGreenlet(r, g, signal);
+  } finally {
+    signal.removeEventListener("abort", onAbort);
+  }
+  if (!started) {
+    return signal.aborted ? clientClosedResponse() : stoppedResponse();
+  }
+  if (!g.successful()) throw g.exception; // reported by hub.handleError
+  const v = g.value;
+  if (!(v instanceof GreenletExit)) return v as Response; // caught kills too
+  const why = causeOf(g);
+  return why === ABORTED
+    ? clientClosedResponse()
+    : why === TIMED_OUT
+    ? timedOutResponse(r.timeout)
+    : stoppedResponse();
+}
+
+function clientClosedResponse(): Response {
+  return new Response(null, { status: CLIENT_CLOSED });
+}
+
+export function timedOutResponse(ms: number): Response {
+  return new Response(`Service Unavailable: the handler ran over ${ms} ms\n`, {
+    status: 503,
+    headers: { "content-type": "text/plain; charset=utf-8" },
+  });
+}
+
+export function stoppedResponse(): Response {
+  return new Response("Service Unavailable: the server is stopping\n", {
+    status: 503,
+    headers: {
+      "content-type": "text/plain; charset=utf-8",
+      "connection": "close",
+    },
+  });
+}
+
+/** node:http's handler shape (Express's app is one). */
+export type NodeListener = (
+  req: IncomingMessage,
+  res: ServerResponse,
+  next?: (err?: unknown) => void,
+) => unknown;
+
+/** A node:http request, run in a greenlet until its response ended (greenletListener). */
+export function handleNode(
+  r: Runner<IncomingMessage>,
+  fn: NodeListener,
+  req: IncomingMessage,
+  res: ServerResponse,
+  next: ((err?: unknown) => void) | undefined,
+): void {
+  void als.exit(runNode, r, fn, req, res, next);
+}
+
+async function runNode(
+  r: Runner<IncomingMessage>,
+  fn: NodeListener,
+  req: IncomingMessage,
+  res: ServerResponse,
+  next: ((err?: unknown) => void) | undefined,
+): Promise<void> {
+  const g = new Greenlet(nodeBody, fn, req, res, next);
+  const n = r.name;
+  g.name = n === null
+    ? defaultName(req.method, req.url)
+    : typeof n === "string"
+    ? n
+    : n(req);
+  const onClose = () => {
+    if (!res.writableFinished) markKilled(g, ABORTED);
+  };
+  res.once("close", onClose);
+  let started: boolean;
+  try {
+    started = await runGreenlet(r, g, null);
+  } finally {
+    res.off("close", onClose);
+  }
+  if (res.writableFinished || res.destroyed) return;
+  if (!started) return answerNode(res, stoppedResponse());
+  if (!g.successful()) { // reported by hub.handleError
+    if (next !== undefined) return next(g.exception);
+    if (!res.headersSent) {
+      return answerNode(
+        res,
+        new Response("Internal Server Error\n", { status: 500 }),
+      );
+    }
+    res.destroy();
+    return;
+  }
+  const why = causeOf(g);
+  if (why === 0) return; // the response goes on without the greenlet
+  if (res.headersSent) {
+    res.destroy();
+    return;
+  }
+  answerNode(
+    res,
+    why === TIMED_OUT ? timedOutResponse(r.timeout) : stoppedResponse(),
+  );
+}
+
+function answerNode(res: ServerResponse, response: Response): void {
+  void response.text().then((body) => {
+    if (res.headersSent || res.destroyed) return;
+    const headers: Record<string, string> = {};
+    response.headers.forEach((v, k) => (headers[k] = v));
+    res.writeHead(response.status, headers);
+    res.end(body);
+  });
+}
+
+/**
+ * The greenlet of a node:http request: the handler, then the response's end
+ * (a handler that answers later — an Express route — keeps its greenlet
+ * until then, so a kill reaches what it still does).
+ */
+async function nodeBody(
+  fn: NodeListener,
+  req: IncomingMessage,
+  res: ServerResponse,
+  next: ((err?: unknown) => void) | undefined,
+): Promise<void> {
+  await (next === undefined ? fn(req, res) : fn(req, res, next));
+  if (res.writableFinished || res.destroyed) return;
+  await cancellable(
+    new Promise<void>((resolve) => {
+      res.once("finish", resolve);
+      res.once("close", resolve);
+    }),
+  );
+}
