@@ -14,9 +14,8 @@ import { Event } from "./event.ts";
 import { Greenlet, GreenletExit } from "./greenlet.ts";
 import { Pool } from "./pool.ts";
 import { cancellable } from "./scope.ts";
+import type { NameOption, NodeListener } from "./server.ts";
 
-/** What a request's greenlet is named after: a fixed name, or one per request. */
-export type NameOption<R> = string | ((req: R) => string);
 
 /** The options every request runner takes (see server.ts). */
 export interface RunOptions<R> {
@@ -28,7 +27,11 @@ export interface RunOptions<R> {
   name?: NameOption<R> | undefined;
 }
 
-export const RUN_OPTIONS = optionNames("pool", "timeout", "name");
+export const RUN_OPTIONS: ReadonlySet<string> = optionNames(
+  "pool",
+  "timeout",
+  "name",
+);
 
 /** Why the server ended a request's greenlet (0: it did not). */
 export const ABORTED = 1, TIMED_OUT = 2, STOPPED = 3;
@@ -49,7 +52,7 @@ export function checkRun<R>(
   action: string,
   fn: unknown,
   options: RunOptions<R> | undefined,
-  accepted = RUN_OPTIONS,
+  accepted: ReadonlySet<string> = RUN_OPTIONS,
 ): { pool: Pool | null; timeout: number; name: NameOption<R> | null } {
   checkFunction(action, "fn", fn);
   checkOptions(action, options, accepted);
@@ -298,12 +301,6 @@ export function stoppedResponse(): Response {
   });
 }
 
-/** node:http's handler shape (Express's app is one). */
-export type NodeListener = (
-  req: IncomingMessage,
-  res: ServerResponse,
-  next?: (err?: unknown) => void,
-) => unknown;
 
 /** A node:http request, run in a greenlet until its response ended (greenletListener). */
 export function handleNode(

@@ -7,14 +7,8 @@
  * @module
  */
 import type { IncomingMessage, Server, ServerResponse } from "node:http";
+import type { ServerAddr } from "./server.ts";
 
-/** Where a server listens. */
-export interface ServerAddr {
-  /** The address it is bound to, as given (`"0.0.0.0"`, `"127.0.0.1"`). */
-  hostname: string;
-  /** The TCP port (the one picked, for `port: 0`). */
-  port: number;
-}
 
 /** A fetch handler as serve() runs it. */
 export type FetchHandler = (req: Request, info?: unknown) => Promise<Response>;

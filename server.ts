@@ -58,16 +58,36 @@ import {
   handleFetch,
   handleNode,
   InFlight,
-  type NameOption,
-  type NodeListener,
   RUN_OPTIONS,
   type Runner,
 } from "./_server.ts";
-import { type Backend, listen, type ServerAddr } from "./_server_listen.ts";
+import { type Backend, listen } from "./_server_listen.ts";
 import { checkOptions, checkSignal, checkTimeout, describe, optionNames } from "./_util/mod.ts";
 import type { Pool } from "./pool.ts";
 
-export type { ServerAddr } from "./_server_listen.ts";
+/** Where a server listens. */
+export interface ServerAddr {
+  /** The address it is bound to, as given (`"0.0.0.0"`, `"127.0.0.1"`). */
+  hostname: string;
+  /** The TCP port (the one picked, for `port: 0`). */
+  port: number;
+}
+
+/**
+ * A request greenlet's name: a fixed string, or a function of the request
+ * (`Request` for fetch handlers, `IncomingMessage` for listeners).
+ */
+export type NameOption<R> = string | ((req: R) => string);
+
+/**
+ * `node:http`'s request listener, optionally as middleware (Express's app
+ * is one): what {@linkcode greenletListener} wraps.
+ */
+export type NodeListener = (
+  req: IncomingMessage,
+  res: ServerResponse,
+  next?: (err?: unknown) => void,
+) => unknown;
 
 /** Options of {@linkcode greenletHandler} and {@linkcode greenletListener}. */
 export interface HandlerOptions<R = Request> {
@@ -135,7 +155,7 @@ function makeHandler<I>(
   fn: (req: Request, info: I) => Response | Promise<Response>,
   options: HandlerOptions<Request> | undefined,
   inFlight: InFlight | null,
-  accepted = RUN_OPTIONS,
+  accepted: ReadonlySet<string> = RUN_OPTIONS,
 ): (req: Request, info?: I) => Promise<Response> {
   const { pool, timeout, name } = checkRun(action, fn, options, accepted);
   const r: Runner<Request> = { pool, timeout, name, inFlight };
