@@ -30,6 +30,11 @@ const programs: [string, string, () => Promise<unknown>][] = [
     "a crawler: Pool(4) over its own 30-page site",
     () => import("./07_crawler.ts"),
   ],
+  [
+    "10_http_server.ts",
+    "a JSON API on serve(): a greenlet per request, a fan-out under deadlines",
+    () => import("./10_http_server.ts"),
+  ],
 ];
 
 for (const [file, title, load] of programs) {

@@ -12,6 +12,7 @@ function run(file: string, ...args: string[]): Promise<ProcessResult> {
     "run",
     "--quiet",
     "--allow-net=127.0.0.1",
+    "--unstable-no-legacy-abort", // Deno.serve's notice about req.signal
     `examples/${file}`,
     ...args,
   ]);
@@ -241,6 +242,20 @@ test(
           : `[${n + 1}] ${path} -> 200, ${links(n)} links`;
       }),
     );
+  },
+  { denoOnly: true },
+);
+
+test(
+  "examples/10_http_server.ts: a JSON API fans out under deadlines, caps its handlers, answers 503 on overrun, stops",
+  async () => {
+    await expectLines("10_http_server.ts", [
+      'GET /api/profile/7 -> 200 {"user":{"kind":"users","id":7},"orders":{"kind":"orders","id":7},"recommendations":null}',
+      "40 concurrent requests -> 40 answered 200 with user and orders, recommendations timed out (null)",
+      "handlers at once: at most 10 (the pool's cap)",
+      "GET /api/profile/9?stall=1 -> 503 Service Unavailable: the handler ran over 1000 ms",
+      "stopped: 0 handlers left running",
+    ]);
   },
   { denoOnly: true },
 );
