@@ -168,34 +168,40 @@ export interface Runner<R> {
 }
 
 /**
- * Runs `g` for a request: waits for a pool slot (giving up when `signal`
- * aborts), starts it, arms the deadline and waits until it has ended.
- * Resolves with false when it never started (the client left, or the server
- * stopped, while it waited).
+ * Runs `g` for a request: waits for a pool slot, starts it, arms the
+ * deadline and waits until it has ended. A request whose client leaves
+ * while it waits is killed there (a greenlet killed before it started never
+ * runs): it keeps its place in the queue and gives the slot back at once
+ * when its turn comes. Resolves with false when it never started (the
+ * client left, or the server stopped, while it waited).
  */
 export async function runGreenlet<R>(
   r: Runner<R>,
   g: Greenlet,
-  signal: AbortSignal | null,
 ): Promise<boolean> {
   const inFlight = r.inFlight;
   const pool = r.pool;
   if (pool !== null) {
     if (inFlight !== null) inFlight.queued++;
     try {
-      const ok = await pool.add(g, waitSignal(signal, inFlight));
-      if (!ok) return false;
+      const ok = await pool.add(
+        g,
+        inFlight === null ? undefined : { signal: inFlight.deadline.signal },
+      );
+      if (!ok || g.dead) return false;
     } catch {
       return false;
     } finally {
-      if (inFlight !== null) inFlight.queued--;
+      if (inFlight !== null) {
+        inFlight.queued--;
+        if (g.dead || inFlight.deadline.signal.aborted) inFlight.leave(null);
+      }
     }
     if (inFlight?.deadline.signal.aborted === true) {
       g.kill(undefined, { block: false }); // never runs; frees the slot
-      inFlight.leave(null);
       return false;
     }
-  }
+  } else if (g.dead) return false;
   if (inFlight !== null) inFlight.enter(g);
   g.start();
   let timer: unknown = null;
@@ -203,7 +209,10 @@ export async function runGreenlet<R>(
     timer = nativeSetTimeout(() => markKilled(g, TIMED_OUT), r.timeout);
   }
   try {
-    await g.join();
+    // not join(): a wait of main would make the hub resume main, which
+    // then runs on (answering) until a probe finds it away, holding every
+    // other greenlet back meanwhile; a link settles a plain promise
+    await new Promise<void>((resolve) => g.link(() => resolve()));
   } finally {
     if (timer !== null) nativeClearTimeout(timer);
     if (inFlight !== null) inFlight.leave(g);
@@ -211,23 +220,12 @@ export async function runGreenlet<R>(
   return true;
 }
 
-function waitSignal(
-  signal: AbortSignal | null,
-  inFlight: InFlight | null,
-): { signal?: AbortSignal } {
-  if (inFlight === null) return signal === null ? {} : { signal };
-  if (signal === null) return { signal: inFlight.deadline.signal };
-  return { signal: anySignal(signal, inFlight.deadline.signal) };
-}
-
-function anySignal(a: AbortSignal, b: AbortSignal): AbortSignal {
-  const any = (AbortSignal as { any?: (s: AbortSignal[]) => AbortSignal }).any;
-  if (any !== undefined) return any([a, b]);
-  const c = new AbortController();
-  const abort = () => c.abort();
-  a.addEventListener("abort", abort, { once: true });
-  b.addEventListener("abort", abort, { once: true });
-  return c.signal;
+/** The response of @hono/node-server's bindings (`info.outgoing`), if any. */
+function outgoingOf(info: unknown): ServerResponse | null {
+  const out = (info as { outgoing?: ServerResponse } | undefined)?.outgoing;
+  return out !== undefined && out !== null && typeof out.once === "function"
+    ? out
+    : null;
 }
 
 /** A fetch handler's request, run in a greenlet (greenletHandler). */
@@ -249,8 +247,13 @@ async function runFetch<I>(
   req: Request,
   info: I,
 ): Promise<Response> {
-  const signal = req.signal;
-  if (signal.aborted) return clientClosedResponse();
+  // the client going away: on Node (@hono/node-server) the response's
+  // close, cheaper than materializing req.signal; elsewhere req.signal
+  const out = outgoingOf(info);
+  const signal = out === null ? req.signal : null;
+  if (signal?.aborted === true || out?.destroyed === true) {
+    return clientClosedResponse();
+  }
   const g = new Greenlet(fn, req, info);
   const n = r.name;
   g.name = n === null
@@ -258,16 +261,25 @@ async function runFetch<I>(
     : typeof n === "string"
     ? n
     : n(req);
-  const onAbort = () => markKilled(g, ABORTED);
-  signal.addEventListener("abort", onAbort);
+  let onGone: () => void;
+  if (out !== null) {
+    onGone = () => {
+      if (!out.writableFinished) markKilled(g, ABORTED);
+    };
+    out.once("close", onGone);
+  } else {
+    onGone = () => markKilled(g, ABORTED);
+    signal!.addEventListener("abort", onGone);
+  }
   let started: boolean;
   try {
-    started = await runGreenlet(r, g, signal);
+    started = await runGreenlet(r, g);
   } finally {
-    signal.removeEventListener("abort", onAbort);
+    if (out !== null) out.off("close", onGone);
+    else signal!.removeEventListener("abort", onGone);
   }
   if (!started) {
-    return signal.aborted ? clientClosedResponse() : stoppedResponse();
+    return causeOf(g) === ABORTED ? clientClosedResponse() : stoppedResponse();
   }
   if (!g.successful()) throw g.exception; // reported by hub.handleError
   const v = g.value;
@@ -333,7 +345,7 @@ async function runNode(
   res.once("close", onClose);
   let started: boolean;
   try {
-    started = await runGreenlet(r, g, null);
+    started = await runGreenlet(r, g);
   } finally {
     res.off("close", onClose);
   }
