@@ -10,7 +10,7 @@
  * runs the same handler (a 1 ms timer, then a small JSON body): bare
  * `Deno.serve` / bare `node:http`, and through `greenletHandler`, `serve()`
  * and `greenletListener`. Then the fan-out: 50 connections, three backend
- * calls per request (a loopback backend answering in 10–60 ms) under a
+ * calls per request (a loopback backend answering in 17–82 ms) under a
  * 150 ms deadline (504 past it), with plain promises, a per-request `Group`
  * under a shared `Semaphore(60)`, and a shared `Pool(60).map`.
  *
@@ -60,6 +60,12 @@ const LOAD: Target[] = [
   },
   { name: "deno-serve", runtime: "deno", how: "`serve(handler)`", bare: "deno-bare" },
   {
+    name: "deno-serve-sleep",
+    runtime: "deno",
+    how: "`serve(handler)`, the 1 ms waited by the hub's `sleep(1)`",
+    bare: "deno-bare",
+  },
+  {
     name: "node-bare",
     runtime: "node",
     how: "`http.createServer((req, res) => …)`",
@@ -81,6 +87,12 @@ const LOAD: Target[] = [
     name: "node-serve",
     runtime: "node",
     how: "`serve(handler)` (node:http + @hono/node-server)",
+    bare: "node-bare",
+  },
+  {
+    name: "node-serve-sleep",
+    runtime: "node",
+    how: "`serve(handler)`, the 1 ms waited by the hub's `sleep(1)`",
     bare: "node-bare",
   },
 ];
@@ -376,7 +388,8 @@ autocannon ${
   ).version
 } over loopback, ${DURATION} s a round, ${ROUNDS} rounds in one server process
 after a warm-up, 100 connections; Deno ${deno}, Node ${node}. Every target
-runs the same handler (a 1 ms timer, then a 32-byte JSON body); "vs bare"
+runs the same handler (a 1 ms timer as a raw promise, then a 32-byte JSON
+body; the \`-sleep\` rows wait it with the hub's \`sleep(1)\`); "vs bare"
 divides by bare \`Deno.serve\` or bare \`node:http\` on the same runtime
 (throughput: above 1× is faster; p99: below 1× is faster). The load generator
 and the server share the machine's two cores.
@@ -387,7 +400,8 @@ ${loadTable(results)}
 
 50 connections, ${DURATION} s a round, ${ROUNDS} rounds, on Deno through
 \`serve()\`; the backend (a loopback node:http process) answers each call in
-10–60 ms; a request whose three calls miss the deadline is answered 504.
+17–82 ms (a fixed cycle); a request whose three calls miss the deadline is
+answered 504.
 
 ${fanoutTable(results)}
 

@@ -5,9 +5,11 @@
  * sources; on Node (the driver bundles this file with esbuild) the built
  * npm package from the directory given (`npm/esm`).
  *
- * Every mode runs the same handler — one 1 ms timer, then a small JSON
- * body — bare or through gevent-ts; the fan-out modes call a backend three
- * times per request under a 150 ms deadline (504 past it).
+ * Every mode runs the same handler — one 1 ms timer (a raw promise), then
+ * a small JSON body — bare or through gevent-ts; the `-sleep` modes wait
+ * the same 1 ms with the hub's `sleep(1)`. The fan-out modes call a backend
+ * three times per request under a 150 ms deadline (504 past it); the
+ * backend answers in 17–82 ms (`BACKEND_MIN_MS`/`BACKEND_MAX_MS`).
  *
  * @module
  */
@@ -69,6 +71,13 @@ if (mode === "deno-bare") {
 } else if (mode === "deno-serve" || mode === "node-serve") {
   const s = server.serve(handler, { hostname: "127.0.0.1", port });
   listening((await s.ready).port);
+} else if (mode === "deno-serve-sleep" || mode === "node-serve-sleep") {
+  // the same 1 ms, waited for the hub's way: the greenlet parks
+  const s = server.serve(async () => {
+    await gevent.sleep(1);
+    return new Response(BODY, { headers: HEADERS });
+  }, { hostname: "127.0.0.1", port });
+  listening((await s.ready).port);
 } else if (mode === "node-bare") {
   createServer(async (_req, res) => {
     await tick();
@@ -88,10 +97,12 @@ if (mode === "deno-bare") {
     res.writeHead(200, HEADERS).end(BODY);
   })).listen(port, "127.0.0.1", () => listening(port));
 } else if (mode === "backend") {
-  // answers after 10–60 ms (a fixed cycle, the same on every run)
+  // answers after MIN–MAX ms (a fixed cycle, the same on every run)
+  const min = Number(process.env.BACKEND_MIN_MS ?? 17);
+  const span = Number(process.env.BACKEND_MAX_MS ?? 82) - min + 1;
   let i = 0;
   createServer((_req, res) => {
-    const ms = 10 + (i++ * 37) % 51;
+    const ms = min + (i++ * 37) % span;
     setTimeout(() => res.end("ok"), ms);
   }).listen(port, "127.0.0.1", () => listening(port));
 } else if (mode.startsWith("fanout-")) {
