@@ -9,13 +9,18 @@
  */
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { als, nativeClearTimeout, nativeSetTimeout } from "./_core/mod.ts";
-import { checkFunction, checkOptions, describe, optionNames } from "./_util/mod.ts";
+import {
+  checkFunction,
+  checkOptions,
+  describe,
+  optionNames,
+} from "./_util/mod.ts";
 import { Event } from "./event.ts";
 import { Greenlet, GreenletExit } from "./greenlet.ts";
 import { Pool } from "./pool.ts";
 import { cancellable } from "./scope.ts";
-import type { NameOption, NodeListener } from "./server.ts";
-
+import { getHub } from "./hub.ts";
+import { type NameOption, type NodeListener, RequestEnded } from "./server.ts";
 
 /** The options every request runner takes (see server.ts). */
 export interface RunOptions<R> {
@@ -39,13 +44,8 @@ export const ABORTED = 1, TIMED_OUT = 2, STOPPED = 3;
 /** The status answered for a request ended by the client going away (nginx's). */
 export const CLIENT_CLOSED = 499;
 
-/** The messages of the kills the server delivers, by cause. */
-const KILL_MESSAGE = [
-  "",
-  "the client went away",
-  "the request timed out",
-  "the server is stopping",
-];
+/** The reasons of the kills the server delivers, by cause. */
+const KILL_REASON = ["", "client closed", "timeout", "stopped"] as const;
 
 /** Checks and resolves the shared options; `action` names the caller. */
 export function checkRun<R>(
@@ -126,7 +126,7 @@ export class InFlight {
 
   /** Kills what still runs, cancels what still waits; resolves once all ended. */
   async killAll(): Promise<void> {
-    this.deadline.abort(new GreenletExit(KILL_MESSAGE[STOPPED]));
+    this.deadline.abort(new GreenletExit("the server is stopping"));
     const left = [...this.greenlets];
     for (const g of left) markKilled(g, STOPPED);
     await Promise.all(left.map((g) => g.join()));
@@ -136,11 +136,16 @@ export class InFlight {
 
 const causes = new WeakMap<Greenlet, number>();
 
-/** Kills `g` for `why` unless something else already did; never blocks. */
-export function markKilled(g: Greenlet, why: number): void {
+/**
+ * Kills `g` for `why` unless something else already did; never blocks.
+ * The kill's error is a {@linkcode RequestEnded}, not an `Error`: see
+ * server.ts.
+ */
+export function markKilled(g: Greenlet, why: number, ms = 0): void {
   if (g.dead || causes.has(g)) return;
   causes.set(g, why);
-  void g.kill(new GreenletExit(KILL_MESSAGE[why]), { block: false });
+  const reason = KILL_REASON[why] as "client closed" | "timeout" | "stopped";
+  void g.kill(new RequestEnded(reason, g.name, ms), { block: false });
 }
 
 /** Why the server killed `g` (0 if it did not). */
@@ -148,7 +153,10 @@ export function causeOf(g: Greenlet): number {
   return causes.get(g) ?? 0;
 }
 
-function defaultName(method: string | undefined, url: string | undefined): string {
+function defaultName(
+  method: string | undefined,
+  url: string | undefined,
+): string {
   const u = url ?? "/";
   const q = u.indexOf("?");
   let path = q === -1 ? u : u.slice(0, q);
@@ -206,7 +214,10 @@ export async function runGreenlet<R>(
   g.start();
   let timer: unknown = null;
   if (r.timeout !== Infinity) {
-    timer = nativeSetTimeout(() => markKilled(g, TIMED_OUT), r.timeout);
+    timer = nativeSetTimeout(
+      () => markKilled(g, TIMED_OUT, r.timeout),
+      r.timeout,
+    );
   }
   try {
     // not join(): a wait of main would make the hub resume main, which
@@ -281,15 +292,18 @@ async function runFetch<I>(
   if (!started) {
     return causeOf(g) === ABORTED ? clientClosedResponse() : stoppedResponse();
   }
-  if (!g.successful()) throw g.exception; // reported by hub.handleError
-  const v = g.value;
-  if (!(v instanceof GreenletExit)) return v as Response; // caught kills too
+  // the server ended it: its answer, whatever the handler made of the kill
+  // (a framework's error handler that caught it answered nobody)
   const why = causeOf(g);
-  return why === ABORTED
-    ? clientClosedResponse()
-    : why === TIMED_OUT
-    ? timedOutResponse(r.timeout)
-    : stoppedResponse();
+  if (why !== 0) {
+    return why === ABORTED
+      ? clientClosedResponse()
+      : why === TIMED_OUT
+      ? timedOutResponse(r.timeout)
+      : stoppedResponse();
+  }
+  if (!g.successful()) throw g.exception; // reported by hub.handleError
+  return g.value as Response;
 }
 
 function clientClosedResponse(): Response {
@@ -313,7 +327,6 @@ export function stoppedResponse(): Response {
   });
 }
 
-
 /** A node:http request, run in a greenlet until its response ended (greenletListener). */
 export function handleNode(
   r: Runner<IncomingMessage>,
@@ -332,7 +345,9 @@ async function runNode(
   res: ServerResponse,
   next: ((err?: unknown) => void) | undefined,
 ): Promise<void> {
-  const g = new Greenlet(nodeBody, fn, req, res, next);
+  const call: NodeCall = { fn, req, res, next, g: null };
+  const g = new Greenlet(nodeBody, call);
+  call.g = g;
   const n = r.name;
   g.name = n === null
     ? defaultName(req.method, req.url)
@@ -351,6 +366,17 @@ async function runNode(
   }
   if (res.writableFinished || res.destroyed) return;
   if (!started) return answerNode(res, stoppedResponse());
+  const why = causeOf(g);
+  if (why !== 0) {
+    if (res.headersSent) res.destroy();
+    else {
+      answerNode(
+        res,
+        why === TIMED_OUT ? timedOutResponse(r.timeout) : stoppedResponse(),
+      );
+    }
+    return;
+  }
   if (!g.successful()) { // reported by hub.handleError
     if (next !== undefined) return next(g.exception);
     if (!res.headersSent) {
@@ -360,18 +386,7 @@ async function runNode(
       );
     }
     res.destroy();
-    return;
   }
-  const why = causeOf(g);
-  if (why === 0) return; // the response goes on without the greenlet
-  if (res.headersSent) {
-    res.destroy();
-    return;
-  }
-  answerNode(
-    res,
-    why === TIMED_OUT ? timedOutResponse(r.timeout) : stoppedResponse(),
-  );
 }
 
 function answerNode(res: ServerResponse, response: Response): void {
@@ -384,18 +399,28 @@ function answerNode(res: ServerResponse, response: Response): void {
   });
 }
 
+/** One node:http request's call, as its greenlet runs it. */
+interface NodeCall {
+  fn: NodeListener;
+  req: IncomingMessage;
+  res: ServerResponse;
+  next: ((err?: unknown) => void) | undefined;
+  g: Greenlet | null;
+}
+
 /**
- * The greenlet of a node:http request: the handler, then the response's end
- * (a handler that answers later — an Express route — keeps its greenlet
- * until then, so a kill reaches what it still does).
+ * The greenlet of a node:http request: the listener, then the response's
+ * end (a listener that answers later — an Express route — keeps its
+ * greenlet until then, so a kill reaches what it still does). The listener
+ * gets a final callback as its third argument (Express's `app(req, res,
+ * done)` uses it instead of its own final handler): an error the server's
+ * kill caused ends there silently; a real one goes to the caller's `next`
+ * (mounted as middleware), else to `hub.handleError` and a 500; no error
+ * at all (no route matched) is a 404.
  */
-async function nodeBody(
-  fn: NodeListener,
-  req: IncomingMessage,
-  res: ServerResponse,
-  next: ((err?: unknown) => void) | undefined,
-): Promise<void> {
-  await (next === undefined ? fn(req, res) : fn(req, res, next));
+async function nodeBody(call: NodeCall): Promise<void> {
+  const { fn, req, res } = call;
+  await fn(req, res, (err?: unknown) => finalCallback(call, err));
   if (res.writableFinished || res.destroyed) return;
   await cancellable(
     new Promise<void>((resolve) => {
@@ -403,4 +428,31 @@ async function nodeBody(
       res.once("close", resolve);
     }),
   );
+}
+
+function finalCallback(call: NodeCall, err: unknown): void {
+  const { g, req, res, next } = call;
+  if (
+    err instanceof RequestEnded || (g !== null && causeOf(g) !== 0)
+  ) return; // the server ended the request and answers it
+  if (next !== undefined) return next(err);
+  if (res.headersSent) {
+    res.destroy();
+    return;
+  }
+  if (
+    err === undefined || err === null || err === "route" || err === "router"
+  ) {
+    return answerNode(
+      res,
+      new Response(
+        `Cannot ${req.method} ${defaultName("", req.url).slice(1)}\n`,
+        {
+          status: 404,
+        },
+      ),
+    );
+  }
+  if (g !== null) getHub().handleError(g, err);
+  answerNode(res, new Response("Internal Server Error\n", { status: 500 }));
 }

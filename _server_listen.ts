@@ -9,7 +9,6 @@
 import type { IncomingMessage, Server, ServerResponse } from "node:http";
 import type { ServerAddr } from "./server.ts";
 
-
 /** A fetch handler as serve() runs it. */
 export type FetchHandler = (req: Request, info?: unknown) => Promise<Response>;
 

@@ -19,15 +19,20 @@
  *
  * | the request's greenlet… | answer | `hub.handleError` |
  * | --- | --- | --- |
- * | returns a `Response` (also after catching its kill) | that response | — |
+ * | returns a `Response` | that response | — |
  * | ran over `timeout` ms: killed, then unwound | **503** | nothing |
- * | client went away (`req.signal`, `res` `close`): killed | **499** (nobody reads it) | nothing |
+ * | client went away (`req.signal`, the response's `close`): killed | **499** (nobody reads it) | nothing |
  * | the server stopped at the deadline: killed | **503**, `connection: close` | nothing |
- * | failed (threw) | the returned promise **rejects** with the error: the framework's error hook answers (`serve()`: a plain 500); `greenletListener` calls `next(err)` if given, else 500 | reported once |
+ * | failed (threw) | the handler's promise **rejects** with the error, for the server's error hook (`serve()`: a plain 500); `greenletListener` calls `next(err)` if mounted as middleware, else 500 | reported once |
  *
- * A kill is never a failure (see the Cancellation rules), so an aborted
- * request prints nothing and reaches no framework `onError`: the handler's
- * promise resolves (with the 499 that no client reads) rather than rejects.
+ * The server kills with a {@linkcode RequestEnded}, which is not an
+ * `Error`: a framework inside the greenlet lets it pass instead of sending
+ * it to its error hook (Hono's `onError`), and a kill is never a failure,
+ * so an ended request prints nothing anywhere. The handler's promise
+ * resolves (with the 499 that no client reads) rather than rejects. When
+ * the server ended a request, its status stands whatever the handler made
+ * of the kill; for a fallback answer of its own, a handler bounds its work
+ * with `withTimeout` inside.
  *
  * On Deno, reading `req.signal` makes `Deno.serve` print a one-time notice
  * about its legacy abort behaviour (the signal also aborts after a
@@ -62,7 +67,13 @@ import {
   type Runner,
 } from "./_server.ts";
 import { type Backend, listen } from "./_server_listen.ts";
-import { checkOptions, checkSignal, checkTimeout, describe, optionNames } from "./_util/mod.ts";
+import {
+  checkOptions,
+  checkSignal,
+  checkTimeout,
+  describe,
+  optionNames,
+} from "./_util/mod.ts";
 import type { Pool } from "./pool.ts";
 
 /** Where a server listens. */
@@ -88,6 +99,75 @@ export type NodeListener = (
   res: ServerResponse,
   next?: (err?: unknown) => void,
 ) => unknown;
+
+/**
+ * What the server kills a request's greenlet with when the client went
+ * away (`"client closed"`), the request ran over its `timeout`
+ * (`"timeout"`) or the server stopped (`"stopped"`). Deliberately **not**
+ * an `Error`: frameworks send `Error`s to their error hooks (Hono's
+ * `onError`, whose default prints them), and a request the server ended is
+ * not a failure — Hono lets anything else pass, and `greenletListener`'s
+ * final callback drops it before Express's final handler logs it. Like any
+ * kill it is never reported to `hub.handleError`; code that wants to tell
+ * it apart tests `e instanceof RequestEnded`. The answer is the server's:
+ * 499 (nobody reads it), 503, 503 — whatever the handler made of the kill.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { sleep } from "./mod.ts";
+ * import { greenletHandler, RequestEnded } from "./server.ts";
+ * let seen: unknown;
+ * const handler = greenletHandler(async () => {
+ *   try {
+ *     await sleep(1000);
+ *     return new Response("late");
+ *   } catch (e) {
+ *     seen = e;
+ *     throw e;
+ *   }
+ * }, { timeout: 10 });
+ * assert.equal((await handler(new Request("http://x/a"))).status, 503);
+ * assert.ok(seen instanceof RequestEnded && !(seen instanceof Error));
+ * assert.equal(`${seen}`, "RequestEnded: GET /a: timeout after 10 ms");
+ * ```
+ */
+export class RequestEnded {
+  /** `"RequestEnded"`. */
+  readonly name = "RequestEnded";
+  /** Why the server ended the request. */
+  readonly reason: "client closed" | "timeout" | "stopped";
+  /** The request's greenlet's name and the reason. */
+  readonly message: string;
+  /** Where the kill was made (for a debugger; never printed by the library). */
+  readonly stack: string | undefined;
+
+  /**
+   * @param reason Why the server ended the request.
+   * @param request The request's greenlet's name.
+   * @param ms The timeout, for `"timeout"`.
+   */
+  constructor(
+    reason: "client closed" | "timeout" | "stopped",
+    request: string,
+    ms = 0,
+  ) {
+    this.reason = reason;
+    this.message = reason === "timeout"
+      ? `${request}: timeout after ${ms} ms`
+      : `${request}: ${reason}`;
+    this.stack = `${this}\n${
+      new Error().stack?.split("\n").slice(2).join("\n") ?? ""
+    }`;
+  }
+
+  /**
+   * @returns `"RequestEnded: <request>: <reason>"`.
+   */
+  toString(): string {
+    return `RequestEnded: ${this.message}`;
+  }
+}
 
 /** Options of {@linkcode greenletHandler} and {@linkcode greenletListener}. */
 export interface HandlerOptions<R = Request> {
@@ -404,7 +484,9 @@ export function serve<I = unknown>(
   );
   if (signal !== undefined) {
     if (signal.aborted) void server.stop();
-    else signal.addEventListener("abort", () => void server.stop(), { once: true });
+    else {signal.addEventListener("abort", () => void server.stop(), {
+        once: true,
+      });}
   }
   return server;
 }

@@ -51,14 +51,24 @@ interface Target {
 }
 
 const LOAD: Target[] = [
-  { name: "deno-bare", runtime: "deno", how: "`Deno.serve(handler)`", bare: null },
+  {
+    name: "deno-bare",
+    runtime: "deno",
+    how: "`Deno.serve(handler)`",
+    bare: null,
+  },
   {
     name: "deno-greenletHandler",
     runtime: "deno",
     how: "`Deno.serve(greenletHandler(handler))`",
     bare: "deno-bare",
   },
-  { name: "deno-serve", runtime: "deno", how: "`serve(handler)`", bare: "deno-bare" },
+  {
+    name: "deno-serve",
+    runtime: "deno",
+    how: "`serve(handler)`",
+    bare: "deno-bare",
+  },
   {
     name: "deno-serve-sleep",
     runtime: "deno",
@@ -98,11 +108,17 @@ const LOAD: Target[] = [
 ];
 
 const FANOUT: Target[] = [
-  { name: "fanout-promises", runtime: "deno", how: "plain promises, `AbortSignal.timeout(150)`", bare: null },
+  {
+    name: "fanout-promises",
+    runtime: "deno",
+    how: "plain promises, `AbortSignal.timeout(150)`",
+    bare: null,
+  },
   {
     name: "fanout-semaphore",
     runtime: "deno",
-    how: "per-request `Group` under a shared `Semaphore(60)`, `withTimeout(150)`",
+    how:
+      "per-request `Group` under a shared `Semaphore(60)`, `withTimeout(150)`",
     bare: null,
   },
   {
@@ -280,12 +296,12 @@ async function runTarget(
         Math.max(1, r.requests);
       rounds.push({ ...r, cpuUs, rssMiB: await rss(proc.child.pid) });
       console.error(
-        `${t.name} round ${i + 1}: ${r.rps.toFixed(0)} req/s, p99 ${r.p99} ms, ` +
+        `${t.name} round ${i + 1}: ${
+          r.rps.toFixed(0)
+        } req/s, p99 ${r.p99} ms, ` +
           `${r.errors} errors, ${r.non2xx} non-2xx, ${
             rounds[i].cpuUs.toFixed(0)
-          } µs CPU/request, RSS ${
-            rounds[i].rssMiB.toFixed(1)
-          } MiB`,
+          } µs CPU/request, RSS ${rounds[i].rssMiB.toFixed(1)} MiB`,
       );
     }
     return rounds;
@@ -296,10 +312,13 @@ async function runTarget(
 
 const median = (xs: number[]) => {
   const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+  return s.length % 2
+    ? s[(s.length - 1) / 2]
+    : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
 };
 const sum = (xs: number[]) => xs.reduce((a, b) => a + b, 0);
-const k = (n: number) => n >= 1000 ? `${(n / 1000).toFixed(1)} k/s` : `${n.toFixed(0)}/s`;
+const k = (n: number) =>
+  n >= 1000 ? `${(n / 1000).toFixed(1)} k/s` : `${n.toFixed(0)}/s`;
 
 function loadTable(results: Map<string, Round[]>): string {
   const rows = [
@@ -323,9 +342,7 @@ function loadTable(results: Map<string, Round[]>): string {
         sum(r.map((x) => x.errors))
       } | ${sum(r.map((x) => x.non2xx))} | ${ratio} | ${p99r} | ${
         median(r.map((x) => x.cpuUs)).toFixed(0)
-      } µs | ${
-        r.map((x) => x.rssMiB.toFixed(0)).join(" → ")
-      } |`,
+      } µs | ${r.map((x) => x.rssMiB.toFixed(0)).join(" → ")} |`,
     );
   }
   return rows.join("\n");
@@ -378,15 +395,16 @@ const deno = Deno.version.deno;
 const node = decoder.decode(
   (await new Deno.Command("node", { args: ["--version"] }).output()).stdout,
 ).trim();
-const section = `<!-- bench:http begin (written by \`deno task bench:http\`, bench/http.ts; bench:compare keeps it) -->
+const section =
+  `<!-- bench:http begin (written by \`deno task bench:http\`, bench/http.ts; bench:compare keeps it) -->
 
 ## HTTP servers under load (issue 23)
 
 autocannon ${
-  JSON.parse(
-    await Deno.readTextFile(`${ROOT}node_modules/autocannon/package.json`),
-  ).version
-} over loopback, ${DURATION} s a round, ${ROUNDS} rounds in one server process
+    JSON.parse(
+      await Deno.readTextFile(`${ROOT}node_modules/autocannon/package.json`),
+    ).version
+  } over loopback, ${DURATION} s a round, ${ROUNDS} rounds in one server process
 after a warm-up, 100 connections; Deno ${deno}, Node ${node}. Every target
 runs the same handler (a 1 ms timer as a raw promise, then a 32-byte JSON
 body; the \`-sleep\` rows wait it with the hub's \`sleep(1)\`); "vs bare"

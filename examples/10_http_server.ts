@@ -24,7 +24,13 @@
  *
  * @module
  */
-import { getCurrentSignal, Group, Semaphore, sleep, withTimeout } from "../mod.ts";
+import {
+  getCurrentSignal,
+  Group,
+  Semaphore,
+  sleep,
+  withTimeout,
+} from "../mod.ts";
 import { serve } from "../server.ts";
 
 const DELAYS: Record<string, number> = {
@@ -80,12 +86,15 @@ const one = await fetch(`${apiUrl}/api/profile/7`);
 console.log(`GET /api/profile/7 -> ${one.status} ${await one.text()}`);
 
 const many = await Promise.all(
-  Array.from({ length: 40 }, (_, i) =>
-    fetch(`${apiUrl}/api/profile/${i}`).then(async (r) => {
-      const body = await r.json();
-      return r.status === 200 && body.user.id === i &&
-        body.recommendations === null;
-    })),
+  Array.from(
+    { length: 40 },
+    (_, i) =>
+      fetch(`${apiUrl}/api/profile/${i}`).then(async (r) => {
+        const body = await r.json();
+        return r.status === 200 && body.user.id === i &&
+          body.recommendations === null;
+      }),
+  ),
 );
 console.log(
   `40 concurrent requests -> ${many.filter(Boolean).length} answered 200 ` +
@@ -94,7 +103,10 @@ console.log(
 console.log(`handlers at once: at most ${handlersPeak} (the pool's cap)`);
 
 const stalled = await fetch(`${apiUrl}/api/profile/9?stall=1`);
-console.log(`GET /api/profile/9?stall=1 -> ${stalled.status} ${await stalled.text()}`.trimEnd());
+console.log(
+  `GET /api/profile/9?stall=1 -> ${stalled.status} ${await stalled.text()}`
+    .trimEnd(),
+);
 
 await api.stop({ timeout: 1000 });
 await backends.stop({ timeout: 1000 });

@@ -7,14 +7,24 @@
  * @module
  */
 import assert from "node:assert/strict";
-import { createServer, type IncomingMessage, type Server as NodeServer } from "node:http";
+import {
+  createServer,
+  type IncomingMessage,
+  type Server as NodeServer,
+} from "node:http";
 import type { AddressInfo } from "node:net";
 import process from "node:process";
 import express from "express";
 import { Hono } from "hono";
-import { Event, getCurrent, GreenletExit, Pool, shield, sleep } from "../mod.ts";
+import { Event, getCurrent, Pool, shield, sleep, withTimeout } from "../mod.ts";
 import { patchFetch, unpatchAll } from "../patch.ts";
-import { greenletHandler, greenletListener, serve, type Server } from "../server.ts";
+import {
+  greenletHandler,
+  greenletListener,
+  RequestEnded,
+  serve,
+  type Server,
+} from "../server.ts";
 import { capturingErrors, deferred, isDeno, test } from "./test_adapter.ts";
 
 const HOST = "127.0.0.1";
@@ -83,11 +93,14 @@ test("serve: with pool 10, exactly 10 handlers run at once and the rest queue in
     return new Response(String(n));
   }, { pool: 10 });
   try {
-    const bodies = Array.from({ length: 25 }, (_, i) =>
-      fetch(`${url}/${i}`).then(async (r) => {
-        arrived++;
-        return await r.text();
-      }));
+    const bodies = Array.from(
+      { length: 25 },
+      (_, i) =>
+        fetch(`${url}/${i}`).then(async (r) => {
+          arrived++;
+          return await r.text();
+        }),
+    );
     await until(() => startedBeforeGo.length === 10);
     await sleep(50); // the other 15 reach the server and queue
     assert.equal(startedBeforeGo.length, 10);
@@ -137,7 +150,7 @@ test("serve: a client abort kills the request's greenlet at its switch point, ab
         // the kill lands at the one switch point the handler is in: the
         // backend calls reject (aborted) and nothing else runs in between
         assert.equal(log.length, 3);
-        assert.match(log[1], /^caught (GreenletExit|AbortError)$/);
+        assert.match(log[1], /^caught (RequestEnded|AbortError)$/);
         assert.equal(backend.seen(), 3);
       } finally {
         await server.stop();
@@ -273,7 +286,9 @@ test("serve: signal stops it; onListen gets the address", async () => {
 test("greenletHandler: argument errors are thrown at once", () => {
   assert.throws(
     () => greenletHandler(42 as never),
-    new TypeError("Cannot create greenletHandler: fn must be a function, received 42"),
+    new TypeError(
+      "Cannot create greenletHandler: fn must be a function, received 42",
+    ),
   );
   assert.throws(
     () => greenletHandler(() => new Response(), { pool: 0 }),
@@ -335,6 +350,10 @@ test("Express through greenletListener: a greenlet per request; a client abort k
       ended.resolve();
     }
   });
+  app.get("/fail", async () => {
+    await sleep(1);
+    throw new Error("route failed");
+  });
   const server = createServer(greenletListener(app, { pool: 4 }));
   await new Promise<void>((r) => server.listen(0, HOST, r));
   const url = `http://${HOST}:${(server.address() as AddressInfo).port}`;
@@ -349,8 +368,21 @@ test("Express through greenletListener: a greenlet per request; a client abort k
       client.abort();
       assert.equal(await answer, "AbortError");
       await ended.promise;
-      assert.deepEqual(log, ["route caught GreenletExit", "route finally"]);
+      assert.deepEqual(log, ["route caught RequestEnded", "route finally"]);
       assert.deepEqual(errors, []);
+      // no route: 404; a route's failure with no error middleware: reported
+      // once (instead of Express's final handler printing it) and 500
+      const missing = await fetch(`${url}/nope?x=1`);
+      assert.equal(
+        `${missing.status} ${await missing.text()}`,
+        "404 Cannot GET /nope\n",
+      );
+      const failed = await fetch(`${url}/fail`);
+      assert.equal(
+        `${failed.status} ${await failed.text()}`,
+        "500 Internal Server Error\n",
+      );
+      assert.deepEqual(errors, ["GET /fail: Error: route failed"]);
     });
   } finally {
     server.closeAllConnections();
@@ -361,19 +393,25 @@ test("Express through greenletListener: a greenlet per request; a client abort k
 test("greenletListener: timeout answers 503 after cleanup; a failure goes to next(err) as middleware", async () => {
   const log: string[] = [];
   const app = express();
-  app.get("/slow", greenletListener(async (_req, res) => {
-    try {
-      await sleep(10_000);
-      res.end("late");
-    } finally {
-      await shield(() => sleep(10));
-      log.push("finally");
-    }
-  }, { timeout: 20 }));
-  app.get("/fail", greenletListener(async (req: IncomingMessage) => {
-    await sleep(1);
-    throw new Error(`failed ${req.url}`);
-  }));
+  app.get(
+    "/slow",
+    greenletListener(async (_req, res) => {
+      try {
+        await sleep(10_000);
+        res.end("late");
+      } finally {
+        await shield(() => sleep(10));
+        log.push("finally");
+      }
+    }, { timeout: 20 }),
+  );
+  app.get(
+    "/fail",
+    greenletListener(async (req: IncomingMessage) => {
+      await sleep(1);
+      throw new Error(`failed ${req.url}`);
+    }),
+  );
   app.use(
     (
       err: Error,
@@ -458,35 +496,53 @@ test("Hono through greenletHandler with serve(): a client abort reaches no onErr
   }
 });
 
-test("Hono through greenletHandler on @hono/node-server's own server", async () => {
-  const { createAdaptorServer } = await import("@hono/node-server");
-  const log: string[] = [];
-  const ended = deferred();
-  const app = honoApp(log, ended);
-  const server = createAdaptorServer({
-    fetch: greenletHandler(app.fetch),
-    overrideGlobalObjects: false,
-  }) as NodeServer;
-  await new Promise<void>((r) => server.listen(0, HOST, r));
-  const url = `http://${HOST}:${(server.address() as AddressInfo).port}`;
-  try {
-    await honoChecks(url, log, ended.promise);
-  } finally {
-    server.closeAllConnections();
-    await new Promise((r) => server.close(r));
-  }
-}, { nodeOnly: true });
+test(
+  "Hono through greenletHandler on @hono/node-server's own server",
+  async () => {
+    const { createAdaptorServer } = await import("@hono/node-server");
+    const log: string[] = [];
+    const ended = deferred();
+    const app = honoApp(log, ended);
+    const server = createAdaptorServer({
+      fetch: greenletHandler(app.fetch),
+      overrideGlobalObjects: false,
+    }) as NodeServer;
+    await new Promise<void>((r) => server.listen(0, HOST, r));
+    const url = `http://${HOST}:${(server.address() as AddressInfo).port}`;
+    try {
+      await honoChecks(url, log, ended.promise);
+    } finally {
+      server.closeAllConnections();
+      await new Promise((r) => server.close(r));
+    }
+  },
+  { nodeOnly: true },
+);
 
-test("greenletHandler with GreenletExit caught: the handler's own answer stands", async () => {
-  const handler = greenletHandler(async () => {
+test("greenletHandler: a handler that catches the server's kill cannot answer instead; withTimeout inside gives a fallback", async () => {
+  const handler = greenletHandler(async (req) => {
+    if (req.url.endsWith("/own")) {
+      return await withTimeout(
+        10,
+        () => sleep(10_000).then(() => new Response("late")),
+        {
+          timeoutValue: new Response("fallback", { status: 504 }),
+        },
+      );
+    }
     try {
       await sleep(10_000);
       return new Response("late");
     } catch (e) {
-      assert.ok(e instanceof GreenletExit);
-      return new Response("fallback", { status: 504 });
+      assert.ok(e instanceof RequestEnded);
+      return new Response("caught", { status: 500 });
     }
-  }, { timeout: 10 });
-  const res = await handler(new Request("http://x/"));
-  assert.equal(`${res.status} ${await res.text()}`, "504 fallback");
+  }, { timeout: 30 });
+  const caught = await handler(new Request("http://x/caught"));
+  assert.equal(
+    `${caught.status} ${(await caught.text()).trim()}`,
+    "503 Service Unavailable: the handler ran over 30 ms",
+  );
+  const own = await handler(new Request("http://x/own"));
+  assert.equal(`${own.status} ${await own.text()}`, "504 fallback");
 });
