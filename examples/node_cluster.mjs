@@ -33,6 +33,10 @@ if (cluster.isPrimary) {
     }
   });
   for (let i = 0; i < WORKERS; i++) cluster.fork();
+  let exited = 0;
+  cluster.on("exit", () => {
+    if (++exited === WORKERS) console.log("every worker stopped");
+  });
   const stop = () => {
     for (const w of Object.values(cluster.workers ?? {})) w?.kill("SIGTERM");
   };
