@@ -143,6 +143,8 @@ export class RequestEnded {
   readonly stack: string | undefined;
 
   /**
+   * Made by the server when it ends a request.
+   *
    * @param reason Why the server ended the request.
    * @param request The request's greenlet's name.
    * @param ms The timeout, for `"timeout"`.
@@ -162,6 +164,8 @@ export class RequestEnded {
   }
 
   /**
+   * The kill as text, as an `Error` would print.
+   *
    * @returns `"RequestEnded: <request>: <reason>"`.
    */
   toString(): string {
