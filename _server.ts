@@ -176,59 +176,92 @@ export interface Runner<R> {
 }
 
 /**
- * Runs `g` for a request: waits for a pool slot, starts it, arms the
- * deadline and waits until it has ended. A request whose client leaves
- * while it waits is killed there (a greenlet killed before it started never
- * runs): it keeps its place in the queue and gives the slot back at once
- * when its turn comes. Resolves with false when it never started (the
- * client left, or the server stopped, while it waited).
+ * One request's run: its greenlet, what tells that the client left, the
+ * deadline's timer. The greenlet starts at once when the pool has a free
+ * slot (`add` into a free slot tracks it without waiting), else once it
+ * got one. A request whose client leaves while it waits is killed there
+ * (a greenlet killed before it started never runs): it keeps its place in
+ * the queue and gives the slot back at once when its turn comes.
  */
-export async function runGreenlet<R>(
-  r: Runner<R>,
-  g: Greenlet,
-): Promise<boolean> {
-  const inFlight = r.inFlight;
-  const pool = r.pool;
-  if (pool !== null) {
+export class Run<R> {
+  readonly r: Runner<R>;
+  readonly g: Greenlet;
+  timer: unknown = null;
+  started = false;
+
+  constructor(r: Runner<R>, g: Greenlet) {
+    this.r = r;
+    this.g = g;
+  }
+
+  /**
+   * Starts the greenlet (after a pool slot); resolves with `settle()`'s
+   * value once it ended, or with `notStarted()`'s if it never started.
+   */
+  run<T>(settle: () => T, notStarted: () => T): Promise<T> {
+    const { pool, inFlight } = this.r;
+    const g = this.g;
+    if (pool === null || pool.freeCount() > 0) {
+      if (pool !== null) void pool.add(g); // a free slot: tracked now
+      return this.#start(settle, notStarted);
+    }
+    return this.#queued(pool, inFlight, settle, notStarted);
+  }
+
+  async #queued<T>(
+    pool: Pool,
+    inFlight: InFlight | null,
+    settle: () => T,
+    notStarted: () => T,
+  ): Promise<T> {
+    const g = this.g;
     if (inFlight !== null) inFlight.queued++;
+    let ok = false;
     try {
-      const ok = await pool.add(
+      ok = await pool.add(
         g,
         inFlight === null ? undefined : { signal: inFlight.deadline.signal },
       );
-      if (!ok || g.dead) return false;
-    } catch {
-      return false;
-    } finally {
-      if (inFlight !== null) {
-        inFlight.queued--;
-        if (g.dead || inFlight.deadline.signal.aborted) inFlight.leave(null);
-      }
-    }
-    if (inFlight?.deadline.signal.aborted === true) {
+    } catch { /* the server's stop gave up on it */ }
+    if (inFlight !== null) inFlight.queued--;
+    if (ok && !g.dead && inFlight?.deadline.signal.aborted === true) {
       g.kill(undefined, { block: false }); // never runs; frees the slot
-      return false;
     }
-  } else if (g.dead) return false;
-  if (inFlight !== null) inFlight.enter(g);
-  g.start();
-  let timer: unknown = null;
-  if (r.timeout !== Infinity) {
-    timer = nativeSetTimeout(
-      () => markKilled(g, TIMED_OUT, r.timeout),
-      r.timeout,
-    );
+    if (!ok || g.dead) {
+      inFlight?.leave(null);
+      return notStarted();
+    }
+    return await this.#start(settle, notStarted);
   }
-  try {
+
+  #start<T>(settle: () => T, notStarted: () => T): Promise<T> {
+    const g = this.g;
+    if (g.dead) return Promise.resolve(notStarted());
+    const { inFlight, timeout } = this.r;
+    if (inFlight !== null) inFlight.enter(g);
+    this.started = true;
+    g.start();
+    if (timeout !== Infinity) {
+      this.timer = nativeSetTimeout(
+        () => markKilled(g, TIMED_OUT, timeout),
+        timeout,
+      );
+    }
     // not join(): a wait of main would make the hub resume main, which
     // then runs on (answering) until a probe finds it away, holding every
     // other greenlet back meanwhile; a link settles a plain promise
-    await new Promise<void>((resolve) => g.link(() => resolve()));
-  } finally {
-    if (timer !== null) nativeClearTimeout(timer);
-    if (inFlight !== null) inFlight.leave(g);
+    return new Promise<T>((resolve, reject) => {
+      g.link(() => {
+        if (this.timer !== null) nativeClearTimeout(this.timer);
+        if (inFlight !== null) inFlight.leave(g);
+        try {
+          resolve(settle());
+        } catch (e) {
+          reject(e);
+        }
+      });
+    });
   }
-  return true;
 }
 
 /** The response of @hono/node-server's bindings (`info.outgoing`), if any. */
@@ -240,19 +273,78 @@ function outgoingOf(info: unknown): ServerResponse | null {
 }
 
 /** A fetch handler's request, run in a greenlet (greenletHandler). */
-export async function handleFetch<I>(
+export function handleFetch<I>(
   r: Runner<Request>,
   fn: (req: Request, info: I) => Response | Promise<Response>,
   req: Request,
   info: I,
 ): Promise<Response> {
-  if (r.inFlight?.stopping === true) return stoppedResponse();
+  if (r.inFlight?.stopping === true) {
+    return Promise.resolve(stoppedResponse());
+  }
   // outside any greenlet's context: the server's callbacks may carry the
   // context of whoever started it (Deno.serve keeps it), which may be gone
-  return await als.exit(runFetch, r, fn, req, info);
+  return als.exit(startFetch, r, fn, req, info);
 }
 
-async function runFetch<I>(
+/** A fetch request's run, and what tells it that the client left. */
+class FetchRun extends Run<Request> {
+  readonly out: ServerResponse | null;
+  readonly signal: AbortSignal | null;
+  readonly onGone: () => void;
+
+  constructor(
+    r: Runner<Request>,
+    g: Greenlet,
+    out: ServerResponse | null,
+    signal: AbortSignal | null,
+  ) {
+    super(r, g);
+    this.out = out;
+    this.signal = signal;
+    if (out !== null) {
+      this.onGone = () => {
+        if (!out.writableFinished) markKilled(g, ABORTED);
+      };
+      out.once("close", this.onGone);
+    } else {
+      this.onGone = () => markKilled(g, ABORTED);
+      signal!.addEventListener("abort", this.onGone);
+    }
+  }
+
+  detach(): void {
+    if (this.out !== null) this.out.off("close", this.onGone);
+    else this.signal!.removeEventListener("abort", this.onGone);
+  }
+
+  /** The answer once the greenlet ended (throws its failure). */
+  settle = (): Response => {
+    this.detach();
+    const g = this.g;
+    // the server ended it: its answer, whatever the handler made of the
+    // kill (a framework's error handler that caught it answered nobody)
+    const why = causeOf(g);
+    if (why !== 0) {
+      return why === ABORTED
+        ? clientClosedResponse()
+        : why === TIMED_OUT
+        ? timedOutResponse(this.r.timeout)
+        : stoppedResponse();
+    }
+    if (!g.successful()) throw g.exception; // reported by hub.handleError
+    return g.value as Response;
+  };
+
+  notStarted = (): Response => {
+    this.detach();
+    return causeOf(this.g) === ABORTED
+      ? clientClosedResponse()
+      : stoppedResponse();
+  };
+}
+
+function startFetch<I>(
   r: Runner<Request>,
   fn: (req: Request, info: I) => Response | Promise<Response>,
   req: Request,
@@ -263,7 +355,7 @@ async function runFetch<I>(
   const out = outgoingOf(info);
   const signal = out === null ? req.signal : null;
   if (signal?.aborted === true || out?.destroyed === true) {
-    return clientClosedResponse();
+    return Promise.resolve(clientClosedResponse());
   }
   const g = new Greenlet(fn, req, info);
   const n = r.name;
@@ -272,38 +364,8 @@ async function runFetch<I>(
     : typeof n === "string"
     ? n
     : n(req);
-  let onGone: () => void;
-  if (out !== null) {
-    onGone = () => {
-      if (!out.writableFinished) markKilled(g, ABORTED);
-    };
-    out.once("close", onGone);
-  } else {
-    onGone = () => markKilled(g, ABORTED);
-    signal!.addEventListener("abort", onGone);
-  }
-  let started: boolean;
-  try {
-    started = await runGreenlet(r, g);
-  } finally {
-    if (out !== null) out.off("close", onGone);
-    else signal!.removeEventListener("abort", onGone);
-  }
-  if (!started) {
-    return causeOf(g) === ABORTED ? clientClosedResponse() : stoppedResponse();
-  }
-  // the server ended it: its answer, whatever the handler made of the kill
-  // (a framework's error handler that caught it answered nobody)
-  const why = causeOf(g);
-  if (why !== 0) {
-    return why === ABORTED
-      ? clientClosedResponse()
-      : why === TIMED_OUT
-      ? timedOutResponse(r.timeout)
-      : stoppedResponse();
-  }
-  if (!g.successful()) throw g.exception; // reported by hub.handleError
-  return g.value as Response;
+  const call = new FetchRun(r, g, out, signal);
+  return call.run(call.settle, call.notStarted);
 }
 
 function clientClosedResponse(): Response {
@@ -358,12 +420,8 @@ async function runNode(
     if (!res.writableFinished) markKilled(g, ABORTED);
   };
   res.once("close", onClose);
-  let started: boolean;
-  try {
-    started = await runGreenlet(r, g);
-  } finally {
-    res.off("close", onClose);
-  }
+  const started = await new Run(r, g).run(() => true, () => false);
+  res.off("close", onClose);
   if (res.writableFinished || res.destroyed) return;
   if (!started) return answerNode(res, stoppedResponse());
   const why = causeOf(g);
