@@ -1318,3 +1318,21 @@ test("a real failure in shielded cleanup after a kill is reported", async () => 
   );
   assert.deepEqual(errors, ["closer: Error: cleanup failed"]);
 });
+
+test("a kill with an error of its own, landing while the greenlet is away and its function then returns, is not a failure either", async () => {
+  const errors = await errorsOf(async () => {
+    const gate = deferred();
+    const reason = { name: "Custom", message: "not an Error" };
+    const g = spawn(async () => {
+      await gate.promise; // an await the hub does not own
+      return "finished";
+    });
+    await sleep(0);
+    g.kill(reason, { block: false });
+    gate.resolve();
+    await g.join();
+    assert.equal(g.successful(), false);
+    assert.equal(g.exception, reason);
+  });
+  assert.deepEqual(errors, []);
+});

@@ -546,3 +546,29 @@ test("greenletHandler: a handler that catches the server's kill cannot answer in
   const own = await handler(new Request("http://x/own"));
   assert.equal(`${own.status} ${await own.text()}`, "504 fallback");
 });
+
+test("serve: a client abort while the handler sits in a raw await, which it then finishes, reports nothing", async () => {
+  const gate = deferred();
+  const log: string[] = [];
+  await capturingErrors(async (errors) => {
+    const { server, url } = await start(async () => {
+      await gate.promise; // not hub-aware: the kill cannot land here
+      log.push("handler went on");
+      return new Response("done");
+    });
+    try {
+      const client = new AbortController();
+      const answer = fetch(`${url}/raw`, { signal: client.signal })
+        .catch((e: Error) => e.name);
+      await sleep(30);
+      client.abort();
+      assert.equal(await answer, "AbortError");
+      await sleep(30); // the server sees the client go
+      gate.resolve();
+      await until(() => log.length === 1);
+    } finally {
+      await server.stop();
+    }
+    assert.deepEqual(errors, []);
+  });
+});
