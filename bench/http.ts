@@ -6,7 +6,9 @@
  * Deno from the sources, on Node from the built npm package) loaded by
  * autocannon (a dev dependency, in a Node process of its own) over
  * loopback: 100 connections, 10 s a round, three rounds in the same server
- * process after a 2 s warm-up, its RSS read after each round. Every target
+ * process after a 2 s warm-up, its RSS read after each round; the rounds go
+ * round-robin over the targets (round 1 of each, then round 2, …), so a slow
+ * minute of the shared machine does not fall on one target alone. Every target
  * runs the same handler (a 1 ms timer, then a small JSON body): bare
  * `Deno.serve` / bare `node:http`, and through `greenletHandler`, `serve()`
  * and `greenletListener`. Then the fan-out: 50 connections, three backend
@@ -279,34 +281,47 @@ async function cannon(
   };
 }
 
-async function runTarget(
-  t: Target,
+/**
+ * Runs `targets` round-robin (round 1 of each, then round 2, …) so that the
+ * machine's slow minutes spread over all of them; each target keeps its one
+ * server process (RSS across rounds), idle while the others are loaded.
+ */
+async function runTargets(
+  targets: Target[],
   nodeFile: string,
   connections: number,
+  results: Map<string, Round[]>,
   backendPort?: number,
-): Promise<Round[]> {
-  const proc = await start(t, nodeFile, backendPort);
+): Promise<void> {
+  const procs: Proc[] = [];
   try {
-    await cannon(proc.port, connections, Math.min(2, DURATION)); // warm-up
-    const rounds: Round[] = [];
-    for (let i = 0; i < ROUNDS; i++) {
-      const cpu0 = await cpuMs(proc.child.pid);
-      const r = await cannon(proc.port, connections, DURATION);
-      const cpuUs = (await cpuMs(proc.child.pid) - cpu0) * 1000 /
-        Math.max(1, r.requests);
-      rounds.push({ ...r, cpuUs, rssMiB: await rss(proc.child.pid) });
-      console.error(
-        `${t.name} round ${i + 1}: ${
-          r.rps.toFixed(0)
-        } req/s, p99 ${r.p99} ms, ` +
-          `${r.errors} errors, ${r.non2xx} non-2xx, ${
-            rounds[i].cpuUs.toFixed(0)
-          } µs CPU/request, RSS ${rounds[i].rssMiB.toFixed(1)} MiB`,
-      );
+    for (const t of targets) {
+      const proc = await start(t, nodeFile, backendPort);
+      procs.push(proc);
+      await cannon(proc.port, connections, Math.min(2, DURATION)); // warm-up
+      results.set(t.name, []);
     }
-    return rounds;
+    for (let i = 0; i < ROUNDS; i++) {
+      for (const [j, t] of targets.entries()) {
+        const proc = procs[j];
+        const cpu0 = await cpuMs(proc.child.pid);
+        const r = await cannon(proc.port, connections, DURATION);
+        const cpuUs = (await cpuMs(proc.child.pid) - cpu0) * 1000 /
+          Math.max(1, r.requests);
+        const round = { ...r, cpuUs, rssMiB: await rss(proc.child.pid) };
+        results.get(t.name)!.push(round);
+        console.error(
+          `${t.name} round ${i + 1}: ${
+            r.rps.toFixed(0)
+          } req/s, p99 ${r.p99} ms, ` +
+            `${r.errors} errors, ${r.non2xx} non-2xx, ${
+              cpuUs.toFixed(0)
+            } µs CPU/request, RSS ${round.rssMiB.toFixed(1)} MiB`,
+        );
+      }
+    }
   } finally {
-    await stopProc(proc);
+    for (const p of procs) await stopProc(p);
   }
 }
 
@@ -373,18 +388,14 @@ await ensureBuilt();
 const nodeFile = await nodeTarget();
 const results = new Map<string, Round[]>();
 const want = (t: Target) => only === undefined || only.includes(t.name);
-for (const t of LOAD.filter(want)) {
-  results.set(t.name, await runTarget(t, nodeFile, 100));
-}
+await runTargets(LOAD.filter(want), nodeFile, 100, results);
 if (FANOUT.some(want)) {
   const backend = await start(
     { name: "backend", runtime: "node", how: "", bare: null },
     nodeFile,
   );
   try {
-    for (const t of FANOUT.filter(want)) {
-      results.set(t.name, await runTarget(t, nodeFile, 50, backend.port));
-    }
+    await runTargets(FANOUT.filter(want), nodeFile, 50, results, backend.port);
   } finally {
     await stopProc(backend);
   }
@@ -404,8 +415,8 @@ autocannon ${
     JSON.parse(
       await Deno.readTextFile(`${ROOT}node_modules/autocannon/package.json`),
     ).version
-  } over loopback, ${DURATION} s a round, ${ROUNDS} rounds in one server process
-after a warm-up, 100 connections; Deno ${deno}, Node ${node}. Every target
+  } over loopback, ${DURATION} s a round, ${ROUNDS} rounds round-robin over the
+targets (each in one server process, after a warm-up), 100 connections; Deno ${deno}, Node ${node}. Every target
 runs the same handler (a 1 ms timer as a raw promise, then a 32-byte JSON
 body; the \`-sleep\` rows wait it with the hub's \`sleep(1)\`); "vs bare"
 divides by bare \`Deno.serve\` or bare \`node:http\` on the same runtime
