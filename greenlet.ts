@@ -736,6 +736,7 @@ export class Greenlet<T = unknown, A extends unknown[] = unknown[]>
         if (kill.delivered === 0 && kill.whileAway) {
           ok = false;
           v = kill.error;
+          this.#flags |= QUIET; // whatever its error, a kill is no failure
         }
       } else if (
         kill.delivered === 0 ||

@@ -1,7 +1,9 @@
 /**
  * Runs the tutorial's five programs in order, then the examples of queues
- * and pools, each under a heading
- * (`npm start`, `deno task demo`).
+ * and pools and the HTTP servers, each under a heading
+ * (`npm start`, `deno task demo`). The Express example needs Express's own
+ * permissions and runs from test/examples_test.ts:
+ * `deno run --allow-net=127.0.0.1 --allow-env --allow-read examples/http_express.ts`.
  *
  * @module
  */
@@ -29,6 +31,16 @@ const programs: [string, string, () => Promise<unknown>][] = [
     "07_crawler.ts",
     "a crawler: Pool(4) over its own 30-page site",
     () => import("./07_crawler.ts"),
+  ],
+  [
+    "10_http_server.ts",
+    "a JSON API on serve(): a greenlet per request, a fan-out under deadlines",
+    () => import("./10_http_server.ts"),
+  ],
+  [
+    "http_hono.ts",
+    "Hono on serve(): quiet aborts, onError for real failures only",
+    () => import("./http_hono.ts"),
   ],
 ];
 

@@ -374,6 +374,12 @@ const pkg = {
     `./cjs/${e.name}.cjs`,
   ]),
   engines: { node: ">=20" },
+  // `serve()` on Node answers through @hono/node-server's request listener,
+  // loaded by a dynamic import only then: an optional peer, so that the
+  // library itself keeps no runtime dependency (the same range as the
+  // version it is tested with in the dev manifest)
+  peerDependencies: { "@hono/node-server": ">=2.1.8 <3" },
+  peerDependenciesMeta: { "@hono/node-server": { optional: true } },
   keywords: ["gevent", "greenlet", "coroutine", "semaphore", "timeout", "deno"],
 };
 await Deno.writeTextFile(

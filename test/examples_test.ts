@@ -1,4 +1,8 @@
 import assert from "node:assert/strict";
+import { type ChildProcess, spawn as spawnChild } from "node:child_process";
+import { get as httpGet } from "node:http";
+import { type AddressInfo, createServer as createNetServer } from "node:net";
+import process from "node:process";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -12,6 +16,7 @@ function run(file: string, ...args: string[]): Promise<ProcessResult> {
     "run",
     "--quiet",
     "--allow-net=127.0.0.1",
+    "--unstable-no-legacy-abort", // Deno.serve's notice about req.signal
     `examples/${file}`,
     ...args,
   ]);
@@ -243,6 +248,184 @@ test(
           : `[${n + 1}] ${path} -> 200, ${links(n)} links`;
       }),
     );
+  },
+  { denoOnly: true },
+);
+
+test(
+  "examples/10_http_server.ts: a JSON API fans out under deadlines, caps its handlers, answers 503 on overrun, stops",
+  async () => {
+    await expectLines("10_http_server.ts", [
+      'GET /api/profile/7 -> 200 {"user":{"kind":"users","id":7},"orders":{"kind":"orders","id":7},"recommendations":null}',
+      "40 concurrent requests -> 40 answered 200 with user and orders, recommendations timed out (null)",
+      "handlers at once: at most 10 (the pool's cap)",
+      "GET /api/profile/9?stall=1 -> 503 Service Unavailable: the handler ran over 1000 ms",
+      "stopped: 0 handlers left running",
+    ]);
+  },
+  { denoOnly: true },
+);
+
+test(
+  "examples/http_express.ts: Express through greenletListener — a greenlet per request, a quiet abort, 503 on overrun",
+  async () => {
+    const deno = (globalThis as unknown as { Deno: { execPath(): string } })
+      .Deno;
+    const { code, stdout, stderr } = await runProcess(deno.execPath(), [
+      "run",
+      "--quiet",
+      "--allow-net=127.0.0.1",
+      "--allow-env",
+      "--allow-read",
+      "examples/http_express.ts",
+    ]);
+    assert.equal(code, 0, stderr);
+    assert.equal(stderr, "");
+    assert.deepEqual(stdout.trimEnd().split("\n"), [
+      'GET /users/7 -> 200 {"id":7,"greenlet":"GET /users/7"}',
+      "GET /report -> the client went away (AbortError)",
+      "  its greenlet was killed quietly; finally ran after a kill: true",
+      "GET /slow -> 503 Service Unavailable: the handler ran over 200 ms",
+      "closed",
+    ]);
+  },
+  { denoOnly: true },
+);
+
+test(
+  "examples/http_hono.ts: Hono through serve() — onError sees the failure, never the abort or the overrun",
+  async () => {
+    await expectLines("http_hono.ts", [
+      'GET /users/7 -> 200 {"id":7,"greenlet":"GET /users/7"}',
+      "GET /report -> the client went away (AbortError)",
+      'GET /boom -> 500 {"error":"boom"}',
+      "GET /slow -> 503 Service Unavailable: the handler ran over 200 ms",
+      `Hono's onError saw: ["boom"]`,
+      "hub.handleError reported: []",
+    ]);
+  },
+  { denoOnly: true },
+);
+
+/** A free TCP port on 127.0.0.1. */
+async function freePort(): Promise<number> {
+  const server = createNetServer();
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+  const { port } = server.address() as AddressInfo;
+  await new Promise((r) => server.close(r));
+  return port;
+}
+
+/** GET over a connection of its own (no keep-alive): the body as text. */
+function getFresh(url: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    httpGet(url, { agent: false }, (res) => {
+      let body = "";
+      res.setEncoding("utf8");
+      res.on("data", (d) => (body += d));
+      res.on("end", () => resolve(body));
+    }).on("error", reject);
+  });
+}
+
+/** Starts `cmd`, resolves once its output contains `ready`. */
+async function startUntil(
+  cmd: string,
+  args: string[],
+  env: Record<string, string>,
+  ready: string,
+): Promise<
+  { child: ChildProcess; output: () => string; exit: Promise<number> }
+> {
+  const child = spawnChild(cmd, args, {
+    env: { ...process.env, NO_COLOR: "1", ...env },
+  });
+  let output = "";
+  const exit = new Promise<number>((r) =>
+    child.on("close", (code) => r(code ?? -1))
+  );
+  await new Promise<void>((resolve, reject) => {
+    const seen = (d: unknown) => {
+      output += d;
+      if (output.includes(ready)) resolve();
+    };
+    child.stdout!.on("data", seen);
+    child.stderr!.on("data", seen);
+    void exit.then(() =>
+      reject(new Error(`exited before "${ready}":\n${output}`))
+    );
+  });
+  return { child, output: () => output, exit };
+}
+
+test(
+  "examples/serve_parallel.ts: deno serve --parallel spreads connections over its workers, a greenlet per request in each",
+  async () => {
+    const deno = (globalThis as unknown as { Deno: { execPath(): string } })
+      .Deno;
+    const port = await freePort();
+    const server = await startUntil(
+      deno.execPath(),
+      [
+        "serve",
+        "--parallel",
+        "--allow-net=127.0.0.1,0.0.0.0",
+        "--unstable-no-legacy-abort",
+        "--port",
+        String(port),
+        "examples/serve_parallel.ts",
+      ],
+      { DENO_JOBS: "2" },
+      "with 2 threads",
+    );
+    try {
+      const workers = new Set<string>();
+      for (let i = 0; i < 60; i++) {
+        const body = JSON.parse(
+          await getFresh(`http://127.0.0.1:${port}/r/${i}`),
+        );
+        assert.equal(body.greenlet, `GET /r/${i}`);
+        workers.add(body.worker);
+      }
+      assert.equal(workers.size, 2, server.output());
+    } finally {
+      server.child.kill("SIGTERM");
+      await server.exit;
+    }
+  },
+  { denoOnly: true },
+);
+
+test(
+  "examples/node_cluster.mjs: node:cluster workers share the port round-robin, each with its own hub; SIGTERM stops them all",
+  async () => {
+    const port = await freePort();
+    const server = await startUntil(
+      "node",
+      ["examples/node_cluster.mjs"],
+      { PORT: String(port), WORKERS: "2" },
+      `listening on ${port} with 2 workers`,
+    );
+    const pids: number[] = [];
+    try {
+      for (let i = 0; i < 6; i++) {
+        const body = JSON.parse(
+          await getFresh(`http://127.0.0.1:${port}/r/${i}`),
+        );
+        assert.equal(body.greenlet, `GET /r/${i}`);
+        pids.push(body.pid);
+      }
+    } finally {
+      server.child.kill("SIGTERM");
+    }
+    await server.exit; // (Deno's child_process reports the signal sent as the exit)
+    assert.equal(
+      server.output(),
+      `listening on ${port} with 2 workers\nevery worker stopped\n`,
+    );
+    // the primary hands connections out in turn
+    assert.equal(new Set(pids).size, 2);
+    assert.deepEqual(pids.slice(2), [...pids.slice(0, 2), ...pids.slice(0, 2)]);
   },
   { denoOnly: true },
 );

@@ -1475,4 +1475,21 @@ test("toJSON: id, name, state, spawn site and parent; once dead, the outcome", a
     );
   }).finally(() => setSiteMode(previous));
   assert.deepEqual(errors, ["child: TypeError: fetch failed\nat line two"]);
+
+test("a kill with an error of its own, landing while the greenlet is away and its function then returns, is not a failure either", async () => {
+  const errors = await errorsOf(async () => {
+    const gate = deferred();
+    const reason = { name: "Custom", message: "not an Error" };
+    const g = spawn(async () => {
+      await gate.promise; // an await the hub does not own
+      return "finished";
+    });
+    await sleep(0);
+    g.kill(reason, { block: false });
+    gate.resolve();
+    await g.join();
+    assert.equal(g.successful(), false);
+    assert.equal(g.exception, reason);
+  });
+  assert.deepEqual(errors, []);
 });

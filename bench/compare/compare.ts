@@ -491,7 +491,13 @@ for (const w of workloads) {
 }
 console.log(`\n## Targets\n\n${targetsTable(targets(workloads, results))}`);
 if (write) {
-  await Deno.writeTextFile(`${ROOT}BENCHMARKS.md`, markdown);
+  // the HTTP servers' section is `deno task bench:http`'s (bench/http.ts): kept
+  const kept = (await Deno.readTextFile(`${ROOT}BENCHMARKS.md`).catch(() => ""))
+    .match(/<!-- bench:http begin[\s\S]*<!-- bench:http end -->/)?.[0];
+  await Deno.writeTextFile(
+    `${ROOT}BENCHMARKS.md`,
+    kept === undefined ? markdown : `${markdown.trimEnd()}\n\n${kept}\n`,
+  );
   await Deno.writeTextFile(`${HERE}chart.svg`, svg);
   await Deno.writeTextFile(
     `${HERE}results.json`,
