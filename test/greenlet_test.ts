@@ -1475,6 +1475,7 @@ test("toJSON: id, name, state, spawn site and parent; once dead, the outcome", a
     );
   }).finally(() => setSiteMode(previous));
   assert.deepEqual(errors, ["child: TypeError: fetch failed\nat line two"]);
+});
 
 test("a kill with an error of its own, landing while the greenlet is away and its function then returns, is not a failure either", async () => {
   const errors = await errorsOf(async () => {
