@@ -60,7 +60,13 @@ export {
   withTimeout,
   type WithTimeoutOptions,
 } from "./timeout.ts";
-export { cancellable } from "./scope.ts";
+export {
+  cancellable,
+  CancelScope,
+  type CancelScopeOptions,
+  failAfter,
+  moveOnAfter,
+} from "./scope.ts";
 export {
   type BlockingReport,
   formatRunInfo,

@@ -8,34 +8,22 @@
 
 import {
   als,
-  type AwayWatcher,
   closeScope,
   currentScope,
-  dropDetached,
-  isCancellation,
-  MAX_DELIVERIES,
-  NO_OPTIONS,
-  noteDetached,
   retractPending,
-  Scope,
+  type Scope,
   scopeSignal,
   ShieldScope,
-  spawnSites,
   throwInto,
   type Timer,
-  unhindered,
-  unwatchAway,
-  waitOn,
-  watchAway,
 } from "./_core/mod.ts";
+import { FAIL, runInScope, VALUE } from "./_cancel_scope.ts";
 import {
   checkFunction,
   checkMs,
   checkOptions,
   checkTimeout,
   optionNames,
-  timeLeft,
-  userSite,
 } from "./_util/mod.ts";
 
 let fire: (t: unknown) => void;
@@ -267,212 +255,17 @@ export function withTimeout(
     timeoutValue = args[0].timeoutValue;
     args = [];
   }
-  return runWithTimeout(ms, fn, args, hasValue, timeoutValue);
-}
-
-function isThenable(v: unknown): v is PromiseLike<unknown> {
-  return v !== null && (typeof v === "object" || typeof v === "function") &&
-    typeof (v as PromiseLike<unknown>).then === "function";
-}
-
-const RUNNING = 0, EXPIRED = 1, ENDED = 2;
-
-let expire: (scope: unknown) => void;
-let checkDetach: (scope: unknown) => void;
-
-/**
- * The scope of one `withTimeout` body. It ends when the body has: at the
- * deadline it is cancelled (level-triggered) and the body unwinds; if the
- * body is then away in an await the hub does not own, it is detached —
- * `withTimeout` settles — and goes on cancelled.
- */
-class TimeoutScope extends Scope implements AwayWatcher {
-  readonly timeout: Timeout;
-  readonly #hasValue: boolean;
-  readonly #timeoutValue: unknown;
-  readonly #res: (v: unknown) => void;
-  readonly #rej: (e: unknown) => void;
-  #timer: Timer | null = null;
-  #state = RUNNING;
-  /** Settled at the deadline while the body was away. */
-  detached = false;
-  /** Where `withTimeout` was called, while spawn sites are recorded. */
-  readonly site: string | null;
-
-  static {
-    expire = (s) => (s as TimeoutScope).#expire();
-    checkDetach = (s) => (s as TimeoutScope).#checkDetach();
-  }
-
-  constructor(
-    outer: Scope,
-    ms: number,
-    hasValue: boolean,
-    timeoutValue: unknown,
-    res: (v: unknown) => void,
-    rej: (e: unknown) => void,
-  ) {
-    super(outer.task, outer);
-    this.timeout = new Timeout(ms);
-    this.#hasValue = hasValue;
-    this.#timeoutValue = timeoutValue;
-    this.#res = res;
-    this.#rej = rej;
-    this.site = spawnSites ? userSite() : null;
-    if (ms !== Infinity) {
-      this.#timer = outer.task.core.addTimer(ms, expire, this);
-    }
-  }
-
-  /** The body ended: `withTimeout` settles with its outcome. */
-  end(ok: boolean, v: unknown): void {
-    const state = this.#state;
-    if (state === ENDED) {
-      dropDetached(this);
-      // a detached body: its late failure is still a failure
-      if (!ok && !isCancellation(v, (x) => x === this.timeout)) {
-        this.task.core.reportError(this.task, v);
-      }
-      return;
-    }
-    this.#state = ENDED;
-    this.#close();
-    if (ok) this.#res(v);
-    else if (
-      state === EXPIRED && isCancellation(v, (x) => x === this.timeout)
-    ) {
-      this.#settleTimedOut(this.#res, this.#rej);
-    } else this.#rej(v);
-  }
-
-  #close(): void {
-    if (this.#timer !== null) {
-      this.task.core.cancelTimer(this.#timer);
-      this.#timer = null;
-    }
-    closeScope(this);
-    unwatchAway(this.task, this);
-  }
-
-  #settleTimedOut(
-    res: (v: unknown) => void,
-    rej: (e: unknown) => void,
-  ): void {
-    if (this.#hasValue) res(this.#timeoutValue);
-    else rej(this.timeout);
-  }
-
-  #expire(): void {
-    this.#timer = null;
-    if (this.#state !== RUNNING) return;
-    this.#state = EXPIRED;
-    const timeout = this.timeout;
-    throwInto(this, timeout, timeout, true);
-    watchAway(this.task, this);
-    this.away();
-  }
-
-  /** Its task was found away: is the body? (Looked at once what is runnable ran.) */
-  away(): void {
-    this.task.core.schedule(checkDetach, this);
-  }
-
-  #checkDetach(): void {
-    if (this.#state !== EXPIRED || !bodyAway(this)) return;
-    this.#detach();
-  }
-
-  #detach(): void {
-    this.#state = ENDED;
-    this.detached = true;
-    this.#close();
-    noteDetached(this);
-    const task = this.task;
-    const core = task.core;
-    if (this.#hasValue) core.resume(this.#res, this.#timeoutValue, task);
-    else core.resume(this.#rej, this.timeout, task);
-  }
-
-  override label(now: number | null): string {
-    if (now === null) return `withTimeout(${this.timeout.ms} ms)`;
-    const state = this.detached
-      ? "detached at its deadline"
-      : this.#timer !== null
-      ? timeLeft(this.#timer.deadline - now)
-      : this.#state === EXPIRED
-      ? "past its deadline"
-      : "no deadline";
-    return `withTimeout(${this.timeout.ms} ms, ${state})`;
-  }
-
-  override abandon(site: string | null): boolean {
-    if (this.detached) return true; // warned once already, or away then
-    if (this.#state !== EXPIRED) return false;
-    globalThis.console.warn(
-      `gevent-ts: a withTimeout(${this.timeout.ms} ms) body caught its Timeout ${MAX_DELIVERIES} times and waited again${
-        site === null ? "" : ` at ${site}`
-      }: that flow is abandoned (its wait never settles) and withTimeout settles`,
-    );
-    this.#detach();
-    return true;
-  }
-}
-
-/**
- * Whether the body of `scope` is away in an await the hub does not own: no
- * wait of its task was started inside it, and the task neither runs nor has
- * anything queued (a resumption on its way: it runs next).
- */
-function bodyAway(scope: Scope): boolean {
-  const task = scope.task;
-  if (task.core.running() === task || task.core.holds(task)) return false;
-  for (let w = task.waits; w !== null; w = w.gnext) {
-    for (let s: Scope | null = w.scope; s !== null; s = s.outer) {
-      if (s === scope) return false;
-    }
-  }
-  return true;
-}
-
-function runWithTimeout(
-  ms: number,
-  fn: (...args: unknown[]) => unknown,
-  args: unknown[],
-  hasValue: boolean,
-  timeoutValue: unknown,
-): Promise<unknown> {
-  const outer = currentScope();
-  // a cancelled caller never runs fn: this is a switch point for it
-  if (!unhindered(outer)) return waitOn(outer, CANCELLED, NO_OPTIONS).promise;
-  const promise = new Promise(capture);
-  const scope = new TimeoutScope(
-    outer,
+  return runInScope(
+    "withTimeout",
     ms,
-    hasValue,
+    new Timeout(ms),
+    hasValue ? VALUE : FAIL,
     timeoutValue,
-    capturedRes,
-    capturedRej,
+    false,
+    fn,
+    args,
+    null,
   );
-  let r: unknown;
-  try {
-    r = als.run(scope, fn as (...a: unknown[]) => unknown, ...args);
-  } catch (e) {
-    scope.end(false, e);
-    return promise;
-  }
-  if (isThenable(r)) {
-    r.then((v) => scope.end(true, v), (e) => scope.end(false, e));
-  } else scope.end(true, r);
-  return promise;
-}
-
-const CANCELLED = { toString: () => "withTimeout (cancelled)" };
-
-let capturedRes: (v: unknown) => void;
-let capturedRej: (e: unknown) => void;
-function capture(res: (v: unknown) => void, rej: (e: unknown) => void): void {
-  capturedRes = res;
-  capturedRej = rej;
 }
 
 /**
@@ -547,12 +340,16 @@ export function shield<R>(
   // bounded like withTimeout, in a scope that outer cancellation misses
   return als.run(
     scope,
-    runWithTimeout,
+    runInScope,
+    "withTimeout",
     timeout,
+    new Timeout(timeout),
+    FAIL,
+    undefined,
+    false,
     fn as (...a: unknown[]) => unknown,
     [],
-    false,
-    undefined,
+    null,
   ).finally(() => closeScope(scope)) as Promise<Awaited<R>>;
 }
 
