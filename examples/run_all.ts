@@ -1,6 +1,6 @@
 /**
  * Runs the tutorial's five programs in order, then the examples of queues
- * and pools and the HTTP servers, each under a heading
+ * and pools, a retry policy and the HTTP servers, each under a heading
  * (`npm start`, `deno task demo`). The Express example needs Express's own
  * permissions and runs from test/examples_test.ts:
  * `deno run --allow-net=127.0.0.1 --allow-env --allow-read examples/http_express.ts`.
@@ -31,6 +31,11 @@ const programs: [string, string, () => Promise<unknown>][] = [
     "07_crawler.ts",
     "a crawler: Pool(4) over its own 30-page site",
     () => import("./07_crawler.ts"),
+  ],
+  [
+    "12_retry.ts",
+    "a retry policy with back-off on moveOnAfter, in virtual time",
+    () => import("./12_retry.ts"),
   ],
   [
     "10_http_server.ts",

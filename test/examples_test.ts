@@ -50,6 +50,26 @@ test("examples/03_cooperative.ts interleaves like program 1", async () => {
 }, { denoOnly: true });
 
 test(
+  "examples/12_retry.ts: retries with back-off; an attempt's timeout is told from an undefined answer and from the job's budget",
+  async () => {
+    await expectLines("12_retry.ts", [
+      "[   0 ms] job 1: download, retried",
+      "[ 100 ms]   attempt 1 timed out; retrying in 50 ms",
+      "[ 170 ms]   attempt 2 failed: 503 Service Unavailable; retrying in 100 ms",
+      "[ 570 ms] job 1 got chunk0,chunk1,chunk2,chunk3,chunk4",
+      "[ 570 ms] job 2: a lookup that may return undefined, retried",
+      "[ 670 ms]   attempt 1 timed out; retrying in 50 ms",
+      "[ 730 ms] job 2 got undefined (an answer, not a timeout)",
+      "[ 730 ms] job 3: the same download under a 250 ms budget",
+      "[ 830 ms]   attempt 1 timed out; retrying in 50 ms",
+      "[ 900 ms]   attempt 2 failed: 503 Service Unavailable; retrying in 100 ms",
+      "[ 980 ms] job 3 ran out of its 250 ms budget mid-attempt: no retry",
+    ]);
+  },
+  { denoOnly: true },
+);
+
+test(
   "examples/04_fetch.ts prints each URL in completion order, with its own server",
   async () => {
     const { code, stdout, stderr } = await run("04_fetch.ts");
