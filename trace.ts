@@ -13,6 +13,7 @@ import {
   actor,
   currentTask,
   greenletOf,
+  type HubCore,
   hubCoreOf,
   type Scope,
   subscribe,
@@ -212,12 +213,21 @@ class Recorder {
   /** When the action of the last {@linkcode Recorder.#actor} happened (ns). */
   #actedAt = 0;
   readonly #unsubscribe: () => void;
-  /** The hub the trace began on: its clock is the trace's (see `#now`). */
-  readonly #hub: Hub;
+  /**
+   * Each hub's offset from its clock to the trace's (ns): the hub the
+   * trace began on has 0; another hub (a virtual one) is placed where the
+   * trace is when it is first seen, and moved on whenever its clock would
+   * go back behind the trace's (see `#now`).
+   */
+  readonly #offsets = new Map<object, number>();
+  /** The latest time stamped (ns): the trace's clock never goes back. */
+  #last: number;
 
-  constructor(max: number, hub: Hub) {
+  constructor(max: number, _hub: Hub) {
     this.#max = max;
-    this.#hub = hub;
+    const core = hubCoreOf(currentTask());
+    this.#offsets.set(core, 0);
+    this.#last = Math.round(core.now() * 1e6);
     const t = this.#now();
     this.#cursor = t;
     this.#seen(this.#track(currentTask()), t, true); // whoever starts it runs
@@ -235,11 +245,21 @@ class Recorder {
   }
 
   /**
-   * The trace's clock: the clock of the hub it began on (virtual under
-   * `withVirtualTime`), in integer nanoseconds (µs with 3 exact decimals).
+   * The trace's clock, in integer nanoseconds (µs with 3 exact decimals):
+   * each event is stamped with the clock of its hub (`core`; by default the
+   * running code's) — the hub the trace began on as it reads, a virtual
+   * hub's (`withVirtualTime`) from where the trace was when it first
+   * appeared, so a 100 ms virtual sleep spans 100 ms — and never before an
+   * event stamped already.
    */
-  #now(): number {
-    return Math.round(this.#hub.now() * 1e6);
+  #now(core: HubCore = hubCoreOf(currentTask())): number {
+    const c = Math.round(core.now() * 1e6);
+    const last = this.#last;
+    let off = this.#offsets.get(core);
+    if (off === undefined || c + off < last) {
+      this.#offsets.set(core, off = last - c);
+    }
+    return this.#last = c + off;
   }
 
   #track(task: Task): Track {
@@ -384,7 +404,7 @@ class Recorder {
   }
 
   #spawn(task: Task): void {
-    const t = this.#now();
+    const t = this.#now(hubCoreOf(task));
     const child = this.#track(task);
     child.started = false;
     const parent = this.#actor(t, null);
@@ -394,13 +414,13 @@ class Recorder {
   }
 
   #start(task: Task): void {
-    const t = this.#now();
+    const t = this.#now(hubCoreOf(task));
     this.#seen(this.#track(task), t, true);
   }
 
   /** A switch point, or the end, of `task`: its run slice ends. */
   #switch(task: Task): void {
-    const t = this.#now();
+    const t = this.#now(hubCoreOf(task));
     const tr = this.#track(task);
     if (!tr.started) return; // ended before it started (killed)
     this.#seen(tr, t);
@@ -410,7 +430,7 @@ class Recorder {
 
   /** A scope's body was detached at its deadline: an instant on its track. */
   #detach(scope: Scope): void {
-    const t = this.#now();
+    const t = this.#now(hubCoreOf(scope.task));
     const tr = this.#track(scope.task);
     const site = (scope as { site?: string | null }).site;
     this.#push({
@@ -450,7 +470,7 @@ class Recorder {
   }
 
   #settle(w: Waiter): void {
-    const t = this.#now();
+    const t = this.#now(hubCoreOf(w.task));
     const tr = this.#track(w.task);
     const by = this.#actor(t, tr);
     if (w.task.waits !== null) return; // another wait of it goes on

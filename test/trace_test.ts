@@ -470,6 +470,28 @@ test("a second hub is a second process of the trace", async () => {
   );
 });
 
+test("a trace begun on the real hub stamps a virtual hub's events with its own clock: a 100 ms virtual sleep spans 100 ms", async () => {
+  startTrace();
+  await sleep(1);
+  await withVirtualTime(async () => {
+    await spawn(async function napper() {
+      await sleep(100);
+      await sleep(250);
+    }).join();
+  });
+  await sleep(1);
+  const events = assertPerfettoTrace(traceJson(stopTrace()));
+  const names = trackNames(events);
+  const naps = events.filter((e) =>
+    e.ph === "X" && e.cat === "wait" &&
+    names.get(`${e.pid}/${e.tid}`) === "napper"
+  ).map((e) => `${e.name} ${e.dur! / 1000} ms (${e.args?.wokenBy})`);
+  assert.deepEqual(naps, [
+    "sleep 100 ms (timer)",
+    "sleep 250 ms (timer)",
+  ]);
+});
+
 /** Runs testdata/trace_env.ts (its build under Node) with `env` added. */
 function runTraced(
   env: Record<string, string>,
