@@ -82,6 +82,17 @@ let notifying: Linkable | null = null;
 
 let settledFor: (x: Linkable) => boolean;
 
+let observer: ((x: Linkable) => void) | null = null;
+
+/**
+ * Internal (for testing.ts, not re-exported): `f` is told of every wait on
+ * and link to a Linkable (a join, `get()`, `joinAll`, `link`) while set —
+ * strict virtual time asks whether anything joined a greenlet that failed.
+ */
+export function observeLinkables(f: ((x: Linkable) => void) | null): void {
+  observer = f;
+}
+
 /**
  * Internal (for join_all.ts, not re-exported): whether `x` is ready and its
  * link callbacks have run — what a wait on it returns at once for.
@@ -220,6 +231,7 @@ export abstract class Linkable implements Waitable {
       raw || callback === null || typeof callback !== "object" ||
       typeof callback.handleLink !== "function"
     ) checkFunction(action, "callback", callback);
+    if (observer !== null) observer(this);
     const rec: LinkRecord = {
       cb: callback as LinkRecord["cb"],
       raw,
@@ -266,6 +278,7 @@ export abstract class Linkable implements Waitable {
     timeoutValue?: unknown,
     timeoutError?: () => unknown,
   ): Promise<unknown> {
+    if (observer !== null) observer(this);
     const scope = currentScope();
     if (
       this.ready() && !this.#scheduled && options.signal?.aborted !== true &&

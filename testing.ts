@@ -43,9 +43,11 @@ import {
 import {
   als,
   coreOnHost,
+  currentTask,
   DEAD,
   describeWaits,
   type HubCore,
+  hubCoreOf,
   nativeClearTimeout,
   nativeNow,
   nativeSetImmediate,
@@ -56,12 +58,35 @@ import {
   trackOp,
 } from "./_core/mod.ts";
 import type { Greenlet } from "./greenlet.ts";
-import { type BlockedWait, Hub, loopExitOf, waitDetail } from "./hub.ts";
+import {
+  type BlockedWait,
+  getHub,
+  Hub,
+  loopExitOf,
+  waitDetail,
+} from "./hub.ts";
 import { killAll } from "./join_all.ts";
+import { type Linkable, observeLinkables } from "./linkable.ts";
+import {
+  explainLoopExit,
+  unwatchNativeTimers,
+  watchNativeTimers,
+} from "./_virtual_diag.ts";
 // Loads the hub and greenlets, as every entry point does.
 import "./mod.ts";
 
-const OPTIONS = optionNames("auto");
+const OPTIONS = optionNames("auto", "strict");
+
+/** The hubs of the virtual runs under way. */
+const virtualCores = new Set<HubCore>();
+
+/** What strict runs count as joined: waited on or linked to (see linkable.ts). */
+const joined = new WeakSet<Linkable>();
+let strictRuns = 0;
+
+function noteJoined(x: Linkable): void {
+  joined.add(x);
+}
 
 /** The longest delay a runtime timer takes (2³¹−1 ms). */
 const MAX_DELAY = 2 ** 31 - 1;
@@ -125,6 +150,11 @@ class Run {
   readonly host: VirtualHost;
   readonly core: HubCore;
   readonly auto: boolean;
+  readonly strict: boolean;
+  /** The hub that called withVirtualTime. */
+  readonly outer: HubCore;
+  /** Greenlets that failed and were not joined then (strict). */
+  readonly #unjoined: [Greenlet, unknown][] = [];
   advance: Advance | null = null;
   finished = false;
   #epoch = 0;
@@ -141,11 +171,32 @@ class Run {
   #resolve: (v: unknown) => void = noop;
   #reject: (e: unknown) => void = noop;
 
-  constructor(auto: boolean) {
+  constructor(auto: boolean, strict: boolean) {
     this.auto = auto;
+    this.strict = strict;
+    this.outer = hubCoreOf(currentTask());
     const host = this.host = new VirtualHost(this.request);
-    this.core = coreOnHost(host, (clock) => new Hub({ clock }));
-    this.core.quiet.watcher = this.request;
+    const core = this.core = coreOnHost(host, (clock) => new Hub({ clock }));
+    core.quiet.watcher = this.request;
+    virtualCores.add(core);
+    watchNativeTimers(core);
+    if (strict) {
+      if (strictRuns++ === 0) observeLinkables(noteJoined);
+      const hub = core.hub as Hub;
+      hub.handleError = (g, e) => this.#failed(g, e);
+    }
+  }
+
+  /** Strict: a greenlet failed; unless joined already, the run may fail by it. */
+  #failed(g: Greenlet, e: unknown): void {
+    if (joined.has(g)) this.#report(g, e);
+    else this.#unjoined.push([g, e]);
+  }
+
+  /** What the hub's own `handleError` does with a failure (it prints it). */
+  #report(g: Greenlet, e: unknown): void {
+    const hub = this.core.hub as Hub;
+    Object.getPrototypeOf(hub).handleError.call(hub, g, e);
   }
 
   /** Runs `fn(clock)` as the hub's main; settles once fn and the hub are done. */
@@ -248,13 +299,30 @@ class Run {
   #finish(): void {
     this.#stopPace();
     this.finished = true;
-    this.core.frozen = true;
-    this.core.quiet.watcher = null;
+    const core = this.core;
+    core.frozen = true;
+    core.quiet.watcher = null;
+    virtualCores.delete(core);
+    unwatchNativeTimers(core);
+    let failure: [Greenlet, unknown] | null = null;
+    if (this.strict) {
+      if (--strictRuns === 0) observeLinkables(null);
+      // joined since it failed: only reported, as the hub does
+      for (const [g, e] of this.#unjoined) {
+        if (failure === null && !joined.has(g)) failure = [g, e];
+        else this.#report(g, e);
+      }
+    }
     const a = this.advance;
     this.advance = null;
     a?.resolve();
-    if (this.#fnState === FULFILLED) this.#resolve(this.#fnValue);
-    else this.#reject(this.#fnValue);
+    if (this.#fnState === FULFILLED && failure === null) {
+      this.#resolve(this.#fnValue);
+    } else if (this.#fnState === FULFILLED) this.#reject(failure![1]);
+    else {
+      if (failure !== null) this.#report(failure[0], failure[1]);
+      this.#reject(this.#fnValue);
+    }
   }
 
   /**
@@ -370,7 +438,12 @@ class Run {
         });
       }
     }
-    const error = loopExitOf(core, blocked);
+    const error = explainLoopExit(
+      loopExitOf(core, blocked),
+      core,
+      this.outer,
+      !virtualCores.has(this.outer),
+    );
     if (main.waits !== null) {
       // as the hub does when the event loop runs dry: thrown into main's waits
       throwInto(main, error, null, false);
@@ -572,6 +645,17 @@ export interface VirtualTimeOptions {
    * true); false: only `clock.tick(ms)` and `clock.runAll()` move it.
    */
   auto?: boolean | undefined;
+  /**
+   * Fail the run when a greenlet started inside it fails and nothing
+   * joined it (default true): `withVirtualTime` rejects with that
+   * greenlet's error, even though `fn` returned. Joined means waited on or
+   * linked to — `join()`, `get()`, `result()`, `joinAll`, `wait`, `link` —
+   * before or after it failed, before the run ends; such failures (and
+   * further unjoined ones) go to the hub's `handleError` as always. A
+   * failure the test expects is declared with {@linkcode capturingErrors}
+   * (or its own `getHub().handleError`). false: failures are only reported.
+   */
+  strict?: boolean | undefined;
 }
 
 /**
@@ -670,11 +754,112 @@ export function withVirtualTime<T>(
       }`,
     );
   }
-  const run = new Run(auto);
+  const strict = options?.strict ?? true;
+  if (typeof strict !== "boolean") {
+    throw new TypeError(
+      `Cannot run withVirtualTime: strict must be a boolean, received ${
+        describe(strict)
+      }`,
+    );
+  }
+  const run = new Run(auto, strict);
   const clock = makeClock(run);
   return trackOp(
     "withVirtualTime",
     () => run.start(fn, clock),
     (reason) => run.abort(reason),
   ) as Promise<Awaited<T>>;
+}
+
+/**
+ * Collects what the current hub's `handleError` receives — each greenlet
+ * failure, as `"name: error"` (`${greenlet.name}: ${String(error)}`) —
+ * while `fn(errors)` runs, instead of printing it; then puts the handler
+ * back exactly as it was (an own property only if there was one), even
+ * when `fn` throws. Failures it collects are expected ones: strict virtual
+ * time does not fail the run by them.
+ *
+ * @param fn The code whose reported failures are collected; gets the list,
+ * filled as failures happen.
+ * @returns A promise that settles as `fn`'s does.
+ * @throws {TypeError} At once, if `fn` is not a function.
+ *
+ * @example A background failure a test expects
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { sleep, spawn } from "./mod.ts";
+ * import { capturingErrors, withVirtualTime } from "./testing.ts";
+ * await withVirtualTime(() =>
+ *   capturingErrors(async (errors) => {
+ *     spawn(async function worker() {
+ *       await sleep(100);
+ *       throw new Error("disk full");
+ *     });
+ *     await sleep(200);
+ *     assert.deepEqual(errors, ["worker: Error: disk full"]);
+ *   })
+ * );
+ * ```
+ */
+export function capturingErrors(
+  fn: (errors: string[]) => Promise<void>,
+): Promise<void> {
+  checkFunction("capture errors", "fn", fn);
+  return capture(fn);
+}
+
+async function capture(
+  fn: (errors: string[]) => Promise<void>,
+): Promise<void> {
+  const hub = getHub();
+  const own = Object.hasOwn(hub, "handleError");
+  const original = hub.handleError;
+  const errors: string[] = [];
+  hub.handleError = (g, e) => void errors.push(`${g.name}: ${e}`);
+  try {
+    await fn(errors);
+  } finally {
+    // put back exactly what was there: an own property only if there was one
+    // (else a failing test would leave the next one's recorder shadowed)
+    if (own) hub.handleError = original;
+    else delete (hub as { handleError?: unknown }).handleError;
+  }
+}
+
+/**
+ * Runs `fn()` and resolves with what the current hub's `handleError`
+ * received meanwhile (as `"name: error"`, in order), for the caller to
+ * assert after it — {@linkcode capturingErrors} in one call.
+ *
+ * @param fn The code whose reported failures are collected.
+ * @returns The reported failures, in order.
+ * @throws {TypeError} At once, if `fn` is not a function.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { spawn } from "./mod.ts";
+ * import { errorsOf, withVirtualTime } from "./testing.ts";
+ * const errors = await withVirtualTime(() =>
+ *   errorsOf(async () => {
+ *     await spawn(function parse() {
+ *       throw new SyntaxError("bad row");
+ *     }).join();
+ *   })
+ * );
+ * assert.deepEqual(errors, ["parse: SyntaxError: bad row"]);
+ * ```
+ */
+export function errorsOf(fn: () => Promise<void>): Promise<string[]> {
+  checkFunction("collect errors", "fn", fn);
+  return collect(fn);
+}
+
+async function collect(fn: () => Promise<void>): Promise<string[]> {
+  let seen: string[] = [];
+  await capture(async (errors) => {
+    seen = errors;
+    await fn();
+  });
+  return seen;
 }

@@ -19,6 +19,7 @@ import {
   Channel,
   DummySemaphore,
   Event,
+  failAfter,
   formatRunInfo,
   getHub,
   Greenlet,
@@ -30,6 +31,7 @@ import {
   killAll,
   LifoQueue,
   local,
+  moveOnAfter,
   Pool,
   PriorityQueue,
   Queue,
@@ -45,7 +47,7 @@ import {
   withTimeout,
 } from "../mod.ts";
 import { patchAll, patchSync, patchTimers, unpatchAll } from "../patch.ts";
-import { withVirtualTime } from "../testing.ts";
+import { capturingErrors, errorsOf, withVirtualTime } from "../testing.ts";
 import { runProcess, test } from "./test_adapter.ts";
 
 /** One public call that takes an options object. */
@@ -310,7 +312,19 @@ const OPTIONS_TABLE: OptionsRow[] = [
     api: "withVirtualTime",
     call: (o) => withVirtualTime(() => {}, o),
     options: { atuo: false },
-    message: unknownOption("run withVirtualTime", "atuo", "auto"),
+    message: unknownOption("run withVirtualTime", "atuo", "auto, strict"),
+  },
+  {
+    api: "moveOnAfter",
+    call: (o) => moveOnAfter(10, () => 1, o),
+    options: { sheild: true },
+    message: unknownOption("run moveOnAfter", "sheild", "shield"),
+  },
+  {
+    api: "failAfter",
+    call: (o) => failAfter(10, () => 1, o),
+    options: { sheild: true },
+    message: unknownOption("run failAfter", "sheild", "shield"),
   },
 ];
 
@@ -451,6 +465,22 @@ const FUNCTION_TABLE: FunctionRow[] = [
       "Cannot run withTimeout: ms must be a number of milliseconds, received a Promise",
   },
   { call: (p) => shield(p as never), message: received("shield", "fn") },
+  {
+    call: (p) => moveOnAfter(10, p as never),
+    message: received("run moveOnAfter", "fn"),
+  },
+  {
+    call: (p) => failAfter(10, p as never),
+    message: received("run failAfter", "fn"),
+  },
+  {
+    call: (p) => capturingErrors(p as never),
+    message: received("capture errors", "fn"),
+  },
+  {
+    call: (p) => errorsOf(p as never),
+    message: received("collect errors", "fn"),
+  },
   { call: (p) => local(p as never), message: received("create local", "init") },
   {
     call: (p) => new Event().link(p as never),

@@ -15,7 +15,14 @@ import { spawn as spawnProcess } from "node:child_process";
 import process from "node:process";
 import { test as nodeTest } from "node:test";
 import { getHub, type Greenlet, Hub, sleep, spawn } from "../mod.ts";
-import { type VirtualClock, withVirtualTime } from "../testing.ts";
+import {
+  capturingErrors,
+  errorsOf,
+  type VirtualClock,
+  withVirtualTime,
+} from "../testing.ts";
+
+export { capturingErrors, errorsOf };
 
 type TestFn = () => void | Promise<void>;
 
@@ -239,47 +246,6 @@ export async function runProcess(
     clearTimeout(guard);
   }
   return r;
-}
-
-/**
- * Collects what `hub.handleError` receives (as `"name: error"`) while `fn`
- * runs, and restores the handler afterwards.
- *
- * @param fn The test body; gets the list of errors seen so far.
- */
-export async function capturingErrors(
-  fn: (errors: string[]) => Promise<void>,
-): Promise<void> {
-  const hub = getHub();
-  const own = Object.hasOwn(hub, "handleError");
-  const original = hub.handleError;
-  const errors: string[] = [];
-  hub.handleError = (g, e) => void errors.push(`${g.name}: ${e}`);
-  try {
-    await fn(errors);
-  } finally {
-    // put back exactly what was there: an own property only if there was one
-    // (else a failing test would leave the next one's recorder shadowed)
-    if (own) hub.handleError = original;
-    else delete (hub as { handleError?: unknown }).handleError;
-  }
-}
-
-/**
- * Runs `fn` and returns what `hub.handleError` received meanwhile (as
- * `"name: error"`), for the caller to assert after it; the handler is put
- * back as it was even when `fn` throws.
- *
- * @param fn The code whose reported failures are collected.
- * @returns The reported failures, in order.
- */
-export async function errorsOf(fn: () => Promise<void>): Promise<string[]> {
-  let seen: string[] = [];
-  await capturingErrors(async (errors) => {
-    seen = errors;
-    await fn();
-  });
-  return seen;
 }
 
 /**

@@ -13,6 +13,7 @@ import {
   getCurrent,
   getHub,
   GreenletExit,
+  Hub,
   idle,
   joinAll,
   LoopExit,
@@ -29,7 +30,7 @@ import {
   withTimeout,
 } from "../mod.ts";
 import { patchFetch, patchTimers, unpatchAll } from "../patch.ts";
-import { type VirtualClock, withVirtualTime } from "../testing.ts";
+import { errorsOf, type VirtualClock, withVirtualTime } from "../testing.ts";
 import { capturingErrors, deferred, test } from "./test_adapter.ts";
 
 /** Sleeps `ms`, then logs `name@instant` into `log`. */
@@ -591,7 +592,7 @@ test("withVirtualTime checks its arguments", () => {
   assert.throws(() => withVirtualTime(() => 1, { aut: false } as never), {
     name: "TypeError",
     message:
-      'Cannot run withVirtualTime: unknown option "aut" (accepted: auto)',
+      'Cannot run withVirtualTime: unknown option "aut" (accepted: auto, strict)',
   });
 });
 
@@ -619,4 +620,206 @@ test("tick checks its argument", async () => {
       });
     }
   }, { auto: false });
+});
+
+// ---- strict virtual time ----
+
+test("strict (the default): a background greenlet that fails and that nothing joined fails the run with its error", async () => {
+  const log: string[] = [];
+  const boom = new Error("disk full");
+  await assert.rejects(
+    withVirtualTime(async () => {
+      spawn(async function writer() {
+        await sleep(100);
+        log.push(`writer fails at ${getHub().now()}`);
+        throw boom;
+      });
+      await sleep(500);
+      log.push(`fn returns at ${getHub().now()}`);
+      return "fn's value, dropped";
+    }),
+    (e) => e === boom,
+  );
+  assert.deepEqual(log, ["writer fails at 100", "fn returns at 500"]);
+});
+
+test("strict: a failure joined before or after it happened does not fail the run; it is reported as always", async () => {
+  const reported: string[] = [];
+  const proto = Hub.prototype;
+  const recorder = proto.handleError;
+  proto.handleError = (g, e) => void reported.push(`${g.name}: ${e}`);
+  try {
+    const r = await withVirtualTime(async () => {
+      const early = spawn(async function early() {
+        await sleep(10);
+        throw new Error("joined while running");
+      });
+      const late = spawn(async function late() {
+        await sleep(20);
+        throw new Error("joined once dead");
+      });
+      await early.join();
+      await sleep(50);
+      await late.get().catch(() => {});
+      return [String(early.exception), String(late.exception)];
+    });
+    assert.deepEqual(r, [
+      "Error: joined while running",
+      "Error: joined once dead",
+    ]);
+  } finally {
+    proto.handleError = recorder;
+  }
+  // the joined-while-running one at once, the joined-later one at the end
+  assert.deepEqual(reported, [
+    "early: Error: joined while running",
+    "late: Error: joined once dead",
+  ]);
+});
+
+test("strict: failures the test declares with capturingErrors do not fail the run; { strict: false } only reports them", async () => {
+  const errors = await withVirtualTime(() =>
+    errorsOf(async () => {
+      spawn(function parse() {
+        throw new SyntaxError("bad row");
+      });
+      await sleep(1);
+    })
+  );
+  assert.deepEqual(errors, ["parse: SyntaxError: bad row"]);
+  const reported: string[] = [];
+  const proto = Hub.prototype;
+  const recorder = proto.handleError;
+  proto.handleError = (g, e) => void reported.push(`${g.name}: ${e}`);
+  try {
+    assert.equal(
+      await withVirtualTime(async () => {
+        spawn(function parse() {
+          throw new SyntaxError("bad row");
+        });
+        await sleep(1);
+        return "passes";
+      }, { strict: false }),
+      "passes",
+    );
+  } finally {
+    proto.handleError = recorder;
+  }
+  assert.deepEqual(reported, ["parse: SyntaxError: bad row"]);
+  assert.throws(
+    () => withVirtualTime(() => 1, { strict: "yes" as never }),
+    /^TypeError: Cannot run withVirtualTime: strict must be a boolean, received "yes"$/,
+  );
+});
+
+test("strict: when fn itself fails, its error stands and an unjoined failure is reported", async () => {
+  const reported: string[] = [];
+  const proto = Hub.prototype;
+  const recorder = proto.handleError;
+  proto.handleError = (g, e) => void reported.push(`${g.name}: ${e}`);
+  try {
+    await assert.rejects(
+      withVirtualTime(async () => {
+        spawn(function helper() {
+          throw new Error("helper broke");
+        });
+        await sleep(1);
+        throw new Error("the assertion that failed");
+      }),
+      /^Error: the assertion that failed$/,
+    );
+  } finally {
+    proto.handleError = recorder;
+  }
+  assert.deepEqual(reported, ["helper: Error: helper broke"]);
+});
+
+// ---- what a virtual-time LoopExit says ----
+
+test("LoopExit under virtual time: a waiter on a greenlet of the real hub — which hub each waiter is on", async () => {
+  const previous = setSiteMode("off");
+  const gate = new Event();
+  const fixture = spawn(async function fixture() {
+    await gate.wait(); // on the real hub: made outside withVirtualTime
+  });
+  try {
+    const message = await withVirtualTime(async () => {
+      await fixture.join();
+      return "joined?!";
+    }).catch((e) => e instanceof LoopExit ? e.message : String(e));
+    assert.equal(
+      message.replace(/#\d+/g, "#N"),
+      "This operation would block forever: nothing is left that could wake this greenlet:\n" +
+        '  <Greenlet "main" #N> is waiting on join of <Greenlet "fixture" #N: fixture()>\n' +
+        "The greenlets above are on this withVirtualTime's virtual hub.\n" +
+        "Greenlets waiting on the real hub (the caller's: its clock is real), which this run does not wait for (made outside withVirtualTime's fn?):\n" +
+        '  <Greenlet "fixture" #N: fixture()> is waiting on Event(clear)',
+    );
+  } finally {
+    setSiteMode(previous);
+    gate.set();
+    await fixture.join();
+  }
+});
+
+test("LoopExit under virtual time: names the timers armed on the real clock", async () => {
+  const previous = setSiteMode("off");
+  const q = new Queue<string>();
+  const feeder = spawn(async function feeder() {
+    await sleep(600_000); // a real sleep: virtual time does not move it
+    q.put("item");
+  });
+  try {
+    const message = await withVirtualTime(() => q.get())
+      .catch((e) => e instanceof LoopExit ? e.message : String(e));
+    const lines = message.replace(/#\d+/g, "#N").split("\n");
+    assert.deepEqual(lines.slice(0, 5), [
+      "This operation would block forever: nothing is left that could wake this greenlet:",
+      '  <Greenlet "main" #N> is waiting on get from Queue(items=0, getters=1)',
+      "The greenlets above are on this withVirtualTime's virtual hub.",
+      "Greenlets waiting on the real hub (the caller's: its clock is real), which this run does not wait for (made outside withVirtualTime's fn?):",
+      '  <Greenlet "feeder" #N: feeder()> is waiting on sleep (10.0 min left)',
+    ]);
+    assert.match(
+      lines[5],
+      /^\d+ timers? (is|are) armed on the real clock \(the next: 10\.0 min left\): virtual time neither waits for nor moves them; build fixtures \(greenlets, Timeouts, sleeps\) inside withVirtualTime's fn$/,
+    );
+    assert.equal(lines.length, 6);
+  } finally {
+    setSiteMode(previous);
+    await feeder.kill();
+  }
+});
+
+test("LoopExit under virtual time: names a native timer armed through the unpatched globals while fn ran", async () => {
+  const globals = [setTimeout, setInterval, clearTimeout, clearInterval];
+  const message = await withVirtualTime(async () => {
+    const ready = new Event();
+    const h = setInterval(() => ready.set(), 100);
+    try {
+      await ready.wait();
+      return "set?!";
+    } finally {
+      clearInterval(h);
+    }
+  }).catch((e) => e instanceof LoopExit ? e.message : String(e));
+  const lines = message.split("\n");
+  assert.equal(lines.length, 4, message);
+  assert.match(
+    lines[1],
+    /^ {2}<Greenlet "main" #0> is waiting on Event\(clear\)/,
+  );
+  assert.equal(
+    lines[2],
+    "The greenlets above are on this withVirtualTime's virtual hub.",
+  );
+  assert.match(
+    lines[3],
+    /^A native setInterval\(100 ms\) is armed through the unpatched global at \S*testing_test\.\w+:\d+:\d+: virtual time does not see it; use sleep\(\) or patchTimers\(\) \(patch\.ts\)$/,
+  );
+  // the globals are what they were once the run ended
+  assert.deepEqual(
+    [setTimeout, setInterval, clearTimeout, clearInterval],
+    globals,
+  );
 });
