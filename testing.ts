@@ -689,10 +689,21 @@ export interface VirtualTimeOptions {
  *   names each greenlet and what it waits on: thrown into `fn`'s waits
  *   when it waits on the hub, else `withVirtualTime` rejects with it.
  *   Patch I/O (`patch.ts`) or wait on hub-aware operations inside `fn`.
+ *   It also says which hub each waiter is on (greenlets of the caller's
+ *   hub — a fixture made outside `fn` — are listed apart), the timers
+ *   armed on the real clock, and the native timers armed through the
+ *   unpatched globals while `fn` ran (while a run is under way, unpatched
+ *   global `setTimeout`/`setInterval`/`clearTimeout`/`clearInterval` are
+ *   pass-throughs that note them; put back when the last run ends).
  * - **When it ends.** Once `fn` has settled, greenlets it left alive are
  *   killed (as `killAll`; the clock runs while they clean up), then the
  *   clock stops for good: a wait or timer still pending on the hub never
  *   ends.
+ * - **Strict** (the default; `{ strict: false }` turns it off): a greenlet
+ *   started inside the run that fails and that nothing joined (waited on
+ *   or linked to) fails the run — it rejects with that greenlet's error
+ *   even though `fn` returned. Expected failures are declared with
+ *   {@linkcode capturingErrors}.
  * - For the caller, the run is one tracked operation of its own hub: a
  *   kill or `Timeout` of the caller rejects the call at once and cancels
  *   `fn`'s waits.
@@ -702,7 +713,8 @@ export interface VirtualTimeOptions {
  *
  * @param fn The test body (may be async); receives the {@linkcode VirtualClock}.
  * @param options `auto` (default true): advance by itself; false: by
- * `clock.tick(ms)` and `clock.runAll()` only.
+ * `clock.tick(ms)` and `clock.runAll()` only. `strict` (default true):
+ * an unjoined greenlet failure fails the run.
  * @returns A promise of what `fn` returns.
  *
  * @example The tutorial's semaphore program, 1.5 s of sleeps at once
@@ -737,6 +749,24 @@ export interface VirtualTimeOptions {
  * await assert.rejects(
  *   withVirtualTime(() => new Promise(() => {})),
  *   (e: unknown) => e instanceof LoopExit && /"main" #0> is waiting on an await the hub cannot see/.test(e.message),
+ * );
+ * ```
+ *
+ * @example Strict: a background failure fails the test
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { sleep, spawn } from "./mod.ts";
+ * import { withVirtualTime } from "./testing.ts";
+ * await assert.rejects(
+ *   withVirtualTime(async () => {
+ *     spawn(async function flusher() {
+ *       await sleep(1000);
+ *       throw new Error("cannot flush");
+ *     });
+ *     await sleep(5000); // nothing joins the flusher
+ *     return "passed?";
+ *   }),
+ *   /^Error: cannot flush$/,
  * );
  * ```
  */

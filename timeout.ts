@@ -198,7 +198,9 @@ function isTimeoutOptions(v: unknown): v is WithTimeoutOptions<unknown> {
  * settles then, and the flow stays cancelled at its next hub-aware wait
  * (run info shows its waits `inside withTimeout(…, detached at its
  * deadline)`). A kill of the caller reaches the waits inside `fn` too; a
- * caller already cancelled never runs `fn`.
+ * caller already cancelled never runs `fn`. For a handle on the scope —
+ * which of nested deadlines fired, a deadline the body moves, `cancel()` —
+ * use `moveOnAfter` / `failAfter` (scope.ts), the same scopes.
  *
  * Which form a call is, is unambiguous: the trailing `{ timeoutValue }` (a
  * plain object with that own property) is the options object only when
