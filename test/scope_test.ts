@@ -465,3 +465,69 @@ test("moveOnAfter: a body away in a raw await is detached when cancelled; run in
   raw.resolve("late");
   await sleep(1);
 });
+
+test.virtual("a kill passes through a moveOnAfter scope without marking it caught; withTimeout nests by the same rule", async () => {
+  const log: string[] = [];
+  let scope!: CancelScope;
+  const g = spawn(async () => {
+    await moveOnAfter(1000, async (s) => {
+      scope = s;
+      await sleep(500);
+    }).catch((e) => {
+      log.push(`moveOnAfter rejected with ${(e as Error).name}`);
+      throw e;
+    });
+    log.push("not reached");
+  });
+  await sleep(10);
+  await g.kill();
+  log.push(`called=${scope.cancelCalled} caught=${scope.cancelledCaught}`);
+  // equal deadlines: the outer withTimeout's Timeout passes through the inner
+  let innerError: unknown;
+  const outerError = await withTimeout(
+    100,
+    () =>
+      withTimeout(100, () => sleep(1000)).catch((e) => {
+        innerError = e;
+        throw e;
+      }),
+  ).catch((e) => e);
+  assert.ok(outerError instanceof Timeout);
+  log.push(
+    `inner rejected with the ${
+      innerError === outerError ? "outer" : "inner"
+    }'s Timeout; outer: ${outerError.ms} ms`,
+  );
+  assert.deepEqual(log, [
+    "moveOnAfter rejected with GreenletExit",
+    "called=false caught=false",
+    "inner rejected with the outer's Timeout; outer: 100 ms",
+  ]);
+});
+
+test.virtual("moveOnAfter: equal deadlines with the inner timer first: the inner's cancellation gives way to the outer's, which catches", async () => {
+  const log: string[] = [];
+  let inner!: CancelScope;
+  let outer!: CancelScope;
+  await moveOnAfter(Infinity, async (o) => {
+    outer = o;
+    await moveOnAfter(100, async (i) => {
+      inner = i;
+      o.deadline = i.deadline; // armed after the inner's: fires second
+      await sleep(1000).catch((e) => {
+        log.push(
+          `body woke by the ${e === inner.signal.reason ? "inner" : "outer"}'s`,
+        );
+        throw e;
+      });
+    });
+    log.push("after inner?!");
+  });
+  log.push(
+    `outer caught=${outer.cancelledCaught}, inner caught=${inner.cancelledCaught} called=${inner.cancelCalled}`,
+  );
+  assert.deepEqual(log, [
+    "body woke by the inner's",
+    "outer caught=true, inner caught=false called=true",
+  ]);
+});
