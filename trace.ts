@@ -223,9 +223,12 @@ class Recorder {
   /** The latest time stamped (ns): the trace's clock never goes back. */
   #last: number;
 
+  /** The hub the trace began on: its clock is the trace's. */
+  readonly #home: HubCore;
+
   constructor(max: number, _hub: Hub) {
     this.#max = max;
-    const core = hubCoreOf(currentTask());
+    const core = this.#home = hubCoreOf(currentTask());
     this.#offsets.set(core, 0);
     this.#last = Math.round(core.now() * 1e6);
     const t = this.#now();
@@ -290,7 +293,7 @@ class Recorder {
     if (this.#events.length + es.length <= this.#max) {
       this.#events.push(...es);
     } else {
-      this.#full = this.#now();
+      this.#full = this.#last; // no hub told: the latest stamp
       this.#unsubscribe();
     }
   }
@@ -497,7 +500,11 @@ class Recorder {
    * when the thread was free: that ends it.
    */
   #hubRan(drained: boolean): void {
-    const t = this.#now();
+    // which hub ran is not told: the running code's when it is the trace's
+    // own, else no later than the latest stamp (a virtual hub's timers fire
+    // from whatever context the driver had: never another hub's clock)
+    const core = hubCoreOf(currentTask());
+    const t = core === this.#home ? this.#now(core) : this.#last;
     if (this.#cur !== null) {
       if (!drained) this.#closeRun(this.#curSeen);
       else if (this.#curStarted && !this.#curPaused) this.#closeRun(t);
