@@ -13,7 +13,7 @@ import { Greenlet } from "./greenlet.ts";
 import type { Pool } from "./pool.ts";
 import type { InFlight } from "./_server.ts";
 import type { Backend } from "./_server_listen.ts";
-import { type Conn, type Listener, listen } from "./socket.ts";
+import { type Conn, listen, type Listener } from "./socket.ts";
 
 /** A connection handler as `StreamServer` runs it. */
 export type ConnHandler = (conn: Conn) => unknown;

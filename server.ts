@@ -508,7 +508,6 @@ export function serve<I = unknown>(
   return server;
 }
 
-
 /** Where a {@linkcode StreamServer} listens. */
 export interface StreamServerAddr {
   /** An IP address or `"localhost"` (default `"0.0.0.0"`). */
