@@ -28,7 +28,14 @@
  *
  * @module
  */
-import { getCurrent, type Greenlet, Queue, sleep, spawn } from "../mod.ts";
+import {
+  getCurrent,
+  type Greenlet,
+  Queue,
+  shield,
+  sleep,
+  spawn,
+} from "../mod.ts";
 import { StreamServer } from "../server.ts";
 import { type Conn, connect } from "../socket.ts";
 
@@ -63,7 +70,11 @@ async function writer(conn: Conn, outbox: Queue<string>): Promise<void> {
   for (;;) {
     let batch = await outbox.get();
     while (!outbox.empty()) batch += outbox.getNowait();
-    await conn.write(batch); // waits while the client does not read
+    try {
+      await conn.write(batch); // waits while the client does not read
+    } catch {
+      return; // the connection closed: its handler ended
+    }
   }
 }
 
@@ -85,7 +96,8 @@ const server = new StreamServer(
       }
     } finally {
       clients.delete(client);
-      await out.kill(); // and the connection closes as the handler ends
+      // (shielded: a killed handler still waits for its writer to end)
+      await shield(() => out.kill()); // then the connection closes
     }
   },
   { pool: 1000 },
