@@ -95,6 +95,7 @@ async function acceptLoop(a: AcceptArgs): Promise<void> {
     return;
   }
   const backend = new StreamBackend(listener, a.self!);
+  a.self!.name = `StreamServer ${listener.addr.hostname}:${listener.addr.port}`;
   a.resolve(backend);
   const { pool, inFlight } = a;
   for (;;) {
