@@ -14,6 +14,9 @@
  *   for the handlers running up to `timeout`, then kills them and waits for
  *   their `finally` blocks and `shield`ed cleanup, then closes every
  *   connection.
+ * - {@linkcode StreamServer} does the same for TCP: a greenlet per
+ *   connection (gevent's `StreamServer`), with a hub-aware `Conn` of
+ *   `socket.ts`, the same bound and the same `stop({ timeout })`.
  *
  * How a request ends, and what the client (or the framework) sees:
  *

@@ -7,13 +7,14 @@
  * line; everyone connected (the sender too) receives `name: message` lines,
  * and `* name joined` when someone joins.
  *
- * Slow-client policy: the broadcaster never waits for a client. It puts
- * each message into every outbox, then lets the writers run (`sleep(0)`),
- * so an outbox only grows while its client's connection pushes back (the
- * client does not read). An outbox holds at most 16 messages; a client
- * whose outbox is full when a message comes is **disconnected** (its
- * handler is killed, which closes its connection) — nobody is held back,
- * and every client still connected has received every message, in order.
+ * Slow-client policy: the broadcaster never waits for a client. It takes
+ * the messages that came (one, or all those queued: a batch), puts the
+ * batch into every outbox, then lets the writers run (`sleep(0)`), so an
+ * outbox only grows while its client's connection pushes back (the client
+ * does not read). An outbox holds at most 16 batches; a client whose outbox
+ * is full when a batch comes is **disconnected** (its handler is killed,
+ * which closes its connection) — nobody is held back, and every client
+ * still connected has received every message, in order.
  * Senders are held back instead: the shared inbox holds 100 messages, and
  * a handler waits to put into it (so it stops reading its socket).
  *
@@ -39,7 +40,7 @@ import {
 import { StreamServer } from "../server.ts";
 import { type Conn, connect } from "../socket.ts";
 
-const OUTBOX = 16; // messages a client may fall behind before it is dropped
+const OUTBOX = 16; // batches a client may fall behind before it is dropped
 
 interface Client {
   name: string;
@@ -50,14 +51,17 @@ interface Client {
 const clients = new Set<Client>();
 const inbox = new Queue<string>(100); // every message, in arrival order
 
-// the broadcaster: each message to every outbox, never waiting for one
+// the broadcaster: the messages that came, as one batch, to every outbox,
+// never waiting for one
 const broadcaster = spawn(async () => {
-  for await (const line of inbox) {
+  for await (const first of inbox) {
+    let batch = first; // with whatever else came meanwhile
+    while (!inbox.empty()) batch += inbox.getNowait();
     for (const c of clients) {
-      if (!c.outbox.full()) c.outbox.putNowait(line);
+      if (!c.outbox.full()) c.outbox.putNowait(batch);
       else {
         clients.delete(c);
-        console.log(`server: ${c.name} dropped, ${OUTBOX} messages behind`);
+        console.log(`server: ${c.name} dropped, ${OUTBOX} batches behind`);
         void c.handler.kill(undefined, { block: false });
       }
     }

@@ -279,7 +279,7 @@ test(
       `alice saw: * alice joined | * bob joined | * carol joined | ${others}`,
       `bob saw: * bob joined | * carol joined | ${others}`,
       `carol saw: * carol joined | ${others}`,
-      "server: lurker dropped, 16 messages behind",
+      "server: lurker dropped, 16 batches behind",
       "flooder: all 600 of its 32 KB messages came back",
       "lurker: its connection ended after some of the flood",
       "server stopped: 0 clients left",
