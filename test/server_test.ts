@@ -826,3 +826,38 @@ test("StreamServer: the chat server (testdata/stream_chat.ts), 200 clients × 20
     "open TCP handles: 0",
   ]);
 });
+
+test("StreamServer: connections waiting for a pool slot when the server stops are closed unserved; the running handler is killed and unwinds", async () => {
+  const resourcesBefore = tcpResources();
+  const log: string[] = [];
+  const pool = new Pool(1);
+  const server = new StreamServer({ hostname: HOST, port: 0 }, async (conn) => {
+    const id = await conn.readLine();
+    log.push(`start ${id}`);
+    try {
+      await conn.readLine(); // never comes
+    } finally {
+      await shield(() => sleep(5));
+      log.push(`finally ${id}`);
+    }
+  }, { pool });
+  const { port } = await server.start();
+  const clients: Conn[] = [];
+  for (let i = 0; i < 3; i++) {
+    const c = await connect({ hostname: HOST, port });
+    await c.write(`${i}\n`);
+    clients.push(c);
+    if (i === 0) await until(() => log.length === 1);
+  }
+  await sleep(30); // 1 and 2 wait for the slot
+  assert.equal(pool.size, 1);
+  await server.stop({ timeout: 0 });
+  log.push("stopped");
+  assert.deepEqual(log, ["start 0", "finally 0", "stopped"]);
+  assert.equal(pool.size, 0);
+  for (const c of clients) {
+    assert.match(await lineOf(c), /^(end of stream|reset)$/);
+  }
+  await Promise.all(clients.map((c) => c.close()));
+  if (!isDeno) await until(() => tcpResources() <= resourcesBefore);
+});
