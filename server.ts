@@ -14,6 +14,9 @@
  *   for the handlers running up to `timeout`, then kills them and waits for
  *   their `finally` blocks and `shield`ed cleanup, then closes every
  *   connection.
+ * - {@linkcode StreamServer} does the same for TCP: a greenlet per
+ *   connection (gevent's `StreamServer`), with a hub-aware `Conn` of
+ *   `socket.ts`, the same bound and the same `stop({ timeout })`.
  *
  * How a request ends, and what the client (or the framework) sees:
  *
@@ -67,6 +70,8 @@ import {
   type Runner,
 } from "./_server.ts";
 import { type Backend, listen } from "./_server_listen.ts";
+import { listenStream } from "./_server_stream.ts";
+import type { Conn } from "./socket.ts";
 import {
   checkOptions,
   checkSignal,
@@ -362,6 +367,17 @@ export class Server implements AsyncDisposable {
   }
 
   /**
+   * Resolves once listening, with the address: the same promise as
+   * {@linkcode Server.ready} (gevent's `server.start()`; the server
+   * started listening when it was made).
+   *
+   * @returns The address (`{ hostname, port }`); rejects if it cannot bind.
+   */
+  start(): Promise<ServerAddr> {
+    return this.ready;
+  }
+
+  /**
    * Where it listens, once {@linkcode Server.ready} resolved.
    *
    * @returns `{ hostname, port }`.
@@ -493,4 +509,112 @@ export function serve<I = unknown>(
       });}
   }
   return server;
+}
+
+/** Where a {@linkcode StreamServer} listens. */
+export interface StreamServerAddr {
+  /** An IP address or `"localhost"` (default `"0.0.0.0"`). */
+  hostname?: string | undefined;
+  /** The TCP port; 0 picks a free one (see {@linkcode Server.start}). */
+  port: number;
+}
+
+/** Options of {@linkcode StreamServer}. */
+export interface StreamServerOptions {
+  /**
+   * Bounds how many handlers run at once: a `Pool` (shared with whatever
+   * else uses it) or a capacity (an integer ≥ 1). While it is full the
+   * server accepts nothing: new connections wait **unaccepted**, in arrival
+   * order, and get their handler (and their greenlet) once a slot is free;
+   * those still waiting when the server stops are closed unserved.
+   * Default: no bound.
+   */
+  pool?: Pool | number | undefined;
+}
+
+const STREAM_OPTIONS = optionNames("pool");
+
+/**
+ * A TCP server with a greenlet per connection — gevent's
+ * `StreamServer(listener, handle, spawn=Pool(n))`, on `socket.ts`.
+ * It starts listening when made ({@linkcode Server.start} resolves once
+ * it does); each accepted connection runs `handle(conn)` in its own
+ * greenlet, named `"conn <remote address>:<port>"`, with a hub-aware
+ * {@linkcode Conn} (`read`, `readLine`, `write`, `readable`, `writable`,
+ * `remoteAddr`, `close()`: a kill or a Timeout reaches each of its waits).
+ *
+ * - The connection is closed when its handler ends, however it ends
+ *   (bytes already written go out first).
+ * - A handler's real failure is reported by `hub.handleError`; its
+ *   connection is closed and the server goes on.
+ * - `stop({ timeout })` stops accepting, waits for the handlers up to
+ *   `timeout` ms, then kills them with a {@linkcode RequestEnded}
+ *   (`reason: "stopped"`; silent, like every kill) and waits for their
+ *   `finally` blocks and `shield`ed cleanup; it resolves once every
+ *   connection is closed. `await using` stops it without a deadline.
+ *
+ * @example Echo, a greenlet per connection
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { connect } from "./socket.ts";
+ * import { StreamServer } from "./server.ts";
+ * await using server = new StreamServer({ hostname: "127.0.0.1", port: 0 },
+ *   async (conn) => {
+ *     for await (const chunk of conn) await conn.write(chunk);
+ *   }, { pool: 100 });
+ * const { port } = await server.start();
+ * await using client = await connect({ hostname: "127.0.0.1", port });
+ * await client.write("ping\n");
+ * assert.equal(await client.readLine(), "ping");
+ * ```
+ */
+export class StreamServer extends Server {
+  /**
+   * Listens on `addr` and serves each connection with `handle`.
+   *
+   * @param addr `hostname` (default `"0.0.0.0"`) and `port` (0: a free one).
+   * @param handle The handler: `(conn) => unknown`, run in the
+   * connection's greenlet; the connection closes when it ends.
+   * @param options `pool`: a `Pool` or a capacity.
+   * @throws {TypeError} If `handle` is not a function or an option is
+   * invalid.
+   * @throws {RangeError} If `port` is out of range or `pool` is below 1.
+   */
+  constructor(
+    addr: StreamServerAddr,
+    handle: (conn: Conn) => unknown,
+    options?: StreamServerOptions,
+  ) {
+    const action = "create StreamServer";
+    const { pool } = checkRun(action, handle, options, STREAM_OPTIONS);
+    if (addr === null || typeof addr !== "object") {
+      throw new TypeError(
+        `Cannot ${action}: addr must be { hostname?, port }, received ${
+          describe(addr)
+        }`,
+      );
+    }
+    const hostname = addr.hostname ?? "0.0.0.0";
+    if (typeof hostname !== "string" || hostname === "") {
+      throw new TypeError(
+        `Cannot ${action}: hostname must be a non-empty string, received ${
+          describe(hostname)
+        }`,
+      );
+    }
+    const port = addr.port;
+    if (!Number.isInteger(port) || port < 0 || port > 65535) {
+      throw new (typeof port === "number" ? RangeError : TypeError)(
+        `Cannot ${action}: port must be an integer from 0 to 65535, received ${
+          describe(port)
+        }`,
+      );
+    }
+    const inFlight = new InFlight();
+    super(
+      inFlight,
+      listenStream(hostname, port, handle, pool, inFlight),
+      undefined,
+    );
+  }
 }

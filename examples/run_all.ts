@@ -1,6 +1,6 @@
 /**
  * Runs the tutorial's five programs in order, then the examples of queues
- * and pools, a retry policy and the HTTP servers, each under a heading
+ * and pools, a retry policy and the servers (HTTP, TCP), each under a heading
  * (`npm start`, `deno task demo`). The Express example needs Express's own
  * permissions and runs from test/examples_test.ts:
  * `deno run --allow-net=127.0.0.1 --allow-env --allow-read examples/http_express.ts`.
@@ -41,6 +41,11 @@ const programs: [string, string, () => Promise<unknown>][] = [
     "10_http_server.ts",
     "a JSON API on serve(): a greenlet per request, a fan-out under deadlines",
     () => import("./10_http_server.ts"),
+  ],
+  [
+    "11_chat_server.ts",
+    "a TCP chat on StreamServer: a Queue per client, slow clients dropped",
+    () => import("./11_chat_server.ts"),
   ],
   [
     "http_hono.ts",

@@ -287,6 +287,28 @@ test(
 );
 
 test(
+  "examples/11_chat_server.ts: a TCP chat on StreamServer — everyone sees every message in order, a lurker is dropped, the flooder gets all back, it stops",
+  async () => {
+    const others = [
+      "alice: hi",
+      "bob: hello alice",
+      "carol: hey both",
+      "alice: bye",
+    ].join(" | ");
+    await expectLines("11_chat_server.ts", [
+      `alice saw: * alice joined | * bob joined | * carol joined | ${others}`,
+      `bob saw: * bob joined | * carol joined | ${others}`,
+      `carol saw: * carol joined | ${others}`,
+      "server: lurker dropped, 16 batches behind",
+      "flooder: all 600 of its 32 KB messages came back",
+      "lurker: its connection ended after some of the flood",
+      "server stopped: 0 clients left",
+    ]);
+  },
+  { denoOnly: true },
+);
+
+test(
   "examples/http_express.ts: Express through greenletListener — a greenlet per request, a quiet abort, 503 on overrun",
   async () => {
     const deno = (globalThis as unknown as { Deno: { execPath(): string } })

@@ -24,8 +24,17 @@ import {
   RequestEnded,
   serve,
   type Server,
+  StreamServer,
 } from "../server.ts";
-import { capturingErrors, deferred, isDeno, test } from "./test_adapter.ts";
+import { type Conn, connect } from "../socket.ts";
+import {
+  capturingErrors,
+  deferred,
+  errorsOf,
+  isDeno,
+  runProcess,
+  test,
+} from "./test_adapter.ts";
 
 const HOST = "127.0.0.1";
 
@@ -235,7 +244,7 @@ test("serve: stop({ timeout }) under load — quick requests finish, slow ones a
     fetch(u).then(async (r) => `${r.status} ${await r.text()}`.trim())
   );
   await until(() => begun === 8 && arrived === 12); // the pool is full, four wait
-  const stopped = server.stop({ timeout: 150 }).then(() => log.push("stopped"));
+  const stopped = server.stop({ timeout: 300 }).then(() => log.push("stopped"));
   const late = await fetch(`${url}/quick`).then(
     (r) => r.text().then(() => `answered ${r.status}`),
     () => "refused",
@@ -571,4 +580,284 @@ test("serve: a client abort while the handler sits in a raw await, which it then
     }
     assert.deepEqual(errors, []);
   });
+});
+
+// --- StreamServer: a greenlet per TCP connection, real TCP clients ---
+
+/** A line read from `c`, or how the stream ended. */
+async function lineOf(c: Conn): Promise<string> {
+  try {
+    return (await c.readLine()) ?? "end of stream";
+  } catch {
+    return "reset";
+  }
+}
+
+test("StreamServer: with pool 3, exactly 3 handlers run at once; the rest wait unaccepted and start in arrival order as slots free", async () => {
+  const resourcesBefore = tcpResources();
+  const log: string[] = [];
+  const gates = Array.from({ length: 6 }, () => new Event());
+  const ports = new Map<string, number>();
+  let running = 0, peak = 0;
+  const server = new StreamServer({ hostname: HOST, port: 0 }, async (conn) => {
+    const id = (await conn.readLine())!;
+    peak = Math.max(peak, ++running);
+    const named = getCurrent().name === `conn ${HOST}:${ports.get(id)}`;
+    log.push(`start ${id}${named ? "" : " (misnamed)"}`);
+    try {
+      await gates[Number(id)].wait();
+      await conn.write(`bye ${id}\n`);
+    } finally {
+      running--;
+      log.push(`end ${id}`);
+    }
+  }, { pool: 3 });
+  const { port } = await server.start();
+  assert.equal(server.addr.port, port);
+  const clients: Conn[] = [];
+  try {
+    for (let i = 0; i < 6; i++) {
+      const c = await connect({ hostname: HOST, port });
+      ports.set(String(i), c.localAddr.port);
+      clients.push(c);
+      await c.write(`${i}\n`);
+      if (i < 3) await until(() => log.length === i + 1);
+    }
+    await sleep(50); // clients 3–5 connected and wrote: nothing starts them
+    assert.deepEqual(log, ["start 0", "start 1", "start 2"]);
+    for (const [i, n] of [[1, 5], [0, 7], [4, 9], [2, 10], [3, 11], [5, 12]]) {
+      gates[i].set();
+      await until(() => log.length === n);
+    }
+    assert.deepEqual(log, [
+      "start 0",
+      "start 1",
+      "start 2",
+      "end 1",
+      "start 3",
+      "end 0",
+      "start 4",
+      "end 4",
+      "start 5",
+      "end 2",
+      "end 3",
+      "end 5",
+    ]);
+    assert.equal(peak, 3);
+    // each got its answer, then the end of the stream: closed when its
+    // handler ended
+    for (let i = 0; i < 6; i++) {
+      assert.deepEqual(
+        [await lineOf(clients[i]), await lineOf(clients[i])],
+        [`bye ${i}`, "end of stream"],
+      );
+    }
+  } finally {
+    await Promise.all(clients.map((c) => c.close()));
+    await server.stop();
+  }
+  await server.finished;
+  if (!isDeno) await until(() => tcpResources() <= resourcesBefore);
+});
+
+test("StreamServer: stop({ timeout }) mid-traffic — quick handlers finish, the others are killed at the deadline and unwind, nothing after, every connection closed", async () => {
+  const resourcesBefore = tcpResources();
+  const log: string[] = [];
+  let finallies = 0, begun = 0;
+  const server = new StreamServer({ hostname: HOST, port: 0 }, async (conn) => {
+    begun++;
+    const [kind, i] = (await conn.readLine())!.split(" ");
+    try {
+      if (kind === "quick") {
+        // traffic until then: a line every 20 ms
+        for (let n = 0; n < 5 + Number(i); n++) {
+          await conn.write(`${kind} ${i} tick ${n}\n`);
+          await sleep(20);
+        }
+        log.push(`quick ${i} done`);
+      } else {
+        await conn.readLine(); // the client never sends it
+        log.push(`slow ${i} returned`);
+      }
+    } catch (e) {
+      log.push(
+        `${kind} ${i} killed: ${
+          e instanceof RequestEnded ? e.reason : String(e)
+        }`,
+      );
+      throw e;
+    } finally {
+      await shield(() => sleep(5));
+      finallies++;
+      log.push(`${kind} ${i} finally`);
+    }
+  });
+  const { port } = await server.start();
+  const clients: Conn[] = [];
+  for (const kind of ["quick", "slow"]) {
+    for (let i = 0; i < 3; i++) {
+      const c = await connect({ hostname: HOST, port });
+      await c.write(`${kind} ${i}\n`);
+      clients.push(c);
+    }
+  }
+  // each client reads until its connection closes: lines, then how it ended
+  const received = clients.map(async (c) => {
+    let lines = 0;
+    for (;;) {
+      const l = await lineOf(c);
+      if (l === "end of stream" || l === "reset") return `${lines} lines, ${l}`;
+      lines++;
+    }
+  });
+  await until(() => begun === 6);
+  const errors = await errorsOf(async () => {
+    const stopped = server.stop({ timeout: 300 }).then(() =>
+      log.push("stopped")
+    );
+    const late = await connect({ hostname: HOST, port }).then(
+      (c) => c.close().then(() => "accepted"),
+      () => "refused",
+    );
+    log.push(`late client ${late}`);
+    await stopped;
+    await server.finished;
+    await sleep(30); // nothing happens after
+  });
+  assert.deepEqual(errors, []); // kills are silent
+  assert.deepEqual(log, [
+    "late client refused",
+    "quick 0 done",
+    "quick 0 finally",
+    "quick 1 done",
+    "quick 1 finally",
+    "quick 2 done",
+    "quick 2 finally",
+    "slow 0 killed: stopped",
+    "slow 1 killed: stopped",
+    "slow 2 killed: stopped",
+    "slow 0 finally",
+    "slow 1 finally",
+    "slow 2 finally",
+    "stopped",
+  ]);
+  assert.equal(finallies, 6);
+  const ends = await Promise.all(received);
+  assert.deepEqual(ends.slice(0, 3), [
+    "5 lines, end of stream",
+    "6 lines, end of stream",
+    "7 lines, end of stream",
+  ]);
+  for (const e of ends.slice(3)) {
+    assert.match(e, /^0 lines, (end of stream|reset)$/);
+  }
+  await Promise.all(clients.map((c) => c.close()));
+  if (!isDeno) await until(() => tcpResources() <= resourcesBefore);
+});
+
+test("StreamServer: a handler's failure is reported once and its connection closed; the server goes on", async () => {
+  await capturingErrors(async (errors) => {
+    await using server = new StreamServer(
+      { hostname: HOST, port: 0 },
+      async (conn) => {
+        const line = await conn.readLine();
+        if (line === "boom") throw new Error("boom");
+        await conn.write(`ok ${line}\n`);
+      },
+    );
+    const { port } = await server.start();
+    await using bad = await connect({ hostname: HOST, port });
+    await bad.write("boom\n");
+    assert.equal(await lineOf(bad), "end of stream");
+    await using good = await connect({ hostname: HOST, port });
+    await good.write("x\n");
+    assert.equal(await lineOf(good), "ok x");
+    assert.deepEqual(errors, [
+      `conn ${HOST}:${bad.localAddr.port}: Error: boom`,
+    ]);
+  });
+});
+
+test("StreamServer: argument errors are thrown at once; a port in use rejects start()", async () => {
+  const h = () => {};
+  assert.throws(
+    () => new StreamServer({ port: 0 }, 5 as unknown as () => void),
+    TypeError,
+  );
+  assert.throws(
+    () => new StreamServer({ port: 70000 }, h),
+    /^RangeError: Cannot create StreamServer: port must be an integer from 0 to 65535, received 70000$/,
+  );
+  assert.throws(
+    () => new StreamServer({ hostname: "", port: 0 }, h),
+    /^TypeError: Cannot create StreamServer: hostname must be a non-empty string/,
+  );
+  assert.throws(
+    () => new StreamServer({ port: 0 }, h, { pool: 0 }),
+    RangeError,
+  );
+  assert.throws(
+    () => new StreamServer({ port: 0 }, h, { timeout: 5 } as never),
+    TypeError,
+  );
+  await using first = new StreamServer({ hostname: HOST, port: 0 }, h);
+  const { port } = await first.start();
+  const second = new StreamServer({ hostname: HOST, port }, h);
+  await assert.rejects(second.start(), /EADDRINUSE|in use/i);
+  await second.stop();
+  await second.finished;
+});
+
+test("StreamServer: the chat server (testdata/stream_chat.ts), 200 clients × 20 messages — per-sender order at every receiver, none twice; a stop mid-broadcast kills and unwinds every handler and closes everything", async () => {
+  const exe = isDeno
+    ? (globalThis as unknown as { Deno: { execPath(): string } }).Deno
+      .execPath()
+    : process.execPath;
+  const args = isDeno
+    ? ["run", "--quiet", "--allow-net=127.0.0.1", "testdata/stream_chat.ts"]
+    : ["npm/testdata/stream_chat.mjs"];
+  const { code, stdout, output } = await runProcess(exe, args);
+  assert.equal(code, 0, output); // it ended by itself: nothing left open
+  assert.deepEqual(stdout.trimEnd().split("\n"), [
+    "200 clients joined",
+    "round 1: 4000 messages, 800000 deliveries; every receiver got every sender's 20 in order, none twice: true",
+    "round 2: stopped mid-broadcast (after 1000+ messages): 200 handlers killed, 200 finally blocks, 0 dropped, 0 clients left, 0 errors reported",
+    "round 2: 200 connections ended by the server; what arrived is in order, none twice: true; fewer than all: true",
+    "open TCP handles: 0",
+  ]);
+});
+
+test("StreamServer: connections waiting for a pool slot when the server stops are closed unserved; the running handler is killed and unwinds", async () => {
+  const resourcesBefore = tcpResources();
+  const log: string[] = [];
+  const pool = new Pool(1);
+  const server = new StreamServer({ hostname: HOST, port: 0 }, async (conn) => {
+    const id = await conn.readLine();
+    log.push(`start ${id}`);
+    try {
+      await conn.readLine(); // never comes
+    } finally {
+      await shield(() => sleep(5));
+      log.push(`finally ${id}`);
+    }
+  }, { pool });
+  const { port } = await server.start();
+  const clients: Conn[] = [];
+  for (let i = 0; i < 3; i++) {
+    const c = await connect({ hostname: HOST, port });
+    await c.write(`${i}\n`);
+    clients.push(c);
+    if (i === 0) await until(() => log.length === 1);
+  }
+  await sleep(30); // 1 and 2 wait for the slot
+  assert.equal(pool.size, 1);
+  await server.stop({ timeout: 0 });
+  log.push("stopped");
+  assert.deepEqual(log, ["start 0", "finally 0", "stopped"]);
+  assert.equal(pool.size, 0);
+  for (const c of clients) {
+    assert.match(await lineOf(c), /^(end of stream|reset)$/);
+  }
+  await Promise.all(clients.map((c) => c.close()));
+  if (!isDeno) await until(() => tcpResources() <= resourcesBefore);
 });
