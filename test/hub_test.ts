@@ -237,6 +237,45 @@ test("spawns and resumptions in one hub pass share one run queue, in order", asy
   assert.deepEqual(log, ["a0", "b0", "a1", "c", "b1"]);
 });
 
+test("a burst of greenlets that go away (awaits the hub does not own) all start within the runtime's next turn, one after another", async () => {
+  // as requests that await I/O: each start waits until the one before is
+  // found away (the microtask queue drained), yet not one loop turn each
+  const log: string[] = [];
+  const gs = [];
+  for (let i = 0; i < 5; i++) {
+    gs.push(spawn(async () => {
+      log.push(`start ${i}`);
+      await Promise.resolve(); // microtask hops still run alone
+      await Promise.resolve();
+      log.push(`hop ${i}`);
+      await new Promise<void>((r) => setTimeout(r, 5)); // away
+      log.push(`end ${i}`);
+    }));
+  }
+  // two loop turns: every start and hop is in before
+  await new Promise<void>((r) => setImmediate(() => setImmediate(r)));
+  log.push("two turns");
+  await joinAll(gs);
+  assert.deepEqual(log, [
+    "start 0",
+    "hop 0",
+    "start 1",
+    "hop 1",
+    "start 2",
+    "hop 2",
+    "start 3",
+    "hop 3",
+    "start 4",
+    "hop 4",
+    "two turns",
+    "end 0",
+    "end 1",
+    "end 2",
+    "end 3",
+    "end 4",
+  ]);
+});
+
 test("idle() does not resolve while a greenlet keeps switching", async () => {
   let rounds = 0;
   const g = spawn(async () => {
