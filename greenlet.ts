@@ -869,6 +869,28 @@ export function spawnSiteOf(entry: Entry): object | null {
 }
 
 /**
+ * Internal (for _server.ts, not re-exported): `new Greenlet(fn, ...args)`,
+ * not started, recording `site` as where it was spawned (null: none — a
+ * request's greenlet, whose spawn site would be the server's own frame, a
+ * stack capture per request for nothing). `args` is kept: a fresh array.
+ */
+export function greenletAt<T>(
+  site: object | null, // a Site (its type is private)
+  fn: (...args: never[]) => T | PromiseLike<T>,
+  args: unknown[],
+): Greenlet<T> {
+  return new Make<T>(
+    SPAWNED,
+    fn,
+    args,
+    null,
+    greenletAt,
+    site as Site | null,
+    false,
+  );
+}
+
+/**
  * Internal (for pool.ts, not re-exported): {@linkcode spawn}, recording
  * `site` (from {@linkcode spawnSiteOf}) as where the greenlet was spawned.
  * A `quiet` greenlet's failure is its owner's to deliver: it does not go to
