@@ -249,9 +249,11 @@ export class Run<R> {
     }
     // not join(): a wait of main would make the hub resume main, which
     // then runs on (answering) until a probe finds it away, holding every
-    // other greenlet back meanwhile; a link settles a plain promise
+    // other greenlet back meanwhile; a link settles a plain promise (a raw
+    // one: it needs no current greenlet, and a link's `als.run` as main
+    // costs ~0.7 µs a request on Deno)
     return new Promise<T>((resolve, reject) => {
-      g.link(() => {
+      g.rawlink(() => {
         if (this.timer !== null) nativeClearTimeout(this.timer);
         if (inFlight !== null) inFlight.leave(g);
         try {
