@@ -343,8 +343,16 @@ export class RunQueue {
    * one turn of the event loop rather than one per turn.
    */
   #armProbes(): void {
-    const want = this.size + 1;
-    while (this.#probes < want && this.#probes < MAX_PROBES) this.#armProbe();
+    let p = this.#probes;
+    if (p >= MAX_PROBES) return;
+    // integers only: this runs at every hand-over (sleep(0) included)
+    let want = this.#tail - this.#head;
+    if (want < 0) want += this.#q.length;
+    want = want / W + (this.#first.length - this.#firstHead) / 3 + 1;
+    if (p >= want) return;
+    if (want > MAX_PROBES) want = MAX_PROBES;
+    this.#probes = want;
+    for (; p < want; p++) nativeSetImmediate(this.#probe);
   }
 
   #probe = (): void => {
