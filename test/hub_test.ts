@@ -15,6 +15,7 @@ import {
   wait,
 } from "../mod.ts";
 import {
+  deferred,
   isDeno,
   type ProcessResult,
   runProcess,
@@ -241,6 +242,7 @@ test("a burst of greenlets that go away (awaits the hub does not own) all start 
   // as requests that await I/O: each start waits until the one before is
   // found away (the microtask queue drained), yet not one loop turn each
   const log: string[] = [];
+  const gate = deferred();
   const gs = [];
   for (let i = 0; i < 5; i++) {
     gs.push(spawn(async () => {
@@ -248,13 +250,14 @@ test("a burst of greenlets that go away (awaits the hub does not own) all start 
       await Promise.resolve(); // microtask hops still run alone
       await Promise.resolve();
       log.push(`hop ${i}`);
-      await new Promise<void>((r) => setTimeout(r, 5)); // away
+      await gate.promise; // away
       log.push(`end ${i}`);
     }));
   }
   // two loop turns: every start and hop is in before
   await new Promise<void>((r) => setImmediate(() => setImmediate(r)));
   log.push("two turns");
+  gate.resolve();
   await joinAll(gs);
   assert.deepEqual(log, [
     "start 0",
