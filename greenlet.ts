@@ -869,10 +869,27 @@ export function spawnSiteOf(entry: Entry): object | null {
 }
 
 /**
+ * Internal (for _server.ts and pool.ts, not re-exported): `new
+ * Greenlet(fn, ...args)`, not started, recording `site` as where it was
+ * spawned (null: none — a request's greenlet, whose spawn site would be the
+ * server's own frame: a stack capture per request for nothing). `args` is
+ * kept: a fresh array. A `quiet` greenlet's failure is its owner's to
+ * deliver: it does not go to `hub.handleError`.
+ */
+export function greenletAt<T>(
+  site: object | null, // a Site (its type is private)
+  fn: (...args: never[]) => T | PromiseLike<T>,
+  args: unknown[],
+  quiet = false,
+): Greenlet<T> {
+  const s = site as Site | null;
+  return new Make<T>(SPAWNED, fn, args, null, greenletAt, s, quiet);
+}
+
+/**
  * Internal (for pool.ts, not re-exported): {@linkcode spawn}, recording
- * `site` (from {@linkcode spawnSiteOf}) as where the greenlet was spawned.
- * A `quiet` greenlet's failure is its owner's to deliver: it does not go to
- * `hub.handleError`.
+ * `site` (from {@linkcode spawnSiteOf}) as where the greenlet was spawned;
+ * `quiet` as in {@linkcode greenletAt}.
  */
 export function spawnAt<T>(
   site: object | null, // a Site (its type is private)
@@ -882,15 +899,7 @@ export function spawnAt<T>(
 ): Greenlet<T> {
   // a copy, as a spread into the constructor made: the caller's array
   // stays the caller's
-  const g = new Make<T>(
-    SPAWNED,
-    fn,
-    [...args],
-    null,
-    spawnAt,
-    site as Site | null,
-    quiet,
-  );
+  const g = greenletAt(site, fn, [...args], quiet);
   g.start();
   return g;
 }

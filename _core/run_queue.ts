@@ -60,6 +60,8 @@ const QUEUE_ENTRIES = 512;
 const W = 4;
 /** How many hand-overs between two looks at the clock. */
 const CHECK_EVERY = 127;
+/** At most this many probes armed at once (see `#armProbes`). */
+const MAX_PROBES = 64;
 
 /** The FIFO run queue of one hub. */
 export class RunQueue {
@@ -86,7 +88,8 @@ export class RunQueue {
    * was idle in between (I/O callbacks ran), not hogging the thread.
    */
   #turned = true;
-  #probeArmed = false;
+  /** Probes armed and not run yet. */
+  #probes = 0;
   /** Whether the owner holds the time for this pass (released at the next turn). */
   #held = false;
   readonly #owner: RunQueueOwner;
@@ -123,7 +126,7 @@ export class RunQueue {
    */
   runs(task: Runnable): void {
     this.#current = task;
-    if (!this.#probeArmed) this.#armProbe();
+    if (this.#probes === 0) this.#armProbe();
   }
 
   /** Appends `fn(arg, arg2)`, which resumes no greenlet; returns its slot. */
@@ -220,7 +223,7 @@ export class RunQueue {
     if (this.#current !== null) {
       // a resumed greenlet runs (or is away): it parks, or the probe says
       // it is away, and the queue goes on then
-      if (!this.#probeArmed) this.#armProbe();
+      this.#armProbes();
       return;
     }
     this.#drainScheduled = true;
@@ -269,7 +272,7 @@ export class RunQueue {
         this.#current = next as Runnable;
         fn(arg, arg2);
         // the runtime's next turn tells whether it went away meanwhile
-        if (!this.#probeArmed) this.#armProbe();
+        this.#armProbes();
         return;
       }
     }
@@ -322,16 +325,38 @@ export class RunQueue {
   #startSlice(now: number): void {
     this.#sliceStart = now;
     this.#turned = false;
-    if (!this.#probeArmed) this.#armProbe();
+    if (this.#probes === 0) this.#armProbe();
   }
 
   #armProbe(): void {
-    this.#probeArmed = true;
+    this.#probes++;
     nativeSetImmediate(this.#probe);
   }
 
+  /**
+   * A greenlet runs and entries wait behind it: one probe for it and one
+   * per entry (up to `MAX_PROBES`). Probes armed in one turn all run in the
+   * runtime's next one, each after the microtask queue drained (Deno and
+   * Node run microtasks between two immediates), and any of them finds the
+   * greenlet resumed last away: so each can start the next entry, and a
+   * burst of greenlets that go away (requests awaiting I/O) starts within
+   * one turn of the event loop rather than one per turn.
+   */
+  #armProbes(): void {
+    let p = this.#probes;
+    if (p >= MAX_PROBES) return;
+    // integers only: this runs at every hand-over (sleep(0) included)
+    let want = this.#tail - this.#head;
+    if (want < 0) want += this.#q.length;
+    want = want / W + (this.#first.length - this.#firstHead) / 3 + 1;
+    if (p >= want) return;
+    if (want > MAX_PROBES) want = MAX_PROBES;
+    this.#probes = want;
+    for (; p < want; p++) nativeSetImmediate(this.#probe);
+  }
+
   #probe = (): void => {
-    this.#probeArmed = false;
+    this.#probes--;
     this.#turned = true;
     this.#release();
     this.#turn();
@@ -405,7 +430,7 @@ export class RunQueue {
     if (!this.#held) {
       // the time of this pass, until it ends or the runtime has a turn
       this.#hold();
-      if (!this.#probeArmed) this.#armProbe();
+      if (this.#probes === 0) this.#armProbe();
     }
     this.#inDrain = true;
     let ranUser = false;
@@ -455,7 +480,7 @@ export class RunQueue {
         // runtime's next turn tells whether it went away meanwhile
         this.#inDrain = false;
         this.#drainScheduled = false;
-        if (!this.#probeArmed) this.#armProbe();
+        this.#armProbes();
         return;
       }
       if (++this.#ops >= CHECK_EVERY && this.#timeForTurn()) {

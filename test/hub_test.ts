@@ -15,6 +15,7 @@ import {
   wait,
 } from "../mod.ts";
 import {
+  deferred,
   isDeno,
   type ProcessResult,
   runProcess,
@@ -235,6 +236,47 @@ test("spawns and resumptions in one hub pass share one run queue, in order", asy
   });
   await joinAll([a, b]);
   assert.deepEqual(log, ["a0", "b0", "a1", "c", "b1"]);
+});
+
+test("a burst of greenlets that go away (awaits the hub does not own) all start within the runtime's next turn, one after another", async () => {
+  // as requests that await I/O: each start waits until the one before is
+  // found away (the microtask queue drained), yet not one loop turn each
+  const log: string[] = [];
+  const gate = deferred();
+  const gs = [];
+  for (let i = 0; i < 5; i++) {
+    gs.push(spawn(async () => {
+      log.push(`start ${i}`);
+      await Promise.resolve(); // microtask hops still run alone
+      await Promise.resolve();
+      log.push(`hop ${i}`);
+      await gate.promise; // away
+      log.push(`end ${i}`);
+    }));
+  }
+  // two loop turns: every start and hop is in before
+  await new Promise<void>((r) => setImmediate(() => setImmediate(r)));
+  log.push("two turns");
+  gate.resolve();
+  await joinAll(gs);
+  assert.deepEqual(log, [
+    "start 0",
+    "hop 0",
+    "start 1",
+    "hop 1",
+    "start 2",
+    "hop 2",
+    "start 3",
+    "hop 3",
+    "start 4",
+    "hop 4",
+    "two turns",
+    "end 0",
+    "end 1",
+    "end 2",
+    "end 3",
+    "end 4",
+  ]);
 });
 
 test("idle() does not resolve while a greenlet keeps switching", async () => {

@@ -556,6 +556,33 @@ test("greenletHandler: a handler that catches the server's kill cannot answer in
   assert.equal(`${own.status} ${await own.text()}`, "504 fallback");
 });
 
+test("a request's greenlet records no spawn site (it would be the server's own frame, captured per request); its name says what it runs", async () => {
+  const seen: string[] = [];
+  const handler = greenletHandler((req) => {
+    const g = getCurrent();
+    seen.push(`${g.name} ${g.spawnSite}`);
+    return new Response(req.url);
+  });
+  assert.equal(
+    await (await handler(new Request("http://x/a?q=1"))).text(),
+    "http://x/a?q=1",
+  );
+  const server = createServer(greenletListener((_req, res) => {
+    const g = getCurrent();
+    seen.push(`${g.name} ${g.spawnSite}`);
+    res.end("ok");
+  }));
+  await new Promise<void>((r) => server.listen(0, HOST, r));
+  try {
+    const { port } = server.address() as AddressInfo;
+    const res = await fetch(`http://${HOST}:${port}/b`);
+    assert.equal(await res.text(), "ok");
+  } finally {
+    await new Promise((r) => server.close(r));
+  }
+  assert.deepEqual(seen, ["GET /a null", "GET /b null"]);
+});
+
 test("serve: a client abort while the handler sits in a raw await, which it then finishes, reports nothing", async () => {
   const gate = deferred();
   const log: string[] = [];
