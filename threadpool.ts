@@ -110,6 +110,7 @@ export class ThreadPool {
   readonly #idle: Slot[] = [];
   #nextId = 1;
   #running = 0;
+  #queued = 0;
   #closed = false;
   #drained: (() => void) | null = null;
 
@@ -152,7 +153,7 @@ export class ThreadPool {
 
   /** `ThreadPool(size=N, running=R, queued=Q)`. */
   toString(): string {
-    return `ThreadPool(size=${this.#size}, running=${this.#running}, queued=${this.#queue.size})`;
+    return `ThreadPool(size=${this.#size}, running=${this.#running}, queued=${this.#queued})`;
   }
 
   /**
@@ -301,7 +302,7 @@ export class ThreadPool {
             if (timer !== null) nativeClearTimeout(timer);
             this.#terminateAll(new Error("ThreadPool closed")).then(resolve);
           };
-          if (this.#running === 0 && this.#queue.size === 0) {
+          if (this.#running === 0 && this.#queued === 0) {
             finish();
             return;
           }
@@ -358,6 +359,7 @@ export class ThreadPool {
     this.#submitted.set(job, p);
     p.catch(noop);
     this.#queue.push(job);
+    this.#queued++;
     this.#dispatch();
     return p;
   }
@@ -377,6 +379,7 @@ export class ThreadPool {
         slot = this.#newSlot();
       }
       this.#queue.shift();
+      this.#queued--;
       head.state = RUNNING;
       head.slot = slot;
       slot.job = head;
@@ -470,6 +473,7 @@ export class ThreadPool {
   #cancel(job: Job, reason: unknown): void {
     if (job.state === QUEUED) {
       // left in the queue, skipped by #dispatch
+      this.#queued--;
       this.#settle(job, false, reason);
       this.#maybeDrained();
     } else if (job.state === RUNNING) {
@@ -496,8 +500,9 @@ export class ThreadPool {
   }
 
   #maybeDrained(): void {
-    if (this.#drained === null || this.#running > 0) return;
-    for (const j of this.#queue.toArray()) if (j.state !== DONE) return;
+    if (this.#drained === null || this.#running > 0 || this.#queued > 0) {
+      return;
+    }
     const d = this.#drained;
     this.#drained = null;
     d();
@@ -507,6 +512,8 @@ export class ThreadPool {
     this.#closed = true;
     this.#drained = null;
     for (const j of this.#queue.toArray()) this.#settle(j, false, reason);
+    while (this.#queue.shift() !== undefined);
+    this.#queued = 0;
     const slots = [...this.#slots];
     const exits = slots.map((s) => {
       s.dead = true;

@@ -63,3 +63,8 @@ export function busy(log: Int32Array, k: number): never {
     // a CPU-bound loop that never yields
   }
 }
+
+/** Doubles a number. */
+export function double(n: number): number {
+  return 2 * n;
+}
