@@ -25,7 +25,7 @@
  * @module
  */
 
-import { checkOptions, describe, Deque, optionNames } from "./_util/mod.ts";
+import { checkOptions, Deque, describe, optionNames } from "./_util/mod.ts";
 import { nativeClearTimeout, nativeSetTimeout, trackOp } from "./_core/mod.ts";
 import { AsyncResult } from "./event.ts";
 import { spawn } from "./greenlet.ts";
@@ -478,7 +478,11 @@ export class ThreadPool {
       this.#maybeDrained();
     } else if (job.state === RUNNING) {
       const slot = job.slot!;
-      slot.thread.postMessage({ t: "abort", id: job.id, reason: reasonText(reason) });
+      slot.thread.postMessage({
+        t: "abort",
+        id: job.id,
+        reason: reasonText(reason),
+      });
       slot.killTimer = nativeSetTimeout(
         () => this.#kill(slot, reason),
         this.#graceMs,

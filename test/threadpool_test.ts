@@ -163,7 +163,8 @@ test("ThreadPool: close waits for the submitted tasks, then terminates; close({ 
 test("ThreadPool: argument errors are thrown at once", () => {
   assert.throws(() => new ThreadPool({ size: 0, module: MODULE }), {
     name: "RangeError",
-    message: "Cannot create ThreadPool: size must be an integer ≥ 1, received 0",
+    message:
+      "Cannot create ThreadPool: size must be an integer ≥ 1, received 0",
   });
   assert.throws(
     // @ts-expect-error: module is required
