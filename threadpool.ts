@@ -27,8 +27,8 @@
 
 import { checkOptions, Deque, describe, optionNames } from "./_util/mod.ts";
 import { nativeClearTimeout, nativeSetTimeout, trackOp } from "./_core/mod.ts";
-import { AsyncResult } from "./event.ts";
-import { spawn } from "./greenlet.ts";
+import "./mod.ts";
+import { AsyncResult, spawn } from "./mod.ts";
 import { registerAsyncDispose } from "./_imap.ts";
 import {
   type Flat,
@@ -115,6 +115,8 @@ export class ThreadPool {
   #drained: (() => void) | null = null;
 
   /**
+   * Makes a pool; its threads start on demand (the first tasks).
+   *
    * @param options `module` (required), `size`, `graceMs`.
    */
   constructor(options: ThreadPoolOptions) {
