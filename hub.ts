@@ -50,6 +50,19 @@ import {
   optionNames,
 } from "./_util/mod.ts";
 import type { Greenlet } from "./greenlet.ts";
+import type { ThreadPool } from "./threadpool.ts";
+
+/** Makes `Hub.threadpool`; set when `threadpool.ts` is loaded. */
+let makeThreadPool: (() => ThreadPool) | null = null;
+
+/**
+ * Called by `threadpool.ts` at load (so that `mod.ts` loads no worker code).
+ *
+ * @param make Makes a hub's pool (size = the cores).
+ */
+export function registerThreadPool(make: () => ThreadPool): void {
+  makeThreadPool = make;
+}
 
 /**
  * Where a hub reads the time. The default reads `performance.now()`;
@@ -265,6 +278,38 @@ export class Hub {
       clock === realClock,
     );
     watchLoopDry(this.#loopDry);
+  }
+
+  #threadpool: ThreadPool | null = null;
+
+  /**
+   * This hub's {@linkcode ThreadPool}, made on first use with as many
+   * threads as cores and no module (and made again once closed): its
+   * tasks are named by URL,
+   * `"<module>#<export>"`. Needs the `./threadpool` entry point loaded.
+   * Its idle threads do not keep the process alive.
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { getHub } from "./mod.ts";
+   * import "./threadpool.ts";
+   *
+   * const add = "data:text/javascript,export const add = (a, b) => a + b;#add";
+   * assert.equal(await getHub().threadpool.apply(add, 1, 2), 3);
+   * await getHub().threadpool.close();
+   * ```
+   */
+  get threadpool(): ThreadPool {
+    if (this.#threadpool === null || this.#threadpool.closed) {
+      if (makeThreadPool === null) {
+        throw new Error(
+          "Cannot make hub.threadpool: import the ./threadpool entry point first",
+        );
+      }
+      this.#threadpool = makeThreadPool();
+    }
+    return this.#threadpool;
   }
 
   /** The greenlet that code outside every greenlet runs as. */

@@ -28,6 +28,7 @@
 import { checkOptions, Deque, describe, optionNames } from "./_util/mod.ts";
 import { nativeClearTimeout, nativeSetTimeout, trackOp } from "./_core/mod.ts";
 import "./mod.ts";
+import { registerThreadPool } from "./hub.ts";
 import { AsyncResult, spawn } from "./mod.ts";
 import { registerAsyncDispose } from "./_imap.ts";
 import {
@@ -40,8 +41,12 @@ import {
 
 /** Options of {@linkcode ThreadPool}. */
 export interface ThreadPoolOptions {
-  /** The URL of the module whose exports are the tasks. */
-  module: string | URL;
+  /**
+   * The URL of the module whose exports are the tasks. Without it (as for
+   * `getHub().threadpool`), a task is named by a URL `"<module>#<export>"`;
+   * a task named by a `URL` object is looked up that way in any case.
+   */
+  module?: string | URL;
   /** At most this many tasks run at once (threads); default: the cores. */
   size?: number;
   /**
@@ -59,6 +64,7 @@ const DONE = 2;
 
 interface Job {
   id: number;
+  url: string;
   name: string;
   args: unknown[];
   state: number;
@@ -103,7 +109,7 @@ function reasonText(reason: unknown): string {
  */
 export class ThreadPool {
   readonly #size: number;
-  readonly #url: string;
+  readonly #url: string | null;
   readonly #graceMs: number;
   readonly #queue = new Deque<Job>();
   readonly #slots = new Set<Slot>();
@@ -119,12 +125,15 @@ export class ThreadPool {
    *
    * @param options `module` (required), `size`, `graceMs`.
    */
-  constructor(options: ThreadPoolOptions) {
+  constructor(options: ThreadPoolOptions = {}) {
     checkOptions("create ThreadPool", options, CREATE_OPTIONS);
     const { module, size = cores(), graceMs = 100 } = options ?? {};
-    if (typeof module !== "string" && !(module instanceof URL)) {
+    if (
+      module !== undefined && typeof module !== "string" &&
+      !(module instanceof URL)
+    ) {
       throw new TypeError(
-        `Cannot create ThreadPool: module must be a URL (string or URL), received ${
+        `Cannot create ThreadPool: module must be a URL (string or URL) if given, received ${
           describe(module)
         }`,
       );
@@ -143,7 +152,7 @@ export class ThreadPool {
         }`,
       );
     }
-    this.#url = String(module);
+    this.#url = module === undefined ? null : String(module);
     this.#size = size;
     this.#graceMs = graceMs;
   }
@@ -151,6 +160,11 @@ export class ThreadPool {
   /** The most tasks that run at once (the threads). */
   get size(): number {
     return this.#size;
+  }
+
+  /** Whether `close` was called (the pool takes no more tasks). */
+  get closed(): boolean {
+    return this.#closed;
   }
 
   /** `ThreadPool(size=N, running=R, queued=Q)`. */
@@ -167,10 +181,10 @@ export class ThreadPool {
    * @param args Its arguments (structured-cloneable).
    * @returns What the task returned (or the error it threw, rebuilt).
    */
-  apply<T = unknown>(name: string, ...args: unknown[]): Promise<T> {
+  apply<T = unknown>(name: string | URL, ...args: unknown[]): Promise<T> {
     const job = this.#job("apply", name, args);
     return trackOp(
-      `ThreadPool.apply(${JSON.stringify(name)})`,
+      `ThreadPool.apply(${String(name)})`,
       () => this.#submit(job),
       (reason) => this.#cancel(job, reason),
     ) as Promise<T>;
@@ -183,7 +197,7 @@ export class ThreadPool {
    * @param args Its arguments.
    * @returns The result to wait on (`get()`).
    */
-  spawn<T = unknown>(name: string, ...args: unknown[]): AsyncResult<T> {
+  spawn<T = unknown>(name: string | URL, ...args: unknown[]): AsyncResult<T> {
     this.#check("spawn", name);
     const r = new AsyncResult<T>();
     spawn(async () => {
@@ -204,11 +218,11 @@ export class ThreadPool {
    * @param items The arguments.
    * @returns The results.
    */
-  map<T = unknown>(name: string, items: Iterable<unknown>): Promise<T[]> {
+  map<T = unknown>(name: string | URL, items: Iterable<unknown>): Promise<T[]> {
     this.#check("map", name);
     const jobs = [...items].map((item) => this.#job("map", name, [item]));
     return trackOp(
-      `ThreadPool.map(${JSON.stringify(name)})`,
+      `ThreadPool.map(${String(name)})`,
       () => Promise.all(jobs.map((j) => this.#submit(j))),
       (reason) => {
         for (const j of jobs) this.#cancel(j, reason);
@@ -224,7 +238,10 @@ export class ThreadPool {
    * @param items The arguments.
    * @returns The results, in item order.
    */
-  imap<T = unknown>(name: string, items: Iterable<unknown>): AsyncGenerator<T> {
+  imap<T = unknown>(
+    name: string | URL,
+    items: Iterable<unknown>,
+  ): AsyncGenerator<T> {
     return this.#imap<T>("imap", name, items, true);
   }
 
@@ -236,7 +253,7 @@ export class ThreadPool {
    * @returns The results, as they finish.
    */
   imapUnordered<T = unknown>(
-    name: string,
+    name: string | URL,
     items: Iterable<unknown>,
   ): AsyncGenerator<T> {
     return this.#imap<T>("imapUnordered", name, items, false);
@@ -244,7 +261,7 @@ export class ThreadPool {
 
   async *#imap<T>(
     action: string,
-    name: string,
+    name: string | URL,
     items: Iterable<unknown>,
     ordered: boolean,
   ): AsyncGenerator<T> {
@@ -258,7 +275,7 @@ export class ThreadPool {
     try {
       for (let n = 0; n < jobs.length; n++) {
         const i = ordered ? n : await trackOp(
-          `ThreadPool.${action}(${JSON.stringify(name)})`,
+          `ThreadPool.${action}(${String(name)})`,
           () => Promise.race([...left].map((k) => settled[k])),
           (reason) => {
             for (const k of left) this.#cancel(jobs[k], reason);
@@ -266,7 +283,7 @@ export class ThreadPool {
         );
         left.delete(i);
         yield await trackOp(
-          `ThreadPool.${action}(${JSON.stringify(name)})`,
+          `ThreadPool.${action}(${String(name)})`,
           () => results[i],
           (reason) => {
             for (const k of [i, ...left]) this.#cancel(jobs[k], reason);
@@ -328,9 +345,9 @@ export class ThreadPool {
   readonly #submitted = new WeakMap<Job, Promise<unknown>>();
 
   #check(action: string, name: unknown): void {
-    if (typeof name !== "string") {
+    if (typeof name !== "string" && !(name instanceof URL)) {
       throw new TypeError(
-        `Cannot ${action} on ThreadPool: name must be a string, received ${
+        `Cannot ${action} on ThreadPool: name must be a string or URL, received ${
           describe(name)
         }`,
       );
@@ -340,10 +357,25 @@ export class ThreadPool {
     }
   }
 
-  #job(action: string, name: string, args: unknown[]): Job {
-    this.#check(action, name);
+  #job(action: string, task: string | URL, args: unknown[]): Job {
+    this.#check(action, task);
+    let url = this.#url;
+    let name = String(task);
+    if (url === null || task instanceof URL) {
+      const hash = name.lastIndexOf("#");
+      if (hash < 0) {
+        throw new TypeError(
+          `Cannot ${action} on ThreadPool: without a module, name must be a URL "<module>#<export>", received ${
+            describe(name)
+          }`,
+        );
+      }
+      url = name.slice(0, hash);
+      name = name.slice(hash + 1);
+    }
     return {
       id: this.#nextId++,
+      url,
       name,
       args,
       state: QUEUED,
@@ -391,7 +423,7 @@ export class ThreadPool {
         slot.thread.postMessage({
           t: "run",
           id: head.id,
-          url: this.#url,
+          url: head.url,
           name: head.name,
           args: head.args,
         });
@@ -538,5 +570,6 @@ export class ThreadPool {
 }
 
 registerAsyncDispose(ThreadPool.prototype);
+registerThreadPool(() => new ThreadPool());
 
 function noop(): void {}

@@ -10,7 +10,7 @@
  */
 import assert from "node:assert/strict";
 import { pathToFileURL } from "node:url";
-import { sleep, spawn, Timeout, withTimeout } from "../mod.ts";
+import { getHub, sleep, spawn, Timeout, withTimeout } from "../mod.ts";
 import { ThreadPool } from "../threadpool.ts";
 import { isDeno, test } from "./test_adapter.ts";
 
@@ -167,12 +167,32 @@ test("ThreadPool: argument errors are thrown at once", () => {
       "Cannot create ThreadPool: size must be an integer ≥ 1, received 0",
   });
   assert.throws(
-    // @ts-expect-error: module is required
-    () => new ThreadPool({ size: 1 }),
+    // @ts-expect-error: module is a URL
+    () => new ThreadPool({ size: 1, module: 42 }),
     {
       name: "TypeError",
       message:
-        "Cannot create ThreadPool: module must be a URL (string or URL), received undefined",
+        "Cannot create ThreadPool: module must be a URL (string or URL) if given, received 42",
     },
   );
+  assert.throws(() => new ThreadPool({ size: 1 }).apply("add"), {
+    name: "TypeError",
+    message:
+      'Cannot apply on ThreadPool: without a module, name must be a URL "<module>#<export>", received "add"',
+  });
+});
+
+test("getHub().threadpool: made on first use (size = the cores), tasks named by URL", async () => {
+  const pool = getHub().threadpool;
+  assert.equal(getHub().threadpool, pool);
+  assert.ok(pool.size >= 1);
+  assert.equal(await pool.apply(`${MODULE.href}#add`, 2, 2), 4);
+  const url = new URL(MODULE);
+  url.hash = "double";
+  assert.equal(await pool.apply(url, 21), 42);
+  await pool.close();
+  assert.equal(pool.closed, true);
+  const again = getHub().threadpool;
+  assert.notEqual(again, pool);
+  assert.equal(again.closed, false);
 });
