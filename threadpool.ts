@@ -532,6 +532,12 @@ export class ThreadPool {
     const i = this.#idle.indexOf(slot);
     if (i >= 0) this.#idle.splice(i, 1);
     void slot.thread.terminate();
+    if (!this.#closed) {
+      // its replacement starts now, not on the next task (start-up ~30 ms)
+      const fresh = this.#newSlot();
+      fresh.thread.unref();
+      this.#idle.push(fresh);
+    }
     const job = slot.job;
     if (job !== null) this.#finish(slot, job, false, reason);
     else this.#dispatch();
