@@ -9,8 +9,14 @@
  * queued one is dropped, a running one sees its `signal` abort and, if it has
  * not finished within `graceMs`, its thread is terminated and replaced.
  *
- * Engine: a small pool of our own (see the module `_threadpool_worker.ts`);
- * the comparison with piscina and tinypool is still to be measured.
+ * Engine: a small pool of our own (`_threadpool_worker.ts`), chosen over
+ * piscina and tinypool by the figures in BENCHMARKS.md ("Thread pool
+ * engines"): on Node it has the highest throughput of many small tasks and a
+ * round trip between piscina's and tinypool's; on Deno the three are alike
+ * (thread termination dominates abort latency for all). It keeps the library
+ * free of runtime dependencies, runs one code path on both runtimes, and
+ * gives the cancellation the contract asks for: abort, a grace period, then
+ * terminate and replace the thread.
  *
  * @example A task module's export, run on a thread
  * ```ts
