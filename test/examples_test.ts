@@ -34,6 +34,28 @@ async function expectLines(file: string, expected: string[]): Promise<void> {
   assert.deepEqual(stdout.trimEnd().split("\n"), expected);
 }
 
+test(
+  "examples/13_threadpool.ts: the same hashes in a ThreadPool and on the hub; it reports each run's ticks and worst lag",
+  async () => {
+    const deno = (globalThis as unknown as { Deno: { execPath(): string } })
+      .Deno;
+    const { code, stdout, stderr } = await runProcess(deno.execPath(), [
+      "run",
+      "--quiet",
+      "--allow-read",
+      "examples/13_threadpool.ts",
+    ]);
+    assert.equal(code, 0, stderr);
+    assert.equal(stderr, "");
+    const lines = stdout.trimEnd().split("\n");
+    assert.equal(lines.length, 3, stdout);
+    assert.match(lines[0], /^in the pool: \d+ ticks, worst lag \d+ ms$/);
+    assert.match(lines[1], /^on the hub: {2}\d+ ticks, worst lag \d+ ms$/);
+    assert.equal(lines[2], "same hashes: true");
+  },
+  { denoOnly: true },
+);
+
 test("examples/01_switch.ts alternates f1/f2", async () => {
   await expectLines("01_switch.ts", alternating);
 }, { denoOnly: true });
