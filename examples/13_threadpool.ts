@@ -40,7 +40,9 @@ await using pool = new ThreadPool({
 });
 await pool.apply("fnv", 0); // the thread started and the module loaded
 const inPool = await ticking(() => pool.map<number>("fnv", CHUNKS));
-const onHub = await ticking(async () => CHUNKS.map((seed) => fnv(seed)));
+const onHub = await ticking(() =>
+  Promise.resolve(CHUNKS.map((seed) => fnv(seed)))
+);
 console.log(
   `in the pool: ${inPool.ticks} ticks, worst lag ${inPool.worst.toFixed(0)} ms`,
 );
