@@ -18,6 +18,16 @@ const MODULE = pathToFileURL(
   isDeno ? "testdata/pool_tasks.ts" : "npm/testdata/pool_tasks.mjs",
 );
 
+/**
+ * A pool whose `await using` disposal waits at most 2 s: a failed assertion
+ * that leaves a task blocked fails its test instead of hanging the suite.
+ */
+class TestPool extends ThreadPool {
+  override [Symbol.asyncDispose](): Promise<void> {
+    return this.close({ timeout: 2000 });
+  }
+}
+
 function newLog(): Int32Array {
   return new Int32Array(new SharedArrayBuffer(4 * 64));
 }
@@ -38,7 +48,7 @@ function open(gate: Int32Array, k: number): void {
 }
 
 test("ThreadPool: results and errors (message, name, stack, cause) round-trip", async () => {
-  await using pool = new ThreadPool({ size: 1, module: MODULE });
+  await using pool = new TestPool({ size: 1, module: MODULE });
   assert.equal(pool.size, 1);
   assert.equal(await pool.apply("add", 20, 22), 42);
   const e = await pool.apply("fail", "boom").then(() => null, (e) => e);
@@ -56,7 +66,7 @@ test("ThreadPool: results and errors (message, name, stack, cause) round-trip", 
 });
 
 test("ThreadPool: map, imap and imapUnordered run one task per item", async () => {
-  await using pool = new ThreadPool({ size: 2, module: MODULE });
+  await using pool = new TestPool({ size: 2, module: MODULE });
   const log = newLog();
   const gate = newLog();
   for (let k = 1; k <= 3; k++) open(gate, k);
@@ -69,7 +79,7 @@ test("ThreadPool: map, imap and imapUnordered run one task per item", async () =
 });
 
 test("ThreadPool: size bounds concurrency exactly; tasks start first in, first out", async () => {
-  await using pool = new ThreadPool({ size: 2, module: MODULE });
+  await using pool = new TestPool({ size: 2, module: MODULE });
   const log = newLog();
   const gate = newLog();
   const results = [1, 2, 3, 4].map((k) => pool.spawn("gated", log, gate, k));
@@ -89,7 +99,7 @@ test("ThreadPool: size bounds concurrency exactly; tasks start first in, first o
 });
 
 test("ThreadPool: a kill of the waiter drops its queued task", async () => {
-  await using pool = new ThreadPool({ size: 1, module: MODULE });
+  await using pool = new TestPool({ size: 1, module: MODULE });
   const log = newLog();
   const gate = newLog();
   const first = pool.spawn("gated", log, gate, 1);
@@ -108,7 +118,7 @@ test("ThreadPool: a kill of the waiter drops its queued task", async () => {
 });
 
 test("ThreadPool: a kill or Timeout of the waiter aborts its running task (signal seen in the worker)", async () => {
-  await using pool = new ThreadPool({ size: 1, module: MODULE });
+  await using pool = new TestPool({ size: 1, module: MODULE });
   const log = newLog();
   const g = spawn(() => pool.apply("abortable", log, 1));
   await until(log, 1);
@@ -126,7 +136,7 @@ test("ThreadPool: a kill or Timeout of the waiter aborts its running task (signa
 });
 
 test("ThreadPool: a task ignoring its signal has its thread terminated after graceMs, and the pool works on", async () => {
-  await using pool = new ThreadPool({ size: 1, module: MODULE, graceMs: 10 });
+  await using pool = new TestPool({ size: 1, module: MODULE, graceMs: 10 });
   const log = newLog();
   const g = spawn(() => pool.apply("busy", log, 1));
   await until(log, 1);
