@@ -1,5 +1,4 @@
 import assert from "node:assert/strict";
-import process from "node:process";
 import {
   getCurrent,
   joinAll,
@@ -8,7 +7,7 @@ import {
   spawn,
   withTimeout,
 } from "../mod.ts";
-import { isDeno, runProcess, test } from "./test_adapter.ts";
+import { runFixture, test } from "./test_adapter.ts";
 
 test("local: each greenlet sees its own value across switches", async () => {
   const slot = local<string>();
@@ -74,16 +73,10 @@ test("local: bad init throws TypeError", () => {
 });
 
 test("local: a dead greenlet's value is dropped though the greenlet is still referenced", async () => {
-  const { output, code } = isDeno
-    ? await runProcess(
-      (globalThis as unknown as { Deno: { execPath(): string } }).Deno
-        .execPath(),
-      ["run", "--quiet", "--v8-flags=--expose-gc", "testdata/local_gc.ts"],
-    )
-    : await runProcess(process.execPath, [
-      "--expose-gc",
-      "npm/testdata/local_gc.mjs",
-    ]);
+  const { output, code } = await runFixture("local_gc", {
+    deno: ["--v8-flags=--expose-gc"],
+    node: ["--expose-gc"],
+  });
   assert.equal(code, 0, output);
   assert.equal(output.trim(), "collected true");
 });

@@ -48,6 +48,7 @@ import {
   capturingErrors,
   deferred,
   isDeno,
+  runFixture,
   runProcess,
   test,
 } from "./test_adapter.ts";
@@ -698,14 +699,7 @@ test("patchDeno is a no-op on Node; bad patchSync options throw", () => {
 });
 
 test("an unref'd patched timer lets the process exit; a ref'd one keeps it", async () => {
-  const exe = isDeno
-    ? (globalThis as unknown as { Deno: { execPath(): string } }).Deno
-      .execPath()
-    : process.execPath;
-  const args = isDeno
-    ? ["run", "--quiet", "testdata/unref_timer.ts"]
-    : ["npm/testdata/unref_timer.mjs"];
-  const r = await runProcess(exe, args, undefined, 10_000);
+  const r = await runFixture("unref_timer", { timeoutMs: 10_000 });
   assert.equal(r.code, 0, r.output);
   assert.deepEqual(r.stdout.trimEnd().split("\n"), [
     `armed ${typeof nativeTimeoutHandle()}`,
@@ -1038,22 +1032,10 @@ test("patchNode: an http.get with an 'error' listener is aborted by a kill at on
 test(
   "patched streaming and callback APIs stay stoppable after a garbage collection",
   async () => {
-    const { output, code } = isDeno
-      ? await runProcess(
-        (globalThis as unknown as { Deno: { execPath(): string } }).Deno
-          .execPath(),
-        [
-          "run",
-          "-A",
-          "--quiet",
-          "--v8-flags=--expose-gc",
-          "testdata/patch_gc.ts",
-        ],
-      )
-      : await runProcess(process.execPath, [
-        "--expose-gc",
-        "npm/testdata/patch_gc.mjs",
-      ]);
+    const { output, code } = await runFixture("patch_gc", {
+      deno: ["-A", "--v8-flags=--expose-gc"],
+      node: ["--expose-gc"],
+    });
     assert.equal(code, 0, output);
     assert.deepEqual(output.trim().split("\n"), [
       "events.on: ended killed",
@@ -1246,22 +1228,10 @@ test("a caller's own signal aborts a patched fetch; many calls leave it one list
 test(
   "a chat server under patch/all (events.on, a Queue per client, a Group) shuts down 200 clients mid-broadcast: all killed, nothing reported, flat heap over three rounds",
   async () => {
-    const { output, code } = isDeno
-      ? await runProcess(
-        (globalThis as unknown as { Deno: { execPath(): string } }).Deno
-          .execPath(),
-        [
-          "run",
-          "-A",
-          "--quiet",
-          "--v8-flags=--expose-gc",
-          "testdata/chat_shutdown.ts",
-        ],
-      )
-      : await runProcess(process.execPath, [
-        "--expose-gc",
-        "npm/testdata/chat_shutdown.mjs",
-      ]);
+    const { output, code } = await runFixture("chat_shutdown", {
+      deno: ["-A", "--v8-flags=--expose-gc"],
+      node: ["--expose-gc"],
+    });
     assert.equal(code, 0, output);
     const lines = output.trim().split("\n");
     const { times, growth } = JSON.parse(lines.pop()!);

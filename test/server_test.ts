@@ -32,7 +32,7 @@ import {
   deferred,
   errorsOf,
   isDeno,
-  runProcess,
+  runFixture,
   test,
 } from "./test_adapter.ts";
 
@@ -836,14 +836,9 @@ test("StreamServer: argument errors are thrown at once; a port in use rejects st
 });
 
 test("StreamServer: the chat server (testdata/stream_chat.ts), 200 clients × 20 messages — per-sender order at every receiver, none twice; a stop mid-broadcast kills and unwinds every handler and closes everything", async () => {
-  const exe = isDeno
-    ? (globalThis as unknown as { Deno: { execPath(): string } }).Deno
-      .execPath()
-    : process.execPath;
-  const args = isDeno
-    ? ["run", "--quiet", "--allow-net=127.0.0.1", "testdata/stream_chat.ts"]
-    : ["npm/testdata/stream_chat.mjs"];
-  const { code, stdout, output } = await runProcess(exe, args);
+  const { code, stdout, output } = await runFixture("stream_chat", {
+    deno: ["--allow-net=127.0.0.1"],
+  });
   assert.equal(code, 0, output); // it ended by itself: nothing left open
   assert.deepEqual(stdout.trimEnd().split("\n"), [
     "200 clients joined",

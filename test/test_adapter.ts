@@ -248,6 +248,45 @@ export async function runProcess(
   return r;
 }
 
+/** Flags for {@linkcode runFixture}, per runtime. */
+export interface FixtureOptions {
+  /** `deno run` flags (after `run --quiet`): permissions, `--v8-flags=…`. */
+  deno?: string[];
+  /** `node` flags: `--expose-gc`. */
+  node?: string[];
+  /** Kill the process after this many ms (see {@linkcode runProcess}). */
+  timeoutMs?: number;
+}
+
+/**
+ * Runs the fixture `testdata/<name>.ts` in a process of its own, the way
+ * the suite runs: the source under Deno (`deno run --quiet …`), the built
+ * `npm/testdata/<name>.mjs` under Node.
+ *
+ * @param name The fixture's base name: `"patch_gc"`.
+ * @param options Each runtime's flags, and a timeout.
+ * @returns Exit code and output.
+ */
+export function runFixture(
+  name: string,
+  options: FixtureOptions = {},
+): Promise<ProcessResult> {
+  const { deno: denoFlags = [], node: nodeFlags = [], timeoutMs } = options;
+  return isDeno
+    ? runProcess(
+      (deno as unknown as { execPath(): string }).execPath(),
+      ["run", "--quiet", ...denoFlags, `testdata/${name}.ts`],
+      undefined,
+      timeoutMs,
+    )
+    : runProcess(
+      process.execPath,
+      [...nodeFlags, `npm/testdata/${name}.mjs`],
+      undefined,
+      timeoutMs,
+    );
+}
+
 /**
  * Spawns `body(away)` and kills it while it awaits `away` — a promise the
  * hub does not own, so the kill cannot land there — then lets `away`
