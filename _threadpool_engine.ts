@@ -70,7 +70,7 @@ function takeTransfers(args: unknown[]): unknown[] | null {
     if (!isTransfer(a)) continue;
     const moved = structuredClone(
       { value: a.value, list: a.list },
-      { transfer: a.list as Transferable[] },
+      { transfer: a.list as never[] },
     );
     args[i] = moved.value;
     list = list === null ? [...moved.list] : list.concat(moved.list);
