@@ -99,6 +99,9 @@ function cores(): number {
   return Math.max(1, nav?.hardwareConcurrency ?? 1);
 }
 
+/** Closes a pool at once (for its hub, when the loop runs dry). */
+let endPool: (pool: ThreadPool) => void;
+
 /** `apply`'s start: submits `job`, settling the promise when it ends. */
 function submitting(engine: Engine, job: Job): Promise<unknown> {
   return new Promise((resolve, reject) => {
@@ -139,6 +142,11 @@ function submitting(engine: Engine, job: Job): Promise<unknown> {
  */
 export class ThreadPool {
   readonly #engine: Engine;
+
+  static {
+    endPool = (pool) =>
+      void pool.#engine.terminateAll(new Error("ThreadPool closed"));
+  }
 
   /**
    * Makes a pool; its threads start on demand (the first tasks).
@@ -405,4 +413,4 @@ export class ThreadPool {
 }
 
 registerAsyncDispose(ThreadPool.prototype);
-registerThreadPool(() => new ThreadPool());
+registerThreadPool(() => new ThreadPool(), endPool);

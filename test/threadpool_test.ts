@@ -12,7 +12,7 @@ import assert from "node:assert/strict";
 import { pathToFileURL } from "node:url";
 import { getHub, sleep, spawn, Timeout, withTimeout } from "../mod.ts";
 import { ThreadPool, transfer } from "../threadpool.ts";
-import { isDeno, test } from "./test_adapter.ts";
+import { isDeno, runFixture, test } from "./test_adapter.ts";
 
 const MODULE = pathToFileURL(
   isDeno ? "testdata/pool_tasks.ts" : "npm/testdata/pool_tasks.mjs",
@@ -391,4 +391,19 @@ test("getHub().threadpool: made on first use (size = the cores), tasks named by 
   const again = getHub().threadpool;
   assert.notEqual(again, pool);
   assert.equal(again.closed, false);
+});
+
+test("getHub().threadpool: a program that used it exits by itself, its hub having closed the pool", async () => {
+  const { code, stdout, stderr } = await runFixture("hub_pool_exit", {
+    deno: ["--allow-read"],
+    timeoutMs: 20_000,
+  });
+  assert.equal(stderr, "");
+  assert.equal(code, 0);
+  assert.deepEqual(stdout.trimEnd().split("\n"), [
+    "add: 3",
+    "fail: boom",
+    "spin killed: true",
+    "at exit, closed: true",
+  ]);
 });
