@@ -42,6 +42,7 @@ import { ThreadImap } from "./_threadpool_imap.ts";
 
 export {
   isTransfer,
+  TRANSFER,
   type Transfer,
   transfer,
   type TransferItem,

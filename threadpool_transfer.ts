@@ -27,8 +27,25 @@
  * @module
  */
 
-/** The registered symbol a mark carries (read by the pool and its threads). */
-const BRAND: unique symbol = Symbol.for("gevent-ts.threadpool.transfer");
+/**
+ * The registered symbol a mark carries,
+ * `Symbol.for("gevent-ts.threadpool.transfer")`: the pool and its threads
+ * read it, and a task module that imports nothing (a `data:` URL) can make
+ * a mark with it: `{ [Symbol.for("gevent-ts.threadpool.transfer")]: true,
+ * value, list }`.
+ *
+ * @example
+ * ```ts
+ * import { TRANSFER, transfer } from "./threadpool_transfer.ts";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(TRANSFER, Symbol.for("gevent-ts.threadpool.transfer"));
+ * assert.equal(transfer(1, [])[TRANSFER], true);
+ * ```
+ */
+export const TRANSFER: unique symbol = Symbol.for(
+  "gevent-ts.threadpool.transfer",
+);
 
 /**
  * What may be in a transfer list: an `ArrayBuffer` or a `MessagePort` (of
@@ -53,7 +70,7 @@ export type TransferItem = ArrayBuffer | { postMessage(value: unknown): void };
  */
 export interface Transfer<T> {
   /** The mark (a registered symbol). */
-  readonly [BRAND]: true;
+  readonly [TRANSFER]: true;
   /** The value posted. */
   readonly value: T;
   /** What moves instead of being copied. */
@@ -92,7 +109,7 @@ export function transfer<T>(
       }`,
     );
   }
-  return { [BRAND]: true, value, list };
+  return { [TRANSFER]: true, value, list };
 }
 
 /**
@@ -113,5 +130,5 @@ export function transfer<T>(
  */
 export function isTransfer(v: unknown): v is Transfer<unknown> {
   return typeof v === "object" && v !== null &&
-    (v as { [BRAND]?: unknown })[BRAND] === true;
+    (v as { [TRANSFER]?: unknown })[TRANSFER] === true;
 }

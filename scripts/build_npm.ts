@@ -176,7 +176,11 @@ await Deno.writeTextFile(`${OUT}/cjs/_core.cjs`, await loader());
 for (const e of library) {
   // an entry importing nothing of ours (threadpool/transfer, loaded by task
   // modules in worker threads) is built on its own: no hub in the thread
-  if (!/^\s*(?:import|export)\b[^;]*?["']\.\.?\//m.test(Deno.readTextFileSync(e.file))) {
+  if (
+    !/^\s*(?:import|export)\b[^;]*?["']\.\.?\//m.test(
+      Deno.readTextFileSync(e.file),
+    )
+  ) {
     await esbuild.build({
       ...common,
       entryPoints: [e.file],
