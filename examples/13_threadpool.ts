@@ -69,11 +69,12 @@ const inPool = await ticking(async () => {
   }
   return combine(digests);
 });
-const onHub = await ticking(() =>
-  spawn(function hashOnHub() {
+const onHub = await ticking(async () => {
+  const g = spawn(function hashOnHub() {
     return combine([...chunks()].map(sha256Chunk)); // never yields
-  }).get()
-);
+  });
+  return await g.get() as string;
+});
 stopMonitor();
 console.log(
   `200 MiB hashed (SHA-256, ${CHUNKS} chunks) while a greenlet ticks every 10 ms:`,
