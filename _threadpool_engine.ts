@@ -63,15 +63,25 @@ function noop(): void {}
  * detached now, the job owns their contents). Returns the moved list, or
  * null when no argument is marked.
  */
-function takeTransfers(args: unknown[]): unknown[] | null {
+function takeTransfers(action: string, args: unknown[]): unknown[] | null {
   let list: unknown[] | null = null;
   for (let i = 0; i < args.length; i++) {
     const a = args[i];
     if (!isTransfer(a)) continue;
-    const moved = structuredClone(
-      { value: a.value, list: a.list },
-      { transfer: a.list as never[] },
-    );
+    let moved: { value: unknown; list: readonly unknown[] };
+    try {
+      moved = structuredClone(
+        { value: a.value, list: a.list },
+        { transfer: a.list as never[] },
+      );
+    } catch (e) {
+      throw new TypeError(
+        `Cannot ${action} on ThreadPool: argument ${i} cannot be transferred (${
+          (e as Error).message
+        })`,
+        { cause: e },
+      );
+    }
     args[i] = moved.value;
     list = list === null ? [...moved.list] : list.concat(moved.list);
   }
@@ -137,7 +147,7 @@ export class Engine {
       url,
       name,
       args,
-      transfer: takeTransfers(args),
+      transfer: takeTransfers(action, args),
       state: QUEUED,
       slot: null,
       done: noop,

@@ -105,11 +105,37 @@ test("ThreadPool: transfer(value, list) moves buffers both ways: the sender's is
     [[2, 3], [1, 3]],
   );
   assert.deepEqual(items.map((b) => b.byteLength), [0, 0]);
+  const buf = new ArrayBuffer(8);
+  assert.throws(
+    () => pool.apply("sum", transfer(new Uint8Array(buf), [buf, {} as never])),
+    (e: Error) =>
+      e.name === "TypeError" &&
+      e.message.startsWith(
+        "Cannot apply on ThreadPool: argument 0 cannot be transferred (",
+      ) && e.cause instanceof Error,
+  );
   assert.throws(() => transfer(bytes, null as never), {
     name: "TypeError",
     message:
       "Cannot transfer: list must be an array of ArrayBuffers or MessagePorts, received null",
   });
+});
+
+test("ThreadPool: a MessagePort passed by transfer reaches the task, which answers on it", async () => {
+  await using pool = new TestPool({ size: 1, module: MODULE });
+  const { port1, port2 } = new MessageChannel();
+  const heard = new Promise<string>((resolve) => {
+    port1.onmessage = (e) => resolve(e.data);
+  });
+  try {
+    assert.equal(
+      await pool.apply("greet", transfer(port2, [port2]), "pool"),
+      "sent",
+    );
+    assert.equal(await heard, "hello pool");
+  } finally {
+    port1.close();
+  }
 });
 
 test("ThreadPool: imap pulls its input only in next(), one item per free place, and closes it when left early", async () => {

@@ -120,3 +120,10 @@ export function abortableItem(
 ): Promise<never> {
   return abortable(log, k, options);
 }
+
+/** Posts `hello <name>` on a port it received, closes it; returns "sent". */
+export function greet(port: MessagePort, name: string): string {
+  port.postMessage(`hello ${name}`);
+  port.close();
+  return "sent";
+}
