@@ -127,6 +127,22 @@ export class Engine {
 
   /** A new job (not yet submitted); its arguments' transfers happen now. */
   job(action: string, task: string | URL, args: unknown[]): Job {
+    const [url, name] = this.resolve(action, task);
+    return {
+      id: this.#nextId++,
+      url,
+      name,
+      args,
+      transfer: takeTransfers(action, args),
+      state: QUEUED,
+      slot: null,
+      done: noop,
+      tag: 0,
+    };
+  }
+
+  /** The module's URL and the export's name of a task (checked). */
+  resolve(action: string, task: string | URL): [string, string] {
     this.check(action, task);
     let url = this.#url;
     let name = typeof task === "string" ? task : task.href;
@@ -142,17 +158,7 @@ export class Engine {
       url = name.slice(0, hash);
       name = name.slice(hash + 1);
     }
-    return {
-      id: this.#nextId++,
-      url,
-      name,
-      args,
-      transfer: takeTransfers(action, args),
-      state: QUEUED,
-      slot: null,
-      done: noop,
-      tag: 0,
-    };
+    return [url, name];
   }
 
   /** Queues `job`; `job.done` is called once, when it ends. */

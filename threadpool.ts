@@ -111,6 +111,20 @@ function submitting(engine: Engine, job: Job): Promise<unknown> {
   });
 }
 
+/** `map`'s results, by index; the first failure closes the map. */
+async function collect<T>(it: ThreadImap<T>): Promise<T[]> {
+  const out: T[] = [];
+  for (;;) {
+    const e = await it.nextEntry();
+    if (e === null) return out;
+    if (!e.ok) {
+      await it.return();
+      throw e.value;
+    }
+    out[e.index] = e.value as T;
+  }
+}
+
 /**
  * A pool of `size` worker threads running the exports of one module.
  *
@@ -255,29 +269,14 @@ export class ThreadPool {
    * @param items The arguments.
    * @returns The results.
    */
-  async map<T = unknown>(
+  map<T = unknown>(
     name: string | URL,
     items: Iterable<unknown> | AsyncIterable<unknown>,
   ): Promise<T[]> {
     this.#open("map", name, items);
-    const it = new ThreadImap<T>(
-      this.#engine,
-      "map",
-      name,
-      items,
-      false,
-      Infinity,
+    return collect(
+      new ThreadImap<T>(this.#engine, "map", name, items, false, Infinity),
     );
-    const out: T[] = [];
-    for (;;) {
-      const e = await it.nextEntry();
-      if (e === null) return out;
-      if (!e.ok) {
-        await it.return();
-        throw e.value;
-      }
-      out[e.index] = e.value as T;
-    }
   }
 
   /**
@@ -365,8 +364,8 @@ export class ThreadPool {
     );
   }
 
-  #open(action: string, name: unknown, items: unknown): void {
-    this.#engine.check(action, name);
+  #open(action: string, name: string | URL, items: unknown): void {
+    this.#engine.resolve(action, name);
     checkItems(`${action} on ThreadPool`, items);
   }
 

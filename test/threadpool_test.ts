@@ -397,10 +397,31 @@ test("ThreadPool: argument errors are thrown at once", () => {
         "Cannot create ThreadPool: module must be a URL (string or URL) if given, received 42",
     },
   );
+  const pool = new ThreadPool({ size: 1, module: MODULE });
+  assert.throws(() => pool.imap("double", [1], { maxsize: 0 }), {
+    name: "RangeError",
+    message:
+      "Cannot imap on ThreadPool: maxsize must be an integer ≥ 1, received 0",
+  });
+  assert.throws(() => pool.imapUnordered("double", 42 as never), {
+    name: "TypeError",
+    message:
+      "Cannot imapUnordered on ThreadPool: items must be an iterable or an async iterable, received 42",
+  });
+  assert.throws(() => pool.map("double", null as never), {
+    name: "TypeError",
+    message:
+      "Cannot map on ThreadPool: items must be an iterable or an async iterable, received null",
+  });
   assert.throws(() => new ThreadPool({ size: 1 }).apply("add"), {
     name: "TypeError",
     message:
       'Cannot apply on ThreadPool: without a module, name must be a URL "<module>#<export>", received "add"',
+  });
+  assert.throws(() => new ThreadPool({ size: 1 }).map("add", [1]), {
+    name: "TypeError",
+    message:
+      'Cannot map on ThreadPool: without a module, name must be a URL "<module>#<export>", received "add"',
   });
 });
 
