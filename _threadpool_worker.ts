@@ -6,6 +6,8 @@
  *
  * Messages: main → worker `{ t: "run", id, url, name, args }` and
  * `{ t: "abort", id, reason }`; worker → main `{ t: "done", id, ok, v }`,
+ * posted with a transfer list when the task returned a `transfer(value,
+ * list)` mark (threadpool_transfer.ts, recognised by its registered symbol);
  * where a failure's `v` is an error flattened by `flattenError` (message,
  * name, stack, cause — rebuilt by {@linkcode rebuildError}).
  *
@@ -17,6 +19,7 @@ const BOOTSTRAP = `"use strict";
 const { parentPort } = require("node:worker_threads");
 const running = new Map();
 const modules = new Map();
+const MARK = Symbol.for("gevent-ts.threadpool.transfer");
 function flat(e, depth) {
   if (depth > 8) return { kind: "value", value: "[cause too deep]" };
   if (e !== null && typeof e === "object" && typeof e.message === "string") {
@@ -40,7 +43,11 @@ async function run(m) {
         ": the module exports no function of that name, received " + typeof fn);
     }
     const v = await fn(...m.args, { signal: ac.signal });
-    parentPort.postMessage({ t: "done", id: m.id, ok: true, v });
+    if (v !== null && typeof v === "object" && v[MARK] === true) {
+      parentPort.postMessage({ t: "done", id: m.id, ok: true, v: v.value }, v.list);
+    } else {
+      parentPort.postMessage({ t: "done", id: m.id, ok: true, v });
+    }
   } catch (e) {
     parentPort.postMessage({ t: "done", id: m.id, ok: false, v: flat(e, 0) });
   } finally {
@@ -107,7 +114,7 @@ export function rebuildError(f: Flat): unknown {
 
 /** The parts of a `node:worker_threads` Worker the pool uses. */
 export interface Thread {
-  postMessage(message: unknown): void;
+  postMessage(message: unknown, transfer?: readonly unknown[]): void;
   on(event: "message", fn: (m: unknown) => void): void;
   on(event: "error", fn: (e: unknown) => void): void;
   on(event: "exit", fn: (code: number) => void): void;

@@ -54,14 +54,21 @@ import type { ThreadPool } from "./threadpool.ts";
 
 /** Makes `Hub.threadpool`; set when `threadpool.ts` is loaded. */
 let makeThreadPool: (() => ThreadPool) | null = null;
+/** Ends a hub's pool at once (terminates its threads). */
+let endThreadPool: (pool: ThreadPool) => void = () => {};
 
 /**
  * Called by `threadpool.ts` at load (so that `mod.ts` loads no worker code).
  *
  * @param make Makes a hub's pool (size = the cores).
+ * @param end Closes a pool at once, terminating its threads (no wait).
  */
-export function registerThreadPool(make: () => ThreadPool): void {
+export function registerThreadPool(
+  make: () => ThreadPool,
+  end: (pool: ThreadPool) => void,
+): void {
   makeThreadPool = make;
+  endThreadPool = end;
 }
 
 /**
@@ -287,7 +294,9 @@ export class Hub {
    * threads as cores and no module (and made again once closed): its
    * tasks are named by URL,
    * `"<module>#<export>"`. Needs the `./threadpool` entry point loaded.
-   * Its idle threads do not keep the process alive.
+   * Its idle threads do not keep the process alive, and the hub closes it
+   * (terminates its threads) when the event loop runs dry — at the
+   * program's end.
    *
    * @example
    * ```ts
@@ -495,6 +504,14 @@ export class Hub {
   #loopRanDry(): boolean {
     const core = this.#core;
     if (core.frozen) return false;
+    const pool = this.#threadpool;
+    if (pool !== null) {
+      // the hub's end (or a pause its program resumes from, then the
+      // getter makes a new pool): nothing runs on the pool, its idle
+      // threads are terminated
+      this.#threadpool = null;
+      if (!pool.closed) endThreadPool(pool);
+    }
     core.queue.noYield(); // the loop is dry: drain on microtasks
     if (core.quiet.releaseIfQuiet()) return true;
     const main = core.main;

@@ -31,19 +31,22 @@
  * @module
  */
 
-import { checkOptions, Deque, describe, optionNames } from "./_util/mod.ts";
+import { checkOptions, describe, optionNames } from "./_util/mod.ts";
 import { nativeClearTimeout, nativeSetTimeout, trackOp } from "./_core/mod.ts";
 import "./mod.ts";
 import { registerThreadPool } from "./hub.ts";
 import { AsyncResult, spawn } from "./mod.ts";
-import { registerAsyncDispose } from "./_imap.ts";
-import {
-  type Flat,
-  loadWorkerCtor,
-  rebuildError,
-  startThread,
-  type Thread,
-} from "./_threadpool_worker.ts";
+import { checkItems, registerAsyncDispose } from "./_imap.ts";
+import { Engine, type Job } from "./_threadpool_engine.ts";
+import { ThreadImap } from "./_threadpool_imap.ts";
+
+export {
+  isTransfer,
+  TRANSFER,
+  type Transfer,
+  transfer,
+  type TransferItem,
+} from "./threadpool_transfer.ts";
 
 /** Options of {@linkcode ThreadPool}. */
 export interface ThreadPoolOptions {
@@ -62,29 +65,34 @@ export interface ThreadPoolOptions {
   graceMs?: number;
 }
 
+/**
+ * Options of {@linkcode ThreadPool.imap} and
+ * {@linkcode ThreadPool.imapUnordered}.
+ *
+ * @example
+ * ```ts
+ * import { type ThreadImapOptions, ThreadPool } from "./threadpool.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const module = "data:text/javascript,export const inc = (n) => n + 1;";
+ * await using pool = new ThreadPool({ size: 2, module });
+ * const options: ThreadImapOptions = { maxsize: 1 };
+ * const out: number[] = [];
+ * for await (const n of pool.imap<number>("inc", [1, 2, 3], options)) out.push(n);
+ * assert.deepEqual(out, [2, 3, 4]);
+ * ```
+ */
+export interface ThreadImapOptions {
+  /**
+   * At most this many finished results wait for the consumer: while they
+   * do, no item is pulled. An integer ≥ 1; default: the pool's `size`.
+   */
+  maxsize?: number | undefined;
+}
+
 const CREATE_OPTIONS = optionNames("module", "size", "graceMs");
 const CLOSE_OPTIONS = optionNames("timeout");
-const QUEUED = 0;
-const RUNNING = 1;
-const DONE = 2;
-
-interface Job {
-  id: number;
-  url: string;
-  name: string;
-  args: unknown[];
-  state: number;
-  slot: Slot | null;
-  resolve: (v: unknown) => void;
-  reject: (e: unknown) => void;
-}
-
-interface Slot {
-  thread: Thread;
-  job: Job | null;
-  killTimer: unknown;
-  dead: boolean;
-}
+const IMAP_OPTIONS = optionNames("maxsize");
 
 function cores(): number {
   const nav = (globalThis as { navigator?: { hardwareConcurrency?: number } })
@@ -92,10 +100,29 @@ function cores(): number {
   return Math.max(1, nav?.hardwareConcurrency ?? 1);
 }
 
-function reasonText(reason: unknown): string {
-  return reason instanceof Error ? `${reason.name}: ${reason.message}` : String(
-    reason,
-  );
+/** Closes a pool at once (for its hub, when the loop runs dry). */
+let endPool: (pool: ThreadPool) => void;
+
+/** `apply`'s start: submits `job`, settling the promise when it ends. */
+function submitting(engine: Engine, job: Job): Promise<unknown> {
+  return new Promise((resolve, reject) => {
+    job.done = (ok, v) => ok ? resolve(v) : reject(v);
+    engine.submit(job);
+  });
+}
+
+/** `map`'s results, by index; the first failure closes the map. */
+async function collect<T>(it: ThreadImap<T>): Promise<T[]> {
+  const out: T[] = [];
+  for (;;) {
+    const e = await it.nextEntry();
+    if (e === null) return out;
+    if (!e.ok) {
+      await it.return();
+      throw e.value;
+    }
+    out[e.index] = e.value as T;
+  }
 }
 
 /**
@@ -112,24 +139,34 @@ function reasonText(reason: unknown): string {
  * await assert.rejects(pool.apply("fail"), (e: Error) =>
  *   e.message === "outer" && (e.cause as Error).message === "inner");
  * ```
+ *
+ * @example Buffers moved, not copied, both ways
+ * ```ts
+ * import { ThreadPool, transfer } from "./threadpool.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const module = "data:text/javascript,export function twice(a) {" +
+ *   " const b = a.map((x) => 2 * x); return { [Symbol.for(" +
+ *   "'gevent-ts.threadpool.transfer')]: true, value: b, list: [b.buffer] }; }";
+ * await using pool = new ThreadPool({ size: 1, module });
+ * const a = new Uint8Array([1, 2, 3]);
+ * const b = await pool.apply<Uint8Array>("twice", transfer(a, [a.buffer]));
+ * assert.equal(a.byteLength, 0); // moved to the thread
+ * assert.deepEqual([...b], [2, 4, 6]);
+ * ```
  */
 export class ThreadPool {
-  readonly #size: number;
-  readonly #url: string | null;
-  readonly #graceMs: number;
-  readonly #queue = new Deque<Job>();
-  readonly #slots = new Set<Slot>();
-  readonly #idle: Slot[] = [];
-  #nextId = 1;
-  #running = 0;
-  #queued = 0;
-  #closed = false;
-  #drained: (() => void) | null = null;
+  readonly #engine: Engine;
+
+  static {
+    endPool = (pool) =>
+      void pool.#engine.terminateAll(new Error("ThreadPool closed"));
+  }
 
   /**
    * Makes a pool; its threads start on demand (the first tasks).
    *
-   * @param options `module` (required), `size`, `graceMs`.
+   * @param options `module`, `size`, `graceMs`.
    */
   constructor(options: ThreadPoolOptions = {}) {
     checkOptions("create ThreadPool", options, CREATE_OPTIONS);
@@ -158,41 +195,46 @@ export class ThreadPool {
         }`,
       );
     }
-    this.#url = module === undefined ? null : String(module);
-    this.#size = size;
-    this.#graceMs = graceMs;
+    this.#engine = new Engine(
+      size,
+      module === undefined ? null : String(module),
+      graceMs,
+    );
   }
 
   /** The most tasks that run at once (the threads). */
   get size(): number {
-    return this.#size;
+    return this.#engine.size;
   }
 
   /** Whether `close` was called (the pool takes no more tasks). */
   get closed(): boolean {
-    return this.#closed;
+    return this.#engine.closed;
   }
 
   /** `ThreadPool(size=N, running=R, queued=Q)`. */
   toString(): string {
-    return `ThreadPool(size=${this.#size}, running=${this.#running}, queued=${this.#queued})`;
+    const e = this.#engine;
+    return `ThreadPool(size=${e.size}, running=${e.running}, queued=${e.queued})`;
   }
 
   /**
    * Runs the export `name` of the module with `args` (and, last,
    * `{ signal }`) on a thread and waits for its result: a switch point.
-   * A kill or `Timeout` of the waiting greenlet cancels the task.
+   * A kill or `Timeout` of the waiting greenlet cancels the task. An
+   * argument marked by {@linkcode transfer} moves its buffers at this call.
    *
    * @param name The export's name.
    * @param args Its arguments (structured-cloneable).
    * @returns What the task returned (or the error it threw, rebuilt).
    */
   apply<T = unknown>(name: string | URL, ...args: unknown[]): Promise<T> {
-    const job = this.#job("apply", name, args);
+    const engine = this.#engine;
+    const job = engine.job("apply", name, args);
     return trackOp(
       `ThreadPool.apply(${String(name)})`,
-      () => this.#submit(job),
-      (reason) => this.#cancel(job, reason),
+      () => submitting(engine, job),
+      (reason) => engine.cancel(job, reason),
     ) as Promise<T>;
   }
 
@@ -204,7 +246,7 @@ export class ThreadPool {
    * @returns The result to wait on (`get()`).
    */
   spawn<T = unknown>(name: string | URL, ...args: unknown[]): AsyncResult<T> {
-    this.#check("spawn", name);
+    this.#engine.check("spawn", name);
     const r = new AsyncResult<T>();
     spawn(async () => {
       try {
@@ -217,88 +259,114 @@ export class ThreadPool {
   }
 
   /**
-   * The task run on each item (one argument each), results in item order;
-   * at most `size` run at once. One wait: a kill cancels every task.
+   * The task run on each item (one argument each), results in item order.
+   * The input (any iterable or async iterable) is pulled lazily: at most
+   * `size` of its tasks are in flight. The first failure (in completion
+   * order) rejects at once, cancels the tasks in flight and closes the
+   * input; so does a kill of the caller.
    *
    * @param name The export's name.
    * @param items The arguments.
    * @returns The results.
    */
-  map<T = unknown>(name: string | URL, items: Iterable<unknown>): Promise<T[]> {
-    this.#check("map", name);
-    const jobs = [...items].map((item) => this.#job("map", name, [item]));
-    return trackOp(
-      `ThreadPool.map(${String(name)})`,
-      () => Promise.all(jobs.map((j) => this.#submit(j))),
-      (reason) => {
-        for (const j of jobs) this.#cancel(j, reason);
-      },
-    ) as Promise<T[]>;
+  map<T = unknown>(
+    name: string | URL,
+    items: Iterable<unknown> | AsyncIterable<unknown>,
+  ): Promise<T[]> {
+    this.#open("map", name, items);
+    return collect(
+      new ThreadImap<T>(this.#engine, "map", name, items, false, Infinity),
+    );
   }
 
   /**
-   * Like {@linkcode ThreadPool.map}, the results yielded in item order as
-   * they come; leaving the loop early cancels the rest.
+   * The results of the task on each item, in item order, as they come.
+   * The input is pulled only by `next()`: at most `size` of its tasks in
+   * flight, and nothing pulled while `maxsize` finished results wait (a
+   * slow consumer holds back the input; an endless input works). An
+   * item's error is raised at its place and the iteration goes on; leaving
+   * early (`break`, `return()`, `await using`) cancels the tasks in flight
+   * and closes the input, as does a kill of the consumer in `next()`.
    *
    * @param name The export's name.
-   * @param items The arguments.
+   * @param items The arguments: any iterable or async iterable.
+   * @param options `maxsize` (default: `size`).
    * @returns The results, in item order.
+   *
+   * @example An endless input, pulled as the results are taken
+   * ```ts
+   * import { ThreadPool } from "./threadpool.ts";
+   * import assert from "node:assert/strict";
+   *
+   * const module = "data:text/javascript,export const sq = (n) => n * n;";
+   * await using pool = new ThreadPool({ size: 1, module });
+   * let pulled = 0;
+   * function* naturals() {
+   *   for (let n = 1; ; n++, pulled++) yield n;
+   * }
+   * const out: number[] = [];
+   * for await (const v of pool.imap<number>("sq", naturals())) {
+   *   out.push(v);
+   *   if (out.length === 3) break;
+   * }
+   * assert.deepEqual(out, [1, 4, 9]);
+   * assert.equal(pulled, 3); // one ahead of the consumer at most
+   * ```
    */
   imap<T = unknown>(
     name: string | URL,
-    items: Iterable<unknown>,
-  ): AsyncGenerator<T> {
-    return this.#imap<T>("imap", name, items, true);
+    items: Iterable<unknown> | AsyncIterable<unknown>,
+    options?: ThreadImapOptions,
+  ): AsyncIterableIterator<T> & AsyncDisposable {
+    return this.#imap<T>("imap", name, items, true, options);
   }
 
   /**
    * Like {@linkcode ThreadPool.imap}, the results in the order they finish.
    *
    * @param name The export's name.
-   * @param items The arguments.
+   * @param items The arguments: any iterable or async iterable.
+   * @param options `maxsize` (default: `size`).
    * @returns The results, as they finish.
    */
   imapUnordered<T = unknown>(
     name: string | URL,
-    items: Iterable<unknown>,
-  ): AsyncGenerator<T> {
-    return this.#imap<T>("imapUnordered", name, items, false);
+    items: Iterable<unknown> | AsyncIterable<unknown>,
+    options?: ThreadImapOptions,
+  ): AsyncIterableIterator<T> & AsyncDisposable {
+    return this.#imap<T>("imapUnordered", name, items, false, options);
   }
 
-  async *#imap<T>(
+  #imap<T>(
     action: string,
     name: string | URL,
-    items: Iterable<unknown>,
+    items: Iterable<unknown> | AsyncIterable<unknown>,
     ordered: boolean,
-  ): AsyncGenerator<T> {
-    this.#check(action, name);
-    const jobs = [...items].map((item) => this.#job(action, name, [item]));
-    const settled: Promise<number>[] = jobs.map((j, i) =>
-      this.#submit(j).then(() => i, () => i)
-    );
-    const results = jobs.map((j) => this.#submitted.get(j)!);
-    const left = new Set(jobs.map((_, i) => i));
-    try {
-      for (let n = 0; n < jobs.length; n++) {
-        const i = ordered ? n : await trackOp(
-          `ThreadPool.${action}(${String(name)})`,
-          () => Promise.race([...left].map((k) => settled[k])),
-          (reason) => {
-            for (const k of left) this.#cancel(jobs[k], reason);
-          },
-        );
-        left.delete(i);
-        yield await trackOp(
-          `ThreadPool.${action}(${String(name)})`,
-          () => results[i],
-          (reason) => {
-            for (const k of [i, ...left]) this.#cancel(jobs[k], reason);
-          },
-        ) as T;
-      }
-    } finally {
-      for (const k of left) this.#cancel(jobs[k], new Error("imap closed"));
+    options: ThreadImapOptions | undefined,
+  ): ThreadImap<T> {
+    this.#open(action, name, items);
+    checkOptions(`${action} on ThreadPool`, options, IMAP_OPTIONS);
+    const maxsize = options?.maxsize ?? this.#engine.size;
+    if (!Number.isInteger(maxsize) || maxsize < 1) {
+      throw new RangeError(
+        `Cannot ${action} on ThreadPool: maxsize must be an integer ≥ 1, received ${
+          describe(maxsize)
+        }`,
+      );
     }
+    return new ThreadImap<T>(
+      this.#engine,
+      action,
+      name,
+      items,
+      ordered,
+      maxsize,
+    );
+  }
+
+  #open(action: string, name: string | URL, items: unknown): void {
+    this.#engine.resolve(action, name);
+    checkItems(`${action} on ThreadPool`, items);
   }
 
   /**
@@ -317,7 +385,8 @@ export class ThreadPool {
         }`,
       );
     }
-    this.#closed = true;
+    const engine = this.#engine;
+    engine.closed = true;
     let timer: unknown = null;
     return trackOp(
       "ThreadPool.close",
@@ -325,18 +394,14 @@ export class ThreadPool {
         new Promise<void>((resolve) => {
           const finish = () => {
             if (timer !== null) nativeClearTimeout(timer);
-            this.#terminateAll(new Error("ThreadPool closed")).then(resolve);
+            engine.terminateAll(new Error("ThreadPool closed")).then(resolve);
           };
-          if (this.#running === 0 && this.#queued === 0) {
-            finish();
-            return;
-          }
-          this.#drained = finish;
           if (timeout !== Infinity) timer = nativeSetTimeout(finish, timeout);
+          engine.whenDrained(finish);
         }),
       () => {
         if (timer !== null) nativeClearTimeout(timer);
-        void this.#terminateAll(new Error("ThreadPool closed"));
+        void engine.terminateAll(new Error("ThreadPool closed"));
       },
     );
   }
@@ -345,243 +410,7 @@ export class ThreadPool {
   [Symbol.asyncDispose](): Promise<void> {
     return this.close();
   }
-
-  // ---- internals ----
-
-  readonly #submitted = new WeakMap<Job, Promise<unknown>>();
-
-  #check(action: string, name: unknown): void {
-    if (typeof name !== "string" && !(name instanceof URL)) {
-      throw new TypeError(
-        `Cannot ${action} on ThreadPool: name must be a string or URL, received ${
-          describe(name)
-        }`,
-      );
-    }
-    if (this.#closed) {
-      throw new Error(`Cannot ${action} on ThreadPool: it is closed`);
-    }
-  }
-
-  #job(action: string, task: string | URL, args: unknown[]): Job {
-    this.#check(action, task);
-    let url = this.#url;
-    let name = String(task);
-    if (url === null || task instanceof URL) {
-      const hash = name.lastIndexOf("#");
-      if (hash < 0) {
-        throw new TypeError(
-          `Cannot ${action} on ThreadPool: without a module, name must be a URL "<module>#<export>", received ${
-            describe(name)
-          }`,
-        );
-      }
-      url = name.slice(0, hash);
-      name = name.slice(hash + 1);
-    }
-    return {
-      id: this.#nextId++,
-      url,
-      name,
-      args,
-      state: QUEUED,
-      slot: null,
-      resolve: noop,
-      reject: noop,
-    };
-  }
-
-  #submit(job: Job): Promise<unknown> {
-    const p = new Promise<unknown>((resolve, reject) => {
-      job.resolve = resolve;
-      job.reject = reject;
-    });
-    this.#submitted.set(job, p);
-    p.catch(noop);
-    this.#queue.push(job);
-    this.#queued++;
-    this.#dispatch();
-    return p;
-  }
-
-  #dispatch(): void {
-    while (this.#queue.size > 0) {
-      const head = this.#queue.first()!;
-      if (head.state === DONE) {
-        this.#queue.shift();
-        continue;
-      }
-      if (this.#running >= this.#size) return;
-      let slot = this.#idle.pop();
-      if (slot === undefined) {
-        if (this.#slots.size >= this.#size) return;
-        if (!this.#ensureLoaded()) return;
-        slot = this.#newSlot();
-      }
-      this.#queue.shift();
-      this.#queued--;
-      head.state = RUNNING;
-      head.slot = slot;
-      slot.job = head;
-      this.#running++;
-      slot.thread.ref();
-      try {
-        slot.thread.postMessage({
-          t: "run",
-          id: head.id,
-          url: head.url,
-          name: head.name,
-          args: head.args,
-        });
-      } catch (e) {
-        this.#finish(slot, head, false, e);
-      }
-    }
-    this.#maybeDrained();
-  }
-
-  #loadingThreads = false;
-
-  #ensureLoaded(): boolean {
-    if (this.#threadsReady) return true;
-    if (!this.#loadingThreads) {
-      this.#loadingThreads = true;
-      loadWorkerCtor().then(() => {
-        this.#threadsReady = true;
-        this.#dispatch();
-      }, (e) => {
-        for (const j of this.#queue.toArray()) this.#settle(j, false, e);
-      });
-    }
-    return false;
-  }
-
-  #threadsReady = false;
-
-  #newSlot(): Slot {
-    const slot: Slot = {
-      thread: startThread(),
-      job: null,
-      killTimer: null,
-      dead: false,
-    };
-    this.#slots.add(slot);
-    slot.thread.on("message", (m) => {
-      const msg = m as { t: string; id: number; ok: boolean; v: unknown };
-      const job = slot.job;
-      if (msg.t !== "done" || job === null || job.id !== msg.id) return;
-      this.#finish(
-        slot,
-        job,
-        msg.ok,
-        msg.ok ? msg.v : rebuildError(msg.v as Flat),
-      );
-    });
-    slot.thread.on("error", (e) => {
-      // an uncaught error in the worker ends it: fail its task, replace it
-      this.#kill(slot, e);
-    });
-    slot.thread.on("exit", () => {
-      if (!slot.dead) this.#kill(slot, new Error("ThreadPool worker exited"));
-    });
-    return slot;
-  }
-
-  #finish(slot: Slot, job: Job, ok: boolean, v: unknown): void {
-    if (slot.killTimer !== null) {
-      nativeClearTimeout(slot.killTimer);
-      slot.killTimer = null;
-    }
-    slot.job = null;
-    this.#running--;
-    this.#settle(job, ok, v);
-    if (!slot.dead) {
-      slot.thread.unref();
-      this.#idle.push(slot);
-    }
-    this.#dispatch();
-  }
-
-  #settle(job: Job, ok: boolean, v: unknown): void {
-    if (job.state === DONE) return;
-    job.state = DONE;
-    job.slot = null;
-    if (ok) job.resolve(v);
-    else job.reject(v);
-  }
-
-  #cancel(job: Job, reason: unknown): void {
-    if (job.state === QUEUED) {
-      // left in the queue, skipped by #dispatch
-      this.#queued--;
-      this.#settle(job, false, reason);
-      this.#maybeDrained();
-    } else if (job.state === RUNNING) {
-      const slot = job.slot!;
-      slot.thread.postMessage({
-        t: "abort",
-        id: job.id,
-        reason: reasonText(reason),
-      });
-      slot.killTimer = nativeSetTimeout(
-        () => this.#kill(slot, reason),
-        this.#graceMs,
-      );
-    }
-  }
-
-  /** Terminates `slot`'s thread, failing its task with `reason`. */
-  #kill(slot: Slot, reason: unknown): void {
-    if (slot.dead) return;
-    slot.dead = true;
-    this.#slots.delete(slot);
-    const i = this.#idle.indexOf(slot);
-    if (i >= 0) this.#idle.splice(i, 1);
-    void slot.thread.terminate();
-    if (!this.#closed) {
-      // its replacement starts now, not on the next task (start-up ~30 ms)
-      const fresh = this.#newSlot();
-      fresh.thread.unref();
-      this.#idle.push(fresh);
-    }
-    const job = slot.job;
-    if (job !== null) this.#finish(slot, job, false, reason);
-    else this.#dispatch();
-  }
-
-  #maybeDrained(): void {
-    if (this.#drained === null || this.#running > 0 || this.#queued > 0) {
-      return;
-    }
-    const d = this.#drained;
-    this.#drained = null;
-    d();
-  }
-
-  async #terminateAll(reason: unknown): Promise<void> {
-    this.#closed = true;
-    this.#drained = null;
-    for (const j of this.#queue.toArray()) this.#settle(j, false, reason);
-    while (this.#queue.shift() !== undefined);
-    this.#queued = 0;
-    const slots = [...this.#slots];
-    const exits = slots.map((s) => {
-      s.dead = true;
-      if (s.killTimer !== null) nativeClearTimeout(s.killTimer);
-      return s.thread.terminate();
-    });
-    for (const s of slots) {
-      if (s.job !== null) this.#settle(s.job, false, reason);
-      s.job = null;
-    }
-    this.#slots.clear();
-    this.#idle.length = 0;
-    this.#running = 0;
-    await Promise.all(exits);
-  }
 }
 
 registerAsyncDispose(ThreadPool.prototype);
-registerThreadPool(() => new ThreadPool());
-
-function noop(): void {}
+registerThreadPool(() => new ThreadPool(), endPool);

@@ -1,6 +1,6 @@
 /**
  * Runs the tutorial's five programs in order, then the examples of queues
- * and pools, a retry policy and the servers (HTTP, TCP), each under a heading
+ * and pools, a retry policy, a thread pool and the servers (HTTP, TCP), each under a heading
  * (`npm start`, `deno task demo`). The Express example needs Express's own
  * permissions and runs from test/examples_test.ts:
  * `deno run --allow-net=127.0.0.1 --allow-env --allow-read examples/http_express.ts`.
@@ -36,6 +36,11 @@ const programs: [string, string, () => Promise<unknown>][] = [
     "12_retry.ts",
     "a retry policy with back-off on moveOnAfter, in virtual time",
     () => import("./12_retry.ts"),
+  ],
+  [
+    "13_threadpool.ts",
+    "200 MiB hashed in a ThreadPool while a greenlet ticks, then on the hub",
+    () => import("./13_threadpool.ts"),
   ],
   [
     "10_http_server.ts",

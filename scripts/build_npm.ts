@@ -174,6 +174,21 @@ await esbuild.build({
 });
 await Deno.writeTextFile(`${OUT}/cjs/_core.cjs`, await loader());
 for (const e of library) {
+  // an entry importing nothing of ours (threadpool/transfer, loaded by task
+  // modules in worker threads) is built on its own: no hub in the thread
+  if (
+    !/^\s*(?:import|export)\b[^;]*?["']\.\.?\//m.test(
+      Deno.readTextFileSync(e.file),
+    )
+  ) {
+    await esbuild.build({
+      ...common,
+      entryPoints: [e.file],
+      format: "cjs",
+      outfile: `${OUT}/cjs/${e.name}.cjs`,
+    });
+    continue;
+  }
   await Deno.writeTextFile(
     `${OUT}/cjs/${e.name}.cjs`,
     `"use strict";\nmodule.exports = require("./_core.cjs").${e.name};\n`,

@@ -11,8 +11,8 @@
 import assert from "node:assert/strict";
 import { pathToFileURL } from "node:url";
 import { getHub, sleep, spawn, Timeout, withTimeout } from "../mod.ts";
-import { ThreadPool } from "../threadpool.ts";
-import { isDeno, test } from "./test_adapter.ts";
+import { ThreadPool, transfer } from "../threadpool.ts";
+import { isDeno, runFixture, test } from "./test_adapter.ts";
 
 const MODULE = pathToFileURL(
   isDeno ? "testdata/pool_tasks.ts" : "npm/testdata/pool_tasks.mjs",
@@ -76,6 +76,218 @@ test("ThreadPool: map, imap and imapUnordered run one task per item", async () =
   for await (const v of pool.imapUnordered<number>("double", [6])) seen.push(v);
   assert.deepEqual(seen, [8, 10, 12]);
   assert.deepEqual(events(log), []);
+});
+
+test("ThreadPool: transfer(value, list) moves buffers both ways: the sender's is detached at the call, the result arrives intact", async () => {
+  await using pool = new TestPool({ size: 1, module: MODULE });
+  const MiB16 = 16 * 1024 * 1024;
+  const bytes = new Uint8Array(MiB16);
+  for (let i = 0; i < MiB16; i += 4096) bytes[i] = 1;
+  const sent = pool.apply("sum", transfer(bytes, [bytes.buffer]));
+  assert.equal(bytes.byteLength, 0);
+  assert.equal(bytes.buffer.byteLength, 0);
+  assert.deepEqual(await sent, [MiB16, MiB16 / 4096]);
+  const copied = new Uint8Array([1, 2, 3]);
+  assert.deepEqual(await pool.apply("sum", copied), [3, 6]);
+  assert.equal(copied.byteLength, 3); // not marked: copied, kept
+
+  const out = await pool.apply<Uint8Array>("fill", MiB16);
+  assert.ok(out instanceof Uint8Array);
+  assert.equal(out.byteLength, MiB16);
+  let wrong = 0;
+  for (let i = 0; i < MiB16; i++) if (out[i] !== (i & 255)) wrong++;
+  assert.equal(wrong, 0);
+  assert.equal(await pool.apply("heldLength"), 0); // the thread's is detached
+
+  const items = [new Uint8Array([1, 2]), new Uint8Array([3])];
+  assert.deepEqual(
+    await pool.map("sum", items.map((b) => transfer(b, [b.buffer]))),
+    [[2, 3], [1, 3]],
+  );
+  assert.deepEqual(items.map((b) => b.byteLength), [0, 0]);
+  const buf = new ArrayBuffer(8);
+  assert.throws(
+    () => pool.apply("sum", transfer(new Uint8Array(buf), [buf, {} as never])),
+    (e: Error) =>
+      e.name === "TypeError" &&
+      e.message.startsWith(
+        "Cannot apply on ThreadPool: argument 0 cannot be transferred (",
+      ) && e.cause instanceof Error,
+  );
+  assert.throws(() => transfer(bytes, null as never), {
+    name: "TypeError",
+    message:
+      "Cannot transfer: list must be an array of ArrayBuffers or MessagePorts, received null",
+  });
+});
+
+test("ThreadPool: a MessagePort passed by transfer reaches the task, which answers on it", async () => {
+  await using pool = new TestPool({ size: 1, module: MODULE });
+  const { port1, port2 } = new MessageChannel();
+  const heard = new Promise<string>((resolve) => {
+    port1.onmessage = (e) => resolve(e.data);
+  });
+  try {
+    assert.equal(
+      await pool.apply("greet", transfer(port2, [port2]), "pool"),
+      "sent",
+    );
+    assert.equal(await heard, "hello pool");
+  } finally {
+    port1.close();
+  }
+});
+
+test("ThreadPool: imap pulls its input only in next(), one item per free place, and closes it when left early", async () => {
+  await using pool = new TestPool({ size: 1, module: MODULE });
+  const log: string[] = [];
+  function* naturals() {
+    try {
+      for (let n = 1; n <= 1e6; n++) {
+        log.push(`pull ${n}`);
+        yield n;
+      }
+    } finally {
+      log.push("input closed");
+    }
+  }
+  for await (const v of pool.imap<number>("double", naturals())) {
+    log.push(`got ${v}`);
+    if (v === 6) break;
+  }
+  assert.deepEqual(log, [
+    "pull 1",
+    "pull 2",
+    "got 2",
+    "pull 3",
+    "got 4",
+    "pull 4",
+    "got 6",
+    "input closed",
+  ]);
+  assert.equal(await pool.apply("add", 1, 1), 2);
+});
+
+test("ThreadPool: imap holds at most maxsize finished results: a slow head stops the pulling", async () => {
+  await using pool = new TestPool({ size: 2, module: MODULE });
+  const log = newLog();
+  const gate = newLog();
+  const seen: string[] = [];
+  function* items() {
+    for (let k = 1; k <= 4; k++) {
+      seen.push(`pull ${k}`);
+      yield { log, gate, k };
+    }
+  }
+  const it = pool.imap<number>("gatedItem", items(), { maxsize: 1 });
+  const consumer = spawn(async () => {
+    for await (const k of it) {
+      seen.push(`got ${k}`);
+      if (k === 1) await sleep(20); // a slow consumer: nothing is pulled
+    }
+  });
+  await until(log, 2);
+  open(gate, 2);
+  await until(log, 3);
+  while (String(pool) !== "ThreadPool(size=2, running=1, queued=0)") {
+    await sleep(1);
+  }
+  await sleep(5);
+  assert.deepEqual(seen, ["pull 1", "pull 2"]); // 2 done, held: no pull
+  open(gate, 1);
+  await until(log, 6); // 3 and 4 started
+  open(gate, 3);
+  open(gate, 4);
+  await consumer.join();
+  assert.equal(consumer.successful(), true);
+  assert.deepEqual(seen, [
+    "pull 1",
+    "pull 2",
+    "got 1",
+    "pull 3",
+    "pull 4",
+    "got 2",
+    "got 3",
+    "got 4",
+  ]);
+});
+
+test("ThreadPool: an item's error is raised at its place and imap goes on; map rejects with it, cancels the rest and closes its input", async () => {
+  await using pool = new TestPool({ size: 1, module: MODULE });
+  await using it = pool.imap<number>("divide", [1, 0, 2]);
+  const out: string[] = [];
+  for (;;) {
+    try {
+      const r = await it.next();
+      if (r.done) break;
+      out.push(String(r.value));
+    } catch (e) {
+      out.push(`${(e as Error).name}: ${(e as Error).message}`);
+    }
+  }
+  assert.deepEqual(out, ["10", "RangeError: division by zero", "5"]);
+  const unordered: number[] = [];
+  for await (const v of pool.imapUnordered<number>("double", [3])) {
+    unordered.push(v);
+  }
+  assert.deepEqual(unordered, [6]);
+
+  const log: string[] = [];
+  function* countdown() {
+    try {
+      for (let n = 2; n > -1e6; n--) {
+        log.push(`pull ${n}`);
+        yield n;
+      }
+    } finally {
+      log.push("input closed");
+    }
+  }
+  await assert.rejects(pool.map("divide", countdown()), {
+    name: "RangeError",
+    message: "division by zero",
+  });
+  assert.deepEqual(log, [
+    "pull 2",
+    "pull 1",
+    "pull 0",
+    "pull -1",
+    "input closed",
+  ]);
+  async function* later() {
+    yield 5;
+    await sleep(1);
+    yield 2;
+  }
+  assert.deepEqual(await pool.map("divide", later()), [2, 5]);
+});
+
+test("ThreadPool: a kill of imap's consumer in next() aborts its running task and closes its input", async () => {
+  await using pool = new TestPool({ size: 1, module: MODULE });
+  const log = newLog();
+  const seen: string[] = [];
+  function* items() {
+    try {
+      for (let k = 1; k <= 3; k++) {
+        seen.push(`pull ${k}`);
+        yield { log, k };
+      }
+    } finally {
+      seen.push("input closed");
+    }
+  }
+  const g = spawn(async () => {
+    for await (const _ of pool.imap("abortableItem", items())) {
+      seen.push("got one");
+    }
+  });
+  await until(log, 1);
+  g.kill();
+  await g.join();
+  await until(log, 2);
+  assert.deepEqual(events(log), [1, -1]);
+  assert.deepEqual(seen, ["pull 1", "input closed"]);
+  assert.equal(await pool.apply("add", 2, 2), 4);
 });
 
 test("ThreadPool: size bounds concurrency exactly; tasks start first in, first out", async () => {
@@ -185,10 +397,31 @@ test("ThreadPool: argument errors are thrown at once", () => {
         "Cannot create ThreadPool: module must be a URL (string or URL) if given, received 42",
     },
   );
+  const pool = new ThreadPool({ size: 1, module: MODULE });
+  assert.throws(() => pool.imap("double", [1], { maxsize: 0 }), {
+    name: "RangeError",
+    message:
+      "Cannot imap on ThreadPool: maxsize must be an integer ≥ 1, received 0",
+  });
+  assert.throws(() => pool.imapUnordered("double", 42 as never), {
+    name: "TypeError",
+    message:
+      "Cannot imapUnordered on ThreadPool: items must be an iterable or an async iterable, received 42",
+  });
+  assert.throws(() => pool.map("double", null as never), {
+    name: "TypeError",
+    message:
+      "Cannot map on ThreadPool: items must be an iterable or an async iterable, received null",
+  });
   assert.throws(() => new ThreadPool({ size: 1 }).apply("add"), {
     name: "TypeError",
     message:
       'Cannot apply on ThreadPool: without a module, name must be a URL "<module>#<export>", received "add"',
+  });
+  assert.throws(() => new ThreadPool({ size: 1 }).map("add", [1]), {
+    name: "TypeError",
+    message:
+      'Cannot map on ThreadPool: without a module, name must be a URL "<module>#<export>", received "add"',
   });
 });
 
@@ -205,4 +438,19 @@ test("getHub().threadpool: made on first use (size = the cores), tasks named by 
   const again = getHub().threadpool;
   assert.notEqual(again, pool);
   assert.equal(again.closed, false);
+});
+
+test("getHub().threadpool: a program that used it exits by itself, its hub having closed the pool", async () => {
+  const { code, stdout, stderr } = await runFixture("hub_pool_exit", {
+    deno: ["--allow-read"],
+    timeoutMs: 20_000,
+  });
+  assert.equal(stderr, "");
+  assert.equal(code, 0);
+  assert.deepEqual(stdout.trimEnd().split("\n"), [
+    "add: 3",
+    "fail: boom",
+    "spin killed: true",
+    "at exit, closed: true",
+  ]);
 });

@@ -6,6 +6,7 @@
  *
  * @module
  */
+import { transfer } from "../threadpool_transfer.ts";
 
 /** Adds two numbers. */
 export function add(a: number, b: number): number {
@@ -67,4 +68,62 @@ export function busy(log: Int32Array, k: number): never {
 /** Doubles a number. */
 export function double(n: number): number {
   return 2 * n;
+}
+
+/** The byte length and the sum of the bytes of a Uint8Array received. */
+export function sum(bytes: Uint8Array): number[] {
+  let s = 0;
+  for (let i = 0; i < bytes.length; i++) s += bytes[i];
+  return [bytes.byteLength, s];
+}
+
+/**
+ * `n` bytes, byte i = i & 255, returned by transfer; with `keep`, the
+ * worker keeps a view to report whether its buffer was detached.
+ */
+export function fill(n: number) {
+  const bytes = new Uint8Array(n);
+  for (let i = 0; i < n; i++) bytes[i] = i & 255;
+  held = bytes;
+  return transfer(bytes, [bytes.buffer]);
+}
+
+let held: Uint8Array | null = null;
+
+/** The byte length of what the last `fill` returned, on the worker. */
+export function heldLength(): number {
+  return held === null ? -1 : held.byteLength;
+}
+
+/** Throws a RangeError for 0, else returns 10 / n. */
+export function divide(n: number): number {
+  if (n === 0) throw new RangeError("division by zero");
+  return 10 / n;
+}
+
+/** An item of a map over `gated`: its log, its gate, its number. */
+export interface GatedItem {
+  log: Int32Array;
+  gate: Int32Array;
+  k: number;
+}
+
+/** `gated` for a map's item. */
+export function gatedItem({ log, gate, k }: GatedItem): number {
+  return gated(log, gate, k);
+}
+
+/** `abortable` for a map's item. */
+export function abortableItem(
+  { log, k }: { log: Int32Array; k: number },
+  options: { signal: AbortSignal },
+): Promise<never> {
+  return abortable(log, k, options);
+}
+
+/** Posts `hello <name>` on a port it received, closes it; returns "sent". */
+export function greet(port: MessagePort, name: string): string {
+  port.postMessage(`hello ${name}`);
+  port.close();
+  return "sent";
 }

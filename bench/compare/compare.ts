@@ -491,12 +491,15 @@ for (const w of workloads) {
 }
 console.log(`\n## Targets\n\n${targetsTable(targets(workloads, results))}`);
 if (write) {
-  // the HTTP servers' section is `deno task bench:http`'s (bench/http.ts): kept
+  // sections written elsewhere are kept: the HTTP servers' (`deno task
+  // bench:http`, bench/http.ts), the thread pool's (hand-written, issue 25)
   const kept = (await Deno.readTextFile(`${ROOT}BENCHMARKS.md`).catch(() => ""))
-    .match(/<!-- bench:http begin[\s\S]*<!-- bench:http end -->/)?.[0];
+    .match(/<!-- ([\w:]+) begin[\s\S]*?<!-- \1 end -->/g) ?? [];
   await Deno.writeTextFile(
     `${ROOT}BENCHMARKS.md`,
-    kept === undefined ? markdown : `${markdown.trimEnd()}\n\n${kept}\n`,
+    kept.length === 0
+      ? markdown
+      : `${markdown.trimEnd()}\n\n${kept.join("\n\n")}\n`,
   );
   await Deno.writeTextFile(`${HERE}chart.svg`, svg);
   await Deno.writeTextFile(
