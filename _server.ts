@@ -8,7 +8,11 @@
  * @module
  */
 import type { IncomingMessage, ServerResponse } from "node:http";
-import { als, nativeClearTimeout, nativeSetTimeout } from "./_core/mod.ts";
+import {
+  nativeClearTimeout,
+  nativeSetTimeout,
+  outsideGreenlets,
+} from "./_core/mod.ts";
 import {
   checkFunction,
   checkOptions,
@@ -286,7 +290,7 @@ export function handleFetch<I>(
   }
   // outside any greenlet's context: the server's callbacks may carry the
   // context of whoever started it (Deno.serve keeps it), which may be gone
-  return als.exit(startFetch, r, fn, req, info);
+  return outsideGreenlets(startFetch, r, fn, req, info);
 }
 
 /** A fetch request's run, and what tells it that the client left. */
@@ -399,7 +403,7 @@ export function handleNode(
   res: ServerResponse,
   next: ((err?: unknown) => void) | undefined,
 ): void {
-  void als.exit(runNode, r, fn, req, res, next);
+  void outsideGreenlets(runNode, r, fn, req, res, next);
 }
 
 async function runNode(

@@ -8,7 +8,7 @@
  *
  * @module
  */
-import { als } from "./_core/mod.ts";
+import { outsideGreenlets } from "./_core/mod.ts";
 import { Greenlet } from "./greenlet.ts";
 import type { Pool } from "./pool.ts";
 import type { InFlight } from "./_server.ts";
@@ -56,7 +56,7 @@ export function listenStream(
   pool: Pool | null,
   inFlight: InFlight,
 ): Promise<Backend> {
-  return als.exit(() =>
+  return outsideGreenlets(() =>
     new Promise<Backend>((resolve, reject) => {
       const args: AcceptArgs = {
         hostname,

@@ -14,6 +14,20 @@ export const als: AsyncLocalStorage<Scope> = new AsyncLocalStorage<Scope>();
 
 let fallback: (() => Task) | null = null;
 
+/**
+ * Calls `fn(...args)` outside every greenlet's context (the fallback's).
+ * Not `als.exit()`: on Node 20 that disables the storage's promise hooks
+ * and enables them again on every call, which costs more than the request
+ * a server runs through it; `run(undefined)` is free when no store is set.
+ */
+export function outsideGreenlets<A extends unknown[], R>(
+  fn: (...args: A) => R,
+  ...args: A
+): R {
+  if (als.getStore() === undefined) return fn(...args);
+  return als.run(undefined as unknown as Scope, fn, ...args);
+}
+
 /** Sets where code outside every greenlet runs (hub.ts: the default main). */
 export function setFallbackTask(f: () => Task): void {
   fallback = f;

@@ -11,7 +11,13 @@
 // First: the registry of copies in this process (one hub per process).
 export { type CopyInfo, THIS_COPY, VERSION } from "./registry.ts";
 export { isCancellation, retractPending, throwInto } from "./cancel.ts";
-export { als, currentScope, currentTask, setFallbackTask } from "./context.ts";
+export {
+  als,
+  currentScope,
+  currentTask,
+  outsideGreenlets,
+  setFallbackTask,
+} from "./context.ts";
 export {
   actFor,
   actor,

@@ -58,8 +58,13 @@ const SLICE_MS = 5;
 const QUEUE_ENTRIES = 512;
 /** Entries of four slots: fn, arg, arg2, and the task it resumes (or null). */
 const W = 4;
-/** How many hand-overs between two looks at the clock. */
-const CHECK_EVERY = 127;
+/**
+ * At most this many hand-overs between two looks at the clock: after a turn
+ * of the runtime the hub looks at the first, then after 2, 4, … hand-overs
+ * while the slice is young (a greenlet may run for ms between two switch
+ * points; 127 of those must not pass unseen).
+ */
+const CHECK_EVERY = 128;
 /** At most this many probes armed at once (see `#armProbes`). */
 const MAX_PROBES = 64;
 
@@ -81,6 +86,8 @@ export class RunQueue {
   #current: Runnable | null = null;
   #yieldNext = false;
   #ops = 0;
+  /** Hand-overs until the next look at the clock (see `CHECK_EVERY`). */
+  #every = 1;
   #sliceStart = 0;
   /**
    * Whether the runtime had a turn since the slice started (a probe armed
@@ -249,7 +256,7 @@ export class RunQueue {
   /** The running greenlet parked: the next entry runs (see `park`). */
   #advance(): void {
     if (this.#inDrain || this.#drainScheduled) return;
-    if (++this.#ops >= CHECK_EVERY && this.#timeForTurn()) {
+    if (++this.#ops >= this.#every && this.#timeForTurn()) {
       this.#drainScheduled = true;
       nativeSetImmediate(this.#drainFromImmediate);
       return;
@@ -324,6 +331,7 @@ export class RunQueue {
 
   #startSlice(now: number): void {
     this.#sliceStart = now;
+    this.#every = 1;
     this.#turned = false;
     if (this.#probes === 0) this.#armProbe();
   }
@@ -358,6 +366,7 @@ export class RunQueue {
   #probe = (): void => {
     this.#probes--;
     this.#turned = true;
+    this.#every = 1; // the next hand-over looks at the clock
     this.#release();
     this.#turn();
     if (
@@ -395,7 +404,9 @@ export class RunQueue {
     this.#ops = 0;
     if (this.#held) this.#owner.holdTime(true); // a long pass: time goes on
     const now = nativeNow();
-    return now - this.#sliceStart >= SLICE_MS && this.#sliceOver(now);
+    if (now - this.#sliceStart >= SLICE_MS) return this.#sliceOver(now);
+    if (this.#every < CHECK_EVERY) this.#every <<= 1;
+    return false;
   }
 
   /** The event loop ran dry: drain on microtasks, not after a turn. */
@@ -483,7 +494,7 @@ export class RunQueue {
         this.#armProbes();
         return;
       }
-      if (++this.#ops >= CHECK_EVERY && this.#timeForTurn()) {
+      if (++this.#ops >= this.#every && this.#timeForTurn()) {
         this.#inDrain = false;
         nativeSetImmediate(this.#drainFromImmediate);
         return;
@@ -494,7 +505,7 @@ export class RunQueue {
     // User code that ran here announced its own switch points; one that
     // ended at a raw await must stay visible to the monitor's timer.
     if (onDrain !== null) emit(onDrain, ranUser);
-    if (++this.#ops >= CHECK_EVERY && this.#timeForTurn()) {
+    if (++this.#ops >= this.#every && this.#timeForTurn()) {
       this.#yieldNext = true;
     }
     this.#release();

@@ -207,6 +207,29 @@ test("a greenlet looping on sleep(0) never starves timers or I/O", async () => {
   assert.ok(spins < CAP);
 });
 
+test("a greenlet that runs for ms between its sleep(0)s still lets due timers fire (rule 5)", async () => {
+  const log: string[] = [];
+  const spin = (ms: number) => {
+    const end = performance.now() + ms;
+    while (performance.now() < end) { /* busy: longer than the hub's slice */ }
+  };
+  // from the runtime's check phase (setImmediate), so that the hub's turn
+  // (an immediate too) comes after the timers' phase of the next iteration
+  await new Promise((resolve) => setImmediate(resolve));
+  setTimeout(() => log.push("timer"), 0);
+  await spawn(async () => {
+    for (let i = 0; i < 4; i++) {
+      spin(7);
+      log.push(`spin ${i}`);
+      await sleep(0);
+    }
+  }).join();
+  // the hub may count the first spin after a turn of the runtime into a
+  // fresh slice; by the second it hands the thread back, and the due timer
+  // fires before the third (it waited 127 switches before this was fixed)
+  assert.deepEqual(log, ["spin 0", "spin 1", "timer", "spin 2", "spin 3"]);
+});
+
 test("idle() resolves once nothing is runnable", async () => {
   const log: string[] = [];
   spawn(async () => {
