@@ -11,11 +11,11 @@
  */
 
 import {
-  als,
   DEAD,
   describeWaits,
   type HubCore,
   hubCoreOf,
+  storedScope,
 } from "./_core/mod.ts";
 import { patches } from "./_patch/registry.ts";
 import { timeLeft, userSite } from "./_util/mod.ts";
@@ -44,7 +44,7 @@ function keyOf(handle: unknown): unknown {
 
 /** The virtual hub the running code is on, when watched. */
 function watchedCore(): HubCore | null {
-  const scope = als.getStore();
+  const scope = storedScope();
   if (scope === undefined) return null;
   const core = hubCoreOf(scope.task);
   return watched.has(core) ? core : null;

@@ -37,8 +37,10 @@ import {
   scopeSignal,
   stateName,
   stateText,
+  storedScope,
   takeSite,
   Task,
+  TaskCell,
   throwInto,
   type Timer,
   type UserTask,
@@ -120,9 +122,13 @@ class GreenletTask extends Task implements UserTask {
     super(core, parent);
     this.fn = fn;
   }
+  /** The store of its context (see TaskCell): made when it first runs. */
+  cell: TaskCell | null = null;
+
   runUser(): void {
-    if (this.state !== DEAD) als.run(this, runBody, this);
-    else this.core.park(this);
+    if (this.state !== DEAD) {
+      als.run(this.cell = new TaskCell(this), runBody, this);
+    } else this.core.park(this);
   }
 
   override abandon(site: string | null): boolean {
@@ -725,6 +731,7 @@ export class Greenlet<T = unknown, A extends unknown[] = unknown[]>
     const task = this.#task;
     if (task.state === DEAD) return;
     task.state = DEAD;
+    (task as GreenletTask).cell?.release();
     if (onFinish !== null) emit(onFinish, task);
     const kill = task.stop;
     if (kill !== null && kill.level) {
@@ -835,7 +842,7 @@ function bodyThrew(e: unknown): void {
 }
 
 function bodyGreenlet(): Greenlet {
-  const task = als.getStore();
+  const task = storedScope();
   if (!(task instanceof GreenletTask)) {
     throw new Error("gevent-ts: a greenlet's body settled outside its context");
   }

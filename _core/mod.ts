@@ -17,6 +17,8 @@ export {
   currentTask,
   outsideGreenlets,
   setFallbackTask,
+  storedScope,
+  TaskCell,
 } from "./context.ts";
 export {
   actFor,

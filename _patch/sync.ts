@@ -13,10 +13,10 @@ import {
   optionNames,
 } from "../_util/mod.ts";
 import {
-  als,
   greenletOf,
   nativeConsoleError,
   nativeNow,
+  storedScope,
 } from "../_core/mod.ts";
 import { install, OriginalCommand, resolvePath, restore } from "./registry.ts";
 import type { Greenlet } from "../greenlet.ts";
@@ -169,7 +169,7 @@ function guardSync(
   original: (...args: unknown[]) => unknown,
 ): (...args: unknown[]) => unknown {
   const guarded = function (this: unknown, ...args: unknown[]): unknown {
-    const task = als.getStore()?.task;
+    const task = storedScope()?.task;
     if (task === undefined || task.isMain || syncMode === "off") {
       return original.apply(this, args);
     }

@@ -80,3 +80,21 @@ test("local: a dead greenlet's value is dropped though the greenlet is still ref
   assert.equal(code, 0, output);
   assert.equal(output.trim(), "collected true");
 });
+
+test(
+  "an ended greenlet is collectable while a raw callback in its context still waits; the callback then runs as main",
+  async () => {
+    const { output, code } = await runFixture("ended_context_gc", {
+      deno: ["-A", "--v8-flags=--expose-gc"],
+      node: ["--expose-gc"],
+    });
+    assert.equal(code, 0, output);
+    assert.deepEqual(output.trim().split("\n"), [
+      "kept: ended true, collected false",
+      "kept: the flow runs as kept",
+      "dropped: collected true",
+      "dropped: the flow runs as main",
+    ]);
+  },
+  { esmOnly: true },
+); // one child process for both builds
