@@ -222,37 +222,45 @@ export interface Runner<R> {
  * (a greenlet killed before it started never runs): it keeps its place in
  * the queue and gives the slot back at once when its turn comes.
  */
-export class Run<R> {
+export class Run<R, T> {
   readonly r: Runner<R>;
   readonly g: Greenlet;
   timer: unknown = null;
   started = false;
+  #slot: Slot | null = null;
+  #resolve: ((v: T) => void) | null = null;
+  #reject: ((e: unknown) => void) | null = null;
 
   constructor(r: Runner<R>, g: Greenlet) {
     this.r = r;
     this.g = g;
   }
 
+  /** The answer once the greenlet ended (may throw its failure). */
+  settle(): T {
+    throw new Error("gevent-ts: Run.settle() is a subclass's");
+  }
+
+  /** The answer when the greenlet never started. */
+  notStarted(): T {
+    throw new Error("gevent-ts: Run.notStarted() is a subclass's");
+  }
+
   /**
    * Starts the greenlet (after a pool slot); resolves with `settle()`'s
    * value once it ended, or with `notStarted()`'s if it never started.
    */
-  run<T>(settle: () => T, notStarted: () => T): Promise<T> {
+  run(): Promise<T> {
     const { pool, inFlight } = this.r;
     const g = this.g;
     if (pool === null || pool.freeCount() > 0) {
       if (pool !== null) void pool.add(g); // a free slot: tracked now
-      return this.#start(settle, notStarted);
+      return this.#start();
     }
-    return this.#queued(pool, inFlight, settle, notStarted);
+    return this.#queued(pool, inFlight);
   }
 
-  async #queued<T>(
-    pool: Pool,
-    inFlight: InFlight | null,
-    settle: () => T,
-    notStarted: () => T,
-  ): Promise<T> {
+  async #queued(pool: Pool, inFlight: InFlight | null): Promise<T> {
     const g = this.g;
     if (inFlight !== null) inFlight.queued++;
     let ok = false;
@@ -268,16 +276,16 @@ export class Run<R> {
     }
     if (!ok || g.dead) {
       inFlight?.leave(null);
-      return notStarted();
+      return this.notStarted();
     }
-    return await this.#start(settle, notStarted);
+    return await this.#start();
   }
 
-  #start<T>(settle: () => T, notStarted: () => T): Promise<T> {
+  #start(): Promise<T> {
     const g = this.g;
-    if (g.dead) return Promise.resolve(notStarted());
+    if (g.dead) return Promise.resolve(this.notStarted());
     const { inFlight, timeout } = this.r;
-    const slot = inFlight !== null ? inFlight.enter(g) : null;
+    if (inFlight !== null) this.#slot = inFlight.enter(g);
     this.started = true;
     g.start();
     if (timeout !== Infinity) {
@@ -291,17 +299,24 @@ export class Run<R> {
     // other greenlet back meanwhile; a link settles a plain promise (a raw
     // one: it needs no current greenlet, and a link's `als.run` as main
     // costs ~0.7 µs a request on Deno)
-    return new Promise<T>((resolve, reject) => {
-      g.rawlink(() => {
-        if (this.timer !== null) nativeClearTimeout(this.timer);
-        if (inFlight !== null) inFlight.leave(slot);
-        try {
-          resolve(settle());
-        } catch (e) {
-          reject(e);
-        }
-      });
+    const p = new Promise<T>((resolve, reject) => {
+      this.#resolve = resolve;
+      this.#reject = reject;
     });
+    g.rawlink(() => this.#ended());
+    return p;
+  }
+
+  /** The greenlet ended (its rawlink). */
+  #ended(): void {
+    if (this.timer !== null) nativeClearTimeout(this.timer);
+    const inFlight = this.r.inFlight;
+    if (inFlight !== null) inFlight.leave(this.#slot);
+    try {
+      this.#resolve!(this.settle());
+    } catch (e) {
+      this.#reject!(e);
+    }
   }
 }
 
@@ -329,7 +344,7 @@ export function handleFetch<I>(
 }
 
 /** A fetch request's run, and what tells it that the client left. */
-class FetchRun extends Run<Request> {
+class FetchRun extends Run<Request, Response> {
   readonly out: ServerResponse | null;
   readonly signal: AbortSignal | null;
   readonly onGone: () => void;
@@ -360,7 +375,7 @@ class FetchRun extends Run<Request> {
   }
 
   /** The answer once the greenlet ended (throws its failure). */
-  settle = (): Response => {
+  override settle(): Response {
     this.detach();
     const g = this.g;
     // the server ended it: its answer, whatever the handler made of the
@@ -375,14 +390,43 @@ class FetchRun extends Run<Request> {
     }
     if (!g.successful()) throw g.exception; // reported by hub.handleError
     return g.value as Response;
-  };
+  }
 
-  notStarted = (): Response => {
+  override notStarted(): Response {
     this.detach();
     return causeOf(this.g) === ABORTED
       ? clientClosedResponse()
       : stoppedResponse();
-  };
+  }
+}
+
+/**
+ * A node:http request's run (answers whether its greenlet started), and
+ * what tells that the client left: its response's `close` before it
+ * finished.
+ */
+class NodeRun extends Run<IncomingMessage, boolean> {
+  readonly res: ServerResponse;
+  readonly onGone: () => void;
+
+  constructor(r: Runner<IncomingMessage>, g: Greenlet, res: ServerResponse) {
+    super(r, g);
+    this.res = res;
+    this.onGone = () => {
+      if (!res.writableFinished) markKilled(g, ABORTED);
+    };
+    res.once("close", this.onGone);
+  }
+
+  override settle(): boolean {
+    this.res.off("close", this.onGone);
+    return true;
+  }
+
+  override notStarted(): boolean {
+    this.res.off("close", this.onGone);
+    return false;
+  }
 }
 
 function startFetch<I>(
@@ -406,7 +450,7 @@ function startFetch<I>(
     ? n
     : n(req);
   const call = new FetchRun(r, g, out, signal);
-  return call.run(call.settle, call.notStarted);
+  return call.run();
 }
 
 function clientClosedResponse(): Response {
@@ -457,12 +501,7 @@ async function runNode(
     : typeof n === "string"
     ? n
     : n(req);
-  const onClose = () => {
-    if (!res.writableFinished) markKilled(g, ABORTED);
-  };
-  res.once("close", onClose);
-  const started = await new Run(r, g).run(() => true, () => false);
-  res.off("close", onClose);
+  const started = await new NodeRun(r, g, res).run();
   if (res.writableFinished || res.destroyed) return;
   if (!started) return answerNode(res, stoppedResponse());
   const why = causeOf(g);
