@@ -8,6 +8,7 @@
  */
 import type { IncomingMessage, Server, ServerResponse } from "node:http";
 import type { ServerAddr } from "./server.ts";
+import { outsideGreenlets } from "./_core/mod.ts";
 
 /** A fetch handler as serve() runs it. */
 export type FetchHandler = (req: Request, info?: unknown) => Promise<Response>;
@@ -53,9 +54,14 @@ export function listen(
   port: number,
   handler: FetchHandler,
 ): Promise<Backend> {
-  return onDeno
-    ? Promise.resolve().then(() => listenDeno(hostname, port, handler))
-    : listenNode(hostname, port, handler);
+  // outside every greenlet's context: the server's callbacks would carry
+  // the caller's (a greenlet that started the server), and each request
+  // would then pay for leaving it
+  return outsideGreenlets(() =>
+    onDeno
+      ? Promise.resolve().then(() => listenDeno(hostname, port, handler))
+      : listenNode(hostname, port, handler)
+  );
 }
 
 function failed(): Response {
