@@ -368,13 +368,17 @@ export class RunQueue {
     this.#turned = true;
     this.#every = 1; // the next hand-over looks at the clock
     this.#release();
+    const running = this.#current !== null;
     this.#turn();
-    if (
-      !this.#drainScheduled && this.#current === null &&
-      (this.#head !== this.#tail || this.#firstHead !== this.#first.length)
-    ) {
+    if (this.#drainScheduled || this.#current !== null) return;
+    if (this.#head !== this.#tail || this.#firstHead !== this.#first.length) {
       this.#drainScheduled = true;
       this.#drain();
+    } else if (running) {
+      // the greenlet resumed last went away and nothing is queued: the hub
+      // is idle now, as after a drain (idle(), wait() and virtual time look
+      // again; no drain pass told them)
+      this.#owner.drained();
     }
   };
 

@@ -825,3 +825,24 @@ test("LoopExit under virtual time: names a native timer armed through the unpatc
     globals,
   );
 });
+
+test("virtual time goes on when the greenlet resumed last is found away with nothing queued", async () => {
+  await withVirtualTime(async () => {
+    const log: string[] = [];
+    const d = deferred<void>();
+    spawn(async () => {
+      await sleep(10);
+      log.push("timer");
+      d.resolve();
+    });
+    const g = spawn(async () => {
+      await sleep(0);
+      log.push("g ends");
+    });
+    await g.join();
+    log.push("main away");
+    await d.promise; // raw: main is away until the greenlet above resolves it
+    log.push("main back");
+    assert.deepEqual(log, ["g ends", "main away", "timer", "main back"]);
+  });
+});
