@@ -73,6 +73,8 @@ export class BodyScope extends Scope implements AwayWatcher {
   #timer: Timer | null = null;
   #deadline = Infinity;
   #state = RUNNING;
+  /** Whether its deadline cancelled it (not a `cancel()` call). */
+  #expired = false;
   /** What was thrown into the body: the Timeout or `cancel(reason)`'s reason. */
   #error: unknown = undefined;
   /** Cancelled, by its deadline or by hand. */
@@ -201,6 +203,7 @@ export class BodyScope extends Scope implements AwayWatcher {
 
   #expire(): void {
     this.#timer = null;
+    this.#expired = true;
     this.cancel(undefined);
   }
 
@@ -233,13 +236,17 @@ export class BodyScope extends Scope implements AwayWatcher {
     const ms = this.ms;
     if (now === null) return `${this.kind}(${ms} ms)`;
     const state = this.detached
-      ? "detached at its deadline"
+      ? `detached ${this.detachedWhy()}`
       : this.#timer !== null
       ? timeLeft(this.#deadline - now)
       : this.#state === CANCELLED
-      ? (this.#error === this.timeout ? "past its deadline" : "cancelled")
+      ? (this.#expired ? "past its deadline" : "cancelled")
       : "no deadline";
     return `${this.kind}(${ms} ms, ${state})`;
+  }
+
+  override detachedWhy(): string {
+    return this.#expired ? "at its deadline" : "when it was cancelled";
   }
 
   override abandon(site: string | null): boolean {

@@ -87,8 +87,10 @@ function line(core: HubCore, t: Task, shownUnder: Task | null): string {
   let away = "";
   for (const s of t.detached ?? []) {
     const from = (s as { site?: string | null }).site;
-    away += `; a ${s.label(null)} body detached at its deadline is away in ` +
-      `an await the hub does not own${from ? ` (withTimeout at ${from})` : ""}`;
+    const label = s.label(null) ?? "scope";
+    const kind = label.replace(/\(.*$/, "");
+    away += `; a ${label} body detached ${s.detachedWhy()} is away in ` +
+      `an await the hub does not own${from ? ` (${kind} at ${from})` : ""}`;
   }
   return `${core.greenletOf(t)} ${state}${orphan}${away}${site}`;
 }

@@ -95,6 +95,14 @@ export class Scope {
   }
 
   /**
+   * Why its body was detached (run info: "a … body detached <this>"): at
+   * its deadline unless a subclass knows better.
+   */
+  detachedWhy(): string {
+    return "at its deadline";
+  }
+
+  /**
    * How run info names this scope around a wait: `withTimeout(1000 ms, 0.4 s
    * left)` at hub time `now`, `withTimeout(1000 ms)` when `now` is null (a
    * trace); null for a scope it does not name.
