@@ -173,9 +173,60 @@ function listeners(emitter: unknown, event: string): number {
   return typeof e?.listenerCount === "function" ? e.listenerCount(event) : 0;
 }
 
-interface ChildLike {
-  kill(signal?: unknown): boolean;
+/** What a patched call returned: it emits `'close'` once its operation ended. */
+interface EmitterLike {
   once(event: string, fn: () => void): unknown;
+}
+
+/** One call of an API wrapped by {@linkcode emitterOp}. */
+interface EmitterCall {
+  /** What it returned (null until it returned). */
+  emitter: EmitterLike | null;
+  /** `'error'` listeners the emitter had of its own when it was returned. */
+  own: number;
+  /** The options the call was given (a copy, with the link's signal). */
+  opts: Options | null;
+}
+
+/**
+ * Wraps an API whose call returns an emitter of its operation (a request, a
+ * child process): the options get a signal that follows the calling
+ * greenlet, and a kill or a deadline calls `stop(call, link, reason)` — once
+ * the caller had the emitter (and added its listeners), never before. The
+ * link ends with the emitter's `'close'` (or when the emitter is collected).
+ */
+function emitterOp(
+  original: Fn,
+  find: (args: unknown[]) => number,
+  stop: (call: EmitterCall, link: OpLink, reason: unknown) => void,
+): Fn {
+  return function (this: unknown, ...args: unknown[]) {
+    const call: EmitterCall = { emitter: null, own: 0, opts: null };
+    const link = putOptions(args, find, (opts) => {
+      call.opts = opts;
+      const link: OpLink = opLink(opts.signal, (reason) => {
+        if (call.emitter !== null) stop(call, link, reason);
+        else afterCall(() => stop(call, link, reason)); // once its caller had it
+      });
+      return link;
+    });
+    let e: EmitterLike;
+    try {
+      e = call.emitter = original.apply(this, args);
+    } catch (err) {
+      link.release();
+      throw err;
+    }
+    call.own = listeners(e, "error");
+    e.once("close", () => link.release());
+    releaseWith(link, e);
+    return e;
+  };
+}
+
+/** Whether an `'error'` listener was added to the call's emitter beyond its own. */
+function observed(call: EmitterCall): boolean {
+  return listeners(call.emitter, "error") > call.own;
 }
 
 /**
@@ -191,36 +242,15 @@ function childProcess(
   find: (args: unknown[]) => number,
   callback: boolean,
 ): Fn {
-  const wrapped = function (this: unknown, ...args: unknown[]) {
-    let child: ChildLike | null = null;
-    let killSignal: unknown = undefined;
-    let own = 0; // 'error' listeners of the child's own (a signal's)
-    const stop = (link: OpLink, reason: unknown) => {
-      // exec/execFile hand the AbortError to their callback or promise
-      if (callback || listeners(child, "error") > own) {
-        link.controller.abort(reason);
-      } else child!.kill(killSignal);
-    };
-    const link = putOptions(args, find, (opts) => {
-      killSignal = opts.killSignal;
-      const link: OpLink = opLink(opts.signal, (reason) => {
-        if (child !== null) stop(link, reason);
-        else afterCall(() => stop(link, reason)); // once its caller had it
-      });
-      return link;
-    });
-    let c: ChildLike;
-    try {
-      c = child = original.apply(this, args);
-    } catch (e) {
-      link.release();
-      throw e;
+  const wrapped = emitterOp(original, find, (call, link, reason) => {
+    // exec/execFile hand the AbortError to their callback or promise
+    if (callback || observed(call)) link.controller.abort(reason);
+    else {
+      (call.emitter as unknown as { kill(signal?: unknown): boolean }).kill(
+        call.opts?.killSignal,
+      );
     }
-    own = listeners(c, "error");
-    c.once("close", () => link.release());
-    releaseWith(link, c);
-    return c;
-  };
+  });
   const custom = (original as { [promisify.custom]?: Fn })[promisify.custom];
   if (typeof custom === "function") {
     Object.defineProperty(wrapped, promisify.custom, {
@@ -238,10 +268,6 @@ function afterCall(fn: () => void): void {
   queueMicrotask(fn);
 }
 
-interface RequestLike {
-  once(event: string, fn: () => void): unknown;
-}
-
 /**
  * `http(s)` `request`/`get`: a kill or a deadline aborts the request (Node
  * destroys it: `'error'` with an `AbortError` on the request, before or
@@ -252,36 +278,9 @@ interface RequestLike {
  * the caller's await returns.
  */
 function request(original: Fn, find: (args: unknown[]) => number): Fn {
-  return function (this: unknown, ...args: unknown[]) {
-    let req: RequestLike | null = null;
-    let own = 0; // 'error' listeners of the request's own (Deno's, a signal's)
-    const stop = (link: OpLink, reason: unknown) => {
-      if (observes(req!, own)) link.controller.abort(reason);
-    };
-    const link = putOptions(args, find, (opts) => {
-      const link: OpLink = opLink(opts.signal, (reason) => {
-        if (req !== null) stop(link, reason);
-        else afterCall(() => stop(link, reason)); // once its caller had it
-      });
-      return link;
-    });
-    let r: RequestLike;
-    try {
-      r = req = original.apply(this, args);
-    } catch (e) {
-      link.release();
-      throw e;
-    }
-    own = listeners(r, "error");
-    r.once("close", () => link.release());
-    releaseWith(link, r);
-    return r;
-  };
-}
-
-/** Whether a listener for `'error'` was added to `req` after `own` of its own. */
-function observes(req: RequestLike, own: number): boolean {
-  return listeners(req, "error") > own;
+  return emitterOp(original, find, (call, link, reason) => {
+    if (observed(call)) link.controller.abort(reason);
+  });
 }
 
 function customOptionsAt(original: Fn): number {
