@@ -65,6 +65,17 @@ const W = 4;
  * points; 127 of those must not pass unseen).
  */
 const CHECK_EVERY = 128;
+/**
+ * A slice is over after `SLICE_MS` once this many hand-overs passed in it,
+ * or after `LONG_MS` whatever their number: the few greenlets a turn wakes
+ * or starts together (the tutorial's two) arm their timers in one pass,
+ * from one instant, even on a loaded machine where each runs for ms — a
+ * turn between them would part their instants and reorder timers that tie
+ * — while a greenlet that runs tens of ms between its switch points still
+ * gives the runtime a turn at each of them.
+ */
+const FIRST_CHECK = 8;
+const LONG_MS = 20;
 /** At most this many probes armed at once (see `#armProbes`). */
 const MAX_PROBES = 64;
 
@@ -88,6 +99,8 @@ export class RunQueue {
   #ops = 0;
   /** Hand-overs until the next look at the clock (see `CHECK_EVERY`). */
   #every = 1;
+  /** Hand-overs in this slice before the last look at the clock. */
+  #sliceOps = 0;
   #sliceStart = 0;
   /**
    * Whether the runtime had a turn since the slice started (a probe armed
@@ -332,6 +345,8 @@ export class RunQueue {
   #startSlice(now: number): void {
     this.#sliceStart = now;
     this.#every = 1;
+    this.#ops = 0;
+    this.#sliceOps = 0;
     this.#turned = false;
     if (this.#probes === 0) this.#armProbe();
   }
@@ -367,6 +382,7 @@ export class RunQueue {
     this.#probes--;
     this.#turned = true;
     this.#every = 1; // the next hand-over looks at the clock
+    this.#ops = 0;
     this.#release();
     const running = this.#current !== null;
     this.#turn();
@@ -405,10 +421,19 @@ export class RunQueue {
 
   /** Whether the slice is over and the hub hogged it: time for a turn. */
   #timeForTurn(): boolean {
+    this.#sliceOps += this.#ops;
     this.#ops = 0;
-    if (this.#held) this.#owner.holdTime(true); // a long pass: time goes on
     const now = nativeNow();
-    if (now - this.#sliceStart >= SLICE_MS) return this.#sliceOver(now);
+    const elapsed = now - this.#sliceStart;
+    if (
+      elapsed >= SLICE_MS &&
+      (this.#sliceOps >= FIRST_CHECK || elapsed >= LONG_MS)
+    ) {
+      // a long pass: time goes on (within a slice, timers armed in one pass
+      // count from its instant, however often the hub looks at the clock)
+      if (this.#held) this.#owner.holdTime(true);
+      return this.#sliceOver(now);
+    }
     if (this.#every < CHECK_EVERY) this.#every <<= 1;
     return false;
   }

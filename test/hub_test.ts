@@ -213,21 +213,27 @@ test("a greenlet that runs for ms between its sleep(0)s still lets due timers fi
     const end = performance.now() + ms;
     while (performance.now() < end) { /* busy: longer than the hub's slice */ }
   };
-  // from the runtime's check phase (setImmediate), so that the hub's turn
-  // (an immediate too) comes after the timers' phase of the next iteration
-  await new Promise((resolve) => setImmediate(resolve));
+  const SPINS = 24;
   setTimeout(() => log.push("timer"), 0);
   await spawn(async () => {
-    for (let i = 0; i < 4; i++) {
-      spin(7);
+    for (let i = 0; i < SPINS; i++) {
+      spin(6);
       log.push(`spin ${i}`);
       await sleep(0);
     }
   }).join();
-  // the hub may count the first spin after a turn of the runtime into a
-  // fresh slice; by the second it hands the thread back, and the due timer
-  // fires before the third (it waited 127 switches before this was fixed)
-  assert.deepEqual(log, ["spin 0", "spin 1", "timer", "spin 2", "spin 3"]);
+  // After a turn of the runtime the hub looks at the clock at each early
+  // hand-over; a slice (5 ms) ends once 8 hand-overs passed in it (or 20
+  // ms), so that greenlets started together arm timers from one instant.
+  // Each spin outlasts a slice: by the 17th the hub has handed the thread
+  // back and the due timer fired. Before, it looked every 127 hand-overs:
+  // the timer came after all 24 spins.
+  const at = log.indexOf("timer");
+  assert.ok(at >= 1 && at <= 17, `the timer fired at ${at}: ${log.join(", ")}`);
+  assert.deepEqual(
+    log.filter((e) => e !== "timer"),
+    Array.from({ length: SPINS }, (_, i) => `spin ${i}`),
+  );
 });
 
 test("idle() resolves once nothing is runnable", async () => {
