@@ -18,7 +18,7 @@ import {
   waitOn,
   type WaitOptions,
 } from "./_core/mod.ts";
-import { checkFunction } from "./_util/mod.ts";
+import { checkFunction, WaitLabel } from "./_util/mod.ts";
 
 /**
  * What `link` accepts: a function called with the source, or an object
@@ -352,9 +352,7 @@ export abstract class Linkable implements Waitable {
   #waitSource(): object {
     const label = this.#source;
     if (typeof label !== "string") return label;
-    return this.#source = label === ""
-      ? this
-      : { target: this, toString: () => `${label} ${this}` };
+    return this.#source = label === "" ? this : new WaitLabel(label, this);
   }
 
   /**

@@ -19,6 +19,7 @@ import {
   Heap,
   inspectAsString,
   optionNames,
+  WaitLabel,
 } from "./_util/mod.ts";
 import {
   currentScope,
@@ -143,18 +144,6 @@ function checkMaxsize(kind: string, maxsize: unknown): number {
   return maxsize;
 }
 
-class WaitSource {
-  readonly what: string;
-  readonly queue: object;
-  constructor(what: string, queue: object) {
-    this.what = what;
-    this.queue = queue;
-  }
-  toString(): string {
-    return `${this.what} ${this.queue}`;
-  }
-}
-
 /**
  * A FIFO queue of items between greenlets (gevent's `Queue`), unbounded
  * when `maxsize` is omitted. `put` waits while the queue is full, `get`
@@ -190,9 +179,9 @@ export class Queue<T = unknown> implements AsyncIterable<T> {
   /** Blocked puts, oldest first; each carries its item. */
   readonly #putters = new WaiterList();
   #closed = false;
-  readonly #getSource: WaitSource;
-  readonly #putSource: WaitSource;
-  readonly #peekSource: WaitSource;
+  readonly #getSource: WaitLabel;
+  readonly #putSource: WaitLabel;
+  readonly #peekSource: WaitLabel;
   readonly #getWait: GetWait;
   readonly #peekWait: GetWait;
 
@@ -212,9 +201,9 @@ export class Queue<T = unknown> implements AsyncIterable<T> {
     this.#maxsize = this instanceof Channel
       ? 0
       : checkMaxsize(new.target.name, maxsize);
-    this.#getSource = new WaitSource("get from", this);
-    this.#putSource = new WaitSource("put into", this);
-    this.#peekSource = new WaitSource("peek at", this);
+    this.#getSource = new WaitLabel("get from", this);
+    this.#putSource = new WaitLabel("put into", this);
+    this.#peekSource = new WaitLabel("peek at", this);
     this.#getWait = { list: this.#getters, peek: false };
     this.#peekWait = { list: this.#getters, peek: true };
     noteCreation(this, new.target);

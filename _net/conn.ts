@@ -23,7 +23,7 @@ import {
   waitOn,
   type WaitOptions,
 } from "../_core/mod.ts";
-import { describe } from "../_util/mod.ts";
+import { describe, WaitLabel } from "../_util/mod.ts";
 import { registerAsyncDispose } from "../_imap.ts";
 
 /** An endpoint of a connection: an IP address and a port. */
@@ -50,18 +50,6 @@ const READ = 0;
 const LINE = 1;
 const RESOLVED: Promise<void> = Promise.resolve();
 const decoder = new TextDecoder();
-
-class OpSource {
-  readonly conn: Conn;
-  readonly what: string;
-  constructor(conn: Conn, what: string) {
-    this.conn = conn;
-    this.what = what;
-  }
-  toString(): string {
-    return `${this.what} ${this.conn}`;
-  }
-}
 
 /** Whether the wait `w` was rejected by a kill of its greenlet. */
 function killed(w: Waiter): boolean {
@@ -115,8 +103,8 @@ export class Conn {
   #into: Uint8Array | undefined = undefined;
   readonly #writers = new WaiterList();
   readonly #readOptions: WaitOptions;
-  readonly #readSource: OpSource;
-  readonly #writeSource: OpSource;
+  readonly #readSource: WaitLabel;
+  readonly #writeSource: WaitLabel;
   #whenClosed: Promise<void>;
   #resolveClosed!: () => void;
   #readable: ReadableStream<Uint8Array> | null = null;
@@ -131,8 +119,8 @@ export class Conn {
     this.remoteAddr = remoteAddr;
     this.localAddr = localAddr;
     this.#readOptions = { abort: this.#abortRead };
-    this.#readSource = new OpSource(this, "read from");
-    this.#writeSource = new OpSource(this, "write to");
+    this.#readSource = new WaitLabel("read from", this);
+    this.#writeSource = new WaitLabel("write to", this);
     this.#whenClosed = new Promise((r) => this.#resolveClosed = r);
     sock.on("data", this.#onData);
     sock.on("end", this.#onEnd);

@@ -169,6 +169,23 @@ function errorText(e: unknown): string {
   }
 }
 
+/**
+ * What a wait is on, as run info, the monitor and traces print it:
+ * `"<what> <target>"` (`get from <Queue …>`, `read from Conn(…)`); made once
+ * per object and kind of wait, so that a wait costs no string.
+ */
+export class WaitLabel {
+  readonly what: string;
+  readonly target: object;
+  constructor(what: string, target: object) {
+    this.what = what;
+    this.target = target;
+  }
+  toString(): string {
+    return `${this.what} ${this.target}`;
+  }
+}
+
 /** How many causes a failure report follows (they may form a cycle). */
 const CAUSES = 10;
 

@@ -27,6 +27,7 @@ export {
   inspectAsString,
   shortValue,
   timeLeft,
+  WaitLabel,
 } from "./inspect.ts";
 export {
   callerSite,
