@@ -9,17 +9,40 @@ import { join } from "node:path";
 import type { TraceEvent } from "../mod.ts";
 import { type ProcessResult, runProcess, test } from "./test_adapter.ts";
 
-/** Runs an example with Deno; resolves with its exit code, stdout, stderr. */
-function run(file: string, ...args: string[]): Promise<ProcessResult> {
-  const deno = (globalThis as unknown as { Deno: { execPath(): string } }).Deno;
-  return runProcess(deno.execPath(), [
+/** The Deno executable running this test. */
+function denoPath(): string {
+  return (globalThis as unknown as { Deno: { execPath(): string } }).Deno
+    .execPath();
+}
+
+/**
+ * Runs `examples/<file>` with Deno (`deno run --quiet <flags> … <args>`);
+ * resolves with its exit code, stdout, stderr.
+ */
+function runWith(
+  flags: string[],
+  file: string,
+  ...args: string[]
+): Promise<ProcessResult> {
+  return runProcess(denoPath(), [
     "run",
     "--quiet",
-    "--allow-net=127.0.0.1",
-    "--unstable-no-legacy-abort", // Deno.serve's notice about req.signal
+    ...flags,
     `examples/${file}`,
     ...args,
   ]);
+}
+
+/** Runs an example with loopback network access (as `npm start` does). */
+function run(file: string, ...args: string[]): Promise<ProcessResult> {
+  return runWith(
+    [
+      "--allow-net=127.0.0.1",
+      "--unstable-no-legacy-abort", // Deno.serve's notice about req.signal
+    ],
+    file,
+    ...args,
+  );
 }
 
 const line = (name: string, i: number) => `function:@@@${name} | NUM: @@@ ${i}`;
@@ -37,14 +60,10 @@ async function expectLines(file: string, expected: string[]): Promise<void> {
 test(
   "examples/13_threadpool.ts: 200 MiB hashed in a ThreadPool keeps the ticks on time; on the hub it stalls them and the monitor names the greenlet",
   async () => {
-    const deno = (globalThis as unknown as { Deno: { execPath(): string } })
-      .Deno;
-    const { code, stdout, stderr } = await runProcess(deno.execPath(), [
-      "run",
-      "--quiet",
-      "--allow-read",
-      "examples/13_threadpool.ts",
-    ]);
+    const { code, stdout, stderr } = await runWith(
+      ["--allow-read"],
+      "13_threadpool.ts",
+    );
     assert.equal(code, 0, stderr);
     assert.equal(stderr, "");
     const lines = stdout.trimEnd().split("\n");
@@ -149,15 +168,11 @@ test(
     const dir = mkdtempSync(join(tmpdir(), "gevent-example-trace-"));
     try {
       const path = join(dir, "trace.json");
-      const deno = (globalThis as unknown as { Deno: { execPath(): string } })
-        .Deno;
-      const { code, stdout, stderr } = await runProcess(deno.execPath(), [
-        "run",
-        "--quiet",
-        `--allow-write=${dir}`,
-        "examples/09_trace.ts",
+      const { code, stdout, stderr } = await runWith(
+        [`--allow-write=${dir}`],
+        "09_trace.ts",
         path,
-      ]);
+      );
       assert.equal(code, 0, stderr);
       assert.equal(stderr, "");
       assert.deepEqual(stdout.trimEnd().split("\n"), [
@@ -349,16 +364,10 @@ test(
 test(
   "examples/http_express.ts: Express through greenletListener — a greenlet per request, a quiet abort, 503 on overrun",
   async () => {
-    const deno = (globalThis as unknown as { Deno: { execPath(): string } })
-      .Deno;
-    const { code, stdout, stderr } = await runProcess(deno.execPath(), [
-      "run",
-      "--quiet",
-      "--allow-net=127.0.0.1",
-      "--allow-env",
-      "--allow-read",
-      "examples/http_express.ts",
-    ]);
+    const { code, stdout, stderr } = await runWith(
+      ["--allow-net=127.0.0.1", "--allow-env", "--allow-read"],
+      "http_express.ts",
+    );
     assert.equal(code, 0, stderr);
     assert.equal(stderr, "");
     assert.deepEqual(stdout.trimEnd().split("\n"), [
@@ -441,11 +450,9 @@ async function startUntil(
 test(
   "examples/serve_parallel.ts: deno serve --parallel spreads connections over its workers, a greenlet per request in each",
   async () => {
-    const deno = (globalThis as unknown as { Deno: { execPath(): string } })
-      .Deno;
     const port = await freePort();
     const server = await startUntil(
-      deno.execPath(),
+      denoPath(),
       [
         "serve",
         "--parallel",
