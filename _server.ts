@@ -226,7 +226,6 @@ export class Run<R, T> {
   readonly r: Runner<R>;
   readonly g: Greenlet;
   timer: unknown = null;
-  started = false;
   #slot: Slot | null = null;
   #resolve: ((v: T) => void) | null = null;
   #reject: ((e: unknown) => void) | null = null;
@@ -286,7 +285,6 @@ export class Run<R, T> {
     if (g.dead) return Promise.resolve(this.notStarted());
     const { inFlight, timeout } = this.r;
     if (inFlight !== null) this.#slot = inFlight.enter(g);
-    this.started = true;
     g.start();
     if (timeout !== Infinity) {
       this.timer = nativeSetTimeout(

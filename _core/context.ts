@@ -88,8 +88,8 @@ export function setFallbackTask(f: () => Task): void {
 
 /** The innermost scope of the running code (the default main outside greenlets). */
 export function currentScope(): Scope {
-  const s = als.getStore();
-  if (s !== undefined) return s instanceof TaskCell ? s.task : s;
+  const s = storedScope();
+  if (s !== undefined) return s;
   if (fallback === null) {
     throw new Error(
       "Cannot find the current greenlet: import gevent-ts from its entry point (mod.ts)",

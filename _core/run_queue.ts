@@ -382,15 +382,13 @@ export class RunQueue {
     this.#probes--;
     this.#turned = true;
     this.#every = 1; // the next hand-over looks at the clock
-    this.#ops = 0;
     this.#release();
-    const running = this.#current !== null;
-    this.#turn();
+    const wentAway = this.#turn();
     if (this.#drainScheduled || this.#current !== null) return;
     if (this.#head !== this.#tail || this.#firstHead !== this.#first.length) {
       this.#drainScheduled = true;
       this.#drain();
-    } else if (running) {
+    } else if (wentAway) {
       // the greenlet resumed last went away and nothing is queued: the hub
       // is idle now, as after a drain (idle(), wait() and virtual time look
       // again; no drain pass told them)
@@ -401,12 +399,14 @@ export class RunQueue {
   /**
    * The runtime had a turn, so the microtask queue drained: a greenlet
    * resumed and not parked since is away in an await the hub does not own.
+   * Returns whether there was one.
    */
-  #turn(): void {
+  #turn(): boolean {
     const t = this.#current;
-    if (t === null) return;
+    if (t === null) return false;
     this.#current = null;
     this.#owner.away(t);
+    return true;
   }
 
   /**
