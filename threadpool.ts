@@ -36,7 +36,7 @@ import { nativeClearTimeout, nativeSetTimeout, trackOp } from "./_core/mod.ts";
 import "./mod.ts";
 import { registerThreadPool } from "./hub.ts";
 import { AsyncResult, spawn } from "./mod.ts";
-import { checkItems, registerAsyncDispose } from "./_imap.ts";
+import { checkItems, checkLimit, registerAsyncDispose } from "./_imap.ts";
 import { Engine, type Job } from "./_threadpool_engine.ts";
 import { ThreadImap } from "./_threadpool_imap.ts";
 
@@ -181,13 +181,7 @@ export class ThreadPool {
         }`,
       );
     }
-    if (!Number.isInteger(size) || size < 1) {
-      throw new RangeError(
-        `Cannot create ThreadPool: size must be an integer ≥ 1, received ${
-          describe(size)
-        }`,
-      );
-    }
+    checkLimit("create ThreadPool", "size", size, null);
     if (typeof graceMs !== "number" || !(graceMs >= 0)) {
       throw new RangeError(
         `Cannot create ThreadPool: graceMs must be a number ≥ 0, received ${
@@ -347,13 +341,7 @@ export class ThreadPool {
     this.#open(action, name, items);
     checkOptions(`${action} on ThreadPool`, options, IMAP_OPTIONS);
     const maxsize = options?.maxsize ?? this.#engine.size;
-    if (!Number.isInteger(maxsize) || maxsize < 1) {
-      throw new RangeError(
-        `Cannot ${action} on ThreadPool: maxsize must be an integer ≥ 1, received ${
-          describe(maxsize)
-        }`,
-      );
-    }
+    checkLimit(`${action} on ThreadPool`, "maxsize", maxsize, null);
     return new ThreadImap<T>(
       this.#engine,
       action,
